@@ -1,0 +1,3 @@
+from pgpart.cli import main
+
+main()

@@ -1,0 +1,166 @@
+"""The values the planner produces and everything downstream consumes.
+
+A Plan is data: an ordered tuple of actions plus findings per table. It
+compares with ``==`` so tests can assert whole plans, and the dry run renders
+exactly the statements the executor would send for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from pgpart.bounds import KeyKind
+from pgpart.names import display_name
+
+
+class Status(str, Enum):
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def worst(cls, statuses: list[Status] | tuple[Status, ...]) -> Status:
+        return max(statuses, key=lambda s: s.rank, default=cls.OK)
+
+
+_RANK = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    severity: Status  # WARNING, CRITICAL or UNKNOWN
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableRef:
+    """What DDL needs to know about the parent table."""
+
+    oid: int
+    schema: str
+    name: str
+    key_column: str
+    key_kind: KeyKind
+    owner: str
+    acl: tuple[str, ...] = ()  # parent's grants (aclitem text), copied to new partitions
+
+    @property
+    def qualified(self) -> str:
+        return display_name(self.schema, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageTemplate:
+    """What a new partition copies from the newest existing one, since
+    PostgreSQL carries none of it over: a partitioned parent cannot even hold
+    storage parameters."""
+
+    reloptions: tuple[str, ...] = ()
+    tablespace: str | None = None
+    replica_identity: str = "d"  # pg_class.relreplident: d, n, f (i needs an index)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePartition:
+    table: TableRef
+    partition: str  # bare name, created in the parent's schema
+    lower: datetime
+    upper: datetime
+    default_partition: str | None  # bare name of the parent's DEFAULT partition, if any
+    default_schema: str | None
+    move_rows: bool  # the default partition holds rows of [lower, upper)
+    storage: StorageTemplate
+
+    action = "create"
+
+
+@dataclass(frozen=True, slots=True)
+class DropPartition:
+    table: TableRef
+    partition: str
+    partition_schema: str
+    lower: datetime | None
+    upper: datetime
+    detach_first: bool  # detach (concurrently where possible) and then drop
+    concurrently: bool  # DETACH ... CONCURRENTLY (14+, no default partition)
+
+    action = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class DetachPartition:
+    table: TableRef
+    partition: str
+    partition_schema: str
+    lower: datetime | None
+    upper: datetime
+    concurrently: bool
+
+    action = "detach"
+
+
+@dataclass(frozen=True, slots=True)
+class FinalizeDetach:
+    table: TableRef
+    partition: str
+    partition_schema: str
+
+    action = "finalize_detach"
+
+
+Action = CreatePartition | DropPartition | DetachPartition | FinalizeDetach
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultPeriod:
+    """Rows of the DEFAULT partition that fall in one period."""
+
+    start: datetime
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultRows:
+    """What a probe of the DEFAULT partition found."""
+
+    rows: int  # rows seen (a lower bound unless exact)
+    exact: bool
+    periods: tuple[DefaultPeriod, ...] = ()
+    error: str | None = None  # the probe could not run (lock timeout, privilege)
+
+
+@dataclass(frozen=True, slots=True)
+class TablePlan:
+    table: str  # display name, or the argument as given when unknown
+    status: Status
+    interval: str | None
+    interval_source: str | None  # "config", "inferred", "flag"
+    partitions: int
+    covered_from: datetime | None
+    covered_until: datetime | None
+    default_rows: int | None
+    problems: tuple[Problem, ...] = ()
+    actions: tuple[Action, ...] = ()
+    blocked: bool = False  # problems forbid DDL on this table
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    now: datetime
+    tables: tuple[TablePlan, ...]
+
+    @property
+    def status(self) -> Status:
+        return Status.worst([t.status for t in self.tables])
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        return tuple(a for t in self.tables for a in t.actions)

@@ -1,0 +1,666 @@
+"""Snapshot + policies + now -> Plan. Pure: no I/O, no clock.
+
+`check` reports a plan's findings, `maintain` applies its actions, `create`
+and `drop` plan a narrower thing. Existing partitions are judged by their
+bounds only; their names are labels.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from pgpart import calendar as cal
+from pgpart import naming
+from pgpart.bounds import KeyKind
+from pgpart.catalog import Partition, PartitionedTable, Snapshot
+from pgpart.config import RetentionMode, TablePolicy
+from pgpart.duration import Duration
+from pgpart.plan import (
+    Action,
+    CreatePartition,
+    DefaultRows,
+    DetachPartition,
+    DropPartition,
+    FinalizeDetach,
+    Plan,
+    Problem,
+    Status,
+    StorageTemplate,
+    TablePlan,
+    TableRef,
+)
+from pgpart.render_time import describe_moment
+
+
+class Mode(str, Enum):
+    CHECK = "check"
+    MAINTAIN = "maintain"
+    CREATE = "create"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One table to plan for: what the user named and what the catalog holds."""
+
+    argument: str
+    table: PartitionedTable | None
+    policy: TablePolicy
+    default_rows: DefaultRows | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the command asks for beyond the policies."""
+
+    mode: Mode
+    interval: cal.Interval | None = None  # create --interval
+    create_from: datetime | None = None  # naive = the table's wall clock
+    create_to: datetime | None = None
+    drop_before: datetime | None = None  # drop --before (naive = table's wall clock)
+    drop_older_than: Duration | None = None
+    drop_detach: bool = False
+    max_new_partitions: int = 500
+    force: bool = False  # allow more than max_new_partitions
+
+
+def plan(targets: Sequence[Target], snapshot: Snapshot, now: datetime, request: Request) -> Plan:
+    """Plan every target independently; one bad table never hides another."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return Plan(
+        now=now.astimezone(timezone.utc),
+        tables=tuple(_plan_table(t, snapshot, now, request) for t in targets),
+    )
+
+
+# --- one table -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """A table seen in its own time: key kind, zone, interval, now."""
+
+    table: PartitionedTable
+    kind: KeyKind
+    tz: ZoneInfo | None  # None for timestamp/date keys (naive wall-clock periods)
+    zone: ZoneInfo  # the policy's zone, also for naive keys' notion of "now"
+    interval: cal.Interval | None
+    now: datetime  # aware UTC for timestamptz, naive wall clock otherwise
+
+
+def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Request) -> TablePlan:
+    table = target.table
+    name = table.qualified if table else target.argument
+    problem = _unsupported(target)
+    if problem is not None or table is None:
+        assert problem is not None
+        return TablePlan(
+            table=name,
+            status=Status.UNKNOWN,
+            interval=None,
+            interval_source=None,
+            partitions=0,
+            covered_from=None,
+            covered_until=None,
+            default_rows=None,
+            problems=(problem,),
+            blocked=True,
+        )
+    assert table.key_kind is not None
+    policy = target.policy
+    zone = ZoneInfo(policy.timezone)
+    tz = zone if table.key_kind is KeyKind.TIMESTAMPTZ else None
+    local_now = now.astimezone(timezone.utc) if tz else now.astimezone(zone).replace(tzinfo=None)
+    live = _live_partitions(table)
+    inferred = cal.infer_interval(_ranges(live), tz)
+    configured = request.interval or policy.interval
+    source = "flag" if request.interval else "config" if policy.interval else "inferred"
+    interval = configured or inferred
+    problems: list[Problem] = []
+    blocked = False
+    if configured and inferred and configured != inferred:
+        problems.append(
+            Problem(
+                Status.WARNING,
+                "interval_mismatch",
+                f"{source} interval is {configured.value} but the existing partitions are "
+                f"{inferred.value}; no DDL until they agree",
+            )
+        )
+        blocked = True
+    frame = _Frame(table, table.key_kind, tz, zone, interval, local_now)
+    problems += _coverage_problems(frame, live, policy)
+    problems += _default_problems(frame, target.default_rows)
+    problems += _hygiene_problems(frame, policy)
+    if table.managed_by_partman:
+        problems.append(
+            Problem(
+                Status.WARNING,
+                "managed_elsewhere",
+                "pg_partman's part_config also maintains this table; two tools maintaining one "
+                "table fight: pgpart makes no changes to it",
+            )
+        )
+        blocked = True
+    unreadable = [p for p in table.partitions if p.bound_error]
+    if unreadable:
+        blocked = True
+        problems.append(
+            Problem(
+                Status.UNKNOWN,
+                "unsupported_key",
+                f"cannot read the bound of {unreadable[0].qualified}: {unreadable[0].bound_error}",
+            )
+        )
+
+    actions: tuple[Action, ...] = ()
+    if request.mode is not Mode.CHECK and not blocked:
+        actions, more = _actions(frame, target, snapshot, request)
+        if more:
+            problems += more
+            blocked = any(p.severity is not Status.WARNING or p.code == "refused" for p in more)
+            if blocked:
+                actions = ()
+
+    segments = _segments(live)
+    current = _segment_at(segments, frame.now)
+    default = table.default
+    return TablePlan(
+        table=name,
+        status=Status.worst([p.severity for p in problems]),
+        interval=interval.value if interval else None,
+        interval_source=(source if configured else "inferred") if interval else None,
+        partitions=len(live),
+        covered_from=_utc(segments[0][0], frame) if segments and segments[0][0] else None,
+        covered_until=_utc(current[1], frame)
+        if current and current[1]
+        else (_utc(segments[-1][1], frame) if segments and segments[-1][1] else None),
+        default_rows=(
+            target.default_rows.rows
+            if target.default_rows and default
+            else (0 if default is None else None)
+        ),
+        problems=tuple(problems),
+        actions=actions,
+        blocked=blocked,
+    )
+
+
+def _unsupported(target: Target) -> Problem | None:
+    table = target.table
+    if table is None:
+        return Problem(Status.UNKNOWN, "unknown_table", f"table {target.argument} does not exist")
+    if table.relkind != "p":
+        return Problem(
+            Status.UNKNOWN,
+            "not_partitioned",
+            f"{table.qualified} is not a partitioned table",
+        )
+    if table.strategy != "range":
+        return Problem(
+            Status.UNKNOWN,
+            "unsupported_key",
+            f"{table.qualified} is partitioned by {table.strategy}, not by a time range",
+        )
+    if table.key_column is None:
+        return Problem(
+            Status.UNKNOWN,
+            "unsupported_key",
+            f"{table.qualified} has a multi-column or expression partition key",
+        )
+    if table.key_kind is None:
+        return Problem(
+            Status.UNKNOWN,
+            "unsupported_key",
+            f"{table.qualified} is partitioned on {table.key_column} of type {table.key_type},"
+            " not a date or time column",
+        )
+    return None
+
+
+# --- coverage ---------------------------------------------------------------
+
+
+def _live_partitions(table: PartitionedTable) -> list[Partition]:
+    """Partitions that route rows: readable bounds, not pending detach."""
+    return [p for p in table.ranged if not p.pending_detach]
+
+
+def _closed(parts: Sequence[Partition]) -> list[Partition]:
+    return [p for p in parts if p.lower is not None and p.upper is not None]
+
+
+def _ranges(parts: Sequence[Partition]) -> list[tuple[datetime, datetime]]:
+    """[lower, upper) of the partitions bounded on both sides."""
+    out = []
+    for p in parts:
+        if p.lower is not None and p.upper is not None:
+            out.append((p.lower, p.upper))
+    return out
+
+
+def _named_lowers(parts: Sequence[Partition]) -> list[tuple[str, datetime]]:
+    out = []
+    for p in parts:
+        if p.lower is not None and p.upper is not None:
+            out.append((p.name, p.lower))
+    return out
+
+
+Segment = tuple[datetime | None, datetime | None]
+
+
+def _segments(parts: Sequence[Partition]) -> list[Segment]:
+    """Merge partitions into contiguous covered stretches (None = unbounded)."""
+    out: list[list[datetime | None]] = []
+    for p in parts:  # sorted by lower, MINVALUE first
+        if out and out[-1][1] is not None and p.lower is not None and p.lower <= out[-1][1]:
+            hi = out[-1][1]
+            out[-1][1] = None if p.upper is None else max(hi, p.upper)
+        elif out and out[-1][1] is None:
+            continue
+        else:
+            out.append([p.lower, p.upper])
+    return [(s[0], s[1]) for s in out]
+
+
+def _segment_at(segments: Sequence[Segment], moment: datetime) -> Segment | None:
+    for lo, hi in segments:
+        if (lo is None or lo <= moment) and (hi is None or moment < hi):
+            return (lo, hi)
+    return None
+
+
+def _covered(segments: Sequence[Segment], lo: datetime, hi: datetime) -> bool:
+    return any((a is None or a <= lo) and (b is None or hi <= b) for a, b in segments)
+
+
+def _overlaps(parts: Sequence[Partition], lo: datetime, hi: datetime) -> list[Partition]:
+    return [
+        p for p in parts if (p.lower is None or p.lower < hi) and (p.upper is None or lo < p.upper)
+    ]
+
+
+def _coverage_problems(
+    frame: _Frame, live: Sequence[Partition], policy: TablePolicy
+) -> list[Problem]:
+    problems: list[Problem] = []
+    segments = _segments(live)
+    current = _segment_at(segments, frame.now)
+    now_text = describe_moment(frame.now, frame.tz)
+    if current is None:
+        has_default = frame.table.default is not None
+        problems.append(
+            Problem(
+                Status.CRITICAL,
+                "missing_current",
+                f"no partition covers now ({now_text}): inserts "
+                + ("go to the DEFAULT partition" if has_default else "are failing"),
+            )
+        )
+    elif current[1] is not None:
+        until = current[1]
+        crit = policy.critical_ahead
+        warn = policy.effective_warn_ahead(frame.interval) if frame.interval else Duration(days=2)
+        left = describe_moment(until, frame.tz)
+        if crit and until < crit.after(frame.now, frame.tz):
+            problems.append(
+                Problem(
+                    Status.CRITICAL,
+                    "insufficient_ahead",
+                    f"partitions end at {left}, less than {crit} ahead",
+                )
+            )
+        elif warn and until < warn.after(frame.now, frame.tz):
+            problems.append(
+                Problem(
+                    Status.WARNING,
+                    "insufficient_ahead",
+                    f"partitions end at {left}, less than {warn} ahead",
+                )
+            )
+    for (_, a_hi), (b_lo, _) in itertools.pairwise(segments):
+        assert a_hi is not None and b_lo is not None
+        if a_hi <= frame.now < b_lo:
+            continue  # already reported as missing_current
+        problems.append(
+            Problem(
+                Status.WARNING,
+                "gap",
+                f"no partition covers [{describe_moment(a_hi, frame.tz)}, "
+                f"{describe_moment(b_lo, frame.tz)})",
+            )
+        )
+    return problems
+
+
+def _default_problems(frame: _Frame, rows: DefaultRows | None) -> list[Problem]:
+    if frame.table.default is None or rows is None:
+        return []
+    if rows.error:
+        return [
+            Problem(
+                Status.WARNING,
+                "default_has_rows",
+                f"could not probe the DEFAULT partition: {rows.error}",
+            )
+        ]
+    if rows.rows == 0:
+        return []
+    count = f"{rows.rows}" if rows.exact else f"at least {rows.rows}"
+    shown = [
+        f"{describe_moment(p.start, frame.tz, frame.interval)} ({p.rows})" for p in rows.periods[:6]
+    ]
+    if len(rows.periods) > 6:
+        shown.append(f"... {len(rows.periods) - 6} more periods")
+    far = [
+        p
+        for p in rows.periods
+        if p.start > frame.now
+        and frame.interval
+        and p.start
+        >= cal.shift(cal.align(frame.now, frame.interval, frame.tz), frame.interval, 24, frame.tz)
+    ]
+    note = f"; {len(far)} far-future period(s): stray rows?" if far else ""
+    return [
+        Problem(
+            Status.WARNING,
+            "default_has_rows",
+            f"DEFAULT partition {frame.table.default.qualified} holds {count} rows: "
+            + ", ".join(shown)
+            + note,
+        )
+    ]
+
+
+def _hygiene_problems(frame: _Frame, policy: TablePolicy) -> list[Problem]:
+    problems: list[Problem] = []
+    for p in frame.table.ranged:
+        if p.pending_detach:
+            problems.append(
+                Problem(
+                    Status.WARNING,
+                    "pending_detach",
+                    f"{p.qualified} is half-detached (DETACH CONCURRENTLY was interrupted);"
+                    " maintain finishes it",
+                )
+            )
+    if policy.retention is not None:
+        cutoff = _retention_cutoff(frame, policy.retention)
+        old = _expired(frame, cutoff)
+        if old:
+            problems.append(
+                Problem(
+                    Status.WARNING,
+                    "retention_overdue",
+                    f"{len(old)} partition(s) lie wholly before the retention cutoff "
+                    f"{describe_moment(cutoff, frame.tz)} (retention {policy.retention})",
+                )
+            )
+    return problems
+
+
+# --- actions ----------------------------------------------------------------
+
+
+def _actions(
+    frame: _Frame, target: Target, snapshot: Snapshot, request: Request
+) -> tuple[tuple[Action, ...], list[Problem]]:
+    table = frame.table
+    policy = target.policy
+    ref = TableRef(
+        oid=table.oid,
+        schema=table.schema,
+        name=table.name,
+        key_column=table.key_column or "",
+        key_kind=frame.kind,
+        owner=table.owner,
+        acl=table.acl,
+    )
+    finalize: list[Action] = [
+        FinalizeDetach(ref, p.name, p.schema) for p in table.ranged if p.pending_detach
+    ]
+    if request.mode is Mode.DROP:
+        cutoff = _drop_cutoff(frame, request)
+        return tuple(finalize) + _retention_actions(
+            frame, ref, snapshot, cutoff, detach=request.drop_detach
+        ), []
+    if frame.interval is None:
+        return (), [
+            Problem(
+                Status.UNKNOWN,
+                "unknown_interval",
+                "cannot tell the partition interval (no partitions to infer it from): set "
+                "`interval` for this table in pgpart.toml or pass --interval",
+            )
+        ]
+    creates, problems = _create_actions(frame, target, snapshot, request)
+    retention: tuple[Action, ...] = ()
+    if request.mode is Mode.MAINTAIN and policy.retention is not None:
+        retention = _retention_actions(
+            frame,
+            ref,
+            snapshot,
+            _retention_cutoff(frame, policy.retention),
+            detach=policy.retention_mode is RetentionMode.DETACH,
+        )
+    return tuple(finalize) + creates + retention, problems
+
+
+def _create_actions(
+    frame: _Frame, target: Target, snapshot: Snapshot, request: Request
+) -> tuple[tuple[Action, ...], list[Problem]]:
+    interval = frame.interval
+    assert interval is not None
+    table, policy, tz = frame.table, target.policy, frame.tz
+    current = cal.align(frame.now, interval, tz)
+    if request.mode is Mode.CREATE and (request.create_from or request.create_to):
+        start = _to_key_space(request.create_from, frame) if request.create_from else current
+        end = (
+            _to_key_space(request.create_to, frame)
+            if request.create_to
+            else cal.shift(current, interval, policy.premake + 1, tz)
+        )
+    else:
+        start = current
+        end = cal.shift(current, interval, policy.premake + 1, tz)
+    if policy.retention is not None and request.mode is Mode.MAINTAIN:
+        # Never create what the next retention run would drop.
+        floor = _retention_cutoff(frame, policy.retention)
+        if start < floor:
+            start = cal.align(floor, interval, tz)
+            if cal.shift(start, interval, 1, tz) <= floor:
+                start = cal.shift(start, interval, 1, tz)
+    if end <= start:
+        return (), []
+    live = _live_partitions(table)
+    segments = _segments(live)
+    # Names and bounds already taken, by anyone, in the parent's schema.
+    taken = set(snapshot.taken_names.get(table.schema, frozenset()))
+    template = (
+        policy.naming
+        or naming.infer_template(
+            table.name, _named_lowers(live), interval, tz
+        )
+        or naming.default_template(interval)
+    )
+    storage = _storage_template(live)
+    default = table.default
+    rows = target.default_rows
+    move = default is not None and (rows is None or rows.error is not None or rows.rows > 0)
+    ref = TableRef(
+        oid=table.oid,
+        schema=table.schema,
+        name=table.name,
+        key_column=table.key_column or "",
+        key_kind=frame.kind,
+        owner=table.owner,
+        acl=table.acl,
+    )
+    periods = _periods_bounded(start, end, interval, tz, request)
+    if periods is None:
+        return (), [
+            Problem(
+                Status.CRITICAL,
+                "refused",
+                f"would create more than {request.max_new_partitions} partitions "
+                f"[{describe_moment(start, tz)}, {describe_moment(end, tz)}); "
+                "narrow --from/--to, or pass --force (or raise max_new_partitions)",
+            )
+        ]
+    actions: list[Action] = []
+    problems: list[Problem] = []
+    for lo, hi in periods:
+        if _covered(segments, lo, hi):
+            continue
+        clash = _overlaps(live, lo, hi)
+        if clash:
+            problems.append(
+                Problem(
+                    Status.CRITICAL,
+                    "overlap",
+                    f"{interval.value} period [{describe_moment(lo, tz)}, "
+                    f"{describe_moment(hi, tz)}) "
+                    f"partly overlaps {clash[0].qualified}: cannot create it without a hole or "
+                    "overlap; no DDL for this table",
+                )
+            )
+            continue
+        pname = naming.render_name(template, table.name, lo, interval, tz, taken)
+        taken.add(pname)
+        actions.append(
+            CreatePartition(
+                table=ref,
+                partition=pname,
+                lower=lo,
+                upper=hi,
+                default_partition=default.name if default else None,
+                default_schema=default.schema if default else None,
+                move_rows=move and _rows_in(rows, lo, hi),
+                storage=storage,
+            )
+        )
+    # The current period first: it is the one inserts are failing for.
+    actions.sort(
+        key=lambda a: (
+            0 if isinstance(a, CreatePartition) and a.lower <= frame.now < a.upper else 1,
+            a.lower if isinstance(a, CreatePartition) else frame.now,
+        )
+    )
+    return tuple(actions), problems
+
+
+def _rows_in(rows: DefaultRows | None, lo: datetime, hi: datetime) -> bool:
+    """Whether the default may hold rows of [lo, hi): only an exact, complete
+    probe may say no; a sampled one says yes to be safe."""
+    if rows is None or rows.error is not None or not rows.exact:
+        return True
+    return any(lo <= p.start < hi for p in rows.periods) or not rows.periods
+
+
+def _periods_bounded(
+    start: datetime, end: datetime, interval: cal.Interval, tz: ZoneInfo | None, request: Request
+) -> list[tuple[datetime, datetime]] | None:
+    limit = request.max_new_partitions
+    out: list[tuple[datetime, datetime]] = []
+    lo = cal.align(start, interval, tz)
+    while lo < end:
+        hi = cal.shift(lo, interval, 1, tz)
+        out.append((lo, hi))
+        if not request.force and len(out) > limit:
+            return None
+        lo = hi
+    return out
+
+
+def _storage_template(live: Sequence[Partition]) -> StorageTemplate:
+    newest = max(_closed(live), key=lambda p: p.lower or datetime.min, default=None)
+    if newest is None:
+        return StorageTemplate()
+    return StorageTemplate(newest.reloptions, newest.tablespace, newest.replica_identity)
+
+
+def _retention_cutoff(frame: _Frame, retention: Duration) -> datetime:
+    return retention.before(frame.now, frame.tz)
+
+
+def _drop_cutoff(frame: _Frame, request: Request) -> datetime:
+    if request.drop_before is not None:
+        return _to_key_space(request.drop_before, frame)
+    assert request.drop_older_than is not None
+    return request.drop_older_than.before(frame.now, frame.tz)
+
+
+def _expired(frame: _Frame, cutoff: datetime) -> list[Partition]:
+    """Partitions lying wholly before the cutoff, judged by their real upper
+    bound; the partition holding now and every later one never qualify."""
+    current_start = frame.now
+    limit = min(cutoff, current_start)
+    return [
+        p
+        for p in frame.table.ranged
+        if p.upper is not None and p.upper <= limit and not p.pending_detach
+    ]
+
+
+def _retention_actions(
+    frame: _Frame, ref: TableRef, snapshot: Snapshot, cutoff: datetime, *, detach: bool
+) -> tuple[Action, ...]:
+    # DETACH CONCURRENTLY takes only SHARE UPDATE EXCLUSIVE on the parent, but
+    # is refused when a default partition exists and needs PostgreSQL 14.
+    # https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DETACH-PARTITION
+    concurrently = frame.table.default is None and snapshot.server_version >= 140000
+    actions: list[Action] = []
+    for p in _expired(frame, cutoff):
+        assert p.upper is not None
+        if detach:
+            actions.append(DetachPartition(ref, p.name, p.schema, p.lower, p.upper, concurrently))
+        else:
+            actions.append(
+                DropPartition(
+                    ref,
+                    p.name,
+                    p.schema,
+                    p.lower,
+                    p.upper,
+                    detach_first=True,
+                    concurrently=concurrently,
+                )
+            )
+    return tuple(actions)
+
+
+# --- time helpers -----------------------------------------------------------
+
+
+def _to_key_space(moment: datetime, frame: _Frame) -> datetime:
+    """A user-given moment in the table's terms: naive input is wall-clock
+    time in the table's zone; aware input is converted."""
+    if frame.tz is not None:
+        if moment.tzinfo is None:
+            return _localize(moment, frame.tz)
+        return moment.astimezone(timezone.utc)
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(frame.zone).replace(tzinfo=None)
+
+
+def _localize(wall: datetime, tz: ZoneInfo) -> datetime:
+    return wall.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+def _utc(value: datetime, frame: _Frame) -> datetime:
+    """Report moments as aware datetimes: naive keys are read in the policy zone."""
+    if value.tzinfo is not None:
+        return value
+    return _localize(value, frame.zone)
+
+
+def with_default_rows(targets: Sequence[Target], rows: Mapping[int, DefaultRows]) -> list[Target]:
+    return [replace(t, default_rows=rows.get(t.table.oid)) if t.table else t for t in targets]

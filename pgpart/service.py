@@ -1,0 +1,191 @@
+"""The pipeline every command runs: settings -> snapshot -> plan -> apply.
+
+This is the library API (re-exported from ``pgpart``): a Python worker can
+call it instead of shelling out to the CLI. It reads no environment and no
+files itself; ``load_settings`` does that, once, for the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pgpart import calendar as cal
+from pgpart.catalog import PartitionedTable, Snapshot, read_snapshot, resolve_tables
+from pgpart.config import Settings, TablePolicy
+from pgpart.connect import connect
+from pgpart.errors import WriteRefused
+from pgpart.plan import Plan
+from pgpart.planner import Mode, Request, Target, plan, with_default_rows
+from pgpart.probe import ProbeTarget, probe_defaults
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgpart.executor import ActionResult
+    from pgpart.stats import TableStats
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    snapshot: Snapshot
+    targets: tuple[Target, ...]
+
+
+def gather(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    tables: Sequence[str] = (),
+    *,
+    with_sizes: bool = False,
+    probe: bool = True,
+    exact: bool = False,
+    interval: cal.Interval | None = None,
+) -> Gathered:
+    """Read the catalog once and pair each table with its policy.
+
+    Tables named on the command line win; else the config's tables; else
+    every range-partitioned table with a date/time key (discovery).
+    """
+    names = list(tables) or [t.name for t in settings.tables if t.name]
+    if names:
+        resolved = resolve_tables(conn, names)
+        snapshot = read_snapshot(
+            conn,
+            oids=[r.oid for r in resolved if r.oid is not None],
+            discover=False,
+            with_sizes=with_sizes,
+        )
+        found = {t.oid: t for t in snapshot.tables}
+        targets = []
+        seen: set[int] = set()
+        for r in resolved:
+            table = found.get(r.oid) if r.oid is not None else None
+            if table is not None:
+                if table.oid in seen:
+                    continue
+                seen.add(table.oid)
+                policy = settings.policy_for(table.schema, table.name, snapshot.search_path)
+            else:
+                policy = settings.defaults
+            targets.append(Target(r.argument, table, policy))
+    else:
+        snapshot = read_snapshot(conn, discover=True, with_sizes=with_sizes)
+        targets = [
+            Target(t.qualified, t, settings.policy_for(t.schema, t.name, snapshot.search_path))
+            for t in snapshot.tables
+            if t.is_time_range and t.relkind == "p"
+        ]
+    if probe:
+        rows = probe_defaults(
+            conn,
+            [
+                ProbeTarget(t.table, _probe_unit(t.table, t.policy, interval), t.policy.timezone)
+                for t in targets
+                if t.table is not None and t.table.is_time_range
+            ],
+            exact=exact,
+        )
+        targets = with_default_rows(targets, rows)
+    return Gathered(snapshot, tuple(targets))
+
+
+def _probe_unit(table: PartitionedTable, policy: TablePolicy, flag: cal.Interval | None) -> str:
+    interval = flag or policy.interval
+    if interval is None:
+        tz = (
+            ZoneInfo(policy.timezone)
+            if table.key_kind and table.key_kind.value == "timestamptz"
+            else None
+        )
+        ranges = [(p.lower, p.upper) for p in table.ranged if p.lower and p.upper]
+        interval = cal.infer_interval(ranges, tz)
+    return interval.pg_unit if interval else "day"
+
+
+def check(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    tables: Sequence[str],
+    now: datetime,
+    *,
+    exact: bool = False,
+) -> Plan:
+    """Plan with no actions: the findings are the health report."""
+    gathered = gather(conn, settings, tables, exact=exact)
+    return plan(gathered.targets, gathered.snapshot, now, Request(Mode.CHECK))
+
+
+def stats(
+    conn: psycopg.Connection[Any], settings: Settings, tables: Sequence[str], *, exact: bool = False
+) -> tuple[list[TableStats], Plan]:
+    from pgpart.stats import exact_counts, table_stats
+
+    gathered = gather(conn, settings, tables, with_sizes=True, probe=False)
+    usable = [t.table for t in gathered.targets if t.table is not None and t.table.relkind == "p"]
+    counts = exact_counts(conn, usable) if exact else None
+    out = [
+        table_stats(t.table, ZoneInfo(t.policy.timezone), counts)
+        for t in gathered.targets
+        if t.table is not None and t.table.relkind == "p"
+    ]
+    # Unknown names are still reported (exit 3), through the check findings.
+    findings = plan(
+        [t for t in gathered.targets if t.table is None or t.table.relkind != "p"],
+        gathered.snapshot,
+        datetime.now().astimezone(),
+        Request(Mode.CHECK),
+    )
+    return out, findings
+
+
+def plan_changes(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    tables: Sequence[str],
+    now: datetime,
+    request: Request,
+    *,
+    allow_standby: bool = False,
+) -> Plan:
+    """Plan a writing command (create, maintain, drop)."""
+    gathered = gather(conn, settings, tables, interval=request.interval)
+    if gathered.snapshot.in_recovery and not allow_standby:
+        raise WriteRefused(
+            "the server is in recovery (a hot standby): run writing commands against the primary"
+        )
+    return plan(gathered.targets, gathered.snapshot, now, request)
+
+
+def apply(
+    settings: Settings,
+    planned: Plan,
+    *,
+    dry_run: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> list[ActionResult]:
+    """Run a plan's actions, each in its own short transaction."""
+    from pgpart.ddl import DdlOptions
+    from pgpart.executor import ExecOptions, execute
+
+    options = ExecOptions(
+        ddl=DdlOptions(
+            lock_timeout_ms=settings.defaults.lock_timeout.milliseconds(),
+            statement_timeout_ms=settings.statement_timeout.milliseconds(),
+        ),
+        retry_for_s=settings.retry_for.milliseconds() / 1000,
+        dry_run=dry_run,
+        log=log,
+    )
+    per_table = {
+        a.table.oid: settings.policy_for(a.table.schema, a.table.name).lock_timeout.milliseconds()
+        for a in planned.actions
+    }
+    return execute(settings.dsn, planned.actions, options, lock_timeouts_ms=per_table)
+
+
+def open_connection(settings: Settings) -> psycopg.Connection[Any]:
+    return connect(settings.dsn)

@@ -1,0 +1,93 @@
+"""Per-partition sizes and row counts, from one snapshot (plus exact counts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from pgpart.bounds import KeyKind
+from pgpart.catalog import PartitionedTable
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStats:
+    name: str  # schema-qualified display name
+    lower: datetime | None  # aware; None = MINVALUE (or the default partition)
+    upper: datetime | None
+    rows: int | None  # None: never analyzed and not counted
+    rows_exact: bool
+    bytes: int | None
+    is_default: bool
+    pending_detach: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TableStats:
+    table: str
+    partitions: tuple[PartitionStats, ...]
+
+    @property
+    def total_rows(self) -> int | None:
+        """None when some partition's row count is unknown (never analyzed)."""
+        rows = [p.rows for p in self.partitions]
+        return None if any(r is None for r in rows) else sum(r or 0 for r in rows)
+
+    @property
+    def known_rows(self) -> int:
+        return sum(p.rows or 0 for p in self.partitions)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(p.bytes or 0 for p in self.partitions)
+
+
+def table_stats(
+    table: PartitionedTable, zone: ZoneInfo, exact_counts: Mapping[str, int] | None = None
+) -> TableStats:
+    """Stats for one table; naive bounds (timestamp/date keys) are read in ``zone``."""
+    parts = []
+    for p in table.partitions:
+        exact = exact_counts.get(p.qualified) if exact_counts is not None else None
+        parts.append(
+            PartitionStats(
+                name=p.qualified,
+                lower=_aware(p.lower, table.key_kind, zone),
+                upper=_aware(p.upper, table.key_kind, zone),
+                rows=exact if exact is not None else p.rows_estimate,
+                rows_exact=exact is not None,
+                bytes=p.bytes,
+                is_default=p.is_default,
+                pending_detach=p.pending_detach,
+            )
+        )
+    return TableStats(table.qualified, tuple(parts))
+
+
+def _aware(value: datetime | None, kind: KeyKind | None, zone: ZoneInfo) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=zone).astimezone(timezone.utc) if kind else value
+
+
+def exact_counts(
+    conn: psycopg.Connection[Any], tables: Sequence[PartitionedTable]
+) -> dict[str, int]:
+    """count(*) of every partition, in one statement."""
+    from psycopg import sql
+
+    parts = [p for t in tables for p in t.partitions]
+    if not parts:
+        return {}
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::text, count(*) FROM ONLY {}").format(
+            sql.Literal(p.qualified), sql.Identifier(p.schema, p.name)
+        )
+        for p in parts
+    )
+    return {name: count for name, count in conn.execute(query).fetchall()}
