@@ -43,7 +43,6 @@ the time line), and says so:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -78,6 +77,9 @@ class Interval(str, Enum):
     MONTHLY = "monthly"
     QUARTERLY = "quarterly"
     YEARLY = "yearly"
+
+    def __str__(self) -> str:  # f-strings of str mixins differ between 3.11 and 3.12
+        return self.value
 
     @property
     def pg_unit(self) -> str:
@@ -118,6 +120,8 @@ def parse_interval(text: str) -> Interval:
     except KeyError:
         pass
     choices = ", ".join(i.value for i in Interval)
+    import difflib  # error path only: keeps CLI start-up light
+
     close = difflib.get_close_matches(key, list(_ALIASES), n=1)
     hint = f"; did you mean {_ALIASES[close[0]].value!r}?" if close else ""
     raise ValueError(f"unknown interval {text!r} (expected one of {choices}){hint}")
@@ -231,10 +235,14 @@ def _shift_calendar(start: datetime, interval: Interval, n: int, tz: ZoneInfo) -
     origin = _resolve(boundary, tz)
     if n == 0:
         return origin
-    result = _resolve(_add(boundary, interval, n), tz)
-    if result != origin and abs(_offset(result, tz) - _offset(origin, tz)) < _DATELINE_JUMP:
+    target = _add(boundary, interval, n)
+    result = _resolve(target, tz)
+    if (
+        _floor(wall_clock(result, tz), interval) == target
+        and abs(_offset(result, tz) - _offset(origin, tz)) < _DATELINE_JUMP
+    ):
         return result
-    # A whole calendar unit may have vanished in between: count real periods.
+    # The target unit, or one in between, never happened: count real periods.
     step = 1 if n > 0 else -1
     current, remaining = origin, abs(n)
     while remaining:

@@ -28,7 +28,6 @@ names.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import string
 from collections.abc import Collection, Sequence
@@ -171,6 +170,8 @@ def _table_fields(template: str) -> int:
         if field is None:
             continue
         if field not in FIELDS:
+            import difflib  # error path only: keeps CLI start-up light
+
             close = difflib.get_close_matches(field, FIELDS, n=1)
             hint = f"; did you mean {{{close[0]}}}?" if close else ""
             known = ", ".join(f"{{{f}}}" for f in FIELDS)

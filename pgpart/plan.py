@@ -156,6 +156,7 @@ class TablePlan:
 class Plan:
     now: datetime
     tables: tuple[TablePlan, ...]
+    server_version: int | None = None  # server_version_num of the snapshot planned from
 
     @property
     def status(self) -> Status:

@@ -231,9 +231,13 @@ def test_pg_partman_managed_table(pg_conn, pg_dsn):
         "SELECT partman.create_parent('public.pm', 'created_at', 'native', 'monthly',"
         " p_start_partition := '2026-09-01')"
     )
-    names = [r[0] for r in pg_conn.execute(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'pm'::regclass ORDER BY 1").fetchall()]
+    names = [
+        r[0]
+        for r in pg_conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'pm'::regclass ORDER BY 1"
+        ).fetchall()
+    ]
     assert "pm_p2026_11" in names
     code, report = check(pg_dsn)
     [t] = report["tables"]
@@ -245,5 +249,7 @@ def test_pg_partman_managed_table(pg_conn, pg_dsn):
     run = cli(["maintain", "--dsn", pg_dsn, "--now", NOW])
     assert run.code == 2
     assert "managed_elsewhere" in run.stdout
-    after = pg_conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'pm'::regclass").fetchone()[0]
+    after = pg_conn.execute(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'pm'::regclass"
+    ).fetchone()[0]
     assert after == len(names)

@@ -1,0 +1,447 @@
+"""Apply planned actions: short transactions, bounded lock waits, retries.
+
+Each action runs as the steps ``pgpart.ddl`` composes for it. A lock that is
+not granted within lock_timeout (or a deadlock) rolls the step back; the step
+is retried with exponential backoff and full jitter until the action's time
+budget is spent, then the action fails naming the lock and who holds it.
+
+After an action fails, the later actions of the same table and the same kind
+(creation, or retention: drop/detach/finalize) are not attempted: they would
+meet the same lock or privilege problem, and creating later partitions past a
+failed one would leave a gap in the middle of the table. Creation and
+retention stay independent of each other, and other tables are unaffected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from pgpart.connect import connect, scrub
+from pgpart.ddl import (
+    DdlOptions,
+    Guard,
+    LockTarget,
+    Step,
+    Verdict,
+    columns_query,
+    render_sql,
+    script,
+    steps_for,
+)
+from pgpart.errors import ConnectError
+from pgpart.plan import Action, CreatePartition
+
+if TYPE_CHECKING:
+    import psycopg
+
+BACKOFF_START_S = 0.05
+BACKOFF_CAP_S = 2.0
+QUERY_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ExecOptions:
+    ddl: DdlOptions
+    retry_for_s: float = 30.0  # time budget per action for retrying lock timeouts
+    dry_run: bool = False
+    log: Callable[[str], None] | None = None  # each statement sent, rendered
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    action: Action
+    done: bool  # the action's end state holds (also when skipped)
+    skipped: bool  # nothing to do any more (e.g. another pgpart created it meanwhile)
+    error: str | None  # one line, what and where
+    sql: tuple[str, ...]  # each step's statements as sent in its last attempt
+    attempts: int
+    seconds: float
+
+
+def execute(
+    dsn: str | None,
+    actions: Sequence[Action],
+    options: ExecOptions,
+    *,
+    lock_timeouts_ms: Mapping[int, int] | None = None,
+) -> list[ActionResult]:
+    """Run ``actions`` in order; one result per action, never an exception
+    for an expected failure (lock timeout, privilege, lost connection)."""
+    session = _Session(dsn)
+    failed: dict[tuple[int, str], str] = {}
+    results: list[ActionResult] = []
+    try:
+        for action in actions:
+            group = (action.table.oid, _group(action))
+            if session.failure is not None:
+                results.append(_not_attempted(action, session.failure))
+                continue
+            if group in failed:
+                results.append(_not_attempted(action, failed[group]))
+                continue
+            ddl = options.ddl
+            if lock_timeouts_ms and action.table.oid in lock_timeouts_ms:
+                ddl = replace(ddl, lock_timeout_ms=lock_timeouts_ms[action.table.oid])
+            result = _ActionRun(session, action, replace(options, ddl=ddl)).run()
+            if result.error is not None:
+                failed[group] = (
+                    f"not attempted: an earlier {group[1]} action"
+                    f" on {action.table.qualified} failed"
+                )
+            results.append(result)
+    finally:
+        session.close()
+    return results
+
+
+def _group(action: Action) -> str:
+    return "create" if isinstance(action, CreatePartition) else "retention"
+
+
+def _not_attempted(action: Action, why: str) -> ActionResult:
+    return ActionResult(action, False, False, why, (), 0, 0.0)
+
+
+class _Unavailable(Exception):
+    """No connection, and no point trying again in this run."""
+
+
+class _Session:
+    """The one connection of a run: opened lazily; after a loss, reopened once."""
+
+    def __init__(self, dsn: str | None) -> None:
+        self.dsn = dsn
+        self.conn: psycopg.Connection[Any] | None = None
+        self.failure: str | None = None
+        self.lost: str | None = None
+
+    def get(self) -> psycopg.Connection[Any]:
+        if self.failure is not None:
+            raise _Unavailable(self.failure)
+        if self.conn is None:
+            try:
+                conn = connect(self.dsn)
+            except ConnectError as exc:
+                reason = str(exc)
+                if self.lost is not None:
+                    reason = f"lost the connection ({self.lost}) and could not reconnect: {exc}"
+                self.failure = reason
+                raise _Unavailable(reason) from None
+            # Server-side prepared statements break behind transaction poolers.
+            conn.prepare_threshold = None
+            self.conn = conn
+        return self.conn
+
+    def drop(self, reason: str) -> None:
+        self.lost = reason
+        self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # closing a dead connection
+                self.conn.close()
+            self.conn = None
+
+
+class _Failed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class _Blocker:
+    target: LockTarget
+    text: str  # e.g. 'held by pid 4242 (AccessShareLock): "SELECT ..."'
+
+
+class _ActionRun:
+    def __init__(self, session: _Session, action: Action, options: ExecOptions) -> None:
+        self.session = session
+        self.action = action
+        self.options = options
+        self.sent: list[str] = []
+        self.attempts = 0
+        self.start = time.monotonic()
+        self.committing = False  # the current attempt got as far as its COMMIT
+
+    def run(self) -> ActionResult:
+        try:
+            if self.options.dry_run:
+                steps = self._steps(None)
+                return self._result(done=False, sql=script(steps))
+            conn = self.session.get()
+            done, skipped = self._run_steps(conn, list(self._steps(conn)))
+            return self._result(done=done, skipped=skipped)
+        except _Unavailable as exc:
+            return self._result(error=str(exc))
+        except _Failed as exc:
+            return self._result(error=scrub(exc.message, self.session.dsn))
+
+    def _result(
+        self,
+        *,
+        done: bool = False,
+        skipped: bool = False,
+        error: str | None = None,
+        sql: tuple[str, ...] | None = None,
+    ) -> ActionResult:
+        return ActionResult(
+            action=self.action,
+            done=done,
+            skipped=skipped,
+            error=error,
+            sql=tuple(self.sent) if sql is None else sql,
+            attempts=self.attempts,
+            seconds=time.monotonic() - self.start,
+        )
+
+    def _steps(self, conn: psycopg.Connection[Any] | None) -> tuple[Step, ...]:
+        ddl = self.options.ddl
+        needs_columns = (
+            isinstance(self.action, CreatePartition)
+            and self.action.move_rows
+            and self.action.default_partition is not None
+        )
+        if conn is None and needs_columns:
+            # Even the dry run must print a runnable row copy: read the columns.
+            conn = self.session.get()
+        if conn is not None and ddl.server_version_num is None:
+            ddl = replace(ddl, server_version_num=conn.info.server_version)
+            self.options = replace(self.options, ddl=ddl)
+        columns = None
+        if needs_columns and conn is not None:
+            columns = self._columns(conn, ddl)
+        return steps_for(self.action, ddl, columns=columns)
+
+    def _columns(self, conn: psycopg.Connection[Any], ddl: DdlOptions) -> list[str]:
+        import psycopg
+
+        try:
+            rows = conn.execute(columns_query(self.action.table, ddl.version)).fetchall()
+        except psycopg.Error as exc:
+            raise _Failed(self._error_line(conn, exc, "reading the columns")) from None
+        return [str(r[0]) for r in rows]
+
+    def _run_steps(self, conn: psycopg.Connection[Any], queue: list[Step]) -> tuple[bool, bool]:
+        """Run the steps; (done, skipped)."""
+        did_something = False
+        while queue:
+            step = queue.pop(0)
+            verdict, message = self._with_retries(conn, step)
+            if verdict is Verdict.GO:
+                did_something = True
+            elif verdict is Verdict.SKIP:
+                return True, not did_something
+            elif verdict is Verdict.PENDING and step.on_pending:
+                queue[:0] = step.on_pending
+            else:
+                raise _Failed(f"{step.description}: {message}")
+        return True, False
+
+    def _with_retries(self, conn: psycopg.Connection[Any], step: Step) -> tuple[Verdict, str]:
+        import psycopg
+        from psycopg import errors
+
+        deadline = self.start + self.options.retry_for_s
+        blocker: _Blocker | None = None
+        waits = 0
+        while True:
+            self.attempts += 1
+            statements: list[str] = []  # only the last attempt's go into the result
+            try:
+                outcome = self._attempt(conn, step, statements)
+                self.sent.extend(statements)
+                return outcome
+            except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
+                waits += 1
+                blocker = self._blocker(conn, step) or blocker
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.sent.extend(statements)
+                    raise _Failed(self._lock_message(step, exc, blocker, waits)) from None
+                delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** (waits - 1)))
+                time.sleep(min(delay, remaining))
+            except psycopg.Error as exc:
+                self.sent.extend(statements)
+                raise _Failed(self._error_line(conn, exc, step.description)) from None
+
+    def _attempt(
+        self, conn: psycopg.Connection[Any], step: Step, out: list[str]
+    ) -> tuple[Verdict, str]:
+        import psycopg
+
+        self.committing = False
+        if not step.in_transaction:
+            try:
+                return self._statements(conn, step, out)
+            finally:
+                if not conn.closed and not conn.broken:
+                    for stmt in step.cleanup:
+                        self._send(conn, stmt, out)
+        self._log("BEGIN", out)
+        try:
+            with conn.transaction() as tx:
+                verdict, message = self._statements(conn, step, out)
+                if verdict is not Verdict.GO:
+                    self._log("ROLLBACK", out)
+                    raise psycopg.Rollback(tx)
+                self._log("COMMIT", out)
+                self.committing = True
+        except psycopg.Error:
+            if not self.committing:
+                self._log("ROLLBACK", out)
+            raise
+        return verdict, message
+
+    def _statements(
+        self, conn: psycopg.Connection[Any], step: Step, out: list[str]
+    ) -> tuple[Verdict, str]:
+        guards: dict[int, Guard] = {g.index: g for g in step.guards}
+        for i, stmt in enumerate(step.statements):
+            cur = self._send(conn, stmt, out)
+            guard = guards.get(i)
+            if guard is None:
+                continue
+            row = cur.fetchone()
+            if row is None:
+                continue
+            verdict, message = guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
+            if verdict is not Verdict.GO:
+                return verdict, message
+        return Verdict.GO, ""
+
+    def _send(
+        self, conn: psycopg.Connection[Any], stmt: sql.Composable, out: list[str]
+    ) -> psycopg.Cursor[Any]:
+        self._log(render_sql(stmt), out)
+        return conn.execute(sql.Composed([stmt]))
+
+    def _log(self, text: str, out: list[str]) -> None:
+        out.append(text)
+        if self.options.log is not None:
+            self.options.log(text)
+
+    # ------------------------------------------------------------ failures
+
+    def _error_line(self, conn: psycopg.Connection[Any], exc: Exception, where: str) -> str:
+        import psycopg
+
+        primary = _primary(exc)
+        if conn.closed or conn.broken:
+            self.session.drop(primary)
+            note = " (it may or may not have committed)" if self.committing else ""
+            return f"{where}: lost the connection to the server: {primary}{note}"
+        line = f"{where}: {primary}"
+        if (
+            isinstance(exc, psycopg.errors.CheckViolation)
+            and isinstance(self.action, CreatePartition)
+            and self.action.default_partition
+        ):
+            line += " (the default partition holds rows of this range: plan again to move them)"
+        return line
+
+    def _blocker(self, conn: psycopg.Connection[Any], step: Step) -> _Blocker | None:
+        """Who holds (or waits ahead for) a lock conflicting with one we need."""
+        import psycopg
+
+        try:
+            for target in step.locks:
+                modes = list(_CONFLICTS[_MODE_NAMES[target.mode]])
+                args: dict[str, Any]
+                if target.advisory_key is not None:
+                    query, args = (
+                        _ADVISORY_HOLDERS,
+                        {
+                            "hi": target.advisory_key >> 32,
+                            "lo": target.advisory_key & 0xFFFFFFFF,
+                        },
+                    )
+                else:
+                    query, args = _RELATION_HOLDERS, {"rel": target.relation}
+                rows = conn.execute(query, {**args, "modes": modes}).fetchall()
+                if rows:
+                    return _Blocker(target, "; ".join(_holder(*r) for r in rows))
+        except psycopg.Error:
+            return None  # diagnosis only: the failure message does without it
+        return None
+
+    def _lock_message(
+        self, step: Step, exc: Exception, blocker: _Blocker | None, waits: int
+    ) -> str:
+        from psycopg import errors
+
+        what = "deadlock" if isinstance(exc, errors.DeadlockDetected) else "lock timeout"
+        elapsed = time.monotonic() - self.start
+        tries = f"after {waits} attempt{'s' if waits != 1 else ''} over {elapsed:.1f} s"
+        if blocker is None:
+            relation = next((t.relation for t in step.locks if t.advisory_key is None), "?")
+            return (
+                f"{what} on {relation} {tries} ({step.description};"
+                " no conflicting lock visible any more)"
+            )
+        t = blocker.target
+        lock = "pgpart's advisory lock" if t.advisory_key is not None else t.mode
+        return f"{what} on {t.relation} {tries} (waiting for {lock}; {blocker.text})"
+
+
+def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
+    text = " ".join((query or "").split())
+    if len(text) > QUERY_CHARS:
+        text = text[: QUERY_CHARS - 3] + "..."
+    state = "held" if granted else "queued ahead"
+    return f'{state} by pid {pid} ({mode}): "{text}"'
+
+
+def _primary(exc: Exception) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    text = primary or str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+_HOLDERS = (
+    "SELECT l.pid, l.mode, l.granted, a.query FROM pg_catalog.pg_locks l"
+    " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
+)
+_ORDER = " ORDER BY l.granted DESC, l.pid LIMIT 3"
+_ADVISORY_HOLDERS = (
+    _HOLDERS + "l.locktype = 'advisory' AND l.classid = %(hi)s::bigint::oid"
+    " AND l.objid = %(lo)s::bigint::oid AND l.objsubid = 1" + _ORDER
+)
+_RELATION_HOLDERS = (
+    _HOLDERS + "l.locktype = 'relation' AND l.relation = to_regclass(%(rel)s)"
+    " AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+    " WHERE datname = current_database())" + _ORDER
+)
+
+_MODE_NAMES = {
+    "ACCESS SHARE": "AccessShareLock",
+    "ROW SHARE": "RowShareLock",
+    "ROW EXCLUSIVE": "RowExclusiveLock",
+    "SHARE UPDATE EXCLUSIVE": "ShareUpdateExclusiveLock",
+    "SHARE": "ShareLock",
+    "SHARE ROW EXCLUSIVE": "ShareRowExclusiveLock",
+    "EXCLUSIVE": "ExclusiveLock",
+    "ACCESS EXCLUSIVE": "AccessExclusiveLock",
+}
+_ALL = tuple(_MODE_NAMES.values())
+# https://www.postgresql.org/docs/current/explicit-locking.html#TABLE-LOCK-COMPATIBILITY
+_CONFLICTS: dict[str, tuple[str, ...]] = {
+    "AccessShareLock": _ALL[7:],
+    "RowShareLock": _ALL[6:],
+    "RowExclusiveLock": _ALL[4:],
+    "ShareUpdateExclusiveLock": _ALL[3:],
+    "ShareLock": (_ALL[2], _ALL[3], *_ALL[5:]),
+    "ShareRowExclusiveLock": _ALL[2:],
+    "ExclusiveLock": _ALL[1:],
+    "AccessExclusiveLock": _ALL,
+}

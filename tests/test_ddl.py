@@ -1,0 +1,314 @@
+"""ddl: the statements each action becomes, as text and on a real server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgpart.bounds import KeyKind
+from pgpart.ddl import (
+    BOUND_CONSTRAINT,
+    AclItem,
+    DdlOptions,
+    Verdict,
+    parse_aclitem,
+    render_sql,
+    script,
+    steps_for,
+)
+from pgpart.plan import Action, FinalizeDetach, StorageTemplate, TableRef
+from tests.helpers_db import create, detach, drop, partitions, table_ref, utc
+
+REF = TableRef(
+    oid=16401,
+    schema="public",
+    name="messages",
+    key_column="created_at",
+    key_kind=KeyKind.TIMESTAMPTZ,
+    owner="app_owner",
+    acl=("app_owner=arwdDxt/app_owner", "reader=r/app_owner", "=a*r/app_owner"),
+)
+ODD = TableRef(
+    oid=16402,
+    schema="Sales Data",
+    name='Order "Events"',
+    key_column="Created At",
+    key_kind=KeyKind.DATE,
+    owner="Owner Role",
+    acl=('"Read Only"=r/"Owner Role"',),
+)
+
+
+def all_actions(ref: TableRef) -> list[Action]:
+    return [
+        create(ref, "p_2026_01", utc(2026, 1), utc(2026, 2)),
+        create(ref, "p_2026_02", utc(2026, 2), utc(2026, 3), default="p_default", move=True),
+        drop(ref, "p_2025_01", concurrently=True),
+        drop(ref, "p_2025_01", concurrently=False),
+        drop(ref, "p_2025_01", concurrently=False, detach_first=False),
+        detach(ref, "p_2025_01", concurrently=True),
+        detach(ref, "p_2025_01", concurrently=False),
+        FinalizeDetach(ref, "p_2025_01", ref.schema),
+    ]
+
+
+def rendered(action: Action, options: DdlOptions | None = None) -> list[str]:
+    return list(script(steps_for(action, options or DdlOptions(), columns=["id", "created_at"])))
+
+
+@pytest.mark.parametrize("ref", [REF, ODD], ids=["plain", "odd_names"])
+def test_no_statement_locks_the_parent_with_partition_of(ref: TableRef) -> None:
+    for action in all_actions(ref):
+        for text in rendered(action):
+            assert "PARTITION OF" not in text.upper(), text
+
+
+def test_every_transaction_bounds_its_waits_and_takes_the_advisory_lock_first() -> None:
+    options = DdlOptions(lock_timeout_ms=250, statement_timeout_ms=60_000)
+    for action in all_actions(REF):
+        for step in steps_for(action, options, columns=["id"]):
+            texts = [render_sql(s) for s in step.statements]
+            if step.in_transaction:
+                assert texts[:3] == [
+                    "SET LOCAL lock_timeout = '250ms'",
+                    "SET LOCAL statement_timeout = '60000ms'",
+                    f"SELECT pg_advisory_xact_lock({(0x70677074 << 32) | REF.oid})",
+                ]
+            else:
+                assert texts[:2] == [
+                    "SET lock_timeout = '250ms'",
+                    "SET statement_timeout = '60000ms'",
+                ]
+                assert texts[-1].endswith("CONCURRENTLY")
+                assert [render_sql(s) for s in step.cleanup] == [
+                    "RESET lock_timeout",
+                    "RESET statement_timeout",
+                ]
+
+
+def test_create_statements() -> None:
+    storage = StorageTemplate(("autovacuum_enabled=false", "fillfactor=90"), "fast", "f")
+    action = create(REF, "messages_2026_01", utc(2026, 1), utc(2026, 2), storage=storage)
+    (step,) = steps_for(action, DdlOptions())
+    texts = [render_sql(s) for s in step.statements]
+    assert step.in_transaction
+    assert texts[4] == 'SET LOCAL ROLE "app_owner"'
+    assert texts[5] == 'LOCK TABLE ONLY "public"."messages" IN SHARE UPDATE EXCLUSIVE MODE'
+    assert texts[6] == (
+        'CREATE TABLE "public"."messages_2026_01" (LIKE "public"."messages"'
+        " INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS"
+        " INCLUDING STATISTICS INCLUDING GENERATED INCLUDING COMPRESSION)"
+        ' WITH ("autovacuum_enabled" = \'false\', "fillfactor" = \'90\') TABLESPACE "fast"'
+    )
+    assert texts[7:] == [
+        'GRANT SELECT ON TABLE "public"."messages_2026_01" TO "reader"',
+        'GRANT SELECT ON TABLE "public"."messages_2026_01" TO PUBLIC',
+        'GRANT INSERT ON TABLE "public"."messages_2026_01" TO PUBLIC WITH GRANT OPTION',
+        'ALTER TABLE "public"."messages_2026_01" REPLICA IDENTITY FULL',
+        'ALTER TABLE "public"."messages" ATTACH PARTITION "public"."messages_2026_01"'
+        " FOR VALUES FROM ('2026-01-01 00:00:00+00:00') TO ('2026-02-01 00:00:00+00:00')",
+    ]
+    assert "INCLUDING IDENTITY" not in texts[6] and "INCLUDING INDEXES" not in texts[6]
+
+
+def test_create_with_row_move_orders_its_locks_and_brackets_the_attach_with_a_check() -> None:
+    action = create(REF, "m_2026_02", utc(2026, 2), utc(2026, 3), default="m_default", move=True)
+    (step,) = steps_for(action, DdlOptions(), columns=["id", "created_at", "body"])
+    texts = [render_sql(s) for s in step.statements]
+    lock_parent = texts.index('LOCK TABLE ONLY "public"."messages" IN SHARE UPDATE EXCLUSIVE MODE')
+    lock_default = texts.index('LOCK TABLE ONLY "public"."m_default" IN ACCESS EXCLUSIVE MODE')
+    check = next(i for i, t in enumerate(texts) if "ADD CONSTRAINT" in t)
+    move = next(i for i, t in enumerate(texts) if t.startswith("WITH moved AS"))
+    attach = next(i for i, t in enumerate(texts) if "ATTACH PARTITION" in t)
+    assert lock_parent < lock_default < check < move < attach == len(texts) - 2
+    assert texts[-1] == (f'ALTER TABLE "public"."m_2026_02" DROP CONSTRAINT "{BOUND_CONSTRAINT}"')
+    assert texts[move] == (
+        'WITH moved AS (DELETE FROM "public"."m_default" WHERE "created_at" >='
+        " '2026-02-01 00:00:00+00:00'::timestamptz AND \"created_at\" <"
+        " '2026-03-01 00:00:00+00:00'::timestamptz"
+        ' RETURNING "id", "created_at", "body")'
+        ' INSERT INTO "public"."m_2026_02" ("id", "created_at", "body")'
+        ' OVERRIDING SYSTEM VALUE SELECT "id", "created_at", "body" FROM moved'
+    )
+    with pytest.raises(ValueError, match="column list"):
+        steps_for(action, DdlOptions())
+
+
+def test_odd_names_are_quoted_everywhere() -> None:
+    action = create(ODD, "Order Events 2026", utc(2026, 1), utc(2027, 1), default="Dflt", move=True)
+    texts = rendered(action)
+    joined = "\n".join(texts)
+    assert '"Sales Data"."Order ""Events"""' in joined
+    assert '"Sales Data"."Order Events 2026"' in joined
+    assert '"Sales Data"."Dflt"' in joined
+    assert 'SET LOCAL ROLE "Owner Role"' in joined
+    assert 'GRANT SELECT ON TABLE "Sales Data"."Order Events 2026" TO "Read Only"' in joined
+    assert "FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')" in joined
+    assert "\"Created At\" >= '2026-01-01'::date" in joined
+
+
+def test_drop_steps_and_transactions() -> None:
+    concurrent = steps_for(drop(REF, "old", concurrently=True), DdlOptions())
+    assert [s.in_transaction for s in concurrent] == [False, True]
+    assert render_sql(concurrent[0].statements[-1]) == (
+        'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old" CONCURRENTLY'
+    )
+    assert render_sql(concurrent[1].statements[-1]) == 'DROP TABLE "public"."old"'
+    assert script(concurrent)[-1] == "COMMIT" and script(concurrent)[0].startswith("SET lock")
+
+    (one,) = steps_for(drop(REF, "old", concurrently=False), DdlOptions())
+    assert [render_sql(s) for s in one.statements[-2:]] == [
+        'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old"',
+        'DROP TABLE "public"."old"',
+    ]
+    (plain,) = steps_for(drop(REF, "old", concurrently=False, detach_first=False), DdlOptions())
+    assert [render_sql(s) for s in plain.statements[-2:]] == [
+        'LOCK TABLE ONLY "public"."messages" IN ACCESS EXCLUSIVE MODE',
+        'DROP TABLE "public"."old"',
+    ]
+    # A concurrent detach cut short is completed by FINALIZE, then the drop goes on.
+    assert [render_sql(s.statements[-1]) for s in one.on_pending] == [
+        'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old" FINALIZE',
+        'DROP TABLE "public"."old"',
+    ]
+
+
+def test_finalize_runs_in_a_transaction() -> None:
+    (step,) = steps_for(FinalizeDetach(REF, "old", "public"), DdlOptions())
+    assert step.in_transaction
+    assert step.guards[0].decide("pending", "x")[0] is Verdict.GO
+    assert step.guards[0].decide("attached", "x")[0] is Verdict.SKIP
+
+
+def test_older_servers_get_what_they_support() -> None:
+    old = DdlOptions(server_version_num=130012)
+    text = "\n".join(rendered(drop(REF, "old", concurrently=True), old))
+    assert "CONCURRENTLY" not in text and "inhdetachpending" not in text
+    text = "\n".join(rendered(create(REF, "new", utc(2026, 1), utc(2026, 2)), old))
+    assert "INCLUDING COMPRESSION" not in text and "INCLUDING GENERATED" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("app=arwd/owner", AclItem("app", "arwd", "", "owner")),
+        ("=r/owner", AclItem(None, "r", "", "owner")),
+        ("app=r*w*d/owner", AclItem("app", "rwd", "rw", "owner")),
+        ('"my ""odd"" role"=r/"Owner X"', AclItem('my "odd" role', "r", "", "Owner X")),
+    ],
+)
+def test_parse_aclitem(text: str, item: AclItem) -> None:
+    assert parse_aclitem(text) == item
+
+
+def test_rendered_text_is_what_psycopg_sends(pg_conn: psycopg.Connection) -> None:
+    for ref in (REF, ODD):
+        for action in all_actions(ref):
+            for step in steps_for(action, DdlOptions(), columns=["id", "Created At", "ü"]):
+                for stmt in (*step.statements, *step.cleanup):
+                    assert stmt.as_string(pg_conn) == render_sql(stmt)
+
+
+def test_dry_run_script_runs_as_printed(pg_conn: psycopg.Connection) -> None:
+    """The printed statements, pasted as text, create the partition and move the rows."""
+    pg_conn.execute(
+        'CREATE SCHEMA "Sales Data";'
+        ' CREATE TABLE "Sales Data"."Order ""Events""" (id int GENERATED ALWAYS AS IDENTITY,'
+        ' "Created At" date NOT NULL) PARTITION BY RANGE ("Created At");'
+        ' CREATE TABLE "Sales Data"."Dflt" PARTITION OF "Sales Data"."Order ""Events""" DEFAULT;'
+        ' CREATE ROLE "Owner Role"; CREATE ROLE "Read Only";'
+        ' ALTER TABLE "Sales Data"."Order ""Events""" OWNER TO "Owner Role";'
+        ' ALTER TABLE "Sales Data"."Dflt" OWNER TO "Owner Role";'
+        ' GRANT CREATE, USAGE ON SCHEMA "Sales Data" TO "Owner Role";'
+        ' GRANT SELECT ON "Sales Data"."Order ""Events""" TO "Read Only";'
+        ' INSERT INTO "Sales Data"."Order ""Events""" ("Created At")'
+        " VALUES ('2026-03-04'), ('2025-12-31')"
+    )
+    try:
+        ref = table_ref(pg_conn, '"Sales Data"."Order ""Events"""')
+        action = create(
+            ref, "Order Events 2026", utc(2026, 1), utc(2027, 1), default="Dflt", move=True
+        )
+        lines = script(steps_for(action, DdlOptions(), columns=["id", "Created At"]))
+        for line in lines:
+            pg_conn.execute(line.encode())
+        assert partitions(pg_conn, '"Sales Data"."Order ""Events"""') == {
+            "Dflt": "DEFAULT",
+            "Order Events 2026": "FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+        }
+        rows = pg_conn.execute(
+            'SELECT tableoid::regclass::text, "Created At"::text'
+            ' FROM "Sales Data"."Order ""Events""" ORDER BY 2'
+        ).fetchall()
+        assert rows == [
+            ('"Sales Data"."Dflt"', "2025-12-31"),
+            ('"Sales Data"."Order Events 2026"', "2026-03-04"),
+        ]
+        owner = pg_conn.execute(
+            "SELECT pg_get_userbyid(relowner), relacl::text[] FROM pg_class"
+            " WHERE relname = 'Order Events 2026'"
+        ).fetchone()
+        assert owner is not None and owner[0] == "Owner Role"
+        assert '"Read Only"=r/"Owner Role"' in owner[1]
+    finally:
+        pg_conn.execute('DROP SCHEMA "Sales Data" CASCADE')
+        pg_conn.execute('DROP ROLE "Owner Role"; DROP ROLE "Read Only"')
+
+
+def test_check_constraint_lets_attach_skip_scanning_the_new_table(
+    pg_conn: psycopg.Connection,
+) -> None:
+    pg_conn.execute(
+        "CREATE TABLE m (id int, created_at timestamptz NOT NULL) PARTITION BY RANGE (created_at);"
+        " CREATE TABLE m_default PARTITION OF m DEFAULT;"
+        " INSERT INTO m SELECT i, '2026-02-01'::timestamptz + i * interval '1 min'"
+        " FROM generate_series(1, 100) i"
+    )
+    ref = table_ref(pg_conn, "m")
+    action = create(ref, "m_2026_02", utc(2026, 2), utc(2026, 3), default="m_default", move=True)
+    (step,) = steps_for(action, DdlOptions(), columns=["id", "created_at"])
+    notices: list[str] = []
+    pg_conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+    with pg_conn.transaction():
+        pg_conn.execute("SET LOCAL client_min_messages = debug1")
+        for stmt in step.statements:
+            pg_conn.execute(sql.Composed([stmt]))
+    assert 'partition constraint for table "m_2026_02" is implied by existing constraints' in (
+        notices
+    )
+    row = pg_conn.execute("SELECT count(*) FROM m_2026_02").fetchone()
+    assert row == (100,)
+    assert (
+        pg_conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'm_2026_02'::regclass"
+        ).fetchall()
+        == []
+    )
+
+
+def test_guard_sees_existing_and_overlapping_partitions(pg_conn: psycopg.Connection) -> None:
+    pg_conn.execute(
+        "CREATE TABLE g (ts timestamp NOT NULL) PARTITION BY RANGE (ts);"
+        " CREATE TABLE g_a PARTITION OF g FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');"
+        " CREATE TABLE g_b PARTITION OF g FOR VALUES FROM ('2026-02-01') TO (MAXVALUE);"
+        " CREATE TABLE g_taken (x int)"
+    )
+    ref = table_ref(pg_conn, "g")
+    naive = datetime(2026, 1, 1), datetime(2026, 2, 1)
+
+    def state(name: str, lower: datetime, upper: datetime) -> tuple[str, str] | None:
+        (step,) = steps_for(create(ref, name, lower, upper), DdlOptions())
+        row = pg_conn.execute(sql.Composed([step.statements[step.guards[0].index]])).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    assert state("other", *naive) == ("covered", "public.g_a")
+    assert state("g_taken", datetime(2025, 1, 1), datetime(2025, 2, 1)) == (
+        "name_taken",
+        "public.g_taken",
+    )
+    assert state("x", datetime(2025, 12, 1), datetime(2026, 1, 2)) == ("overlap", "public.g_a")
+    assert state("x", datetime(2030, 1, 1), datetime(2030, 2, 1)) == ("overlap", "public.g_b")
+    assert state("x", datetime(2025, 12, 1), datetime(2026, 1, 1)) is None
