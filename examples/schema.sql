@@ -42,7 +42,7 @@ DO $$
 DECLARE
     m date;
 BEGIN
-    FOR i IN 6..4 BY -1 LOOP
+    FOR i IN REVERSE 6..4 LOOP
         m := date_trunc('month', now() - make_interval(months => i))::date;
         EXECUTE format('CREATE TABLE %I PARTITION OF messages FOR VALUES FROM (%L) TO (%L)',
                        'messages_' || to_char(m, 'YYYY_MM'), m, m + interval '1 month');
@@ -51,7 +51,7 @@ BEGIN
         EXECUTE format('CREATE TABLE %I PARTITION OF livechat_messages FOR VALUES FROM (%L) TO (%L)',
                        'livechat_messages_p' || to_char(m, 'YYYY_MM'), m, m + interval '1 month');
     END LOOP;
-    FOR i IN 20..10 BY -1 LOOP
+    FOR i IN REVERSE 20..10 LOOP
         m := (now() - make_interval(days => i))::date;
         EXECUTE format('CREATE TABLE %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
                        'events_' || to_char(m, 'YYYYMMDD'), m, m + 1);

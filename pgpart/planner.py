@@ -119,7 +119,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     tz = zone if table.key_kind is KeyKind.TIMESTAMPTZ else None
     local_now = now.astimezone(timezone.utc) if tz else now.astimezone(zone).replace(tzinfo=None)
     live = _live_partitions(table)
-    inferred = cal.infer_interval(_ranges(live)[-36:], tz)  # newest ones decide
+    inferred = cal.infer_interval(_ranges(live)[-12:], tz)  # the newest ones decide
     configured = request.interval or policy.interval
     source = "flag" if request.interval else "config" if policy.interval else "inferred"
     interval = configured or inferred

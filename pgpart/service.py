@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 # Inferring from the newest partitions is enough, and keeps 10,000-partition
 # catalogs fast; the planner uses the same window.
-INFER_WINDOW = 36
+INFER_WINDOW = 12
 
 
 @dataclass(frozen=True, slots=True)
