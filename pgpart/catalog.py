@@ -173,6 +173,7 @@ def read_snapshot(
     oids: Iterable[int] = (),
     discover: bool = True,
     with_sizes: bool = False,
+    with_taken_names: bool = True,
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``."""
     with conn.transaction():
@@ -195,10 +196,14 @@ def read_snapshot(
         part_rows = conn.execute(sql, {"parents": parents}).fetchall() if parents else []
         managed = _partman_tables(conn, partman_schema) if partman_schema else set()
         schemas = sorted({r[1] for r in table_rows})
-        taken = {
-            s: frozenset(names)
-            for s, names in conn.execute(_TAKEN_SQL, {"schemas": schemas}).fetchall()
-        }
+        taken = (
+            {
+                s: frozenset(names)
+                for s, names in conn.execute(_TAKEN_SQL, {"schemas": schemas}).fetchall()
+            }
+            if with_taken_names
+            else {}
+        )
 
     kinds = {r[0]: KeyKind.from_regtype(r[8]) if r[8] else None for r in table_rows}
     by_parent: dict[int, list[Partition]] = {}

@@ -49,6 +49,7 @@ def gather(
     probe: bool = True,
     exact: bool = False,
     interval: cal.Interval | None = None,
+    for_writing: bool = False,
 ) -> Gathered:
     """Read the catalog once and pair each table with its policy.
 
@@ -63,6 +64,7 @@ def gather(
             oids=[r.oid for r in resolved if r.oid is not None],
             discover=False,
             with_sizes=with_sizes,
+            with_taken_names=for_writing,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []
@@ -78,7 +80,9 @@ def gather(
                 policy = settings.defaults
             targets.append(Target(r.argument, table, policy))
     else:
-        snapshot = read_snapshot(conn, discover=True, with_sizes=with_sizes)
+        snapshot = read_snapshot(
+            conn, discover=True, with_sizes=with_sizes, with_taken_names=for_writing
+        )
         targets = [
             Target(t.qualified, t, settings.policy_for(t.schema, t.name, snapshot.search_path))
             for t in snapshot.tables
@@ -157,7 +161,7 @@ def plan_changes(
     allow_standby: bool = False,
 ) -> Plan:
     """Plan a writing command (create, maintain, drop)."""
-    gathered = gather(conn, settings, tables, interval=request.interval)
+    gathered = gather(conn, settings, tables, interval=request.interval, for_writing=True)
     if gathered.snapshot.in_recovery and not allow_standby:
         raise WriteRefused(
             "the server is in recovery (a hot standby): run writing commands against the primary"
