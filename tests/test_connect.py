@@ -1,0 +1,18 @@
+"""Connections: application_name, and passwords masked in any text."""
+
+from __future__ import annotations
+
+from pgpart.connect import connect, mask_dsn, scrub
+
+
+def test_application_name_default_and_override(pg_dsn):
+    with connect(pg_dsn) as conn:
+        assert conn.execute("SHOW application_name").fetchone()[0] == "pgpart"
+    with connect(pg_dsn + " application_name=nightly-cron") as conn:
+        assert conn.execute("SHOW application_name").fetchone()[0] == "nightly-cron"
+
+
+def test_masking():
+    assert mask_dsn("postgresql://u:hunter2@db:5432/app") == "postgresql://u:***@db:5432/app"
+    assert mask_dsn("host=db password='a b c' user=u") == "host=db password=*** user=u"
+    assert "hunter2" not in scrub("failed for hunter2", "host=db password=hunter2")
