@@ -415,15 +415,7 @@ def _actions(
 ) -> tuple[tuple[Action, ...], list[Problem]]:
     table = frame.table
     policy = target.policy
-    ref = TableRef(
-        oid=table.oid,
-        schema=table.schema,
-        name=table.name,
-        key_column=table.key_column or "",
-        key_kind=frame.kind,
-        owner=table.owner,
-        acl=table.acl,
-    )
+    ref = _table_ref(frame)
     finalize: list[Action] = [
         FinalizeDetach(ref, p.name, p.schema) for p in table.ranged if p.pending_detach
     ]
@@ -495,15 +487,7 @@ def _create_actions(
     default = table.default
     rows = target.default_rows
     move = default is not None and (rows is None or rows.error is not None or rows.rows > 0)
-    ref = TableRef(
-        oid=table.oid,
-        schema=table.schema,
-        name=table.name,
-        key_column=table.key_column or "",
-        key_kind=frame.kind,
-        owner=table.owner,
-        acl=table.acl,
-    )
+    ref = _table_ref(frame)
     periods = _periods_bounded(start, end, interval, tz, request)
     if periods is None:
         return (), [
@@ -555,6 +539,19 @@ def _create_actions(
         )
     )
     return tuple(actions), problems
+
+
+def _table_ref(frame: _Frame) -> TableRef:
+    t = frame.table
+    return TableRef(
+        oid=t.oid,
+        schema=t.schema,
+        name=t.name,
+        key_column=t.key_column or "",
+        key_kind=frame.kind,
+        owner=t.owner,
+        acl=t.acl,
+    )
 
 
 def _rows_in(rows: DefaultRows | None, lo: datetime, hi: datetime) -> bool:
