@@ -590,6 +590,68 @@ def start_cluster(
         raise
 
 
+def start_standby(primary: Cluster) -> Cluster:
+    """A hot standby of ``primary`` (pg_basebackup -R), started on its own port.
+
+    Used to test that writing commands refuse to run in recovery. Remove it
+    with destroy_cluster() before the primary.
+    """
+    user = _user_named(primary.os_user)
+    hba = primary.datadir / "pg_hba.conf"
+    if "local replication all trust" not in hba.read_text(encoding="utf-8"):
+        _write_owned(hba, hba.read_text(encoding="utf-8") + "local replication all trust\n", user)
+        with psycopg.connect(primary.dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+    base = Path(tempfile.mkdtemp(prefix="pgpart-standby-", dir=default_parent())).resolve()
+    sockdir = base / "sock"
+    cluster: Cluster | None = None
+    try:
+        _make_private_dir(base, user)
+        _make_private_dir(sockdir, user)
+        datadir = base / "data"
+        res = _run(
+            [
+                primary.bindir / "pg_basebackup",
+                "-h",
+                primary.sockdir,
+                "-p",
+                str(primary.port),
+                "-U",
+                SUPERUSER,
+                "-D",
+                datadir,
+                "-R",
+                "-X",
+                "stream",
+            ],
+            user,
+            cwd=base,
+        )
+        if res.returncode != 0:
+            raise ClusterError(_failure("pg_basebackup", res, None))
+        port = _free_port()
+        merged = {**DEFAULT_SETTINGS, "port": port, "unix_socket_directories": os.fspath(sockdir)}
+        _write_owned(
+            datadir / SETTINGS_FILE,
+            "".join(f"{k} = {_conf_value(v)}\n" for k, v in merged.items()),
+            user,
+        )
+        cluster = Cluster(primary.bindir, datadir, sockdir, port, user.name, 0, base)
+        res = _pg_ctl(
+            cluster, "start", "-w", "-t", str(START_TIMEOUT_S), "-l", str(base / LOG_FILE)
+        )
+        if res.returncode != 0:
+            raise ClusterError(_failure("pg_ctl start (standby)", res, base / LOG_FILE))
+        version_num = _wait_connectable(cluster.dsn, time.monotonic() + START_TIMEOUT_S)
+        return Cluster(primary.bindir, datadir, sockdir, port, user.name, version_num, base)
+    except BaseException:
+        if cluster is not None:
+            with contextlib.suppress(ClusterError):
+                _kill(cluster)
+        _remove_dirs(base, sockdir, remove_base=True)
+        raise
+
+
 def _postmaster_pid(datadir: Path) -> int | None:
     try:
         first = (datadir / "postmaster.pid").read_text(encoding="utf-8").split("\n", 1)[0]
