@@ -14,6 +14,7 @@ postgresql-15-partman package.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import subprocess
 import sys
@@ -34,26 +35,41 @@ def setup(dsn: str, name: str, partman: bool = False) -> None:
     with psycopg.connect(dsn, autocommit=True) as c:
         c.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
         if c.execute("SELECT to_regclass('partman.part_config')").fetchone()[0]:
-            c.execute("DELETE FROM partman.part_config WHERE parent_table = %s", (f"public.{name}",))
-        c.execute(f"CREATE TABLE {name} (id bigint GENERATED ALWAYS AS IDENTITY, ts timestamptz NOT NULL,"
-                  f" v text) PARTITION BY RANGE (ts)")
+            c.execute(
+                "DELETE FROM partman.part_config WHERE parent_table = %s", (f"public.{name}",)
+            )
+        c.execute(
+            f"CREATE TABLE {name} (id bigint GENERATED ALWAYS AS IDENTITY, ts timestamptz NOT NULL,"
+            f" v text) PARTITION BY RANGE (ts)"
+        )
         if partman:
             c.execute("CREATE SCHEMA IF NOT EXISTS partman")
             c.execute("CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman")
-            c.execute("DELETE FROM partman.part_config WHERE parent_table = %s", (f"public.{name}",))
+            c.execute(
+                "DELETE FROM partman.part_config WHERE parent_table = %s", (f"public.{name}",)
+            )
             c.execute(f"DROP TABLE IF EXISTS partman.template_public_{name}")
-            c.execute("SELECT partman.create_parent(%s, 'ts', 'native', 'monthly', p_premake := 1)",
-                      (f"public.{name}",))
-            c.execute("UPDATE partman.part_config SET premake = 4, infinite_time_partitions = true"
-                      " WHERE parent_table = %s", (f"public.{name}",))
+            c.execute(
+                "SELECT partman.create_parent(%s, 'ts', 'native', 'monthly', p_premake := 1)",
+                (f"public.{name}",),
+            )
+            c.execute(
+                "UPDATE partman.part_config SET premake = 4, infinite_time_partitions = true"
+                " WHERE parent_table = %s",
+                (f"public.{name}",),
+            )
             return
         for off in range(-3, 1):
             lo = MONTH + relativedelta(months=off)
             hi = lo + relativedelta(months=1)
-            c.execute(f"CREATE TABLE {name}_{lo:%Y_%m} PARTITION OF {name} FOR VALUES FROM ('{lo}') TO ('{hi}')")
+            c.execute(
+                f"CREATE TABLE {name}_{lo:%Y_%m} PARTITION OF {name} FOR VALUES FROM ('{lo}') TO ('{hi}')"
+            )
 
 
-def window(dsn: str, name: str, reader_s: float, maintenance: Callable[[], bool]) -> dict[str, float]:
+def window(
+    dsn: str, name: str, reader_s: float, maintenance: Callable[[], bool]
+) -> dict[str, float]:
     latencies: list[float] = []
     stop = threading.Event()
 
@@ -85,8 +101,12 @@ def window(dsn: str, name: str, reader_s: float, maintenance: Callable[[], bool]
     stop.set()
     ins.join()
     lat = sorted(latencies)
-    return {"max_ms": lat[-1] * 1000, "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
-            "took_s": took, "ok": float(ok)}
+    return {
+        "max_ms": lat[-1] * 1000,
+        "p99_ms": lat[int(len(lat) * 0.99)] * 1000,
+        "took_s": took,
+        "ok": float(ok),
+    }
 
 
 def main() -> None:
@@ -103,29 +123,53 @@ def main() -> None:
             return True
 
         def pgpart(*cmd: str) -> Callable[[], bool]:
-            return lambda: subprocess.run([sys.executable, "-m", "pgpart", *cmd, "--dsn", dsn,
-                                           "--lock-timeout", "200ms", "-q"]).returncode == 0
+            return lambda: (
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "pgpart",
+                        *cmd,
+                        "--dsn",
+                        dsn,
+                        "--lock-timeout",
+                        "200ms",
+                        "-q",
+                    ]
+                ).returncode
+                == 0
+            )
 
         ahead = [MONTH + relativedelta(months=i) for i in (1, 2, 3, 4)]
         plain_create = "; ".join(
             f"CREATE TABLE t_{lo:%Y_%m} PARTITION OF t FOR VALUES FROM ('{lo}') TO ('{hi}')"
-            for lo, hi in zip(ahead, ahead[1:]))
+            for lo, hi in itertools.pairwise(ahead)
+        )
         old = [MONTH + relativedelta(months=i) for i in (-3, -2, -1)]
         plain_drop = "; ".join(f"DROP TABLE t_{lo:%Y_%m}" for lo in old)
         scenarios = {
             "create 3 ahead": {
                 "pgpart maintain": (lambda: setup(dsn, "t"), pgpart("maintain", "t")),
-                "CREATE TABLE .. PARTITION OF": (lambda: setup(dsn, "t"), lambda: psql(plain_create)),
-                "pg_partman run_maintenance": (lambda: setup(dsn, "t", partman=True),
-                                               lambda: psql("SELECT partman.run_maintenance('public.t')")),
+                "CREATE TABLE .. PARTITION OF": (
+                    lambda: setup(dsn, "t"),
+                    lambda: psql(plain_create),
+                ),
+                "pg_partman run_maintenance": (
+                    lambda: setup(dsn, "t", partman=True),
+                    lambda: psql("SELECT partman.run_maintenance('public.t')"),
+                ),
             },
             "drop 3 old": {
-                "pgpart drop": (lambda: setup(dsn, "t"),
-                                pgpart("drop", "t", "--before", str(MONTH), "--yes")),
+                "pgpart drop": (
+                    lambda: setup(dsn, "t"),
+                    pgpart("drop", "t", "--before", str(MONTH), "--yes"),
+                ),
                 "DROP TABLE": (lambda: setup(dsn, "t"), lambda: psql(plain_drop)),
             },
         }
-        print("| scenario | contender | max insert ms (median of runs) | p99 ms | maintenance s | succeeded |")
+        print(
+            "| scenario | contender | max insert ms (median of runs) | p99 ms | maintenance s | succeeded |"
+        )
         print("|---|---|---|---|---|---|")
         for scen, contenders in scenarios.items():
             results: dict[str, list[dict[str, float]]] = {k: [] for k in contenders}
@@ -134,9 +178,13 @@ def main() -> None:
                     prepare()
                     results[key].append(window(dsn, "t", args.reader, run))
             for key, rs in results.items():
-                med = {m: statistics.median(r[m] for r in rs) for m in ("max_ms", "p99_ms", "took_s")}
+                med = {
+                    m: statistics.median(r[m] for r in rs) for m in ("max_ms", "p99_ms", "took_s")
+                }
                 ok = sum(int(r["ok"]) for r in rs)
-                print(f"| {scen} | {key} | {med['max_ms']:.0f} | {med['p99_ms']:.0f} | {med['took_s']:.2f} | {ok}/{len(rs)} |")
+                print(
+                    f"| {scen} | {key} | {med['max_ms']:.0f} | {med['p99_ms']:.0f} | {med['took_s']:.2f} | {ok}/{len(rs)} |"
+                )
 
 
 if __name__ == "__main__":
