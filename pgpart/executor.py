@@ -305,7 +305,19 @@ class _ActionRun:
         self, conn: psycopg.Connection[Any], step: Step, out: list[str]
     ) -> tuple[Verdict, str]:
         guards: dict[int, Guard] = {g.index: g for g in step.guards}
+        # Inside a transaction, statements up to the next guard go in one round
+        # trip (one simple-query message); each is still logged on its own.
+        # Outside one, a multi-statement message would be an implicit
+        # transaction block, which DETACH ... CONCURRENTLY refuses.
+        pending: list[sql.Composable] = []
         for i, stmt in enumerate(step.statements):
+            if step.in_transaction and i not in guards:
+                self._log(render_sql(stmt), out)
+                pending.append(stmt)
+                continue
+            if pending:
+                self._send_batch(conn, pending)
+                pending = []
             cur = self._send(conn, stmt, out)
             guard = guards.get(i)
             if guard is None:
@@ -316,7 +328,12 @@ class _ActionRun:
             verdict, message = guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
             if verdict is not Verdict.GO:
                 return verdict, message
+        if pending:
+            self._send_batch(conn, pending)
         return Verdict.GO, ""
+
+    def _send_batch(self, conn: psycopg.Connection[Any], stmts: list[sql.Composable]) -> None:
+        conn.execute(sql.SQL("; ").join(stmts))
 
     def _send(
         self, conn: psycopg.Connection[Any], stmt: sql.Composable, out: list[str]
