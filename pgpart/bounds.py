@@ -102,9 +102,11 @@ def parse_timestamp(text: str, kind: KeyKind) -> datetime:
         except ValueError:
             pass
         else:
-            if kind is not KeyKind.TIMESTAMPTZ:
-                return fast.replace(tzinfo=None) if fast.tzinfo is None else _naive(text)
-            if fast.tzinfo is not None:
+            # Anything else (an offset on a naive key, none on timestamptz)
+            # takes the general path below, which decides as it always did.
+            if kind is not KeyKind.TIMESTAMPTZ and fast.tzinfo is None:
+                return fast
+            if kind is KeyKind.TIMESTAMPTZ and fast.tzinfo is not None:
                 return fast.astimezone(timezone.utc)
     m = _TS_RE.match(text)
     if m is None or m["bc"]:
@@ -130,10 +132,6 @@ def parse_timestamp(text: str, kind: KeyKind) -> datetime:
         if m["sign"] == "-":
             offset = -offset
     return (value - offset).replace(tzinfo=timezone.utc)
-
-
-def _naive(text: str) -> datetime:
-    raise BoundError(f"unexpected offset in a timestamp without time zone: {text!r}")
 
 
 # 'YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS' and that with '+HH' (as PostgreSQL prints them).

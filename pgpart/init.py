@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from pgpart import calendar as cal
-from pgpart.bounds import KeyKind
+from pgpart.planner import inferred_interval, key_zone
 
 if TYPE_CHECKING:
     from pgpart.config import Settings
@@ -38,9 +37,9 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         if not table.is_time_range or table.relkind != "p":
             skipped.append(f"{table.qualified}: not range-partitioned on a date/time column")
             continue
-        tz = ZoneInfo(target.policy.timezone) if table.key_kind is KeyKind.TIMESTAMPTZ else None
-        ranges = [(p.lower, p.upper) for p in table.ranged if p.lower and p.upper]
-        interval = target.policy.interval or cal.infer_interval(ranges, tz)
+        interval = target.policy.interval or inferred_interval(
+            table, key_zone(table, target.policy)
+        )
         if interval is None:
             skipped.append(
                 f"{table.qualified}: no partitions to infer the interval from; add it with"

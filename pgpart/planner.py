@@ -116,10 +116,10 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     assert table.key_kind is not None
     policy = target.policy
     zone = ZoneInfo(policy.timezone)
-    tz = zone if table.key_kind is KeyKind.TIMESTAMPTZ else None
+    tz = key_zone(table, policy)
     local_now = now.astimezone(timezone.utc) if tz else now.astimezone(zone).replace(tzinfo=None)
     live = _live_partitions(table)
-    inferred = cal.infer_interval(_ranges(live)[-12:], tz)  # the newest ones decide
+    inferred = inferred_interval(table, tz)
     configured = request.interval or policy.interval
     source = "flag" if request.interval else "config" if policy.interval else "inferred"
     interval = configured or inferred
@@ -191,6 +191,22 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         actions=actions,
         blocked=blocked,
     )
+
+
+# The newest partitions decide the interval (older ones may have another width),
+# and looking at a few keeps 10,000-partition catalogs fast.
+INFER_WINDOW = 12
+
+
+def key_zone(table: PartitionedTable, policy: TablePolicy) -> ZoneInfo | None:
+    """The zone periods are computed in: the policy's for timestamptz keys,
+    None (naive wall-clock periods) for timestamp and date keys."""
+    return ZoneInfo(policy.timezone) if table.key_kind is KeyKind.TIMESTAMPTZ else None
+
+
+def inferred_interval(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Interval | None:
+    """The interval the table's newest live partitions follow, if any."""
+    return cal.infer_interval(_ranges(_live_partitions(table))[-INFER_WINDOW:], tz)
 
 
 def _unsupported(target: Target) -> Problem | None:
@@ -478,9 +494,7 @@ def _create_actions(
     taken = set(snapshot.taken_names.get(table.schema, frozenset()))
     template = (
         policy.naming
-        or naming.infer_template(
-            table.name, _named_lowers(live), interval, tz
-        )
+        or naming.infer_template(table.name, _named_lowers(live), interval, tz)
         or naming.default_template(interval)
     )
     storage = _storage_template(live)

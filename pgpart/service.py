@@ -19,7 +19,15 @@ from pgpart.config import Settings, TablePolicy
 from pgpart.connect import connect
 from pgpart.errors import WriteRefused
 from pgpart.plan import Plan
-from pgpart.planner import Mode, Request, Target, plan, with_default_rows
+from pgpart.planner import (
+    Mode,
+    Request,
+    Target,
+    inferred_interval,
+    key_zone,
+    plan,
+    with_default_rows,
+)
 from pgpart.probe import ProbeTarget, probe_defaults
 
 if TYPE_CHECKING:
@@ -27,11 +35,6 @@ if TYPE_CHECKING:
 
     from pgpart.executor import ActionResult
     from pgpart.stats import TableStats
-
-
-# Inferring from the newest partitions is enough, and keeps 10,000-partition
-# catalogs fast; the planner uses the same window.
-INFER_WINDOW = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +106,7 @@ def gather(
 
 
 def _probe_unit(table: PartitionedTable, policy: TablePolicy, flag: cal.Interval | None) -> str:
-    interval = flag or policy.interval
-    if interval is None:
-        tz = (
-            ZoneInfo(policy.timezone)
-            if table.key_kind and table.key_kind.value == "timestamptz"
-            else None
-        )
-        ranges = [(p.lower, p.upper) for p in table.ranged if p.lower and p.upper]
-        interval = cal.infer_interval(ranges[-INFER_WINDOW:], tz)
+    interval = flag or policy.interval or inferred_interval(table, key_zone(table, policy))
     return interval.pg_unit if interval else "day"
 
 
@@ -175,7 +170,6 @@ def apply(
     *,
     dry_run: bool = False,
     log: Callable[[str], None] | None = None,
-    server_version: int | None = None,
 ) -> list[ActionResult]:
     """Run a plan's actions, each in its own short transaction."""
     from pgpart.ddl import DdlOptions
@@ -185,7 +179,7 @@ def apply(
         ddl=DdlOptions(
             lock_timeout_ms=settings.defaults.lock_timeout.milliseconds(),
             statement_timeout_ms=settings.statement_timeout.milliseconds(),
-            server_version_num=server_version or planned.server_version,
+            server_version_num=planned.server_version,
         ),
         retry_for_s=settings.retry_for.milliseconds() / 1000,
         dry_run=dry_run,
