@@ -558,17 +558,7 @@ def start_cluster(
         logfile = base / LOG_FILE
         for attempt in range(_PORT_ATTEMPTS):
             port = _free_port()
-            merged = {
-                **DEFAULT_SETTINGS,
-                **(settings or {}),
-                "port": port,
-                "unix_socket_directories": os.fspath(sockdir),
-            }
-            _write_owned(
-                datadir / SETTINGS_FILE,
-                "".join(f"{k} = {_conf_value(v)}\n" for k, v in merged.items()),
-                user,
-            )
+            _write_settings(datadir, user, port, sockdir, settings)
             cluster = Cluster(bindir, datadir, sockdir, port, user.name, 0, base)
             res = _pg_ctl(cluster, "start", "-w", "-t", str(START_TIMEOUT_S), "-l", str(logfile))
             if res.returncode == 0:
@@ -588,6 +578,27 @@ def start_cluster(
                 _kill(cluster)
         _remove_dirs(base, sockdir, remove_base=created)
         raise
+
+
+def _write_settings(
+    datadir: Path,
+    user: _OsUser,
+    port: int,
+    sockdir: Path,
+    settings: Mapping[str, str | int | float | bool] | None = None,
+) -> None:
+    """The file postgresql.conf includes: defaults, overrides, port and socket."""
+    merged = {
+        **DEFAULT_SETTINGS,
+        **(settings or {}),
+        "port": port,
+        "unix_socket_directories": os.fspath(sockdir),
+    }
+    _write_owned(
+        datadir / SETTINGS_FILE,
+        "".join(f"{k} = {_conf_value(v)}\n" for k, v in merged.items()),
+        user,
+    )
 
 
 def start_standby(primary: Cluster) -> Cluster:
@@ -630,12 +641,7 @@ def start_standby(primary: Cluster) -> Cluster:
         if res.returncode != 0:
             raise ClusterError(_failure("pg_basebackup", res, None))
         port = _free_port()
-        merged = {**DEFAULT_SETTINGS, "port": port, "unix_socket_directories": os.fspath(sockdir)}
-        _write_owned(
-            datadir / SETTINGS_FILE,
-            "".join(f"{k} = {_conf_value(v)}\n" for k, v in merged.items()),
-            user,
-        )
+        _write_settings(datadir, user, port, sockdir)
         cluster = Cluster(primary.bindir, datadir, sockdir, port, user.name, 0, base)
         res = _pg_ctl(
             cluster, "start", "-w", "-t", str(START_TIMEOUT_S), "-l", str(base / LOG_FILE)
