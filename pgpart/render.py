@@ -442,7 +442,7 @@ def render_results(
     problems = _problem_lines([t for t in plan.tables if t.problems and (t.blocked or not quiet)])
     if problems:
         out += problems
-    if not rows and not quiet:
+    if not rows and not quiet and not _blocked(plan):
         out += "nothing to do: every table is covered\n"
     return out
 

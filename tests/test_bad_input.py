@@ -69,6 +69,7 @@ def test_unknown_table_exit_3(pg_conn, pg_dsn):
     run = cli(["create", "no_such_table", "--dsn", pg_dsn, "--now", NOW])
     assert run.code == 3
     assert "no_such_table" in run.stdout + run.stderr
+    assert "nothing to do" not in run.stdout
 
 
 @pytest.mark.parametrize(
