@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -286,54 +287,85 @@ class _ActionRun:
                 if not conn.closed and not conn.broken:
                     for stmt in step.cleanup:
                         self._send(conn, stmt, out)
-        self._log("BEGIN", out)
         try:
-            with conn.transaction() as tx:
-                verdict, message = self._statements(conn, step, out)
-                if verdict is not Verdict.GO:
-                    self._log("ROLLBACK", out)
-                    raise psycopg.Rollback(tx)
-                self._log("COMMIT", out)
-                self.committing = True
+            verdict, message = self._statements(conn, step, out)
         except psycopg.Error:
-            if not self.committing:
+            if self._rollback(conn):
+                # The error came before COMMIT, which the server then skipped.
+                self.committing = False
                 self._log("ROLLBACK", out)
             raise
+        if verdict is not Verdict.GO:
+            self._log("ROLLBACK", out)
+            self._rollback(conn)
         return verdict, message
+
+    def _rollback(self, conn: psycopg.Connection[Any]) -> bool:
+        """End an open transaction; whether there was one to end."""
+        from psycopg import pq
+
+        if conn.closed or conn.broken or conn.info.transaction_status == pq.TransactionStatus.IDLE:
+            return False
+        with contextlib.suppress(Exception):  # a broken connection is reported by the caller
+            conn.execute("ROLLBACK")
+        return True
 
     def _statements(
         self, conn: psycopg.Connection[Any], step: Step, out: list[str]
     ) -> tuple[Verdict, str]:
+        """Send the step's statements; the first guard that does not say GO
+        stops it (the caller rolls back).
+
+        A transaction goes in as few round trips as its guards allow: BEGIN
+        travels with the statements up to the first guard, COMMIT with those
+        after the last one, each message one simple query whose results are
+        read up to the guard's, the message's last. Statements are still
+        logged one by one. Outside a transaction, each statement goes alone: a
+        multi-statement message would be an implicit transaction block, which
+        DETACH ... CONCURRENTLY refuses.
+        """
         guards: dict[int, Guard] = {g.index: g for g in step.guards}
-        # Inside a transaction, statements up to the next guard go in one round
-        # trip (one simple-query message); each is still logged on its own.
-        # Outside one, a multi-statement message would be an implicit
-        # transaction block, which DETACH ... CONCURRENTLY refuses.
-        pending: list[sql.Composable] = []
+        if not step.in_transaction:
+            for i, stmt in enumerate(step.statements):
+                cur = self._send(conn, stmt, out)
+                verdict, message = self._verdict(cur, guards.get(i))
+                if verdict is not Verdict.GO:
+                    return verdict, message
+            return Verdict.GO, ""
+        self._log("BEGIN", out)
+        batch = ["BEGIN"]
         for i, stmt in enumerate(step.statements):
-            if step.in_transaction and i not in guards:
-                self._log(render_sql(stmt), out)
-                pending.append(stmt)
-                continue
-            if pending:
-                self._send_batch(conn, pending)
-                pending = []
-            cur = self._send(conn, stmt, out)
+            text = render_sql(stmt)  # once: the same text is logged and sent
+            self._log(text, out)
+            batch.append(text)
             guard = guards.get(i)
             if guard is None:
                 continue
-            row = cur.fetchone()
-            if row is None:
-                continue
-            verdict, message = guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
+            cur = self._send_batch(conn, batch)
+            batch = []
+            verdict, reason = self._verdict(cur, guard)
             if verdict is not Verdict.GO:
-                return verdict, message
-        if pending:
-            self._send_batch(conn, pending)
+                return verdict, reason
+        self._log("COMMIT", out)
+        batch.append("COMMIT")
+        self.committing = True
+        self._send_batch(conn, batch)
         return Verdict.GO, ""
 
-    def _send_batch(self, conn: psycopg.Connection[Any], stmts: list[sql.Composable]) -> None:
-        conn.execute(sql.SQL("; ").join(stmts))
+    @staticmethod
+    def _verdict(cur: psycopg.Cursor[Any], guard: Guard | None) -> tuple[Verdict, str]:
+        if guard is None:
+            return Verdict.GO, ""
+        row = cur.fetchone()
+        if row is None:
+            return Verdict.GO, ""
+        return guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
+
+    def _send_batch(self, conn: psycopg.Connection[Any], stmts: list[str]) -> psycopg.Cursor[Any]:
+        cur = conn.execute(";\n".join(stmts).encode(conn.info.encoding))
+        while cur.nextset():  # to the last statement's result: the guard's
+            pass
+        return cur
 
     def _send(
         self, conn: psycopg.Connection[Any], stmt: sql.Composable, out: list[str]
@@ -357,7 +389,15 @@ class _ActionRun:
             note = " (it may or may not have committed)" if self.committing else ""
             return f"{where}: lost the connection to the server: {primary}{note}"
         line = f"{where}: {primary}"
-        if (
+        overlap = _OVERLAP.search(primary)
+        if isinstance(exc, psycopg.errors.InvalidObjectDefinition) and overlap:
+            # ATTACH's own overlap check (the create guard leaves it to ATTACH):
+            # a partition made since pgpart read the catalog.
+            line = (
+                f"{where}: the range overlaps partition {overlap.group(1)}"
+                " (made since pgpart read the catalog); nothing was created"
+            )
+        elif (
             isinstance(exc, psycopg.errors.CheckViolation)
             and isinstance(self.action, CreatePartition)
             and self.action.default_partition
@@ -415,6 +455,9 @@ def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
         text = text[: QUERY_CHARS - 3] + "..."
     state = "held" if granted else "queued ahead"
     return f'{state} by pid {pid} ({mode}): "{text}"'
+
+
+_OVERLAP = re.compile(r'would overlap partition "((?:[^"]|"")+)"')
 
 
 def _primary(exc: Exception) -> str:
