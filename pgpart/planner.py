@@ -492,11 +492,7 @@ def _create_actions(
     segments = _segments(live)
     # Names and bounds already taken, by anyone, in the parent's schema.
     taken = set(snapshot.taken_names.get(table.schema, frozenset()))
-    template = (
-        policy.naming
-        or naming.infer_template(table.name, _named_lowers(live), interval, tz)
-        or naming.default_template(interval)
-    )
+    template: str | None = None  # inferred from the existing names only when needed
     storage = _storage_template(live)
     default = table.default
     rows = target.default_rows
@@ -531,6 +527,12 @@ def _create_actions(
                 )
             )
             continue
+        if template is None:
+            template = (
+                policy.naming
+                or naming.infer_template(table.name, _named_lowers(live), interval, tz)
+                or naming.default_template(interval)
+            )
         pname = naming.render_name(template, table.name, lo, interval, tz, taken)
         taken.add(pname)
         actions.append(
