@@ -2,10 +2,14 @@
 
 Every range-partitioned table and every partition with its real bounds are
 read in two queries, whatever their number: cost must not grow with a round
-trip per table. Nothing here locks a partition: pg_class, pg_inherits and
-pg_get_expr() read the catalog only. (`stats` sizes are the exception:
-pg_total_relation_size() opens each relation with AccessShareLock, the
-weakest lock, which conflicts only with ACCESS EXCLUSIVE.)
+trip per table. Nothing here locks a partition: pg_class and pg_inherits
+are read directly, and bounds are deparsed with pg_get_expr(relpartbound, 0):
+given the partition's oid instead of 0, pg_get_expr opens the relation and
+so waits behind anyone holding ACCESS EXCLUSIVE on it (a migration, VACUUM
+FULL); a bound holds only constants, so no relation is needed to print it.
+(`stats` sizes are the exception: pg_total_relation_size() opens each
+relation with AccessShareLock, the weakest lock, which conflicts only with
+ACCESS EXCLUSIVE.)
 """
 
 from __future__ import annotations
@@ -124,7 +128,7 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
 
 # pg_inherits.inhdetachpending exists from PostgreSQL 14.
 _PARTITIONS_SQL = """
-SELECT i.inhparent, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid),
+SELECT i.inhparent, n.nspname, c.relname, pg_get_expr(c.relpartbound, 0),
        c.reltuples::float8, {pending}, coalesce(c.reloptions, '{{}}'::text[]),
        t.spcname, c.relreplident::text, {size}
   FROM pg_inherits i

@@ -340,7 +340,7 @@ def _create_guard(a: CreatePartition) -> sql.Composed:
         " c.relnamespace::regnamespace::text || '.' || quote_ident(c.relname)"
         " FROM pg_catalog.pg_class c"
         " LEFT JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid,"
-        " regexp_match(pg_get_expr(c.relpartbound, c.oid), {re}) AS m"
+        " regexp_match(pg_get_expr(c.relpartbound, 0), {re}) AS m"
         " WHERE c.oid = to_regclass({qualified})"
     ).format(
         re=sql.Literal(_BOUND_RE),

@@ -228,7 +228,11 @@ class _ActionRun:
         try:
             rows = conn.execute(columns_query(self.action.table, ddl.version)).fetchall()
         except psycopg.Error as exc:
-            raise _Failed(self._error_line(conn, exc, "reading the columns")) from None
+            where = (
+                f"reading the columns of {self.action.table.qualified}"
+                f" (to move rows into {self.action.partition})"
+            )
+            raise _Failed(self._error_line(conn, exc, where)) from None
         return [str(r[0]) for r in rows]
 
     def _run_steps(self, conn: psycopg.Connection[Any], queue: list[Step]) -> tuple[bool, bool]:

@@ -410,7 +410,7 @@ def _hygiene_problems(frame: _Frame, policy: TablePolicy) -> list[Problem]:
             )
     if policy.retention is not None:
         cutoff = _retention_cutoff(frame, policy.retention)
-        old = _expired(frame, cutoff)
+        old = _expired(frame, cutoff, pending=False)
         if old:
             problems.append(
                 Problem(
@@ -429,17 +429,12 @@ def _hygiene_problems(frame: _Frame, policy: TablePolicy) -> list[Problem]:
 def _actions(
     frame: _Frame, target: Target, snapshot: Snapshot, request: Request
 ) -> tuple[tuple[Action, ...], list[Problem]]:
-    table = frame.table
     policy = target.policy
     ref = _table_ref(frame)
-    finalize: list[Action] = [
-        FinalizeDetach(ref, p.name, p.schema) for p in table.ranged if p.pending_detach
-    ]
     if request.mode is Mode.DROP:
         cutoff = _drop_cutoff(frame, request)
-        return tuple(finalize) + _retention_actions(
-            frame, ref, snapshot, cutoff, detach=request.drop_detach
-        ), []
+        removals = _retention_actions(frame, ref, snapshot, cutoff, detach=request.drop_detach)
+        return _finalize_actions(frame, ref, removals) + removals, []
     if frame.interval is None:
         return (), [
             Problem(
@@ -459,7 +454,22 @@ def _actions(
             _retention_cutoff(frame, policy.retention),
             detach=policy.retention_mode is RetentionMode.DETACH,
         )
-    return tuple(finalize) + creates + retention, problems
+    return _finalize_actions(frame, ref, retention) + creates + retention, problems
+
+
+def _finalize_actions(
+    frame: _Frame, ref: TableRef, retention: Sequence[Action]
+) -> tuple[Action, ...]:
+    """Finish every detach left pending, except for partitions retention drops
+    anyway (their drop step finalizes first, then drops)."""
+    dropping = {
+        (a.partition_schema, a.partition) for a in retention if isinstance(a, DropPartition)
+    }
+    return tuple(
+        FinalizeDetach(ref, p.name, p.schema)
+        for p in frame.table.ranged
+        if p.pending_detach and (p.schema, p.name) not in dropping
+    )
 
 
 def _create_actions(
@@ -611,15 +621,15 @@ def _drop_cutoff(frame: _Frame, request: Request) -> datetime:
     return request.drop_older_than.before(frame.now, frame.tz)
 
 
-def _expired(frame: _Frame, cutoff: datetime) -> list[Partition]:
+def _expired(frame: _Frame, cutoff: datetime, *, pending: bool) -> list[Partition]:
     """Partitions lying wholly before the cutoff, judged by their real upper
-    bound; the partition holding now and every later one never qualify."""
-    current_start = frame.now
-    limit = min(cutoff, current_start)
+    bound; the partition holding now and every later one never qualify.
+    ``pending``: include partitions whose concurrent detach was interrupted."""
+    limit = min(cutoff, frame.now)
     return [
         p
         for p in frame.table.ranged
-        if p.upper is not None and p.upper <= limit and not p.pending_detach
+        if p.upper is not None and p.upper <= limit and (pending or not p.pending_detach)
     ]
 
 
@@ -631,7 +641,9 @@ def _retention_actions(
     # https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DETACH-PARTITION
     concurrently = frame.table.default is None and snapshot.server_version >= 140000
     actions: list[Action] = []
-    for p in _expired(frame, cutoff):
+    # A pending detach that is also expired is dropped (finalize, then drop):
+    # finalizing alone would leave a table retention can no longer see.
+    for p in _expired(frame, cutoff, pending=not detach):
         assert p.upper is not None
         if detach:
             actions.append(DetachPartition(ref, p.name, p.schema, p.lower, p.upper, concurrently))
