@@ -86,6 +86,10 @@ class Step:
     cleanup: tuple[sql.Composable, ...] = ()  # sent after a non-transactional step, always
     on_pending: tuple[Step, ...] = ()  # replaces this step when a guard says PENDING
     locks: tuple[LockTarget, ...] = ()
+    # Statements sent again and again, in the same transaction, for as long
+    # as one round affects ``repeat_rows`` rows (a batched move).
+    repeats: tuple[int, ...] = ()
+    repeat_rows: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ class DdlOptions:
     lock_timeout_ms: int = 500
     statement_timeout_ms: int = 300_000
     server_version_num: int | None = None  # None: the executor fills it in from the server
+    move_batch_rows: int = 100_000  # rows per statement when moving rows out of DEFAULT
 
     @property
     def version(self) -> int:
@@ -109,6 +114,8 @@ def script(steps: Sequence[Step]) -> tuple[str, ...]:
     out: list[str] = []
     for step in steps:
         body = [render_sql(s) for s in (*step.statements, *step.cleanup)]
+        for i in reversed(step.repeats):
+            body.insert(i, f"-- repeated until it moves fewer than {step.repeat_rows} rows")
         out.extend(["BEGIN", *body, "COMMIT"] if step.in_transaction else body)
     return tuple(out)
 
@@ -166,6 +173,7 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
     key = sql.Identifier(t.key_column)
 
     stmts = [*_prologue(t, o)]
+    repeats: list[int] = []
     guards = [Guard(len(stmts), _CREATE_OUTCOMES)]
     stmts.append(_create_guard(a))
     # Everything from here runs as the parent's owner: the partition is born
@@ -203,7 +211,8 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
     if move and default is not None and columns is not None:
         guards.append(Guard(len(stmts), _COLUMN_OUTCOMES))
         stmts.append(_columns_guard(t, columns, o.version))
-        stmts.append(_move_rows(default, new, key, lo, hi, columns))
+        repeats.append(len(stmts))
+        stmts.append(_move_rows(default, new, key, lo, hi, columns, o.move_batch_rows))
     stmts.append(
         sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
             parent, new, _bound_text(a.lower, t.key_kind), _bound_text(a.upper, t.key_kind)
@@ -226,6 +235,8 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
         description=f"{what} {new_name} [{_show(a.lower)}, {_show(a.upper)}) of {t.qualified}",
         guards=tuple(guards),
         locks=tuple(locks),
+        repeats=tuple(repeats),
+        repeat_rows=o.move_batch_rows,
     )
 
 
@@ -281,16 +292,21 @@ def _move_rows(
     lo: sql.Composable,
     hi: sql.Composable,
     columns: Sequence[str],
+    batch: int,
 ) -> sql.Composed:
-    # One statement: exactly the rows deleted are the rows inserted, whatever
-    # row security or triggers do. Generated columns are left out (recomputed);
+    # One statement per batch: exactly the rows deleted are the rows inserted,
+    # whatever row security or triggers do. The executor repeats it, in the
+    # same transaction, until a batch comes up short: each statement stays
+    # within statement_timeout and memory, and no row is ever visible in both
+    # or neither place. Generated columns are left out (recomputed);
     # OVERRIDING SYSTEM VALUE keeps identity values should the target ever
     # have an identity column (it has none: LIKE omits INCLUDING IDENTITY).
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     return sql.SQL(
-        "WITH moved AS (DELETE FROM {d} WHERE {k} >= {lo} AND {k} < {hi} RETURNING {c})"
-        " INSERT INTO {n} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM moved"
-    ).format(d=default, k=key, lo=lo, hi=hi, c=cols, n=new)
+        "WITH moved AS (DELETE FROM {d} WHERE ctid = ANY(ARRAY("
+        "SELECT ctid FROM {d} WHERE {k} >= {lo} AND {k} < {hi} LIMIT {n})) RETURNING {c})"
+        " INSERT INTO {new} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM moved"
+    ).format(d=default, k=key, lo=lo, hi=hi, n=sql.Literal(batch), c=cols, new=new)
 
 
 _CREATE_OUTCOMES = (

@@ -341,6 +341,12 @@ class _ActionRun:
         for i, stmt in enumerate(step.statements):
             text = render_sql(stmt)  # once: the same text is logged and sent
             self._log(text, out)
+            if i in step.repeats:
+                if batch:
+                    self._send_batch(conn, batch)
+                    batch = []
+                self._repeat(conn, text, step.repeat_rows)
+                continue
             batch.append(text)
             guard = guards.get(i)
             if guard is None:
@@ -355,6 +361,12 @@ class _ActionRun:
         self.committing = True
         self._send_batch(conn, batch)
         return Verdict.GO, ""
+
+    def _repeat(self, conn: psycopg.Connection[Any], text: str, rows: int) -> None:
+        """Send ``text`` until one round affects fewer than ``rows`` rows."""
+        query = text.encode(conn.info.encoding)
+        while conn.execute(query).rowcount >= rows > 0:
+            pass
 
     @staticmethod
     def _verdict(cur: psycopg.Cursor[Any], guard: Guard | None) -> tuple[Verdict, str]:

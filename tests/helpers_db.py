@@ -105,9 +105,14 @@ def run(
     statement_timeout_ms: int = 30_000,
     dry_run: bool = False,
     log: Any = None,
+    move_batch_rows: int = 100_000,
 ) -> list[ActionResult]:
     options = ExecOptions(
-        ddl=DdlOptions(lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms),
+        ddl=DdlOptions(
+            lock_timeout_ms=lock_timeout_ms,
+            statement_timeout_ms=statement_timeout_ms,
+            move_batch_rows=move_batch_rows,
+        ),
         retry_for_s=retry_for_s,
         dry_run=dry_run,
         log=log,

@@ -126,9 +126,10 @@ def test_create_with_row_move_orders_its_locks_and_brackets_the_attach_with_a_ch
     assert lock_parent < lock_default < check < move < attach == len(texts) - 2
     assert texts[-1] == (f'ALTER TABLE "public"."m_2026_02" DROP CONSTRAINT "{BOUND_CONSTRAINT}"')
     assert texts[move] == (
-        'WITH moved AS (DELETE FROM "public"."m_default" WHERE "created_at" >='
+        'WITH moved AS (DELETE FROM "public"."m_default" WHERE ctid = ANY(ARRAY('
+        'SELECT ctid FROM "public"."m_default" WHERE "created_at" >='
         " '2026-02-01 00:00:00+00:00'::timestamptz AND \"created_at\" <"
-        " '2026-03-01 00:00:00+00:00'::timestamptz"
+        " '2026-03-01 00:00:00+00:00'::timestamptz LIMIT 100000))"
         ' RETURNING "id", "created_at", "body")'
         ' INSERT INTO "public"."m_2026_02" ("id", "created_at", "body")'
         ' OVERRIDING SYSTEM VALUE SELECT "id", "created_at", "body" FROM moved'
