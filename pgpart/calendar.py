@@ -361,8 +361,11 @@ def infer_interval(
     for rank, (lower, upper) in enumerate(ranges, start=1):
         width = _check(upper, tz) - _check(lower, tz)
         for interval in candidates:
-            # Cheap pre-filter: one period is within a few days of its nominal width.
-            if abs(width - interval.nominal) > interval.nominal / 2 + timedelta(days=2):
+            # Cheap pre-filter: one period is within half its nominal width of
+            # it, give or take a DST hour or (months, quarters, years) the
+            # days by which calendar months differ.
+            slack = min(interval.nominal, timedelta(days=2))
+            if abs(width - interval.nominal) > interval.nominal / 2 + slack:
                 continue
             if _fits(lower, upper, interval, tz):
                 scores[interval] = scores.get(interval, 0) + rank
