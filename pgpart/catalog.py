@@ -181,6 +181,10 @@ def read_snapshot(
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``."""
     with conn.transaction():
+        # One snapshot for every query below: under READ COMMITTED a partition
+        # committed by a concurrent run between two of them would be seen by
+        # one (its name taken) and not the other (its range uncovered).
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         session_settings(conn)
         row = conn.execute(
             "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(),"

@@ -369,6 +369,36 @@ def _create_guard(a: CreatePartition) -> sql.Composed:
     )
 
 
+def covering_partition_query(a: CreatePartition) -> sql.Composed:
+    """The partition of ``a``'s parent whose bounds are exactly ``a``'s, if any.
+
+    Reads every partition's bound (O(n)): run only when ATTACH reported an
+    overlap, to tell "a concurrent run made this very range under another
+    name" (nothing to do) from a real overlap (a failure).
+    """
+    t = a.table
+    rng, typ = _RANGE_TYPES[t.key_kind], _SQL_TYPES[t.key_kind]
+    want = sql.SQL("{}({}, {})").format(
+        rng, _bound(a.lower, t.key_kind), _bound(a.upper, t.key_kind)
+    )
+    return sql.SQL(
+        "SELECT part FROM ("
+        "SELECT c.oid::regclass::text AS part,"
+        " regexp_match(pg_get_expr(c.relpartbound, 0), {re}) AS m"
+        " FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = {oid}) AS b"
+        " WHERE m IS NOT NULL AND {rng}(nullif(btrim(m[1], {q}), 'MINVALUE')::{typ},"
+        " nullif(btrim(m[2], {q}), 'MAXVALUE')::{typ}) = {want}"
+    ).format(
+        re=sql.Literal(_BOUND_RE),
+        oid=sql.Literal(t.oid),
+        rng=rng,
+        q=sql.Literal("'"),
+        typ=typ,
+        want=want,
+    )
+
+
 def _columns_guard(t: TableRef, columns: Sequence[str], version: int) -> sql.Composed:
     # The column list was read before the transaction; once the parent is
     # locked (SHARE UPDATE EXCLUSIVE blocks ALTER TABLE .. ADD/DROP COLUMN) it

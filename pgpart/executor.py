@@ -32,6 +32,7 @@ from pgpart.ddl import (
     Step,
     Verdict,
     columns_query,
+    covering_partition_query,
     render_sql,
     script,
     steps_for,
@@ -276,6 +277,9 @@ class _ActionRun:
                 time.sleep(min(delay, remaining))
             except psycopg.Error as exc:
                 self.sent.extend(statements)
+                covering = self._covering_partition(conn, exc)
+                if covering is not None:
+                    return Verdict.SKIP, f"already covered by partition {covering}"
                 raise _Failed(self._error_line(conn, exc, step.description)) from None
 
     def _attempt(
@@ -395,6 +399,26 @@ class _ActionRun:
             self.options.log(text)
 
     # ------------------------------------------------------------ failures
+
+    def _covering_partition(self, conn: psycopg.Connection[Any], exc: Exception) -> str | None:
+        """After ATTACH refused an overlap: the partition that already covers
+        exactly this range (made meanwhile by another run), if that is what
+        it overlapped."""
+        import psycopg
+
+        if not (
+            isinstance(exc, psycopg.errors.InvalidObjectDefinition)
+            and isinstance(self.action, CreatePartition)
+            and _OVERLAP.search(_primary(exc))
+            and not conn.closed
+            and not conn.broken
+        ):
+            return None
+        try:
+            row = conn.execute(covering_partition_query(self.action)).fetchone()
+        except psycopg.Error:
+            return None
+        return None if row is None else str(row[0])
 
     def _error_line(self, conn: psycopg.Connection[Any], exc: Exception, where: str) -> str:
         import psycopg

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from pgpart.catalog import PartitionedTable, Snapshot, read_snapshot, resolve_ta
 from pgpart.config import Settings, TablePolicy
 from pgpart.connect import connect
 from pgpart.errors import WriteRefused
-from pgpart.plan import Plan
+from pgpart.plan import Plan, Problem, Status, TablePlan
 from pgpart.planner import (
     Mode,
     Request,
@@ -120,7 +120,7 @@ def check(
 ) -> Plan:
     """Plan with no actions: the findings are the health report."""
     gathered = gather(conn, settings, tables, exact=exact)
-    return plan(gathered.targets, gathered.snapshot, now, Request(Mode.CHECK))
+    return _plan_guarded(gathered.targets, gathered.snapshot, now, Request(Mode.CHECK))
 
 
 def stats(
@@ -129,21 +129,26 @@ def stats(
     from pgpart.stats import exact_counts, table_stats
 
     gathered = gather(conn, settings, tables, with_sizes=True, probe=False)
-    usable = [t.table for t in gathered.targets if t.table is not None and t.table.relkind == "p"]
+    usable = [t.table for t in gathered.targets if t.table is not None and _stats_usable(t.table)]
     counts = exact_counts(conn, usable) if exact else None
     out = [
         table_stats(t.table, ZoneInfo(t.policy.timezone), counts)
         for t in gathered.targets
-        if t.table is not None and t.table.relkind == "p"
+        if t.table is not None and _stats_usable(t.table)
     ]
-    # Unknown names are still reported (exit 3), through the check findings.
+    # Unknown names, plain tables and list/hash/integer-partitioned tables are
+    # reported (exit 3) through the check findings, as check reports them.
     findings = plan(
-        [t for t in gathered.targets if t.table is None or t.table.relkind != "p"],
+        [t for t in gathered.targets if not _stats_usable(t.table)],
         gathered.snapshot,
         datetime.now().astimezone(),
         Request(Mode.CHECK),
     )
     return out, findings
+
+
+def _stats_usable(table: PartitionedTable | None) -> bool:
+    return table is not None and table.relkind == "p" and table.is_time_range
 
 
 def plan_changes(
@@ -161,7 +166,60 @@ def plan_changes(
         raise WriteRefused(
             "the server is in recovery (a hot standby): run writing commands against the primary"
         )
-    return plan(gathered.targets, gathered.snapshot, now, request)
+    return _plan_guarded(gathered.targets, gathered.snapshot, now, request)
+
+
+def _plan_guarded(
+    targets: Sequence[Target], snapshot: Snapshot, now: datetime, request: Request
+) -> Plan:
+    """plan(), but a table whose dates fall outside what Python can represent
+    (years 1-9999: a huge premake or retention, --now 9999-12-31, --older-than
+    "9999 years") is reported as UNKNOWN (out_of_range) instead of crashing the
+    run; the other tables are planned as usual."""
+    try:
+        return plan(targets, snapshot, now, request)
+    except (OverflowError, ValueError) as exc:
+        if not _out_of_range(exc):
+            raise
+    tables: list[TablePlan] = []
+    for target in targets:
+        try:
+            tables.extend(plan([target], snapshot, now, request).tables)
+        except (OverflowError, ValueError) as exc:
+            if not _out_of_range(exc):
+                raise
+            name = target.table.qualified if target.table else target.argument
+            tables.append(
+                TablePlan(
+                    table=name,
+                    status=Status.UNKNOWN,
+                    interval=None,
+                    interval_source=None,
+                    partitions=len(target.table.partitions) if target.table else 0,
+                    covered_from=None,
+                    covered_until=None,
+                    default_rows=None,
+                    problems=(
+                        Problem(
+                            Status.UNKNOWN,
+                            "out_of_range",
+                            f"{name}: cannot plan: a date falls outside the years 1 to 9999 "
+                            f"({' '.join(str(exc).split())}); check premake, retention, "
+                            "warn_ahead/critical_ahead and --now/--from/--to/--older-than",
+                        ),
+                    ),
+                    blocked=True,
+                )
+            )
+    return Plan(now.astimezone(timezone.utc), tuple(tables), snapshot.server_version)
+
+
+def _out_of_range(exc: BaseException) -> bool:
+    """Date arithmetic beyond datetime's range (and nothing else) raised this."""
+    if isinstance(exc, OverflowError):
+        return True
+    # datetime's "year 10000 is out of range", Duration's "... + 9999 years is out of range"
+    return "is out of range" in str(exc)
 
 
 def apply(
@@ -180,6 +238,7 @@ def apply(
             lock_timeout_ms=settings.defaults.lock_timeout.milliseconds(),
             statement_timeout_ms=settings.statement_timeout.milliseconds(),
             server_version_num=planned.server_version,
+            move_batch_rows=settings.move_batch_rows,
         ),
         retry_for_s=settings.retry_for.milliseconds() / 1000,
         dry_run=dry_run,

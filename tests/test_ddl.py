@@ -285,6 +285,7 @@ def test_check_constraint_lets_attach_skip_scanning_the_new_table(
     assert (
         pg_conn.execute(
             "SELECT conname FROM pg_constraint WHERE conrelid = 'm_2026_02'::regclass"
+            " AND contype <> 'n'"  # PostgreSQL 18 records NOT NULL constraints here too
         ).fetchall()
         == []
     )
