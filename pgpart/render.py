@@ -414,25 +414,7 @@ def render_results(
         return _dumps(results_json(results, plan))
     if dry_run:
         return _dry_run_script(results, plan)
-    rows = [
-        [
-            r.action.table.qualified,
-            _describe(r.action),
-            r.action.partition,
-            _short(_dt(r.action, "lower")),
-            _short(_dt(r.action, "upper")),
-            "failed"
-            if r.error
-            else "skipped (already there)"
-            if r.skipped
-            else "done"
-            if r.done
-            else "not run",
-            r.error or "",
-        ]
-        for r in results
-        if not quiet or r.error
-    ]
+    rows = _result_rows([r for r in results if not quiet or r.error])
     out = ""
     if rows:
         out += (
@@ -441,10 +423,63 @@ def render_results(
         )
     problems = _problem_lines([t for t in plan.tables if t.problems and (t.blocked or not quiet)])
     if problems:
-        out += problems
+        # The problems were judged from the catalog as it was before the run.
+        out += ("\nfound before this run:\n" + problems) if rows else problems
     if not rows and not quiet and not _blocked(plan):
         out += "nothing to do: every table is covered\n"
     return out
+
+
+def _result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
+    """One row per action; consecutive actions of one table that failed with
+    the same message (e.g. "not attempted: an earlier create action ...
+    failed") share one row ("N actions"), not a screenful of cron mail."""
+    rows: list[list[str]] = []
+    i = 0
+    while i < len(results):
+        r = results[i]
+        if r.error:
+            j = i
+            while (
+                j + 1 < len(results)
+                and results[j + 1].error == r.error
+                and results[j + 1].action.table == r.action.table
+            ):
+                j += 1
+            if j > i:
+                last = results[j]
+                rows.append(
+                    [
+                        r.action.table.qualified,
+                        f"{j - i + 1} actions",
+                        f"{r.action.partition} .. {last.action.partition}",
+                        _short(_dt(r.action, "lower")),
+                        _short(_dt(last.action, "upper")),
+                        "failed",
+                        r.error,
+                    ]
+                )
+                i = j + 1
+                continue
+        rows.append(
+            [
+                r.action.table.qualified,
+                _describe(r.action),
+                r.action.partition,
+                _short(_dt(r.action, "lower")),
+                _short(_dt(r.action, "upper")),
+                "failed"
+                if r.error
+                else "skipped (already there)"
+                if r.skipped
+                else "done"
+                if r.done
+                else "not run",
+                r.error or "",
+            ]
+        )
+        i += 1
+    return rows
 
 
 def _dt(action: Action, attr: str) -> datetime | None:
