@@ -288,7 +288,7 @@ def render_stats(stats: Sequence[TableStats], fmt: Format) -> str:
                 "total",
                 "",
                 "",
-                _rows(total, False)
+                _rows(total, all(p.rows_exact for p in s.partitions))
                 if total is not None
                 else f"~{s.known_rows:,}+ (some never analyzed)",
                 _human(s.total_bytes),

@@ -33,6 +33,9 @@ def test_stats_estimates_exact_counts_and_default(pg_conn, pg_dsn):
     assert parts["public.messages_2026_12"]["rows"] == 0
     assert parts["public.messages_default"]["rows"] == 1
     assert exact["total_rows"] == 101
+    exact_table = cli(["stats", "--dsn", pg_dsn, "--exact"]).stdout
+    total_line = next(line for line in exact_table.splitlines() if line.startswith("total"))
+    assert "101" in total_line and "~" not in total_line  # exact counts: no estimate mark
 
     pg_conn.execute("ANALYZE messages")
     est = cli(["stats", "--dsn", pg_dsn, "--format", "json"]).json()["tables"][0]
