@@ -514,7 +514,11 @@ def _drop(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
     # https://www.postgresql.org/docs/current/ddl-partitioning.html#DDL-PARTITIONING-DECLARATIVE-MAINTENANCE
     parent = _ident(t.schema, t.name)
     target = _ident(a.partition_schema, a.partition)
-    stmts = [*_prologue(t, o), _partition_guard(t, a.partition_schema, a.partition, o.version)]
+    stmts = [
+        *_prologue(t, o),
+        _partition_guard(t, a.partition_schema, a.partition, o.version),
+        _as_owner(t, local=True),
+    ]
     if a.detach_first:
         stmts.append(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(parent, target))
     else:
@@ -547,6 +551,7 @@ def _detach(a: DetachPartition, o: DdlOptions) -> Step:
     stmts = (
         *_prologue(t, o),
         _partition_guard(t, a.partition_schema, a.partition, o.version),
+        _as_owner(t, local=True),
         sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
             _ident(t.schema, t.name), _ident(a.partition_schema, a.partition)
         ),
@@ -555,7 +560,7 @@ def _detach(a: DetachPartition, o: DdlOptions) -> Step:
         statements=stmts,
         in_transaction=True,
         description=f"detach {part} from {t.qualified}",
-        guards=(Guard(len(stmts) - 2, _DETACH_OUTCOMES),),
+        guards=(Guard(len(_prologue(t, o)), _DETACH_OUTCOMES),),
         on_pending=(_finalize(t, a.partition_schema, a.partition, o),),
         locks=(
             _advisory(t),
@@ -576,6 +581,7 @@ def _detach_concurrently(t: TableRef, schema: str, name: str, o: DdlOptions, wha
         sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{o.lock_timeout_ms}ms")),
         sql.SQL("SET statement_timeout = {}").format(sql.Literal(f"{o.statement_timeout_ms}ms")),
         _partition_guard(t, schema, name, o.version),
+        _as_owner(t, local=False),
         sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(
             _ident(t.schema, t.name), _ident(schema, name)
         ),
@@ -586,7 +592,11 @@ def _detach_concurrently(t: TableRef, schema: str, name: str, o: DdlOptions, wha
         in_transaction=False,
         description=f"{what}: detach concurrently from {t.qualified}",
         guards=(Guard(2, _DETACH_OUTCOMES),),
-        cleanup=(sql.SQL("RESET lock_timeout"), sql.SQL("RESET statement_timeout")),
+        cleanup=(
+            sql.SQL("RESET lock_timeout"),
+            sql.SQL("RESET statement_timeout"),
+            sql.SQL("RESET ROLE"),
+        ),
         on_pending=(_finalize(t, schema, name, o),),
         locks=(
             LockTarget(t.qualified, "SHARE UPDATE EXCLUSIVE"),
@@ -600,13 +610,14 @@ def _drop_standalone(t: TableRef, schema: str, name: str, o: DdlOptions) -> Step
     stmts = (
         *_prologue(t, o),
         _partition_guard(t, schema, name, o.version),
+        _as_owner(t, local=True),
         sql.SQL("DROP TABLE {}").format(_ident(schema, name)),
     )
     step = Step(
         statements=stmts,
         in_transaction=True,
         description=f"drop {part} (detached from {t.qualified})",
-        guards=(Guard(len(stmts) - 2, _STANDALONE_OUTCOMES),),
+        guards=(Guard(len(_prologue(t, o)), _STANDALONE_OUTCOMES),),
         locks=(_advisory(t), LockTarget(part, "ACCESS EXCLUSIVE")),
     )
     # Found pending (its detach was interrupted): finalize, then this again.
@@ -621,6 +632,7 @@ def _finalize(t: TableRef, schema: str, name: str, o: DdlOptions) -> Step:
     stmts = (
         *_prologue(t, o),
         _partition_guard(t, schema, name, o.version),
+        _as_owner(t, local=True),
         sql.SQL("ALTER TABLE {} DETACH PARTITION {} FINALIZE").format(
             _ident(t.schema, t.name), _ident(schema, name)
         ),
@@ -629,7 +641,7 @@ def _finalize(t: TableRef, schema: str, name: str, o: DdlOptions) -> Step:
         statements=stmts,
         in_transaction=True,
         description=f"finalize the detach of {part} from {t.qualified}",
-        guards=(Guard(len(stmts) - 2, _FINALIZE_OUTCOMES),),
+        guards=(Guard(len(_prologue(t, o)), _FINALIZE_OUTCOMES),),
         locks=(
             _advisory(t),
             LockTarget(t.qualified, "SHARE UPDATE EXCLUSIVE"),
@@ -699,6 +711,20 @@ def _prologue(t: TableRef, o: DdlOptions) -> tuple[sql.Composed, ...]:
         ),
         sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(advisory_key(t))),
     )
+
+
+def _as_owner(t: TableRef, *, local: bool) -> sql.Composed:
+    """Become the parent's owner unless the login role already holds its
+    privileges: DETACH and DROP need ownership, which a NOINHERIT member of
+    the owner role only has after SET ROLE. A superuser, or an inheriting
+    member, keeps its own rights (and so may still drop a partition that
+    another tool made under another owner).
+    https://www.postgresql.org/docs/current/sql-set-role.html
+    """
+    return sql.SQL(
+        "SELECT set_config('role', {owner}, {local})"
+        " WHERE NOT pg_catalog.pg_has_role(current_user, {owner}, 'USAGE')"
+    ).format(owner=sql.Literal(t.owner), local=sql.Literal(local))
 
 
 def _advisory(t: TableRef) -> LockTarget:

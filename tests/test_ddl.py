@@ -86,6 +86,7 @@ def test_every_transaction_bounds_its_waits_and_takes_the_advisory_lock_first() 
                 assert [render_sql(s) for s in step.cleanup] == [
                     "RESET lock_timeout",
                     "RESET statement_timeout",
+                    "RESET ROLE",
                 ]
 
 
