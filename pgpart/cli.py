@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
+import typer.core
 
 from pgpart import __version__
 from pgpart.errors import ExitCode, PgpartError, UsageError
@@ -28,7 +29,55 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+
+def _click_class(name: str) -> type[Exception]:
+    """A class of the click that typer uses (typer >= 0.2x vendors its own copy)."""
+    for klass in typer.BadParameter.__mro__:
+        if klass.__name__ == name:
+            return klass
+    raise LookupError(name)  # pragma: no cover - every click has UsageError
+
+
+_CLICK_USAGE_ERROR = _click_class("UsageError")
+
+
+@contextmanager
+def _arguments_exit_3() -> Iterator[None]:
+    """Bad arguments are UNKNOWN (exit 3, the CONTRACT's "bad config or arguments"),
+    not click's 2, which means CRITICAL to a monitoring probe; and one line.
+
+    Only ``pgpart`` alone (help shown, click's no_args_is_help) keeps click's way.
+    """
+    try:
+        yield
+    except _CLICK_USAGE_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            raise
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "pgpart"
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        _fail(f"{message} (see '{command} -h')", ExitCode.UNKNOWN)
+
+
+class _Group(typer.core.TyperGroup):
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: Any = None,
+        **extra: Any,
+    ) -> Any:
+        with _arguments_exit_3():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _arguments_exit_3():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="pgpart",
     help="Keep PostgreSQL time-partitioned tables healthy: create partitions ahead, "
     "check coverage, apply retention, without stalling application traffic.",
@@ -133,9 +182,26 @@ def _main(
 # --- plumbing ---------------------------------------------------------------
 
 
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a table name...) escaped: one line, always."""
+    text = text.strip()  # libpq ends some messages with a newline
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _say(message: str) -> None:
+    typer.echo(f"pgpart: {_one_line(message)}", err=True)
+
+
 def _fail(message: str, code: ExitCode) -> NoReturn:
-    typer.echo(f"pgpart: {message}", err=True)
+    _say(message)
     raise typer.Exit(int(code))
+
+
+def _effective_dsn(dsn: str | None) -> str | None:
+    """The DSN whose password must never be shown: the flag's, else $PGPART_DSN's."""
+    return dsn if dsn is not None else os.environ.get("PGPART_DSN") or None
 
 
 @contextmanager
@@ -146,7 +212,7 @@ def _errors(dsn: str | None) -> Iterator[None]:
     except PgpartError as exc:
         from pgpart.connect import scrub
 
-        _fail(scrub(exc.message, dsn), exc.exit_code)
+        _fail(scrub(exc.message, _effective_dsn(dsn)), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", ExitCode.CRITICAL)
     except Exception as exc:
@@ -155,11 +221,15 @@ def _errors(dsn: str | None) -> Iterator[None]:
         from pgpart.connect import scrub
 
         if isinstance(exc, psycopg.Error):
-            reason = " ".join(str(exc).split()) or type(exc).__name__
+            # The server's primary message ("permission denied for table t"), without
+            # the LINE/caret context that quotes pgpart's own SQL.
+            diag = getattr(exc, "diag", None)
+            primary = diag.message_primary if diag is not None else None
+            reason = " ".join((primary or str(exc)).split()) or type(exc).__name__
             code = ExitCode.UNKNOWN
             if isinstance(exc, psycopg.OperationalError):
                 reason = f"lost the connection to the server: {reason}"
-            _fail(scrub(reason, dsn), code)
+            _fail(scrub(reason, _effective_dsn(dsn)), code)
         raise
 
 
@@ -174,7 +244,12 @@ def _now(text: str | None) -> datetime:
     if not text:
         return datetime.now(timezone.utc)
     value = _parse_moment(text, "--now")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        raise UsageError(f"--now: {text!r} lies outside the years 1 to 9999") from None
+    return value
 
 
 def _parse_moment(text: str, flag: str) -> datetime:
@@ -256,13 +331,12 @@ def stats(
     with _errors(dsn):
         settings = _settings(dsn, config)
         from pgpart import service
-        from pgpart.render import render_check, render_stats
+        from pgpart.render import render_stats
 
         with service.open_connection(settings) as conn:
             result, findings = service.stats(conn, settings, tables or [], exact=exact)
         _emit(render_stats(result, _format(fmt)))
-        if findings.tables:
-            typer.echo(render_check(findings, _format(ReadFormat.table)).rstrip(), err=True)
+        _report_refused(findings.tables, dsn)
     raise typer.Exit(3 if findings.tables else 0)
 
 
@@ -280,7 +354,11 @@ def init(
     """Introspect the database and write a pgpart.toml for its partitioned tables."""
     with _errors(dsn):
         target = None if output == "-" else Path(output)
-        if target is not None and target.exists() and not force:
+        try:
+            exists = target is not None and target.exists()
+        except (OSError, ValueError) as exc:  # NUL in the name, name too long
+            raise UsageError(f"--output: cannot use {output!r}: {exc}") from None
+        if exists and not force:
             raise UsageError(f"{target} already exists: pass --force to overwrite it")
         settings = _settings(dsn, config)
         from pgpart import service
@@ -288,13 +366,31 @@ def init(
 
         with service.open_connection(settings) as conn:
             gathered = service.gather(conn, settings, tables or [], probe=False)
+        # A TABLE named on the command line that is not a time-partitioned table is
+        # an error (exit 3, nothing written), not a note: the config would lack it.
+        refused = [
+            t
+            for t in gathered.targets
+            if tables and (t.table is None or not t.table.is_time_range or t.table.relkind != "p")
+        ]
+        if refused:
+            for t in refused:
+                _say(
+                    f"table {t.argument} does not exist"
+                    if t.table is None
+                    else f"{t.table.qualified} is not range-partitioned on a date/time column"
+                )
+            _fail("nothing written", ExitCode.UNKNOWN)
         text, skipped = suggest_config(gathered, settings)
         for line in skipped:
-            typer.echo(f"pgpart: skipped {line}", err=True)
+            _say(f"skipped {line}")
         if target is None:
             _emit(text)
         else:
-            target.write_text(text, encoding="utf-8")
+            try:
+                target.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
             if not quiet:
                 typer.echo(f"wrote {target}", err=True)
 
@@ -331,19 +427,71 @@ def _write(
         if confirm is not None and not dry_run and planned.actions and not confirm(planned):
             _fail("nothing done", ExitCode.CRITICAL)
         results = service.apply(settings, planned, dry_run=dry_run, log=_logger(verbose))
-        _emit(render_results(results, planned, _format(fmt), quiet=quiet, dry_run=dry_run))
-        unknown = any(
-            t.status.value == "unknown"
-            and t.blocked
-            and not t.actions
-            and any(
-                p.code in ("unknown_table", "not_partitioned", "unsupported_key")
-                for p in t.problems
-            )
-            for t in planned.tables
-        )
+        refused = [t for t in planned.tables if _refused(t)]
+        shown = planned
+        if refused and fmt is not WriteFormat.json:
+            # Said once on stderr below; stdout keeps the tables pgpart could work on.
+            # JSON keeps every table: its readers want one document, whatever happened.
+            from pgpart.plan import Plan
+
+            kept = tuple(t for t in planned.tables if not _refused(t))
+            shown = Plan(planned.now, kept, planned.server_version)
+        if shown.tables or not refused:
+            _emit(render_results(results, shown, _format(fmt), quiet=quiet, dry_run=dry_run))
+        _report_refused(refused, dsn)
+        _report_failures(results, dsn)
         failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
-    raise typer.Exit(3 if unknown else 2 if failed else 0)
+    raise typer.Exit(3 if refused else 2 if failed else 0)
+
+
+_NOT_ATTEMPTED = "not attempted: "
+
+
+def _report_failures(results: list[Any], dsn: str | None) -> None:
+    """One stderr line per table whose actions failed (stdout has the details):
+    the first error, and what the login role lacks when it is a privilege."""
+    from pgpart.connect import scrub
+
+    by_table: dict[str, list[Any]] = {}
+    for r in results:
+        if r.error:
+            by_table.setdefault(r.action.table.qualified, []).append(r)
+    for table, failed in by_table.items():
+        first = next((r for r in failed if not r.error.startswith(_NOT_ATTEMPTED)), failed[0])
+        more = len(failed) - 1
+        line = f"{table}: {first.error}"
+        if more:
+            line += f" ({more} more action{'s' if more > 1 else ''} not done)"
+        error = first.error.lower()
+        if "permission denied" in error or "must be owner" in error:
+            owner = first.action.table.owner
+            line += (
+                "; pgpart changes partitions as the table's owner: the login role must be"
+                f' a member of role "{owner}"'
+            )
+        _say(scrub(line, _effective_dsn(dsn)))
+
+
+# Problems that mean "this is not a table pgpart can work on": UNKNOWN, exit 3.
+REFUSED_CODES = frozenset({"unknown_table", "not_partitioned", "unsupported_key", "out_of_range"})
+
+
+def _refused(table: Any) -> bool:
+    return bool(
+        table.status.value == "unknown"
+        and table.blocked
+        and not table.actions
+        and any(p.code in REFUSED_CODES for p in table.problems)
+    )
+
+
+def _report_refused(tables: Any, dsn: str | None) -> None:
+    """One stderr line per table pgpart cannot work on (the problem names it)."""
+    from pgpart.connect import scrub
+
+    for table in tables:
+        for problem in table.problems:
+            _say(scrub(problem.message, _effective_dsn(dsn)))
 
 
 @app.command()
@@ -390,8 +538,8 @@ def create(
 
     with _errors(dsn):
         parsed_interval = _interval(interval)
-        start = _parse_moment(from_, "--from") if from_ else None
-        end = _parse_moment(to, "--to") if to else None
+        start = _parse_moment(from_, "--from") if from_ is not None else None
+        end = _parse_moment(to, "--to") if to is not None else None
         if start and end and _comparable(start) >= _comparable(end):
             raise UsageError(f"--from {from_} is not before --to {to}")
     _write(
@@ -509,7 +657,7 @@ def drop(
                 duration = Duration.parse(older_than)
             except ValueError as exc:
                 raise UsageError(f"--older-than: {exc}") from None
-        cutoff = _parse_moment(before, "--before") if before else None
+        cutoff = _parse_moment(before, "--before") if before is not None else None
         if not dry_run and not yes and not sys.stdin.isatty():
             raise UsageError(
                 "refusing to drop without a terminal to confirm: pass --yes "

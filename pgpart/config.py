@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 DEFAULT_FILE = "pgpart.toml"
+MAX_PREMAKE = 100_000
+# A config is a few kB; reading stops here (--config /dev/zero must not eat memory).
+MAX_FILE_BYTES = 1 << 20
 
 
 class RetentionMode(str, Enum):
@@ -149,7 +152,7 @@ def _string(value: object, example: str) -> str:
     return value
 
 
-def _count(minimum: int) -> Callable[[object], int]:
+def _count(minimum: int, maximum: int | None = None) -> Callable[[object], int]:
     def check(value: object) -> int:
         # bool is an int subclass in Python, but `premake = true` is a mistake.
         if isinstance(value, bool) or not isinstance(value, int):
@@ -162,6 +165,8 @@ def _count(minimum: int) -> Callable[[object], int]:
         if value < minimum:
             floor = "must not be negative" if minimum == 0 else f"must be at least {minimum}"
             raise ValueError(f"{floor} (got {value})")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"must be at most {maximum} (got {_show(value)})")
         return value
 
     return check
@@ -263,7 +268,8 @@ def _naming(value: object) -> str:
 
 _POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
     "interval": _interval,
-    "premake": _count(0),
+    # 10 years of hourly partitions; more is a typo (and overflows date arithmetic).
+    "premake": _count(0, MAX_PREMAKE),
     "retention": _retention,
     "retention_mode": _retention_mode,
     "timezone": _timezone,
@@ -275,8 +281,8 @@ _POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
 _SETTINGS_CHECKS: dict[str, Callable[[object], Any]] = {
     "statement_timeout": _statement_timeout,
     "retry_for": _fixed,
-    "max_new_partitions": _count(1),
-    "move_batch_rows": _count(1),
+    "max_new_partitions": _count(1, 2**31 - 1),
+    "move_batch_rows": _count(1, 2**31 - 1),
 }
 _DEFAULTS_KEYS = {k: v for k, v in _POLICY_CHECKS.items() if k != "interval"} | _SETTINGS_CHECKS
 _TABLE_KEYS = ("name", *_POLICY_CHECKS)
@@ -468,9 +474,12 @@ def _choose_file(
 
 def _read_text(path: Path, shown: str) -> str:
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(f"{shown}: larger than {MAX_FILE_BYTES >> 20} MiB: not a pgpart config")
     try:
         return data.decode("utf-8-sig")  # tolerate the BOM some editors write
     except UnicodeDecodeError as exc:
@@ -496,6 +505,10 @@ def _parse_toml(text: str, shown: str) -> dict[str, Any]:
             line = None
         at = f"{shown}:{line}" if line is not None else shown
         raise ConfigError(f"{at}: invalid TOML: {message}") from None
+    except RecursionError:  # tomllib recurses once per nesting level: [[[[...]]]]
+        raise ConfigError(f"{shown}: invalid TOML: values nested too deeply") from None
+    except ValueError as exc:  # int("9" * 5000) inside tomllib: Python's digit limit
+        raise ConfigError(f"{shown}: invalid TOML: {' '.join(str(exc).split())}") from None
 
 
 def _unknown_key(place: _Place, key: str, allowed: Sequence[str]) -> ConfigError:
@@ -634,6 +647,8 @@ def _environment_layer(environ: Mapping[str, str]) -> dict[str, Any]:
                 raise ConfigError(
                     f"{variable}: must be a whole number (0 or more), not {_show(text)}"
                 )
+            if len(text) > 18:  # int() of 5000 digits raises; no premake is this long
+                raise ConfigError(f"{variable}: must be at most {MAX_PREMAKE} (got {_show(text)})")
             value = int(text)
         layer[key] = _checked_override(variable, key, value)
     return layer

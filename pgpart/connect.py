@@ -34,12 +34,43 @@ def _password_of(dsn: str | None) -> str | None:
     return str(value) if value else None
 
 
+_URI_USERINFO = re.compile(r"postgres(?:ql)?://([^@/?#]*)@", re.IGNORECASE)
+_URI_QUERY_PASSWORD = re.compile(r"[?&]password=([^&#]*)", re.IGNORECASE)
+
+
+def _written_passwords(dsn: str) -> set[str]:
+    """The password as written in the DSN, parseable or not.
+
+    libpq quotes pieces of a malformed DSN in its errors (``invalid
+    percent-encoded token: "s3cret%zz"``), where the parsed password
+    (there is none) cannot be matched.
+    """
+    from urllib.parse import unquote
+
+    found: set[str] = set()
+    userinfo = _URI_USERINFO.match(dsn.strip())
+    if userinfo and ":" in userinfo.group(1):
+        found.add(userinfo.group(1).split(":", 1)[1])
+    found.update(m.group(1) for m in _URI_QUERY_PASSWORD.finditer(dsn))
+    for match in _KW_PASSWORD.finditer(dsn):
+        value = match.group(2)
+        found.add(value)
+        if len(value) >= 2 and value[0] == value[-1] == "'":
+            found.add(value[1:-1])
+            found.add(re.sub(r"\\(.)", r"\1", value[1:-1]))
+    found |= {unquote(v) for v in found}
+    return {v for v in found if v}
+
+
 def scrub(message: str, dsn: str | None) -> str:
     """Mask DSN passwords, and the literal password wherever it appears."""
     message = mask_dsn(message)
+    passwords = set(_written_passwords(dsn)) if dsn else set()
     password = _password_of(dsn)
     if password:
-        message = message.replace(password, "***")
+        passwords.add(password)
+    for value in sorted(passwords, key=len, reverse=True):  # longest first
+        message = message.replace(value, "***")
     return message
 
 
