@@ -62,6 +62,9 @@ def _written_passwords(dsn: str) -> set[str]:
     return {v for v in found if v}
 
 
+SHORT_PASSWORD = 4
+
+
 def scrub(message: str, dsn: str | None) -> str:
     """Mask DSN passwords, and the literal password wherever it appears."""
     message = mask_dsn(message)
@@ -70,7 +73,12 @@ def scrub(message: str, dsn: str | None) -> str:
     if password:
         passwords.add(password)
     for value in sorted(passwords, key=len, reverse=True):  # longest first
-        message = message.replace(value, "***")
+        if len(value) >= SHORT_PASSWORD:
+            message = message.replace(value, "***")
+        else:
+            # A very short password would turn every word containing it into
+            # noise ('pe***mission'); masked where it stands alone instead.
+            message = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", "***", message)
     return message
 
 
