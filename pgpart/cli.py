@@ -268,6 +268,23 @@ def _logger(verbose: bool) -> Callable[[str], None] | None:
     return lambda line: typer.echo(f"pgpart: sql: {line}", err=True)
 
 
+def _log_queries(conn: Any, verbose: bool) -> None:
+    """With -v, log every query pgpart sends on ``conn`` (catalog reads too)."""
+    maybe = _logger(verbose)
+    if maybe is None:
+        return
+    log: Callable[[str], None] = maybe
+    import psycopg
+
+    class LoggingCursor(psycopg.Cursor[Any]):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            text = query if isinstance(query, str) else query.as_string(self)
+            log(" ".join(text.split()))
+            return super().execute(query, params, **kwargs)
+
+    conn.cursor_factory = LoggingCursor
+
+
 def _emit(text: str) -> None:
     if text:
         sys.stdout.write(text)
@@ -309,6 +326,7 @@ def check(
         from pgpart.render import render_check
 
         with service.open_connection(settings) as conn:
+            _log_queries(conn, verbose)
             planned = service.check(conn, settings, tables or [], moment, exact=exact)
         _emit(render_check(planned, _format(fmt), quiet=quiet))
     raise typer.Exit(planned.status.rank)
@@ -334,8 +352,10 @@ def stats(
         from pgpart.render import render_stats
 
         with service.open_connection(settings) as conn:
+            _log_queries(conn, verbose)
             result, findings = service.stats(conn, settings, tables or [], exact=exact)
-        _emit(render_stats(result, _format(fmt)))
+        if not quiet:
+            _emit(render_stats(result, _format(fmt)))
         _report_refused(findings.tables, dsn)
     raise typer.Exit(3 if findings.tables else 0)
 
@@ -421,6 +441,7 @@ def _write(
 
         request = Request(max_new_partitions=settings.max_new_partitions, **request_args)
         with service.open_connection(settings) as conn:
+            _log_queries(conn, verbose)
             planned = service.plan_changes(
                 conn, settings, tables, moment, request, allow_standby=dry_run
             )

@@ -82,3 +82,13 @@ def test_init_writes_config_that_loads(pg_conn, pg_dsn, tmp_path):
     assert forced.code == 0
     stdout = cli(["init", "--dsn", pg_dsn, "--output", "-"])
     assert stdout.code == 0 and 'name = "public.messages"' in stdout.stdout
+
+
+def test_verbose_logs_the_catalog_queries_and_quiet_stats_prints_nothing(pg_conn, pg_dsn):
+    monthly_table(pg_conn)
+    for command in ("check", "stats"):
+        run = cli([command, "--dsn", pg_dsn, "-v", "-q"])
+        logged = [line for line in run.stderr.splitlines() if line.startswith("pgpart: sql: ")]
+        assert any("pg_get_expr(c.relpartbound, 0)" in line for line in logged), run.stderr
+    quiet = cli(["stats", "--dsn", pg_dsn, "-q"])
+    assert quiet.code == 0 and quiet.stdout == "" and quiet.stderr == ""
