@@ -240,8 +240,9 @@ def _settings(dsn: str | None, config: Path | None, **flags: Any) -> Settings:
 
 
 def _now(text: str | None) -> datetime:
-    text = text or os.environ.get("PGPART_NOW") or None
-    if not text:
+    if text is None:
+        text = os.environ.get("PGPART_NOW") or None
+    if text is None:
         return datetime.now(timezone.utc)
     value = _parse_moment(text, "--now")
     value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)

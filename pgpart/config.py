@@ -207,6 +207,15 @@ def _statement_timeout(value: object) -> Duration:
     return duration
 
 
+def _retry_for(value: object) -> Duration:
+    duration = _fixed(value)
+    # A cron run that retries for a day overlaps the next runs; an hour is
+    # already far beyond any sane wait for a lock.
+    if duration.milliseconds() > 3_600_000:
+        raise ValueError(f"must be at most 1 hour (got {duration})")
+    return duration
+
+
 def _retention(value: object) -> Duration | None:
     if isinstance(value, str) and value.strip().lower() == "none":
         return None  # lets one [[table]] keep everything despite [defaults]
@@ -280,7 +289,7 @@ _POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
 }
 _SETTINGS_CHECKS: dict[str, Callable[[object], Any]] = {
     "statement_timeout": _statement_timeout,
-    "retry_for": _fixed,
+    "retry_for": _retry_for,
     "max_new_partitions": _count(1, 2**31 - 1),
     "move_batch_rows": _count(1, 2**31 - 1),
 }

@@ -460,6 +460,7 @@ T = '[[table]]\nname = "public.events"\n'  # two lines: keys added below are on 
         (T + "lock_timeout = '2h'\n", 3, ["at most 1 hour (got 2h)"]),
         (T + "lock_timeout = '1 month'\n", 3, ["lock_timeout: 1 month has no fixed length"]),
         ("[defaults]\nstatement_timeout = '30 days'\n", 2, ["at most 24 days"]),
+        ("[defaults]\nretry_for = '2 hours'\n", 2, ["retry_for: must be at most 1 hour"]),
         ("[defaults]\nstatement_timeout = '0'\n", 2, ["must be more than 0"]),
         ("[defaults]\nretry_for = '1 year'\n", 2, ["retry_for: 1 year has no fixed length"]),
         ("[defaults]\nmax_new_partitions = -1\n", 2, ["max_new_partitions: must be at least 1"]),

@@ -480,6 +480,7 @@ ARGUMENTS = [
     # empty is not "unset" (found by the fuzz: --before '' crashed the planner)
     (["drop", "messages", "--before", "", "--yes"], 3, ["--before: '' is not an ISO 8601"]),
     (["create", "messages", "--from", ""], 3, ["--from: '' is not an ISO 8601"]),
+    (["check", "--now", ""], 3, ["--now: '' is not an ISO 8601"]),
     (["maintain", "--now", "next week"], 3, ["--now: 'next week'"]),
     (["maintain", "--now", "0001-01-01T00:00+14:00"], 3, ["outside the years 1 to 9999"]),
     (
