@@ -154,7 +154,11 @@ def session_settings(conn: psycopg.Connection[Any]) -> None:
 
 
 def resolve_tables(conn: psycopg.Connection[Any], names: Sequence[str]) -> list[Resolved]:
-    """Resolve TABLE arguments through regclass (search_path, quoting rules)."""
+    """Resolve TABLE arguments as PostgreSQL would (quoting rules; a bare name
+    through the effective search_path), from the catalog rather than through
+    regclass: to_regclass raises "permission denied for schema" for a schema
+    the role may not use, which would abort the whole run instead of that
+    one table. (Such a table then reads as unknown.)"""
     from pgpart.names import parse_qualified_name
 
     parsed: list[QualifiedName | None] = []
@@ -163,10 +167,14 @@ def resolve_tables(conn: psycopg.Connection[Any], names: Sequence[str]) -> list[
             parsed.append(parse_qualified_name(text))
         except ValueError:
             parsed.append(None)
-    quoted = [q.quoted() if q else None for q in parsed]
     rows = conn.execute(
-        "SELECT to_regclass(q)::oid FROM unnest(%s::text[]) WITH ORDINALITY AS u(q, i) ORDER BY i",
-        (quoted,),
+        "SELECT (SELECT c.oid FROM pg_catalog.pg_class c"
+        "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        "  WHERE c.relname = u.rel AND CASE WHEN u.sch IS NULL"
+        "   THEN n.nspname = ANY(current_schemas(true)) ELSE n.nspname = u.sch END"
+        "  ORDER BY array_position(current_schemas(true), n.nspname::text) LIMIT 1)"
+        " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS u(sch, rel, i) ORDER BY i",
+        ([q.schema if q else None for q in parsed], [q.name if q else None for q in parsed]),
     ).fetchall()
     return [Resolved(arg, row[0]) for arg, row in zip(names, rows, strict=True)]
 
