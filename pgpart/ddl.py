@@ -172,10 +172,13 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
         raise ValueError("moving rows out of the default partition needs the column list")
     key = sql.Identifier(t.key_column)
 
+    # No guard up front: the happy path is one round trip. If the name is
+    # taken (CREATE fails, 42P07) or the range overlaps (ATTACH fails, 42P17),
+    # the transaction rolls back and the executor asks conflict_checks(a)
+    # whether a concurrent run already made this very partition (a skip).
     stmts = [*_prologue(t, o)]
     repeats: list[int] = []
-    guards = [Guard(len(stmts), _CREATE_OUTCOMES)]
-    stmts.append(_create_guard(a))
+    guards: list[Guard] = []
     # Everything from here runs as the parent's owner: the partition is born
     # with the right owner (and so are the objects made with it: TOAST table,
     # extended statistics, the indexes ATTACH builds), and ATTACH's ownership
@@ -313,6 +316,7 @@ _CREATE_OUTCOMES = (
     Outcome("covered", Verdict.SKIP, "already covered by partition {detail}"),
     Outcome("name_taken", Verdict.FAIL, "a relation named {detail} already exists"),
 )
+_COVERED_OUTCOMES = (Outcome("covered", Verdict.SKIP, "already covered by partition {detail}"),)
 _COLUMN_OUTCOMES = (
     Outcome("columns_changed", Verdict.FAIL, "the columns of {detail} changed: run again"),
 )
@@ -333,16 +337,24 @@ _SQL_TYPES = {
 _BOUND_RE = "^FOR VALUES FROM [(](.+)[)] TO [(](.+)[)]$"
 
 
-def _create_guard(a: CreatePartition) -> sql.Composed:
-    """One row when the partition must not be created: (state, detail).
+def conflict_checks(a: CreatePartition) -> tuple[tuple[sql.Composed, Guard], ...]:
+    """What to ask after creating ``a`` failed on a name or an overlap:
+    queries with the verdicts their row means, in order.
 
-    Only the relation of the new name is looked at, so the guard costs the
-    same at 10 or 10,000 partitions: a concurrent run that made this very
-    partition (same name, same bounds) turns this step into a skip. An overlap
-    with a partition of another name is left to ATTACH, which checks it
-    against the partition descriptor and fails the whole transaction
-    (SQLSTATE 42P17): nothing is left behind, and the executor reports it.
+    The first looks only at the relation of the new name (the same cost at
+    10 or 10,000 partitions): this very partition made meanwhile by a
+    concurrent run is a skip; another relation of that name a failure. The
+    second reads every partition's bound, on this error path only: a
+    partition of exactly these bounds under another name is a skip too.
     """
+    return (
+        (_name_check(a), Guard(0, _CREATE_OUTCOMES)),
+        (covering_partition_query(a), Guard(0, _COVERED_OUTCOMES)),
+    )
+
+
+def _name_check(a: CreatePartition) -> sql.Composed:
+    """No row, or one row (covered|name_taken, relation)."""
     t = a.table
     rng, typ = _RANGE_TYPES[t.key_kind], _SQL_TYPES[t.key_kind]
     want = sql.SQL("{}({}, {})").format(
@@ -370,19 +382,15 @@ def _create_guard(a: CreatePartition) -> sql.Composed:
 
 
 def covering_partition_query(a: CreatePartition) -> sql.Composed:
-    """The partition of ``a``'s parent whose bounds are exactly ``a``'s, if any.
-
-    Reads every partition's bound (O(n)): run only when ATTACH reported an
-    overlap, to tell "a concurrent run made this very range under another
-    name" (nothing to do) from a real overlap (a failure).
-    """
+    """No row, or ('covered', the partition of ``a``'s parent whose bounds
+    are exactly ``a``'s). Reads every partition's bound: O(n)."""
     t = a.table
     rng, typ = _RANGE_TYPES[t.key_kind], _SQL_TYPES[t.key_kind]
     want = sql.SQL("{}({}, {})").format(
         rng, _bound(a.lower, t.key_kind), _bound(a.upper, t.key_kind)
     )
     return sql.SQL(
-        "SELECT part FROM ("
+        "SELECT 'covered', part FROM ("
         "SELECT c.oid::regclass::text AS part,"
         " regexp_match(pg_get_expr(c.relpartbound, 0), {re}) AS m"
         " FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"

@@ -32,7 +32,7 @@ from pgpart.ddl import (
     Step,
     Verdict,
     columns_query,
-    covering_partition_query,
+    conflict_checks,
     render_sql,
     script,
     steps_for,
@@ -277,9 +277,9 @@ class _ActionRun:
                 time.sleep(min(delay, remaining))
             except psycopg.Error as exc:
                 self.sent.extend(statements)
-                covering = self._covering_partition(conn, exc)
-                if covering is not None:
-                    return Verdict.SKIP, f"already covered by partition {covering}"
+                conflict = self._conflict(conn, exc)
+                if conflict is not None:
+                    return conflict
                 raise _Failed(self._error_line(conn, exc, step.description)) from None
 
     def _attempt(
@@ -400,25 +400,35 @@ class _ActionRun:
 
     # ------------------------------------------------------------ failures
 
-    def _covering_partition(self, conn: psycopg.Connection[Any], exc: Exception) -> str | None:
-        """After ATTACH refused an overlap: the partition that already covers
-        exactly this range (made meanwhile by another run), if that is what
-        it overlapped."""
+    def _conflict(
+        self, conn: psycopg.Connection[Any], exc: Exception
+    ) -> tuple[Verdict, str] | None:
+        """After CREATE found the name taken (42P07) or ATTACH an overlap
+        (42P17): the verdict of ddl.conflict_checks, e.g. a skip when a
+        concurrent run made this very partition. None: report the error."""
         import psycopg
 
         if not (
-            isinstance(exc, psycopg.errors.InvalidObjectDefinition)
-            and isinstance(self.action, CreatePartition)
-            and _OVERLAP.search(_primary(exc))
+            isinstance(self.action, CreatePartition)
+            and (
+                isinstance(exc, psycopg.errors.DuplicateTable)
+                or (
+                    isinstance(exc, psycopg.errors.InvalidObjectDefinition)
+                    and _OVERLAP.search(_primary(exc))
+                )
+            )
             and not conn.closed
             and not conn.broken
         ):
             return None
         try:
-            row = conn.execute(covering_partition_query(self.action)).fetchone()
+            for query, guard in conflict_checks(self.action):
+                row = conn.execute(query).fetchone()
+                if row is not None:
+                    return guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
         except psycopg.Error:
             return None
-        return None if row is None else str(row[0])
+        return None
 
     def _error_line(self, conn: psycopg.Connection[Any], exc: Exception, where: str) -> str:
         import psycopg

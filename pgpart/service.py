@@ -244,9 +244,10 @@ def apply(
         dry_run=dry_run,
         log=log,
     )
+    tables = {a.table.oid: a.table for a in planned.actions}  # once per table, not per action
     per_table = {
-        a.table.oid: settings.policy_for(a.table.schema, a.table.name).lock_timeout.milliseconds()
-        for a in planned.actions
+        oid: settings.policy_for(t.schema, t.name).lock_timeout.milliseconds()
+        for oid, t in tables.items()
     }
     return execute(settings.dsn, planned.actions, options, lock_timeouts_ms=per_table)
 

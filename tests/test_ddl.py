@@ -14,6 +14,7 @@ from pgpart.ddl import (
     AclItem,
     DdlOptions,
     Verdict,
+    conflict_checks,
     parse_aclitem,
     render_sql,
     script,
@@ -96,15 +97,15 @@ def test_create_statements() -> None:
     (step,) = steps_for(action, DdlOptions())
     texts = [render_sql(s) for s in step.statements]
     assert step.in_transaction
-    assert texts[4] == 'SET LOCAL ROLE "app_owner"'
-    assert texts[5] == 'LOCK TABLE ONLY "public"."messages" IN SHARE UPDATE EXCLUSIVE MODE'
-    assert texts[6] == (
+    assert texts[3] == 'SET LOCAL ROLE "app_owner"'
+    assert texts[4] == 'LOCK TABLE ONLY "public"."messages" IN SHARE UPDATE EXCLUSIVE MODE'
+    assert texts[5] == (
         'CREATE TABLE "public"."messages_2026_01" (LIKE "public"."messages"'
         " INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS"
         " INCLUDING STATISTICS INCLUDING GENERATED INCLUDING COMPRESSION)"
         ' WITH ("autovacuum_enabled" = \'false\', "fillfactor" = \'90\') TABLESPACE "fast"'
     )
-    assert texts[7:] == [
+    assert texts[6:] == [
         'GRANT SELECT ON TABLE "public"."messages_2026_01" TO "reader"',
         'GRANT SELECT ON TABLE "public"."messages_2026_01" TO PUBLIC',
         'GRANT INSERT ON TABLE "public"."messages_2026_01" TO PUBLIC WITH GRANT OPTION',
@@ -112,7 +113,7 @@ def test_create_statements() -> None:
         'ALTER TABLE "public"."messages" ATTACH PARTITION "public"."messages_2026_01"'
         " FOR VALUES FROM ('2026-01-01 00:00:00+00:00') TO ('2026-02-01 00:00:00+00:00')",
     ]
-    assert "INCLUDING IDENTITY" not in texts[6] and "INCLUDING INDEXES" not in texts[6]
+    assert "INCLUDING IDENTITY" not in texts[5] and "INCLUDING INDEXES" not in texts[5]
 
 
 def test_create_with_row_move_orders_its_locks_and_brackets_the_attach_with_a_check() -> None:
@@ -292,7 +293,9 @@ def test_check_constraint_lets_attach_skip_scanning_the_new_table(
     )
 
 
-def test_guard_sees_existing_and_overlapping_partitions(pg_conn: psycopg.Connection) -> None:
+def test_conflict_checks_tell_a_concurrent_run_from_a_real_conflict(
+    pg_conn: psycopg.Connection,
+) -> None:
     pg_conn.execute(
         "CREATE TABLE g (ts timestamp NOT NULL) PARTITION BY RANGE (ts);"
         " CREATE TABLE g_a PARTITION OF g FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');"
@@ -302,18 +305,27 @@ def test_guard_sees_existing_and_overlapping_partitions(pg_conn: psycopg.Connect
     ref = table_ref(pg_conn, "g")
     naive = datetime(2026, 1, 1), datetime(2026, 2, 1)
 
-    def state(name: str, lower: datetime, upper: datetime) -> tuple[str, str] | None:
-        (step,) = steps_for(create(ref, name, lower, upper), DdlOptions())
-        row = pg_conn.execute(sql.Composed([step.statements[step.guards[0].index]])).fetchone()
-        return None if row is None else (row[0], row[1])
+    def verdict(name: str, lower: datetime, upper: datetime) -> tuple[Verdict, str] | None:
+        for query, guard in conflict_checks(create(ref, name, lower, upper)):
+            row = pg_conn.execute(query).fetchone()
+            if row is not None:
+                return guard.decide(row[0], row[1])
+        return None
 
-    assert state("g_a", *naive) == ("covered", "public.g_a")  # a concurrent run made it
-    assert state("other", *naive) is None  # same range, other name: ATTACH refuses it
-    assert state("g_taken", datetime(2025, 1, 1), datetime(2025, 2, 1)) == (
-        "name_taken",
-        "public.g_taken",
+    # This very partition made by a concurrent run: by name, or by its bounds.
+    assert verdict("g_a", *naive) == (Verdict.SKIP, "already covered by partition public.g_a")
+    assert verdict("other", *naive) == (Verdict.SKIP, "already covered by partition g_a")
+    assert verdict("g_taken", datetime(2025, 1, 1), datetime(2025, 2, 1)) == (
+        Verdict.FAIL,
+        "a relation named public.g_taken already exists",
     )
-    # Overlaps with partitions of other names are ATTACH's to find (test_executor).
-    assert state("x", datetime(2025, 12, 1), datetime(2026, 1, 2)) is None
-    assert state("g_a", datetime(2026, 1, 1), datetime(2026, 1, 2)) == ("name_taken", "public.g_a")
-    assert state("x", datetime(2025, 12, 1), datetime(2026, 1, 1)) is None
+    assert verdict("g_a", datetime(2026, 1, 1), datetime(2026, 1, 2)) == (
+        Verdict.FAIL,
+        "a relation named public.g_a already exists",
+    )
+    # A real overlap under another name: no verdict, the ATTACH error stands.
+    assert verdict("x", datetime(2025, 12, 1), datetime(2026, 1, 2)) is None
+    # The create step itself carries no guard: one round trip when all is well.
+    (step,) = steps_for(create(ref, "x", *naive), DdlOptions())
+    assert step.guards == ()
+    assert verdict("x", datetime(2025, 12, 1), datetime(2026, 1, 1)) is None
