@@ -21,7 +21,7 @@ import typer
 import typer.core
 
 from pgpart import __version__
-from pgpart.errors import ExitCode, PgpartError, UsageError
+from pgpart.errors import ExitCode, PgpartError, UsageError, primary_message
 
 if TYPE_CHECKING:
     from pgpart.config import Settings
@@ -221,11 +221,7 @@ def _errors(dsn: str | None) -> Iterator[None]:
         from pgpart.connect import scrub
 
         if isinstance(exc, psycopg.Error):
-            # The server's primary message ("permission denied for table t"), without
-            # the LINE/caret context that quotes pgpart's own SQL.
-            diag = getattr(exc, "diag", None)
-            primary = diag.message_primary if diag is not None else None
-            reason = " ".join((primary or str(exc)).split()) or type(exc).__name__
+            reason = primary_message(exc)
             code = ExitCode.UNKNOWN
             if isinstance(exc, psycopg.OperationalError):
                 reason = f"lost the connection to the server: {reason}"
@@ -466,20 +462,18 @@ def _write(
     raise typer.Exit(3 if refused else 2 if failed else 0)
 
 
-_NOT_ATTEMPTED = "not attempted: "
-
-
 def _report_failures(results: list[Any], dsn: str | None) -> None:
     """One stderr line per table whose actions failed (stdout has the details):
     the first error, and what the login role lacks when it is a privilege."""
     from pgpart.connect import scrub
+    from pgpart.executor import NOT_ATTEMPTED
 
     by_table: dict[str, list[Any]] = {}
     for r in results:
         if r.error:
             by_table.setdefault(r.action.table.qualified, []).append(r)
     for table, failed in by_table.items():
-        first = next((r for r in failed if not r.error.startswith(_NOT_ATTEMPTED)), failed[0])
+        first = next((r for r in failed if not r.error.startswith(NOT_ATTEMPTED)), failed[0])
         more = len(failed) - 1
         line = f"{table}: {first.error}"
         if more:

@@ -316,7 +316,6 @@ _CREATE_OUTCOMES = (
     Outcome("covered", Verdict.SKIP, "already covered by partition {detail}"),
     Outcome("name_taken", Verdict.FAIL, "a relation named {detail} already exists"),
 )
-_COVERED_OUTCOMES = (Outcome("covered", Verdict.SKIP, "already covered by partition {detail}"),)
 _COLUMN_OUTCOMES = (
     Outcome("columns_changed", Verdict.FAIL, "the columns of {detail} changed: run again"),
 )
@@ -347,64 +346,57 @@ def conflict_checks(a: CreatePartition) -> tuple[tuple[sql.Composed, Guard], ...
     second reads every partition's bound, on this error path only: a
     partition of exactly these bounds under another name is a skip too.
     """
-    return (
-        (_name_check(a), Guard(0, _CREATE_OUTCOMES)),
-        (covering_partition_query(a), Guard(0, _COVERED_OUTCOMES)),
+    guard = Guard(0, _CREATE_OUTCOMES)
+    return ((_name_check(a), guard), (_covering_query(a), guard))
+
+
+# The bound of partition ``c`` split into m[1], m[2] (see _BOUND_RE).
+_BOUND_MATCH = sql.SQL("regexp_match(pg_get_expr(c.relpartbound, 0), {})").format(
+    sql.Literal(_BOUND_RE)
+)
+
+
+def _has_bounds_of(a: CreatePartition) -> sql.Composed:
+    """SQL: whether the bound matched into ``m`` is exactly [a.lower, a.upper)."""
+    kind = a.table.key_kind
+    rng, typ = _RANGE_TYPES[kind], _SQL_TYPES[kind]
+    return sql.SQL(
+        "{rng}(nullif(btrim(m[1], {q}), 'MINVALUE')::{typ},"
+        " nullif(btrim(m[2], {q}), 'MAXVALUE')::{typ}) = {rng}({lo}, {hi})"
+    ).format(
+        rng=rng, typ=typ, q=sql.Literal("'"), lo=_bound(a.lower, kind), hi=_bound(a.upper, kind)
     )
 
 
 def _name_check(a: CreatePartition) -> sql.Composed:
     """No row, or one row (covered|name_taken, relation)."""
     t = a.table
-    rng, typ = _RANGE_TYPES[t.key_kind], _SQL_TYPES[t.key_kind]
-    want = sql.SQL("{}({}, {})").format(
-        rng, _bound(a.lower, t.key_kind), _bound(a.upper, t.key_kind)
-    )
     return sql.SQL(
-        "SELECT CASE WHEN i.inhparent = {oid} AND {rng}("
-        "nullif(btrim(m[1], {q}), 'MINVALUE')::{typ},"
-        " nullif(btrim(m[2], {q}), 'MAXVALUE')::{typ}) = {want}"
+        "SELECT CASE WHEN i.inhparent = {oid} AND {same}"
         " THEN 'covered' ELSE 'name_taken' END,"
         " c.relnamespace::regnamespace::text || '.' || quote_ident(c.relname)"
         " FROM pg_catalog.pg_class c"
         " LEFT JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid,"
-        " regexp_match(pg_get_expr(c.relpartbound, 0), {re}) AS m"
+        " {match} AS m"
         " WHERE c.oid = to_regclass({qualified})"
     ).format(
-        re=sql.Literal(_BOUND_RE),
         oid=sql.Literal(t.oid),
-        rng=rng,
-        q=sql.Literal("'"),
-        typ=typ,
-        want=want,
+        same=_has_bounds_of(a),
+        match=_BOUND_MATCH,
         qualified=sql.Literal(_ident(t.schema, a.partition).as_string(None)),
     )
 
 
-def covering_partition_query(a: CreatePartition) -> sql.Composed:
+def _covering_query(a: CreatePartition) -> sql.Composed:
     """No row, or ('covered', the partition of ``a``'s parent whose bounds
     are exactly ``a``'s). Reads every partition's bound: O(n)."""
-    t = a.table
-    rng, typ = _RANGE_TYPES[t.key_kind], _SQL_TYPES[t.key_kind]
-    want = sql.SQL("{}({}, {})").format(
-        rng, _bound(a.lower, t.key_kind), _bound(a.upper, t.key_kind)
-    )
     return sql.SQL(
         "SELECT 'covered', part FROM ("
-        "SELECT c.oid::regclass::text AS part,"
-        " regexp_match(pg_get_expr(c.relpartbound, 0), {re}) AS m"
+        "SELECT c.oid::regclass::text AS part, {match} AS m"
         " FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
         " WHERE i.inhparent = {oid}) AS b"
-        " WHERE m IS NOT NULL AND {rng}(nullif(btrim(m[1], {q}), 'MINVALUE')::{typ},"
-        " nullif(btrim(m[2], {q}), 'MAXVALUE')::{typ}) = {want}"
-    ).format(
-        re=sql.Literal(_BOUND_RE),
-        oid=sql.Literal(t.oid),
-        rng=rng,
-        q=sql.Literal("'"),
-        typ=typ,
-        want=want,
-    )
+        " WHERE m IS NOT NULL AND {same}"
+    ).format(match=_BOUND_MATCH, oid=sql.Literal(a.table.oid), same=_has_bounds_of(a))
 
 
 def _columns_guard(t: TableRef, columns: Sequence[str], version: int) -> sql.Composed:

@@ -49,3 +49,13 @@ class WriteRefused(PgpartError):
     """A writing command refused before touching anything (standby, no --yes...)."""
 
     exit_code = ExitCode.CRITICAL
+
+
+def primary_message(exc: BaseException) -> str:
+    """A database error as one line: the server's primary message ("permission
+    denied for table t"), without the LINE/caret context that quotes pgpart's
+    own SQL back; else the exception's text, else its class name."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    text = primary or str(exc) or type(exc).__name__
+    return " ".join(text.split())

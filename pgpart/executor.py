@@ -37,7 +37,7 @@ from pgpart.ddl import (
     script,
     steps_for,
 )
-from pgpart.errors import ConnectError
+from pgpart.errors import ConnectError, primary_message
 from pgpart.plan import Action, CreatePartition
 
 if TYPE_CHECKING:
@@ -94,13 +94,17 @@ def execute(
             result = _ActionRun(session, action, replace(options, ddl=ddl)).run()
             if result.error is not None:
                 failed[group] = (
-                    f"not attempted: an earlier {group[1]} action"
+                    f"{NOT_ATTEMPTED}an earlier {group[1]} action"
                     f" on {action.table.qualified} failed"
                 )
             results.append(result)
     finally:
         session.close()
     return results
+
+
+# How the error of an action skipped after an earlier one failed begins.
+NOT_ATTEMPTED = "not attempted: "
 
 
 def _group(action: Action) -> str:
@@ -374,12 +378,8 @@ class _ActionRun:
 
     @staticmethod
     def _verdict(cur: psycopg.Cursor[Any], guard: Guard | None) -> tuple[Verdict, str]:
-        if guard is None:
-            return Verdict.GO, ""
-        row = cur.fetchone()
-        if row is None:
-            return Verdict.GO, ""
-        return guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
+        decided = _decide(cur, guard) if guard is not None else None
+        return decided or (Verdict.GO, "")
 
     def _send_batch(self, conn: psycopg.Connection[Any], stmts: list[str]) -> psycopg.Cursor[Any]:
         cur = conn.execute(";\n".join(stmts).encode(conn.info.encoding))
@@ -414,7 +414,7 @@ class _ActionRun:
                 isinstance(exc, psycopg.errors.DuplicateTable)
                 or (
                     isinstance(exc, psycopg.errors.InvalidObjectDefinition)
-                    and _OVERLAP.search(_primary(exc))
+                    and _OVERLAP.search(primary_message(exc))
                 )
             )
             and not conn.closed
@@ -423,9 +423,9 @@ class _ActionRun:
             return None
         try:
             for query, guard in conflict_checks(self.action):
-                row = conn.execute(query).fetchone()
-                if row is not None:
-                    return guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
+                decided = _decide(conn.execute(query), guard)
+                if decided is not None:
+                    return decided
         except psycopg.Error:
             return None
         return None
@@ -433,7 +433,7 @@ class _ActionRun:
     def _error_line(self, conn: psycopg.Connection[Any], exc: Exception, where: str) -> str:
         import psycopg
 
-        primary = _primary(exc)
+        primary = primary_message(exc)
         if conn.closed or conn.broken:
             self.session.drop(primary)
             note = " (it may or may not have committed)" if self.committing else ""
@@ -441,7 +441,8 @@ class _ActionRun:
         line = f"{where}: {primary}"
         overlap = _OVERLAP.search(primary)
         if isinstance(exc, psycopg.errors.InvalidObjectDefinition) and overlap:
-            # ATTACH's own overlap check (the create guard leaves it to ATTACH):
+            # ATTACH's own overlap check (the create step has no guard up front;
+            # ddl.conflict_checks found no partition of exactly these bounds):
             # a partition made since pgpart read the catalog.
             line = (
                 f"{where}: the range overlaps partition {overlap.group(1)}"
@@ -507,14 +508,15 @@ def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
     return f'{state} by pid {pid} ({mode}): "{text}"'
 
 
+def _decide(cur: psycopg.Cursor[Any], guard: Guard) -> tuple[Verdict, str] | None:
+    """The guard's verdict on the query's row (state, detail); None: no row."""
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
+
+
 _OVERLAP = re.compile(r'would overlap partition "((?:[^"]|"")+)"')
-
-
-def _primary(exc: Exception) -> str:
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    text = primary or str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 _HOLDERS = (

@@ -437,48 +437,36 @@ def _result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
     rows: list[list[str]] = []
     i = 0
     while i < len(results):
-        r = results[i]
-        if r.error:
-            j = i
-            while (
-                j + 1 < len(results)
-                and results[j + 1].error == r.error
-                and results[j + 1].action.table == r.action.table
-            ):
-                j += 1
-            if j > i:
-                last = results[j]
-                rows.append(
-                    [
-                        r.action.table.qualified,
-                        f"{j - i + 1} actions",
-                        f"{r.action.partition} .. {last.action.partition}",
-                        _short(_dt(r.action, "lower")),
-                        _short(_dt(last.action, "upper")),
-                        "failed",
-                        r.error,
-                    ]
-                )
-                i = j + 1
-                continue
+        first = last = results[i]
+        n = 1
+        while (
+            first.error
+            and i + n < len(results)
+            and results[i + n].error == first.error
+            and results[i + n].action.table == first.action.table
+        ):
+            last = results[i + n]
+            n += 1
         rows.append(
             [
-                r.action.table.qualified,
-                _describe(r.action),
-                r.action.partition,
-                _short(_dt(r.action, "lower")),
-                _short(_dt(r.action, "upper")),
+                first.action.table.qualified,
+                f"{n} actions" if n > 1 else _describe(first.action),
+                f"{first.action.partition} .. {last.action.partition}"
+                if n > 1
+                else first.action.partition,
+                _short(_dt(first.action, "lower")),
+                _short(_dt(last.action, "upper")),
                 "failed"
-                if r.error
+                if first.error
                 else "skipped (already there)"
-                if r.skipped
+                if first.skipped
                 else "done"
-                if r.done
+                if first.done
                 else "not run",
-                r.error or "",
+                first.error or "",
             ]
         )
-        i += 1
+        i += n
     return rows
 
 
