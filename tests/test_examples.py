@@ -109,7 +109,8 @@ def quickstart_bindir() -> str:
     try:
         return str(find_bindir())
     except ClusterError as exc:
-        pytest.skip(f"the quickstart test needs PostgreSQL binaries: {exc}")
+        # A missing PostgreSQL fails here as everywhere in the suite, never a skip.
+        pytest.fail(f"the quickstart test needs PostgreSQL binaries: {exc}", pytrace=False)
 
 
 @pytest.fixture
