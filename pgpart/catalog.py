@@ -14,6 +14,7 @@ ACCESS EXCLUSIVE.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
 from pgpart.names import QualifiedName, display_name
+from pgpart.sibling import ParentFacts, Templates
 
 if TYPE_CHECKING:
     import psycopg
@@ -38,6 +40,8 @@ class Partition:
     tablespace: str | None = None
     replica_identity: str = "d"
     bound_error: str | None = None  # bound text pgpart could not interpret
+    owner: str | None = None
+    oid: int = 0
 
     @property
     def is_default(self) -> bool:
@@ -57,6 +61,29 @@ class Partition:
 
 
 @dataclass(frozen=True, slots=True)
+class Leftover:
+    """A table pgpart detached for retention and did not drop (it is marked)."""
+
+    schema: str
+    name: str
+    owner: str
+
+    @property
+    def qualified(self) -> str:
+        return display_name(self.schema, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """The role pgpart connected as, and what it may do."""
+
+    name: str = ""
+    superuser: bool = False
+    may_set_replication_role: bool = False  # superuser, or GRANT SET ON PARAMETER (15+)
+    acts_as: frozenset[str] = frozenset()  # owners (of parents, partitions) it can act as
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionedTable:
     oid: int
     schema: str
@@ -70,6 +97,9 @@ class PartitionedTable:
     partitions: tuple[Partition, ...] = ()
     managed_by_partman: bool = False
     acl: tuple[str, ...] = ()  # the parent's grants as aclitem text, e.g. 'app=arwd/owner'
+    templates: Templates = field(default_factory=Templates)  # newest siblings, for planning
+    facts: ParentFacts = field(default_factory=ParentFacts)
+    leftovers: tuple[Leftover, ...] = ()
 
     @property
     def qualified(self) -> str:
@@ -97,6 +127,7 @@ class Snapshot:
     tables: tuple[PartitionedTable, ...]
     # Relation names already used per schema, so new partition names never collide.
     taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
+    login: Login = field(default_factory=Login)
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)
@@ -130,7 +161,7 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
 _PARTITIONS_SQL = """
 SELECT i.inhparent, n.nspname, c.relname, pg_get_expr(c.relpartbound, 0),
        c.reltuples::float8, {pending}, coalesce(c.reloptions, '{{}}'::text[]),
-       t.spcname, c.relreplident::text, {size}
+       t.spcname, c.relreplident::text, {size}, pg_get_userbyid(c.relowner), c.oid
   FROM pg_inherits i
   JOIN pg_class c ON c.oid = i.inhrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -144,6 +175,20 @@ SELECT n.nspname, array_agg(c.relname::text)
  WHERE n.nspname = ANY(%(schemas)s)
  GROUP BY n.nspname
 """
+
+
+_LEFTOVERS_SQL = """
+SELECT n.nspname, c.relname, pg_get_userbyid(c.relowner), d.description
+  FROM pg_description d
+  JOIN pg_class c ON c.oid = d.objoid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+   AND d.description LIKE %(mark)s AND NOT c.relispartition
+"""
+_LEFTOVER_PARENT = re.compile(r"[(]oid ([0-9]+)[)]")
+# How many of the newest partitions are read as templates: the newest is
+# copied, the ones before it tell whether it is typical (sibling_drift).
+TEMPLATE_SIBLINGS = 3
 
 
 def session_settings(conn: psycopg.Connection[Any]) -> None:
@@ -186,8 +231,10 @@ def read_snapshot(
     discover: bool = True,
     with_sizes: bool = False,
     with_taken_names: bool = True,
+    with_templates: bool = True,
 ) -> Snapshot:
-    """Read partitioned tables (all of them when ``discover``) plus ``oids``."""
+    """Read partitioned tables (all of them when ``discover``) plus ``oids``;
+    ``with_templates``: also what new partitions copy (pgpart.sibling_read)."""
     with conn.transaction():
         # One snapshot for every query below: under READ COMMITTED a partition
         # committed by a concurrent run between two of them would be seen by
@@ -211,6 +258,7 @@ def read_snapshot(
         )
         part_rows = conn.execute(sql, {"parents": parents}).fetchall() if parents else []
         managed = _partman_tables(conn, partman_schema) if partman_schema else set()
+        login = _login(conn, version, {r[3] for r in table_rows} | {r[10] for r in part_rows})
         schemas = sorted({r[1] for r in table_rows})
         taken = (
             {
@@ -221,9 +269,27 @@ def read_snapshot(
             else {}
         )
 
+        tables = _tables(table_rows, part_rows, managed)
+        if with_templates:
+            tables = _with_templates(conn, tables, version)
+    return Snapshot(
+        server_version=version,
+        in_recovery=in_recovery,
+        search_path=tuple(search_path),
+        tables=tuple(tables),
+        taken_names=taken,
+        login=login,
+    )
+
+
+def _tables(
+    table_rows: Sequence[Any], part_rows: Sequence[Any], managed: set[str]
+) -> list[PartitionedTable]:
     kinds = {r[0]: KeyKind.from_regtype(r[8]) if r[8] else None for r in table_rows}
     by_parent: dict[int, list[Partition]] = {}
-    for parent, schema, name, expr, reltuples, pending, relopts, spc, replident, size in part_rows:
+    for (
+        parent, schema, name, expr, reltuples, pending, relopts, spc, replident, size, powner, poid,
+    ) in part_rows:  # fmt: skip
         kind = kinds.get(parent)
         bound: RangeBound | None = None
         error: str | None = None
@@ -246,6 +312,8 @@ def read_snapshot(
                 tablespace=spc,
                 replica_identity=replident,
                 bound_error=error,
+                owner=powner,
+                oid=poid,
             )
         )
 
@@ -269,13 +337,80 @@ def read_snapshot(
                 acl=tuple(acl),
             )
         )
-    return Snapshot(
-        server_version=version,
-        in_recovery=in_recovery,
-        search_path=tuple(search_path),
-        tables=tuple(tables),
-        taken_names=taken,
+    return tables
+
+
+def _with_templates(
+    conn: psycopg.Connection[Any], tables: list[PartitionedTable], version: int
+) -> list[PartitionedTable]:
+    """``tables`` with their newest siblings' templates, the parents' facts and
+    the leftovers of interrupted retention, in three queries."""
+    from dataclasses import replace
+
+    from pgpart.sibling import LEFTOVER_MARK
+    from pgpart.sibling_read import read_parent_facts, read_templates
+
+    usable = [t for t in tables if t.relkind == "p" and t.is_time_range]
+    siblings = {t.oid: _newest_siblings(t) for t in usable}
+    # Deparse with pg_catalog alone on the search_path: every other name is
+    # printed schema-qualified, so the copies mean what the originals mean.
+    conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
+    templates = read_templates(conn, [p.oid for ps in siblings.values() for p in ps], version)
+    facts = read_parent_facts(
+        conn, [(t.oid, t.default.oid if t.default else None) for t in usable]
     )
+    leftovers: dict[int, list[Leftover]] = {}
+    for schema, name, owner, text in conn.execute(
+        _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
+    ).fetchall():
+        found = _LEFTOVER_PARENT.search(text)
+        if found:
+            leftovers.setdefault(int(found.group(1)), []).append(Leftover(schema, name, owner))
+    out = []
+    for t in tables:
+        chosen = [templates[p.oid] for p in siblings.get(t.oid, []) if p.oid in templates]
+        out.append(
+            replace(
+                t,
+                templates=Templates(chosen[0], tuple(chosen[1:])) if chosen else Templates(),
+                facts=facts.get(t.oid, ParentFacts()),
+                leftovers=tuple(leftovers.get(t.oid, ())),
+            )
+        )
+    return out
+
+
+def _newest_siblings(table: PartitionedTable) -> list[Partition]:
+    """The newest partitions bounded on both sides, newest first."""
+    closed = [
+        p
+        for p in table.ranged
+        if not p.pending_detach and p.lower is not None and p.upper is not None
+    ]
+    return closed[::-1][:TEMPLATE_SIBLINGS]
+
+
+def _login(conn: psycopg.Connection[Any], version: int, owners: set[str]) -> Login:
+    from pgpart.sibling_read import can_act_as
+
+    srr = (
+        "has_parameter_privilege('session_replication_role', 'SET')"
+        if version >= 150000
+        else "false"
+    )
+    row = conn.execute(
+        f"SELECT current_user::text, r.rolsuper, r.rolsuper OR {srr},"
+        f" ARRAY(SELECT o.rolname::text FROM pg_roles o"
+        f"  WHERE o.rolname = ANY(%(owners)s) AND {can_act_as('o.oid', version)})"
+        " FROM pg_roles r WHERE r.rolname = current_user",
+        {"owners": sorted(o for o in owners if o)},
+    ).fetchone()
+    if row is None:
+        return Login()
+    name, superuser, srr_ok, acts = row
+    return Login(name, bool(superuser), bool(srr_ok), frozenset(acts))
+
+
 
 
 def _partition_order(p: Partition) -> tuple[int, datetime | str]:

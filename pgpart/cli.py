@@ -458,6 +458,7 @@ def _write(
             _emit(render_results(results, shown, _format(fmt), quiet=quiet, dry_run=dry_run))
         _report_refused(refused, dsn)
         _report_failures(results, dsn)
+        _report_withheld(planned.tables, dsn)
         failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
     raise typer.Exit(3 if refused else 2 if failed else 0)
 
@@ -486,6 +487,21 @@ def _report_failures(results: list[Any], dsn: str | None) -> None:
                 f' a member of role "{owner}"'
             )
         _say(scrub(line, _effective_dsn(dsn)))
+
+
+# Problems that make pgpart leave part of a table's work undone (exit 2).
+WITHHOLDING_CODES = frozenset({"cannot_reproduce", "relocation_blocked", "cannot_drop"})
+
+
+def _report_withheld(tables: Any, dsn: str | None) -> None:
+    """One stderr line per problem for which work was deliberately left undone."""
+    from pgpart.connect import scrub
+
+    for table in tables:
+        if table.blocked:
+            for p in table.problems:
+                if p.code in WITHHOLDING_CODES:
+                    _say(scrub(f"{table.table}: {p.code}: {p.message}", _effective_dsn(dsn)))
 
 
 # Problems that mean "this is not a table pgpart can work on": UNKNOWN, exit 3.

@@ -18,17 +18,20 @@ from enum import Enum
 
 from psycopg import sql
 
+from pgpart import sibling_ddl
 from pgpart.bounds import KeyKind, format_bound
 from pgpart.names import display_name
 from pgpart.plan import (
     Action,
     CreatePartition,
     DetachPartition,
+    DropLeftover,
     DropPartition,
     FinalizeDetach,
     StorageTemplate,
     TableRef,
 )
+from pgpart.sibling import LEFTOVER_MARK, Relocation, SiblingTemplate
 
 # High 32 bits of every pgpart advisory lock key ('pgpt'); the low 32 bits are
 # the parent's oid. pg_locks shows them as classid / objid (objsubid 1).
@@ -140,6 +143,12 @@ def steps_for(
         return (_detach(action, options),)
     if isinstance(action, FinalizeDetach):
         return (_finalize(action.table, action.partition_schema, action.partition, options),)
+    if isinstance(action, DropLeftover):
+        return (
+            _drop_standalone(
+                action.table, action.partition_schema, action.partition, options, action.owner
+            ),
+        )
     raise TypeError(f"unknown action {action!r}")
 
 
@@ -179,6 +188,15 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
     stmts = [*_prologue(t, o)]
     repeats: list[int] = []
     guards: list[Guard] = []
+    sibling = a.template
+    names = dict(a.copy_names)
+    if move and a.relocation is Relocation.REPLICA_ROLE:
+        # Relocation, not deletion: with the replica role no foreign-key
+        # action and no ordinary trigger fires for the moved rows. Set before
+        # SET ROLE: only the login role (a superuser, or one granted SET on
+        # the parameter) may set it; it ends with the transaction.
+        # https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-SESSION-REPLICATION-ROLE
+        stmts.append(sql.Composed([sql.SQL("SET LOCAL session_replication_role = replica")]))
     # Everything from here runs as the parent's owner: the partition is born
     # with the right owner (and so are the objects made with it: TOAST table,
     # extended statistics, the indexes ATTACH builds), and ATTACH's ownership
@@ -196,7 +214,8 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
         # taking it now avoids upgrading a weaker lock later, and no row can
         # reach the default for this range between the move and the ATTACH.
         stmts.append(sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(default))
-    stmts.append(_create_table(parent, new, a.storage, o.version))
+    stmts.append(_create_table(parent, new, a.storage, sibling, o.version))
+    stmts.extend(sibling_ddl.children(sibling, t.schema, new, names))
     check = sql.SQL("{k} IS NOT NULL AND {k} >= {lo} AND {k} < {hi}").format(k=key, lo=lo, hi=hi)
     if move:
         # Added while the table is empty (instant), this CHECK is checked per
@@ -207,15 +226,17 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
                 new, sql.Identifier(BOUND_CONSTRAINT), check
             )
         )
-    stmts.extend(_grants(new, t))
-    identity = _REPLICA_IDENTITY.get(a.storage.replica_identity)
-    if identity is not None:
-        stmts.append(sql.SQL("ALTER TABLE {} REPLICA IDENTITY {}").format(new, identity))
+    stmts.extend(sibling_ddl.before_move(sibling, new, t.owner, t.acl, t.facts))
+    if sibling is None:
+        identity = _REPLICA_IDENTITY.get(a.storage.replica_identity)
+        if identity is not None:
+            stmts.append(sql.SQL("ALTER TABLE {} REPLICA IDENTITY {}").format(new, identity))
     if move and default is not None and columns is not None:
         guards.append(Guard(len(stmts), _COLUMN_OUTCOMES))
         stmts.append(_columns_guard(t, columns, o.version))
         repeats.append(len(stmts))
         stmts.append(_move_rows(default, new, key, lo, hi, columns, o.move_batch_rows))
+    stmts.extend(sibling_ddl.after_move(sibling, t.schema, new, names))
     stmts.append(
         sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
             parent, new, _bound_text(a.lower, t.key_kind), _bound_text(a.upper, t.key_kind)
@@ -227,10 +248,12 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
                 new, sql.Identifier(BOUND_CONSTRAINT)
             )
         )
+    stmts.extend(sibling_ddl.after_attach(sibling, new, t.owner))
     locks = [_advisory(t), LockTarget(t.qualified, "SHARE UPDATE EXCLUSIVE")]
     if a.default_partition:
         name = display_name(a.default_schema or t.schema, a.default_partition)
         locks.append(LockTarget(name, "ACCESS EXCLUSIVE"))
+    locks.extend(_neighbour_locks(t))
     what = "create + move default rows" if move else "create"
     return Step(
         statements=tuple(stmts),
@@ -243,8 +266,21 @@ def _create(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) ->
     )
 
 
+def _neighbour_locks(t: TableRef) -> list[LockTarget]:
+    """ATTACH and DETACH also take SHARE ROW EXCLUSIVE on the tables on
+    either side of the parent's foreign keys (to add or remove the cloned
+    constraint and its triggers): a lock wait may be on one of those.
+    https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-ATTACH-PARTITION
+    """
+    return [LockTarget(rel, "SHARE ROW EXCLUSIVE") for rel in t.facts.fk_neighbours]
+
+
 def _create_table(
-    parent: sql.Composable, new: sql.Composable, storage: StorageTemplate, version: int
+    parent: sql.Composable,
+    new: sql.Composable,
+    storage: StorageTemplate,
+    sibling: SiblingTemplate | None,
+    version: int,
 ) -> sql.Composed:
     # LIKE + ATTACH instead of CREATE TABLE .. PARTITION OF, which takes ACCESS
     # EXCLUSIVE on the parent. What LIKE copies:
@@ -257,6 +293,8 @@ def _create_table(
     #             through the parent take the parent's identity values anyway
     #   INDEXES   ATTACH attaches or builds the parent's partitioned indexes,
     #             after any rows were moved (one bulk build, not row by row)
+    # What the parent does not hold (UNLOGGED, storage parameters, tablespace,
+    # sub-partitioning) comes from the newest sibling: pgpart.sibling_ddl.
     # https://www.postgresql.org/docs/current/sql-createtable.html
     likes = [
         sql.SQL("INCLUDING DEFAULTS"),
@@ -270,6 +308,11 @@ def _create_table(
     if version >= 140000:
         likes.append(sql.SQL("INCLUDING COMPRESSION"))
     including = sql.SQL(" ").join(likes)
+    if sibling is not None:
+        persistence, tail = sibling_ddl.table_suffix(sibling)
+        return sql.SQL("CREATE {}TABLE {} (LIKE {} {})").format(
+            persistence, new, parent, including
+        ) + tail
     stmt = sql.SQL("CREATE TABLE {} (LIKE {} {})").format(new, parent, including)
     if storage.reloptions:
         stmt += sql.SQL(" WITH ({})").format(
@@ -280,9 +323,7 @@ def _create_table(
     return stmt
 
 
-def _reloption(text: str) -> sql.Composed:
-    name, _, value = text.partition("=")
-    return sql.SQL("{} = {}").format(sql.Identifier(*name.split(".")), sql.Literal(value))
+_reloption = sibling_ddl.reloption
 
 
 _REPLICA_IDENTITY = {"f": sql.SQL("FULL"), "n": sql.SQL("NOTHING")}
@@ -413,19 +454,6 @@ def _columns_guard(t: TableRef, columns: Sequence[str], version: int) -> sql.Com
 
 # ---------------------------------------------------------------- grants
 
-_GRANT_OPTION = sql.SQL(" WITH GRANT OPTION")
-_PRIVILEGES = {
-    "r": sql.SQL("SELECT"),
-    "a": sql.SQL("INSERT"),
-    "w": sql.SQL("UPDATE"),
-    "d": sql.SQL("DELETE"),
-    "D": sql.SQL("TRUNCATE"),
-    "x": sql.SQL("REFERENCES"),
-    "t": sql.SQL("TRIGGER"),
-    "m": sql.SQL("MAINTAIN"),
-}
-
-
 @dataclass(frozen=True, slots=True)
 class AclItem:
     grantee: str | None  # None: PUBLIC
@@ -470,42 +498,21 @@ def _acl_name(text: str, pos: int) -> tuple[str, int]:
     return text[pos:end], end
 
 
-def _grants(new: sql.Composable, t: TableRef) -> list[sql.Composed]:
-    """GRANTs giving the partition the parent's privileges.
-
-    The owner's own entry is left out (an owner holds every privilege on the
-    new table already); grants are made by the owner, whoever granted them on
-    the parent. Column privileges are not copied."""
-    out: list[sql.Composed] = []
-    for text in t.acl:
-        item = parse_aclitem(text)
-        if item.grantee == t.owner:
-            continue
-        to = sql.Identifier(item.grantee) if item.grantee else sql.SQL("PUBLIC")
-        plain = "".join(ch for ch in item.privileges if ch not in item.grantable)
-        for letters, option in ((plain, sql.SQL("")), (item.grantable, _GRANT_OPTION)):
-            privs = [_PRIVILEGES[ch] for ch in letters if ch in _PRIVILEGES]
-            if privs:
-                out.append(
-                    sql.SQL("GRANT {} ON TABLE {} TO {}{}").format(
-                        sql.SQL(", ").join(privs), new, to, option
-                    )
-                )
-    return out
-
-
 # ---------------------------------------------------------------- drop / detach
 
 
 def _drop(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
     t = a.table
     part = display_name(a.partition_schema, a.partition)
-    drop_alone = _drop_standalone(t, a.partition_schema, a.partition, o)
+    owner = a.owner or t.owner
+    drop_alone = _drop_standalone(t, a.partition_schema, a.partition, o, owner)
     if a.concurrently and o.version >= 140000:
-        # Two steps, as PostgreSQL itself needs: the detach commits on its own;
-        # the DROP then locks only the standalone table, never the parent.
+        # Three steps, as PostgreSQL itself needs: the detach commits on its
+        # own; the DROP then locks only the standalone table, never the
+        # parent. The mark, committed first, lets `check` find the table
+        # should the DROP never happen (detached_leftover).
         detach = _detach_concurrently(t, a.partition_schema, a.partition, o, f"drop {part}")
-        return (detach, drop_alone)
+        return (_mark_for_drop(t, a.partition_schema, a.partition, o, owner), detach, drop_alone)
     # One transaction: a partition is either still attached or gone, never
     # detached-but-not-dropped. DROP of an attached partition takes ACCESS
     # EXCLUSIVE on the parent just as DETACH does; DETACH has already locked
@@ -525,6 +532,7 @@ def _drop(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
         # DROP would lock the parent too; locking it first makes the order
         # (parent, then partition) explicit, as for every other pgpart step.
         stmts.append(sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(parent))
+    stmts.append(_as_role(owner, local=True))
     stmts.append(sql.SQL("DROP TABLE {}").format(target))
     finalize = _finalize(t, a.partition_schema, a.partition, o)
     return (
@@ -538,8 +546,31 @@ def _drop(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
                 _advisory(t),
                 LockTarget(t.qualified, "ACCESS EXCLUSIVE"),
                 LockTarget(part, "ACCESS EXCLUSIVE"),
+                *_neighbour_locks(t),
             ),
         ),
+    )
+
+
+def leftover_comment(t: TableRef) -> str:
+    return f"{LEFTOVER_MARK}{t.qualified} (oid {t.oid}) for retention, to be dropped"
+
+
+def _mark_for_drop(t: TableRef, schema: str, name: str, o: DdlOptions, owner: str) -> Step:
+    stmts = (
+        *_prologue(t, o),
+        _partition_guard(t, schema, name, o.version),
+        _as_role(owner, local=True),
+        sql.SQL("COMMENT ON TABLE {} IS {}").format(
+            _ident(schema, name), sql.Literal(leftover_comment(t))
+        ),
+    )
+    return Step(
+        statements=stmts,
+        in_transaction=True,
+        description=f"mark {display_name(schema, name)} for drop",
+        guards=(Guard(len(_prologue(t, o)), _MARK_OUTCOMES),),
+        locks=(_advisory(t), LockTarget(display_name(schema, name), "SHARE UPDATE EXCLUSIVE")),
     )
 
 
@@ -566,6 +597,7 @@ def _detach(a: DetachPartition, o: DdlOptions) -> Step:
             _advisory(t),
             LockTarget(t.qualified, "ACCESS EXCLUSIVE"),
             LockTarget(part, "ACCESS EXCLUSIVE"),
+            *_neighbour_locks(t),
         ),
     )
 
@@ -601,16 +633,19 @@ def _detach_concurrently(t: TableRef, schema: str, name: str, o: DdlOptions, wha
         locks=(
             LockTarget(t.qualified, "SHARE UPDATE EXCLUSIVE"),
             LockTarget(part, "SHARE UPDATE EXCLUSIVE"),
+            *_neighbour_locks(t),
         ),
     )
 
 
-def _drop_standalone(t: TableRef, schema: str, name: str, o: DdlOptions) -> Step:
+def _drop_standalone(
+    t: TableRef, schema: str, name: str, o: DdlOptions, owner: str | None = None
+) -> Step:
     part = display_name(schema, name)
     stmts = (
         *_prologue(t, o),
         _partition_guard(t, schema, name, o.version),
-        _as_owner(t, local=True),
+        _as_role(owner or t.owner, local=True),
         sql.SQL("DROP TABLE {}").format(_ident(schema, name)),
     )
     step = Step(
@@ -690,6 +725,7 @@ _DROP_OUTCOMES = _outcomes(gone=S, detached=S, other_parent=F, pending=P, attach
 _DETACH_OUTCOMES = _outcomes(gone=S, detached=S, other_parent=F, pending=P, attached=G)
 _FINALIZE_OUTCOMES = _outcomes(gone=S, detached=S, other_parent=F, pending=G, attached=S)
 _STANDALONE_OUTCOMES = _outcomes(gone=S, detached=G, other_parent=F, pending=P, attached=F)
+_MARK_OUTCOMES = _outcomes(gone=S, detached=G, other_parent=F, pending=G, attached=G)
 del S, G, F, P
 
 
@@ -714,17 +750,21 @@ def _prologue(t: TableRef, o: DdlOptions) -> tuple[sql.Composed, ...]:
 
 
 def _as_owner(t: TableRef, *, local: bool) -> sql.Composed:
-    """Become the parent's owner unless the login role already holds its
-    privileges: DETACH and DROP need ownership, which a NOINHERIT member of
-    the owner role only has after SET ROLE. A superuser, or an inheriting
-    member, keeps its own rights (and so may still drop a partition that
-    another tool made under another owner).
+    return _as_role(t.owner, local=local)
+
+
+def _as_role(owner: str, *, local: bool) -> sql.Composed:
+    """Become ``owner`` unless the current role already holds its privileges:
+    DETACH needs the parent's ownership and DROP the partition's, which a
+    NOINHERIT member of the owner role only has after SET ROLE (SET ROLE is
+    checked against the login role, so pgpart can switch between owners). A
+    superuser, or an inheriting member, keeps its own rights.
     https://www.postgresql.org/docs/current/sql-set-role.html
     """
     return sql.SQL(
         "SELECT set_config('role', {owner}, {local})"
         " WHERE NOT pg_catalog.pg_has_role(current_user, {owner}, 'USAGE')"
-    ).format(owner=sql.Literal(t.owner), local=sql.Literal(local))
+    ).format(owner=sql.Literal(owner), local=sql.Literal(local))
 
 
 def _advisory(t: TableRef) -> LockTarget:

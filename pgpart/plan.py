@@ -7,12 +7,13 @@ exactly the statements the executor would send for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 from pgpart.bounds import KeyKind
 from pgpart.names import display_name
+from pgpart.sibling import ParentFacts, Relocation, SiblingTemplate
 
 
 class Status(str, Enum):
@@ -50,7 +51,8 @@ class TableRef:
     key_column: str
     key_kind: KeyKind
     owner: str
-    acl: tuple[str, ...] = ()  # parent's grants (aclitem text), copied to new partitions
+    acl: tuple[str, ...] = ()  # parent's grants (aclitem text), for a first partition
+    facts: ParentFacts = field(default_factory=ParentFacts)
 
     @property
     def qualified(self) -> str:
@@ -77,7 +79,10 @@ class CreatePartition:
     default_partition: str | None  # bare name of the parent's DEFAULT partition, if any
     default_schema: str | None
     move_rows: bool  # the default partition holds rows of [lower, upper)
-    storage: StorageTemplate
+    storage: StorageTemplate  # used only when there is no sibling template
+    template: SiblingTemplate | None = None  # the newest sibling, copied faithfully
+    copy_names: tuple[tuple[str, str], ...] = ()  # sibling object name -> the copy's name
+    relocation: Relocation = Relocation.PLAIN
 
     action = "create"
 
@@ -91,6 +96,7 @@ class DropPartition:
     upper: datetime
     detach_first: bool  # detach (concurrently where possible) and then drop
     concurrently: bool  # DETACH ... CONCURRENTLY (14+, no default partition)
+    owner: str | None = None  # the partition's owner, who may drop it (None: the parent's)
 
     action = "drop"
 
@@ -116,7 +122,19 @@ class FinalizeDetach:
     action = "finalize_detach"
 
 
-Action = CreatePartition | DropPartition | DetachPartition | FinalizeDetach
+@dataclass(frozen=True, slots=True)
+class DropLeftover:
+    """Drop a table pgpart detached for retention and could not drop then."""
+
+    table: TableRef
+    partition: str
+    partition_schema: str
+    owner: str
+
+    action = "drop_leftover"
+
+
+Action = CreatePartition | DropPartition | DetachPartition | FinalizeDetach | DropLeftover
 
 
 @dataclass(frozen=True, slots=True)

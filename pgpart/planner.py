@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pgpart import calendar as cal
 from pgpart import naming
 from pgpart.bounds import KeyKind
-from pgpart.catalog import Partition, PartitionedTable, Snapshot
+from pgpart.catalog import Leftover, Partition, PartitionedTable, Snapshot
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.duration import Duration
 from pgpart.plan import (
@@ -25,6 +25,7 @@ from pgpart.plan import (
     CreatePartition,
     DefaultRows,
     DetachPartition,
+    DropLeftover,
     DropPartition,
     FinalizeDetach,
     Plan,
@@ -35,6 +36,14 @@ from pgpart.plan import (
     TableRef,
 )
 from pgpart.render_time import describe_moment
+from pgpart.sibling import (
+    Relocation,
+    SiblingTemplate,
+    copy_names,
+    drift,
+    relocation_for,
+    template_issues,
+)
 
 
 class Mode(str, Enum):
@@ -139,6 +148,9 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     problems += _coverage_problems(frame, live, policy)
     problems += _default_problems(frame, target.default_rows)
     problems += _hygiene_problems(frame, policy)
+    copying, found = _copying(frame, target, snapshot)
+    problems += found
+    problems += _drop_right_problems(frame, snapshot, _cutoff_for(frame, policy, request))
     if table.managed_by_partman:
         problems.append(
             Problem(
@@ -162,12 +174,15 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
 
     actions: tuple[Action, ...] = ()
     if request.mode is not Mode.CHECK and not blocked:
-        actions, more = _actions(frame, target, snapshot, request)
+        actions, more, failing = _actions(frame, target, snapshot, request, copying)
         if more:
             problems += more
             blocked = any(p.severity is not Status.WARNING or p.code == "refused" for p in more)
             if blocked:
                 actions = ()
+        # Refused in part (cannot_reproduce, relocation_blocked, cannot_drop):
+        # the rest is done and the command fails.
+        blocked = blocked or failing
 
     segments = _segments(live)
     current = _segment_at(segments, frame.now)
@@ -427,14 +442,17 @@ def _hygiene_problems(frame: _Frame, policy: TablePolicy) -> list[Problem]:
 
 
 def _actions(
-    frame: _Frame, target: Target, snapshot: Snapshot, request: Request
-) -> tuple[tuple[Action, ...], list[Problem]]:
+    frame: _Frame, target: Target, snapshot: Snapshot, request: Request, copying: _Copying
+) -> tuple[tuple[Action, ...], list[Problem], bool]:
+    """(actions, problems, whether something needed was refused)."""
     policy = target.policy
     ref = _table_ref(frame)
     if request.mode is Mode.DROP:
         cutoff = _drop_cutoff(frame, request)
-        removals = _retention_actions(frame, ref, snapshot, cutoff, detach=request.drop_detach)
-        return _finalize_actions(frame, ref, removals) + removals, []
+        removals, refused = _retention_actions(
+            frame, ref, snapshot, cutoff, detach=request.drop_detach
+        )
+        return _finalize_actions(frame, ref, removals) + removals, [], refused
     if frame.interval is None:
         return (), [
             Problem(
@@ -443,18 +461,20 @@ def _actions(
                 "cannot tell the partition interval (no partitions to infer it from): set "
                 "`interval` for this table in pgpart.toml or pass --interval",
             )
-        ]
-    creates, problems = _create_actions(frame, target, snapshot, request)
+        ], False
+    creates, problems, failing = _create_actions(frame, target, snapshot, request, copying)
     retention: tuple[Action, ...] = ()
     if request.mode is Mode.MAINTAIN and policy.retention is not None:
-        retention = _retention_actions(
-            frame,
-            ref,
-            snapshot,
-            _retention_cutoff(frame, policy.retention),
-            detach=policy.retention_mode is RetentionMode.DETACH,
+        detach = policy.retention_mode is RetentionMode.DETACH
+        retention, refused = _retention_actions(
+            frame, ref, snapshot, _retention_cutoff(frame, policy.retention), detach=detach
         )
-    return _finalize_actions(frame, ref, retention) + creates + retention, problems
+        failing = failing or refused
+        if not detach:
+            leftovers, refused = _leftover_drops(frame, ref, snapshot)
+            retention += leftovers
+            failing = failing or refused
+    return _finalize_actions(frame, ref, retention) + creates + retention, problems, failing
 
 
 def _finalize_actions(
@@ -473,8 +493,8 @@ def _finalize_actions(
 
 
 def _create_actions(
-    frame: _Frame, target: Target, snapshot: Snapshot, request: Request
-) -> tuple[tuple[Action, ...], list[Problem]]:
+    frame: _Frame, target: Target, snapshot: Snapshot, request: Request, copying: _Copying
+) -> tuple[tuple[Action, ...], list[Problem], bool]:
     interval = frame.interval
     assert interval is not None
     table, policy, tz = frame.table, target.policy, frame.tz
@@ -497,13 +517,14 @@ def _create_actions(
             if cal.shift(start, interval, 1, tz) <= floor:
                 start = cal.shift(start, interval, 1, tz)
     if end <= start:
-        return (), []
+        return (), [], False
     live = _live_partitions(table)
     segments = _segments(live)
     # Names and bounds already taken, by anyone, in the parent's schema.
     taken = set(snapshot.taken_names.get(table.schema, frozenset()))
     template: str | None = None  # inferred from the existing names only when needed
     storage = _storage_template(live)
+    failing = False
     default = table.default
     rows = target.default_rows
     move = default is not None and (rows is None or rows.error is not None or rows.rows > 0)
@@ -518,7 +539,7 @@ def _create_actions(
                 f"[{describe_moment(start, tz)}, {describe_moment(end, tz)}); "
                 "narrow --from/--to, or pass --force (or raise max_new_partitions)",
             )
-        ]
+        ], False
     actions: list[Action] = []
     problems: list[Problem] = []
     for lo, hi in periods:
@@ -537,6 +558,10 @@ def _create_actions(
                 )
             )
             continue
+        moves = move and _rows_in(rows, lo, hi)
+        if copying.refuse or (moves and copying.relocation is None):
+            failing = True  # said by cannot_reproduce / relocation_blocked
+            continue
         if template is None:
             template = (
                 policy.naming
@@ -553,8 +578,11 @@ def _create_actions(
                 upper=hi,
                 default_partition=default.name if default else None,
                 default_schema=default.schema if default else None,
-                move_rows=move and _rows_in(rows, lo, hi),
+                move_rows=moves,
                 storage=storage,
+                template=copying.template,
+                copy_names=copy_names(copying.template, pname, taken),
+                relocation=copying.relocation or Relocation.PLAIN,
             )
         )
     # The current period first: it is the one inserts are failing for.
@@ -564,7 +592,7 @@ def _create_actions(
             a.lower if isinstance(a, CreatePartition) else frame.now,
         )
     )
-    return tuple(actions), problems
+    return tuple(actions), problems, failing
 
 
 def _table_ref(frame: _Frame) -> TableRef:
@@ -577,6 +605,7 @@ def _table_ref(frame: _Frame) -> TableRef:
         key_kind=frame.kind,
         owner=t.owner,
         acl=t.acl,
+        facts=t.facts,
     )
 
 
@@ -635,16 +664,22 @@ def _expired(frame: _Frame, cutoff: datetime, *, pending: bool) -> list[Partitio
 
 def _retention_actions(
     frame: _Frame, ref: TableRef, snapshot: Snapshot, cutoff: datetime, *, detach: bool
-) -> tuple[Action, ...]:
+) -> tuple[tuple[Action, ...], bool]:
+    """The retention actions, and whether some partition had to be left
+    (pgpart's role may not drop it: cannot_drop says so)."""
     # DETACH CONCURRENTLY takes only SHARE UPDATE EXCLUSIVE on the parent, but
     # is refused when a default partition exists and needs PostgreSQL 14.
     # https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DETACH-PARTITION
     concurrently = frame.table.default is None and snapshot.server_version >= 140000
     actions: list[Action] = []
+    refused = False
     # A pending detach that is also expired is dropped (finalize, then drop):
     # finalizing alone would leave a table retention can no longer see.
     for p in _expired(frame, cutoff, pending=not detach):
         assert p.upper is not None
+        if not detach and not _may_drop(snapshot, p.owner):
+            refused = True
+            continue
         if detach:
             actions.append(DetachPartition(ref, p.name, p.schema, p.lower, p.upper, concurrently))
         else:
@@ -657,9 +692,10 @@ def _retention_actions(
                     p.upper,
                     detach_first=True,
                     concurrently=concurrently,
+                    owner=p.owner,
                 )
             )
-    return tuple(actions)
+    return tuple(actions), refused
 
 
 # --- time helpers -----------------------------------------------------------
@@ -690,3 +726,119 @@ def _utc(value: datetime, frame: _Frame) -> datetime:
 
 def with_default_rows(targets: Sequence[Target], rows: Mapping[int, DefaultRows]) -> list[Target]:
     return [replace(t, default_rows=rows.get(t.table.oid)) if t.table else t for t in targets]
+
+
+# --- faithful siblings, relocation, rights to drop ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Copying:
+    """How new partitions of one table are made."""
+
+    template: SiblingTemplate | None
+    refuse: bool  # cannot_reproduce: no partition is created
+    relocation: Relocation | None  # None: rows cannot leave DEFAULT unnoticed
+
+
+def _copying(frame: _Frame, target: Target, snapshot: Snapshot) -> tuple[_Copying, list[Problem]]:
+    table = frame.table
+    newest = table.templates.newest
+    problems: list[Problem] = []
+    issues = template_issues(newest, table.key_column or "")
+    for issue in issues:
+        problems.append(
+            Problem(
+                Status.WARNING,
+                "cannot_reproduce",
+                issue.message
+                + ("; pgpart creates no partition for this table" if issue.blocks else ""),
+            )
+        )
+    if newest is not None:
+        differs = drift(newest, table.templates.previous)
+        if differs:
+            problems.append(Problem(Status.WARNING, "sibling_drift", differs))
+    relocation: Relocation | None = Relocation.PLAIN
+    rows = target.default_rows
+    if table.default is not None:
+        login = snapshot.login
+        relocation, why = relocation_for(
+            table.facts, login.name, login.may_set_replication_role, snapshot.server_version
+        )
+        holds = rows is None or rows.error is not None or rows.rows > 0
+        if why is not None and holds:
+            problems.append(
+                Problem(
+                    Status.WARNING,
+                    "relocation_blocked",
+                    f"{why}; the rows stay in {table.default.qualified} and their ranges get no "
+                    "partition until then",
+                )
+            )
+    for left in table.leftovers:
+        problems.append(
+            Problem(
+                Status.WARNING,
+                "detached_leftover",
+                f"{left.qualified} was detached from {table.qualified} by pgpart's retention and "
+                "not dropped: its rows are no longer in the table; maintain drops it "
+                "(retention_mode = drop), or DROP TABLE or re-attach it yourself",
+            )
+        )
+    refuse = any(i.blocks for i in issues)
+    return _Copying(newest, refuse, relocation), problems
+
+
+def _may_drop(snapshot: Snapshot, owner: str | None) -> bool:
+    login = snapshot.login
+    return owner is None or login.superuser or owner in login.acts_as
+
+
+def _cutoff_for(frame: _Frame, policy: TablePolicy, request: Request) -> datetime | None:
+    if request.mode is Mode.DROP:
+        return _drop_cutoff(frame, request)
+    if policy.retention is not None and policy.retention_mode is not RetentionMode.DETACH:
+        return _retention_cutoff(frame, policy.retention)
+    return None
+
+
+def _drop_right_problems(
+    frame: _Frame, snapshot: Snapshot, cutoff: datetime | None
+) -> list[Problem]:
+    """Partitions retention would drop but pgpart's role may not: said before
+    anything is detached (a detached partition that cannot be dropped would
+    take its rows out of the table)."""
+    if cutoff is None:
+        return []
+    denied: list[Partition | Leftover] = [
+        p for p in _expired(frame, cutoff, pending=True) if not _may_drop(snapshot, p.owner)
+    ]
+    denied += [p for p in frame.table.leftovers if not _may_drop(snapshot, p.owner)]
+    if not denied:
+        return []
+    owners = sorted({p.owner or "?" for p in denied})
+    login = snapshot.login.name
+    first = denied[0]
+    more = f" and {len(denied) - 1} more" if len(denied) > 1 else ""
+    return [
+        Problem(
+            Status.WARNING,
+            "cannot_drop",
+            f"retention cannot drop {first.qualified}{more}: owned by role "
+            f"{', '.join(owners)}, and the login role {login} is neither that role nor a "
+            f"member of it; nothing was detached. Fix: GRANT {owners[0]} TO {login}",
+        )
+    ]
+
+
+def _leftover_drops(
+    frame: _Frame, ref: TableRef, snapshot: Snapshot
+) -> tuple[tuple[Action, ...], bool]:
+    actions: list[Action] = []
+    refused = False
+    for left in frame.table.leftovers:
+        if _may_drop(snapshot, left.owner):
+            actions.append(DropLeftover(ref, left.name, left.schema, left.owner))
+        else:
+            refused = True
+    return tuple(actions), refused

@@ -155,23 +155,29 @@ def test_odd_names_are_quoted_everywhere() -> None:
 
 def test_drop_steps_and_transactions() -> None:
     concurrent = steps_for(drop(REF, "old", concurrently=True), DdlOptions())
-    assert [s.in_transaction for s in concurrent] == [False, True]
+    # Marked first (committed on its own), so that a detach whose drop never
+    # happens is found again by check (detached_leftover).
+    assert [s.in_transaction for s in concurrent] == [True, False, True]
     assert render_sql(concurrent[0].statements[-1]) == (
+        "COMMENT ON TABLE \"public\".\"old\" IS"
+        f" 'pgpart: detached from public.messages (oid {REF.oid}) for retention, to be dropped'"
+    )
+    assert render_sql(concurrent[1].statements[-1]) == (
         'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old" CONCURRENTLY'
     )
-    assert render_sql(concurrent[1].statements[-1]) == 'DROP TABLE "public"."old"'
-    assert script(concurrent)[-1] == "COMMIT" and script(concurrent)[0].startswith("SET lock")
+    assert render_sql(concurrent[2].statements[-1]) == 'DROP TABLE "public"."old"'
+    assert script(concurrent)[-1] == "COMMIT" and script(concurrent)[0] == "BEGIN"
 
     (one,) = steps_for(drop(REF, "old", concurrently=False), DdlOptions())
-    assert [render_sql(s) for s in one.statements[-2:]] == [
+    assert [render_sql(s) for s in one.statements[-3:-2]] == [
         'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old"',
-        'DROP TABLE "public"."old"',
     ]
+    assert render_sql(one.statements[-1]) == 'DROP TABLE "public"."old"'
     (plain,) = steps_for(drop(REF, "old", concurrently=False, detach_first=False), DdlOptions())
-    assert [render_sql(s) for s in plain.statements[-2:]] == [
-        'LOCK TABLE ONLY "public"."messages" IN ACCESS EXCLUSIVE MODE',
-        'DROP TABLE "public"."old"',
-    ]
+    assert render_sql(plain.statements[-3]) == (
+        'LOCK TABLE ONLY "public"."messages" IN ACCESS EXCLUSIVE MODE'
+    )
+    assert render_sql(plain.statements[-1]) == 'DROP TABLE "public"."old"'
     # A concurrent detach cut short is completed by FINALIZE, then the drop goes on.
     assert [render_sql(s.statements[-1]) for s in one.on_pending] == [
         'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old" FINALIZE',

@@ -1,0 +1,402 @@
+"""What a new partition copies from its newest sibling, and what it cannot.
+
+A new partition is a faithful sibling (CONTRACT.md, "What a new partition
+is"): ``CREATE TABLE (LIKE parent)`` + ATTACH carry over only what is
+declared on the parent, so everything a DBA set per partition is read from
+the newest existing partition (``pgpart.sibling_read``) into the records
+below and reproduced on the new, still-empty table (``pgpart.sibling_ddl``).
+
+This module is pure: records, the names of copied objects, and the
+findings (``cannot_reproduce``, ``sibling_drift``) the planner reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+MAX_IDENTIFIER_BYTES = 63
+# How the comment pgpart puts on a partition it is about to detach and drop
+# begins: a table so marked that is no partition is a detached_leftover.
+LEFTOVER_MARK = "pgpart: detached from "
+
+
+@dataclass(frozen=True, slots=True)
+class IndexCopy:
+    """An index of the sibling that ATTACH would not give the new partition."""
+
+    name: str
+    unique: bool
+    using: str  # pg_get_indexdef's text from "USING ...": method, columns, INCLUDE, WITH, WHERE
+    tablespace: str | None
+    replica_identity: bool
+    attached: bool  # a partition of a parent index: ATTACH adopts an equal index
+    constraint: bool  # made by a constraint of the same name (PRIMARY KEY, UNIQUE, EXCLUDE)
+
+
+@dataclass(frozen=True, slots=True)
+class ConstraintCopy:
+    name: str
+    kind: str  # pg_constraint.contype: c, x, u, p, f
+    definition: str  # pg_get_constraintdef(), " NOT VALID" included when so
+    validated: bool
+    inherited: bool  # the sibling's copy of a parent constraint
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerCopy:
+    name: str
+    head: str  # pg_get_triggerdef() up to " ON <table> "
+    tail: str  # ... and after it
+    enabled: str  # pg_trigger.tgenabled: O, D, R, A
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyCopy:
+    name: str
+    permissive: bool
+    command: str  # ALL, SELECT, INSERT, UPDATE, DELETE
+    roles: tuple[str, ...]  # role names; "" stands for PUBLIC
+    using: str | None
+    with_check: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSetting:
+    column: str
+    statistics: int | None  # None: the default
+    options: tuple[str, ...]  # attoptions, e.g. n_distinct=-1
+
+
+@dataclass(frozen=True, slots=True)
+class SubPartition:
+    name: str
+    bound: str  # pg_get_expr(relpartbound): FOR VALUES ... or DEFAULT
+    unlogged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SubPartitioning:
+    key: str  # pg_get_partkeydef(): "HASH (id)", "LIST (region)", "RANGE (x)"
+    key_columns: tuple[str, ...]  # columns of the key (empty for an expression)
+    children: tuple[SubPartition, ...]
+    nested: bool  # a child is itself partitioned
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationCopy:
+    name: str
+    act_as: str | None  # role to become for ALTER PUBLICATION; None: the login role
+    allowed: bool  # the login role may add a table to it (owner of both, or superuser)
+    columns: tuple[str, ...] = ()
+    row_filter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SiblingTemplate:
+    """Everything a new partition copies from one existing partition."""
+
+    schema: str
+    name: str
+    owner: str
+    relkind: str  # r, or p when sub-partitioned
+    unlogged: bool
+    reloptions: tuple[str, ...]
+    toast_reloptions: tuple[str, ...]
+    tablespace: str | None
+    replica_identity: str  # d, n, f, i
+    rls: bool
+    force_rls: bool
+    acl: tuple[str, ...] | None  # aclitem text; None: default privileges (owner only)
+    indexes: tuple[IndexCopy, ...] = ()
+    constraints: tuple[ConstraintCopy, ...] = ()
+    triggers: tuple[TriggerCopy, ...] = ()
+    policies: tuple[PolicyCopy, ...] = ()
+    columns: tuple[ColumnSetting, ...] = ()
+    subpartitioning: SubPartitioning | None = None
+    publications: tuple[PublicationCopy, ...] = ()
+    unreadable: tuple[str, ...] = ()  # definitions pgpart could not take apart
+
+    @property
+    def local_indexes(self) -> tuple[IndexCopy, ...]:
+        """Plain indexes of the sibling alone (constraint indexes come with their
+        constraint, parent indexes with ATTACH)."""
+        return tuple(i for i in self.indexes if not i.attached and not i.constraint)
+
+    @property
+    def local_constraints(self) -> tuple[ConstraintCopy, ...]:
+        return tuple(c for c in self.constraints if not c.inherited)
+
+    @property
+    def not_valid_inherited(self) -> tuple[ConstraintCopy, ...]:
+        """Copies of parent CHECK constraints that are NOT VALID on the sibling:
+        LIKE copies them as valid, which legacy rows moved out of DEFAULT fail."""
+        return tuple(
+            c for c in self.constraints if c.inherited and c.kind == "c" and not c.validated
+        )
+
+    @property
+    def identity_index(self) -> IndexCopy | None:
+        return next((i for i in self.indexes if i.replica_identity), None)
+
+
+class Relocation(str, Enum):
+    """How rows move out of DEFAULT into a new partition."""
+
+    PLAIN = "plain"  # nothing outside the moved rows can notice
+    REPLICA_ROLE = "replica_role"  # SET LOCAL session_replication_role = replica
+
+
+@dataclass(frozen=True, slots=True)
+class MoveWatcher:
+    """Something that would notice moved rows as deleted or inserted."""
+
+    what: str  # e.g. 'foreign key orders_ev_fk of public.orders (ON DELETE CASCADE)'
+    enabled: str  # when it fires, as pg_trigger.tgenabled: O (a foreign key too), A, R
+
+
+@dataclass(frozen=True, slots=True)
+class ParentFacts:
+    """Facts about the parent read once per run, for DDL and findings."""
+
+    fk_neighbours: tuple[str, ...] = ()  # tables on either side of the parent's FKs
+    move_watchers: tuple[MoveWatcher, ...] = ()
+    rls: bool = False
+    default_acl_grantees: tuple[str, ...] = ()  # ALTER DEFAULT PRIVILEGES grantees ("" = PUBLIC)
+
+
+# --- names of copied objects -------------------------------------------------
+
+
+def copied_name(old: str, sibling: str, new: str, taken: Collection[str]) -> str:
+    """The name of a relation-level object (index, index-backed constraint,
+    sub-partition) copied from ``sibling`` to ``new``: the sibling's name
+    swapped for the new one where it leads the old name (``events_2026_10_pkey``
+    -> ``events_2026_12_pkey``), else the new name prefixed; within 63 bytes
+    and never one of ``taken``."""
+    rest = old[len(sibling) :] if old.startswith(sibling) and sibling else "_" + old
+    name = new + rest
+    if _utf8_len(name) <= MAX_IDENTIFIER_BYTES and name not in taken:
+        return name
+    digest = hashlib.sha1(f"{new}\0{old}".encode()).hexdigest()
+    for length in range(6, 41):
+        tag = "_" + digest[:length]
+        candidate = _cut(name, MAX_IDENTIFIER_BYTES - len(tag)) + tag
+        if candidate not in taken:
+            return candidate
+    raise ValueError(f"no free name for the copy of {old}")
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode())
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    return text.encode()[:max_bytes].decode(errors="ignore")
+
+
+# --- findings ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateIssue:
+    message: str
+    blocks: bool  # creation is refused (else a warning and the partition is made)
+
+
+def template_issues(template: SiblingTemplate | None, key_column: str) -> tuple[TemplateIssue, ...]:
+    """What a new partition made from ``template`` would lack."""
+    if template is None:
+        return ()
+    out: list[TemplateIssue] = []
+    sub = template.subpartitioning
+    if sub is not None:
+        if sub.nested:
+            out.append(
+                TemplateIssue(
+                    f"{template.name} is sub-partitioned more than one level deep", blocks=True
+                )
+            )
+        elif sub.key.upper().startswith("RANGE") and (
+            key_column in sub.key_columns or not sub.key_columns
+        ):
+            out.append(
+                TemplateIssue(
+                    f"{template.name} is sub-partitioned by {sub.key} on the time key: its "
+                    "child bounds would need shifting to the new range",
+                    blocks=True,
+                )
+            )
+    for what in template.unreadable:
+        out.append(TemplateIssue(f"cannot take apart {what} of {template.name}", blocks=True))
+    for pub in template.publications:
+        if not pub.allowed:
+            out.append(
+                TemplateIssue(
+                    f'publication "{pub.name}" lists {template.name} but pgpart\'s role may not '
+                    "add tables to it (it must own the publication and the table, or be a "
+                    "superuser): new partitions will not be published",
+                    blocks=False,
+                )
+            )
+    return tuple(out)
+
+
+def fingerprint(t: SiblingTemplate) -> dict[str, tuple[str, ...]]:
+    """What a new partition would copy from ``t``, with ``t``'s own name taken
+    out, per aspect: two siblings agree when their fingerprints are equal."""
+
+    def local(name: str) -> str:
+        return name[len(t.name) :] if name.startswith(t.name) else name
+
+    def show(flag: bool, text: str) -> tuple[str, ...]:
+        return (text,) if flag else ()
+
+    identity = t.identity_index
+    sub = t.subpartitioning
+    return {
+        "indexes": tuple(
+            sorted(("UNIQUE " if i.unique else "") + i.using for i in t.local_indexes)
+        ),
+        "constraints": tuple(sorted(c.definition for c in t.local_constraints)),
+        "NOT VALID parent constraints": tuple(sorted(c.name for c in t.not_valid_inherited)),
+        "triggers": tuple(sorted(f"{c.head} ON * {c.tail} [{c.enabled}]" for c in t.triggers)),
+        "row-level security": (
+            *show(t.rls, "ENABLE"),
+            *show(t.force_rls, "FORCE"),
+            *sorted(
+                f"{p.name} {p.command} {p.roles} {p.using} {p.with_check} {p.permissive}"
+                for p in t.policies
+            ),
+        ),
+        "privileges": tuple(sorted(a for a in t.acl or () if not a.startswith(f"{t.owner}="))),
+        "replica identity": (
+            t.replica_identity
+            + (f" {identity.using}" if identity and t.replica_identity == "i" else ""),
+        ),
+        "persistence": show(t.unlogged, "UNLOGGED"),
+        "storage parameters": tuple(sorted(t.reloptions))
+        + tuple(sorted("toast." + o for o in t.toast_reloptions)),
+        "tablespace": show(t.tablespace is not None, t.tablespace or ""),
+        "column settings": tuple(
+            sorted(f"{c.column}:{c.statistics}:{','.join(c.options)}" for c in t.columns)
+        ),
+        "sub-partitioning": (
+            (sub.key, *sorted(f"{local(c.name)} {c.bound}" for c in sub.children)) if sub else ()
+        ),
+        "publications": tuple(sorted(p.name for p in t.publications)),
+    }
+
+
+def drift(newest: SiblingTemplate, others: Sequence[SiblingTemplate]) -> str | None:
+    """One line saying how the template (the newest partition) differs from the
+    partitions before it, or None when they agree."""
+    mine = fingerprint(newest)
+    for other in others:
+        theirs = fingerprint(other)
+        differ = [aspect for aspect in mine if mine[aspect] != theirs[aspect]]
+        if differ:
+            detail = "; ".join(_difference(a, mine[a], theirs[a], other.name) for a in differ)
+            return (
+                f"new partitions copy the newest, {newest.name}, which differs from "
+                f"{other.name} in {detail}"
+            )
+    return None
+
+
+def _difference(aspect: str, mine: tuple[str, ...], theirs: tuple[str, ...], other: str) -> str:
+    lacks = [x for x in theirs if x not in mine]
+    extra = [x for x in mine if x not in theirs]
+    parts = []
+    if lacks:
+        parts.append(
+            f"lacks {_short(lacks[0])}" + (f" (+{len(lacks) - 1})" if len(lacks) > 1 else "")
+        )
+    if extra:
+        parts.append(
+            f"has {_short(extra[0])}" + (f" (+{len(extra) - 1})" if len(extra) > 1 else "")
+        )
+    return f"{aspect} ({', '.join(parts) or 'differs'} compared with {other})"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Templates:
+    """The newest sibling of a table and the ones just before it (newest first)."""
+
+    newest: SiblingTemplate | None = None
+    previous: tuple[SiblingTemplate, ...] = field(default_factory=tuple)
+
+
+def copy_names(t: SiblingTemplate | None, new: str, taken: set[str]) -> tuple[tuple[str, str], ...]:
+    """Names for the relations copied from ``t`` onto ``new`` (indexes, index-
+    backed constraints, sub-partitions); each chosen name is added to ``taken``."""
+    if t is None:
+        return ()
+    olds: list[str] = [i.name for i in t.indexes if i in t.local_indexes or i.replica_identity]
+    olds += [c.name for c in t.local_constraints if c.kind in "pux"]
+    if t.subpartitioning is not None:
+        olds += [c.name for c in t.subpartitioning.children]
+    out: list[tuple[str, str]] = []
+    for old in dict.fromkeys(olds):
+        name = copied_name(old, t.name, new, taken)
+        taken.add(name)
+        out.append((old, name))
+    return tuple(out)
+
+
+def relocation_for(
+    facts: ParentFacts, login: str, may_set_replication_role: bool, version: int
+) -> tuple[Relocation | None, str | None]:
+    """How rows can leave DEFAULT unnoticed, or None and why they cannot.
+
+    A foreign key referencing the parent, or a trigger on DEFAULT firing on
+    DELETE, would see the move as a deletion (ON DELETE CASCADE deletes the
+    referencing rows). session_replication_role = replica silences foreign
+    keys and ORIGIN triggers, not ALWAYS ones, and wakes REPLICA ones."""
+    watchers = facts.move_watchers
+    always = [w.what for w in watchers if w.enabled == "A"]
+    origin = [w.what for w in watchers if w.enabled == "O"]
+    replica = [w.what for w in watchers if w.enabled == "R"]
+    if always:
+        return None, (
+            f"moving rows out of DEFAULT would fire {_listed(always)} (ENABLE ALWAYS): "
+            "disable it for the repair (ALTER TABLE ... DISABLE TRIGGER ...) and run again"
+        )
+    if not origin:
+        return Relocation.PLAIN, None
+    if replica:
+        return None, (
+            f"moving rows out of DEFAULT must silence {_listed(origin)} with "
+            f"session_replication_role = replica, which would fire {_listed(replica)} "
+            "(ENABLE REPLICA): disable it for the repair and run again"
+        )
+    if may_set_replication_role:
+        return Relocation.REPLICA_ROLE, None
+    grant = (
+        f"GRANT SET ON PARAMETER session_replication_role TO {_role(login)} (as a superuser)"
+        if version >= 150000
+        else "a superuser login (PostgreSQL before 15 cannot grant it)"
+    )
+    return None, (
+        f"moving rows out of DEFAULT would be seen by {_listed(origin)} as deletions; "
+        f"pgpart relocates rows with session_replication_role = replica, which role "
+        f"{_role(login)} may not set: {grant}"
+    )
+
+
+def _listed(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:3])
+    return shown + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+
+
+def _role(name: str) -> str:
+    from pgpart.names import display_part
+
+    return display_part(name)

@@ -1,0 +1,268 @@
+"""Read sibling templates and parent facts from the catalog: two queries per
+run, whatever the number of tables (called inside the snapshot transaction).
+
+Definitions are deparsed by the server itself (pg_get_indexdef,
+pg_get_constraintdef, pg_get_triggerdef, pg_get_expr) with search_path set
+to pg_catalog alone, so every name they print outside pg_catalog is
+schema-qualified and means the same thing whatever the search_path of the
+session that replays them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pgpart.sibling import (
+    ColumnSetting,
+    ConstraintCopy,
+    IndexCopy,
+    MoveWatcher,
+    ParentFacts,
+    PolicyCopy,
+    PublicationCopy,
+    SiblingTemplate,
+    SubPartition,
+    SubPartitioning,
+    TriggerCopy,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+_POLICY_COMMANDS = {"*": "ALL", "r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE"}
+_FK_ACTIONS = {
+    "a": "NO ACTION",
+    "r": "RESTRICT",
+    "c": "CASCADE",
+    "n": "SET NULL",
+    "d": "SET DEFAULT",
+}
+
+# The login role may act as a role (own what it owns): inherit its
+# privileges, or SET ROLE to it (PostgreSQL 16 split the SET option out).
+_CAN_ACT_AS = {
+    True: "(pg_has_role(current_user, {r}, 'USAGE') OR pg_has_role(current_user, {r}, 'SET'))",
+    False: "pg_has_role(current_user, {r}, 'MEMBER')",
+}
+
+
+def can_act_as(role_expr: str, version: int) -> str:
+    return _CAN_ACT_AS[version >= 160000].format(r=role_expr)
+
+
+def _templates_sql(version: int) -> str:
+    not_clone = "AND g.tgparentid = 0" if version >= 130000 else ""
+    pub_extra = (
+        "(SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')"
+        "   FROM pg_attribute a WHERE a.attrelid = pr.prrelid AND a.attnum = ANY(pr.prattrs)),"
+        " pg_get_expr(pr.prqual, pr.prrelid)"
+        if version >= 150000
+        else "'{}'::text[], NULL::text"
+    )
+    superuser = "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+    pub_allowed = (
+        f"{superuser} OR ({can_act_as('pb.pubowner', version)}"
+        " AND pg_has_role(pb.pubowner, parent.relowner, 'USAGE'))"
+    )
+    return f"""
+SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text,
+       c.relpersistence = 'u', coalesce(c.reloptions, '{{}}'), coalesce(tc.reloptions, '{{}}'),
+       ts.spcname, c.relreplident::text, c.relrowsecurity, c.relforcerowsecurity,
+       c.relacl::text[], quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+       (SELECT coalesce(json_agg(json_build_array(
+                  ic.relname, quote_ident(ic.relname), i.indisunique,
+                  pg_get_indexdef(i.indexrelid), its.spcname, i.indisreplident,
+                  ic.relispartition,
+                  EXISTS (SELECT 1 FROM pg_constraint k
+                           WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid))
+                  ORDER BY ic.relname), '[]')
+          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+          LEFT JOIN pg_tablespace its ON its.oid = ic.reltablespace
+         WHERE i.indrelid = c.oid),
+       (SELECT coalesce(json_agg(json_build_array(
+                  k.conname, k.contype::text, pg_get_constraintdef(k.oid), k.convalidated,
+                  k.coninhcount > 0 OR k.conparentid <> 0) ORDER BY k.conname), '[]')
+          FROM pg_constraint k
+         WHERE k.conrelid = c.oid AND k.contype IN ('c', 'x', 'u', 'p', 'f')),
+       (SELECT coalesce(json_agg(json_build_array(
+                  g.tgname, pg_get_triggerdef(g.oid), g.tgenabled::text) ORDER BY g.tgname), '[]')
+          FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal {not_clone}),
+       (SELECT coalesce(json_agg(json_build_array(
+                  p.polname, p.polpermissive, p.polcmd::text,
+                  (SELECT array_agg(CASE WHEN r = 0 THEN '' ELSE pg_get_userbyid(r) END ORDER BY 1)
+                     FROM unnest(p.polroles) r),
+                  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
+                  ORDER BY p.polname), '[]')
+          FROM pg_policy p WHERE p.polrelid = c.oid),
+       (SELECT coalesce(json_agg(json_build_array(a.attname, a.attstattarget, a.attoptions)
+                  ORDER BY a.attnum), '[]')
+          FROM pg_attribute a
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+           AND (a.attstattarget >= 0 OR a.attoptions IS NOT NULL)),
+       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+       (SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{{}}')
+          FROM pg_partitioned_table pt,
+               unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attnum = k.attnum
+         WHERE pt.partrelid = c.oid AND a.attrelid = c.oid),
+       (SELECT coalesce(json_agg(json_build_array(
+                  s.relname, pg_get_expr(s.relpartbound, 0), s.relpersistence = 'u',
+                  s.relkind::text) ORDER BY s.relname), '[]')
+          FROM pg_inherits h JOIN pg_class s ON s.oid = h.inhrelid WHERE h.inhparent = c.oid),
+       (SELECT coalesce(json_agg(json_build_array(
+                  pb.pubname, pg_get_userbyid(pb.pubowner), {pub_allowed}, {superuser},
+                  {pub_extra}) ORDER BY pb.pubname), '[]')
+          FROM pg_publication_rel pr JOIN pg_publication pb ON pb.oid = pr.prpubid
+         WHERE pr.prrelid = c.oid)
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_inherits ih ON ih.inhrelid = c.oid
+  JOIN pg_class parent ON parent.oid = ih.inhparent
+  LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid
+  LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
+ WHERE c.oid = ANY(%(oids)s)
+"""
+
+
+_PARENTS_SQL = """
+SELECT p.oid, p.relrowsecurity,
+       (SELECT coalesce(array_agg(DISTINCT x.rel ORDER BY x.rel), '{}') FROM (
+           SELECT k.confrelid::regclass::text AS rel FROM pg_constraint k
+            WHERE k.conrelid = p.oid AND k.contype = 'f'
+           UNION
+           SELECT k.conrelid::regclass::text FROM pg_constraint k
+            WHERE k.confrelid = p.oid AND k.contype = 'f' AND k.conparentid = 0) x),
+       (SELECT coalesce(json_agg(json_build_array(
+                  k.conname, k.conrelid::regclass::text, k.confdeltype::text)
+                  ORDER BY k.conrelid::regclass::text, k.conname), '[]')
+          FROM pg_constraint k
+         WHERE k.confrelid = p.oid AND k.contype = 'f' AND k.conparentid = 0),
+       (SELECT coalesce(json_agg(json_build_array(g.tgname, g.tgenabled::text)
+                  ORDER BY g.tgname), '[]')
+          FROM pg_trigger g
+         WHERE g.tgrelid = %(defaults)s[array_position(%(parents)s, p.oid)]
+           AND NOT g.tgisinternal AND g.tgenabled <> 'D' AND (g.tgtype::int & 8) <> 0),
+       (SELECT coalesce(array_agg(DISTINCT CASE WHEN (x).grantee = 0 THEN ''
+                                             ELSE pg_get_userbyid((x).grantee) END), '{}')
+          FROM (SELECT aclexplode(d.defaclacl) AS x FROM pg_default_acl d
+                 WHERE d.defaclrole = p.relowner AND d.defaclobjtype = 'r'
+                   AND d.defaclnamespace IN (0, p.relnamespace)) e
+         WHERE (x).grantee <> p.relowner)
+  FROM pg_class p
+ WHERE p.oid = ANY(%(parents)s)
+"""
+
+
+def read_templates(
+    conn: psycopg.Connection[Any], oids: Sequence[int], version: int
+) -> dict[int, SiblingTemplate]:
+    """The template of each partition in ``oids`` (search_path must be pg_catalog)."""
+    if not oids:
+        return {}
+    rows = conn.execute(_templates_sql(version), {"oids": list(oids)}).fetchall()
+    return {row[0]: _template(row) for row in rows}
+
+
+def read_parent_facts(
+    conn: psycopg.Connection[Any], parents: Sequence[tuple[int, int | None]]
+) -> dict[int, ParentFacts]:
+    """Facts per parent oid; ``parents`` pairs each with its DEFAULT's oid."""
+    if not parents:
+        return {}
+    rows = conn.execute(
+        _PARENTS_SQL,
+        {"parents": [p for p, _ in parents], "defaults": [d or 0 for _, d in parents]},
+    ).fetchall()
+    out: dict[int, ParentFacts] = {}
+    for oid, rls, neighbours, referencing, triggers, grantees in rows:
+        watchers = [
+            MoveWatcher(f"foreign key {name} of {table} (ON DELETE {_FK_ACTIONS.get(a, a)})", "O")
+            for name, table, a in referencing
+        ]
+        watchers += [
+            MoveWatcher(f"trigger {name} on the DEFAULT partition", e) for name, e in triggers
+        ]
+        out[oid] = ParentFacts(
+            fk_neighbours=tuple(neighbours),
+            move_watchers=tuple(watchers),
+            rls=bool(rls),
+            default_acl_grantees=tuple(sorted(grantees)),
+        )
+    return out
+
+
+def _template(row: Sequence[Any]) -> SiblingTemplate:
+    (
+        _oid, schema, name, owner, relkind, unlogged, relopts, toastopts, spc, replident,
+        rls, force, acl, qualified, indexes, constraints, triggers, policies, columns,
+        partkey, keycols, children, publications,
+    ) = row  # fmt: skip
+    unreadable: list[str] = []
+    index_copies = []
+    for iname, iquoted, unique, idef, ispc, ident, attached, backs_constraint in indexes:
+        using = _index_using(idef, iquoted, qualified, unique)
+        if using is None:
+            unreadable.append(f"the definition of index {iname}")
+            continue
+        index_copies.append(
+            IndexCopy(iname, unique, using, ispc, ident, attached, backs_constraint)
+        )
+    trigger_copies = []
+    for tname, tdef, enabled in triggers:
+        marker = f" ON {qualified} "
+        at = tdef.find(marker)
+        if at < 0:
+            unreadable.append(f"the definition of trigger {tname}")
+            continue
+        trigger_copies.append(TriggerCopy(tname, tdef[:at], tdef[at + len(marker) :], enabled))
+    sub = None
+    if partkey is not None:
+        sub = SubPartitioning(
+            key=partkey,
+            key_columns=tuple(keycols or ()),
+            children=tuple(SubPartition(n, b, u) for n, b, u, _k in children),
+            nested=any(k == "p" for _n, _b, _u, k in children),
+        )
+    return SiblingTemplate(
+        schema=schema,
+        name=name,
+        owner=owner,
+        relkind=relkind,
+        unlogged=bool(unlogged),
+        reloptions=tuple(relopts),
+        toast_reloptions=tuple(toastopts),
+        tablespace=spc,
+        replica_identity=replident,
+        rls=bool(rls),
+        force_rls=bool(force),
+        acl=tuple(acl) if acl is not None else None,
+        indexes=tuple(index_copies),
+        constraints=tuple(ConstraintCopy(n, k, d, v, i) for n, k, d, v, i in constraints),
+        triggers=tuple(trigger_copies),
+        policies=tuple(
+            PolicyCopy(n, bool(perm), _POLICY_COMMANDS.get(cmd, "ALL"), tuple(roles or ()), q, w)
+            for n, perm, cmd, roles, q, w in policies
+        ),
+        columns=tuple(
+            ColumnSetting(n, s if s is not None and s >= 0 else None, tuple(o or ()))
+            for n, s, o in columns
+        ),
+        subpartitioning=sub,
+        publications=tuple(
+            PublicationCopy(n, None if su else o, bool(ok), tuple(cols or ()), flt)
+            for n, o, ok, su, cols, flt in publications
+        ),
+        unreadable=tuple(unreadable),
+    )
+
+
+def _index_using(definition: str, quoted_index: str, qualified: str, unique: bool) -> str | None:
+    """The part of pg_get_indexdef()'s text from USING on, or None when the
+    text does not start as PostgreSQL prints it (then pgpart cannot copy it)."""
+    head = f"CREATE {'UNIQUE ' if unique else ''}INDEX {quoted_index} ON "
+    for table in (f"{qualified} ", f"ONLY {qualified} "):
+        prefix = head + table
+        if definition.startswith(prefix + "USING "):
+            return definition[len(prefix) :]
+    return None
