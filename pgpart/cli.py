@@ -479,13 +479,6 @@ def _report_failures(results: list[Any], dsn: str | None) -> None:
         line = f"{table}: {first.error}"
         if more:
             line += f" ({more} more action{'s' if more > 1 else ''} not done)"
-        error = first.error.lower()
-        if "permission denied" in error or "must be owner" in error:
-            owner = first.action.table.owner
-            line += (
-                "; pgpart changes partitions as the table's owner: the login role must be"
-                f' a member of role "{owner}"'
-            )
         _say(scrub(line, _effective_dsn(dsn)))
 
 

@@ -440,6 +440,30 @@ def _covering_query(a: CreatePartition) -> sql.Composed:
     ).format(match=_BOUND_MATCH, oid=sql.Literal(a.table.oid), same=_has_bounds_of(a))
 
 
+def overlap_query(a: CreatePartition) -> sql.Composed:
+    """No row, or the name of a partition of ``a``'s parent whose range
+    overlaps [a.lower, a.upper). Reads every partition's bound: O(n), only
+    after ATTACH failed."""
+    kind = a.table.key_kind
+    rng, typ = _RANGE_TYPES[kind], _SQL_TYPES[kind]
+    return sql.SQL(
+        "SELECT part FROM ("
+        "SELECT c.oid::regclass::text AS part, {match} AS m"
+        " FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = {oid}) AS b"
+        " WHERE m IS NOT NULL AND {rng}(nullif(btrim(m[1], {q}), 'MINVALUE')::{typ},"
+        " nullif(btrim(m[2], {q}), 'MAXVALUE')::{typ}) && {rng}({lo}, {hi}) LIMIT 1"
+    ).format(
+        match=_BOUND_MATCH,
+        oid=sql.Literal(a.table.oid),
+        rng=rng,
+        typ=typ,
+        q=sql.Literal("'"),
+        lo=_bound(a.lower, kind),
+        hi=_bound(a.upper, kind),
+    )
+
+
 def _columns_guard(t: TableRef, columns: Sequence[str], version: int) -> sql.Composed:
     # The column list was read before the transaction; once the parent is
     # locked (SHARE UPDATE EXCLUSIVE blocks ALTER TABLE .. ADD/DROP COLUMN) it

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ from pgpart.ddl import (
     Verdict,
     columns_query,
     conflict_checks,
+    overlap_query,
     render_sql,
     script,
     steps_for,
@@ -408,14 +408,12 @@ class _ActionRun:
         concurrent run made this very partition. None: report the error."""
         import psycopg
 
+        # By SQLSTATE only (servers speak other languages): 42P17 is also
+        # raised for other definition errors, for which the checks find nothing.
         if not (
             isinstance(self.action, CreatePartition)
-            and (
-                isinstance(exc, psycopg.errors.DuplicateTable)
-                or (
-                    isinstance(exc, psycopg.errors.InvalidObjectDefinition)
-                    and _OVERLAP.search(primary_message(exc))
-                )
+            and isinstance(
+                exc, (psycopg.errors.DuplicateTable, psycopg.errors.InvalidObjectDefinition)
             )
             and not conn.closed
             and not conn.broken
@@ -439,15 +437,21 @@ class _ActionRun:
             note = " (it may or may not have committed)" if self.committing else ""
             return f"{where}: lost the connection to the server: {primary}{note}"
         line = f"{where}: {primary}"
-        overlap = _OVERLAP.search(primary)
-        if isinstance(exc, psycopg.errors.InvalidObjectDefinition) and overlap:
+        overlap = (
+            self._overlapping(conn)
+            if isinstance(exc, psycopg.errors.InvalidObjectDefinition)
+            else None
+        )
+        if overlap is not None:
             # ATTACH's own overlap check (the create step has no guard up front;
             # ddl.conflict_checks found no partition of exactly these bounds):
             # a partition made since pgpart read the catalog.
             line = (
-                f"{where}: the range overlaps partition {overlap.group(1)}"
+                f"{where}: the range overlaps partition {overlap}"
                 " (made since pgpart read the catalog); nothing was created"
             )
+        elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            line += self._privilege_hint(conn)
         elif (
             isinstance(exc, psycopg.errors.CheckViolation)
             and isinstance(self.action, CreatePartition)
@@ -455,6 +459,43 @@ class _ActionRun:
         ):
             line += " (the default partition holds rows of this range: plan again to move them)"
         return line
+
+    def _overlapping(self, conn: psycopg.Connection[Any]) -> str | None:
+        """A partition whose range overlaps the one being created, from the catalog."""
+        import psycopg
+
+        if not isinstance(self.action, CreatePartition):
+            return None
+        try:
+            row = conn.execute(overlap_query(self.action)).fetchone()
+        except psycopg.Error:
+            return None
+        return None if row is None else str(row[0])
+
+    def _privilege_hint(self, conn: psycopg.Connection[Any]) -> str:
+        """What the login role lacks, from the catalog: pgpart acts as the
+        owner of what it changes, which needs membership of that role."""
+        import psycopg
+
+        owners = [self.action.table.owner]
+        extra = getattr(self.action, "owner", None)
+        if isinstance(extra, str) and extra not in owners:
+            owners.append(extra)
+        try:
+            rows = conn.execute(
+                "SELECT r, pg_catalog.pg_has_role(session_user, r, 'MEMBER')"
+                " FROM unnest(%s::text[]) AS r",
+                (owners,),
+            ).fetchall()
+        except psycopg.Error:
+            return ""
+        missing = [str(r) for r, member in rows if not member]
+        if not missing:
+            return ""
+        return (
+            "; pgpart changes partitions as their owner: the login role must be"
+            f' a member of role "{missing[0]}"'
+        )
 
     def _blocker(self, conn: psycopg.Connection[Any], step: Step) -> _Blocker | None:
         """Who holds (or waits ahead for) a lock conflicting with one we need."""
@@ -514,9 +555,6 @@ def _decide(cur: psycopg.Cursor[Any], guard: Guard) -> tuple[Verdict, str] | Non
     if row is None:
         return None
     return guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
-
-
-_OVERLAP = re.compile(r'would overlap partition "((?:[^"]|"")+)"')
 
 
 _HOLDERS = (
