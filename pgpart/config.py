@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pgpart import names
 from pgpart.calendar import Interval, parse_interval
 from pgpart.duration import Duration
 from pgpart.errors import ConfigError
@@ -324,39 +325,8 @@ _ENV_KEYS = {
 
 # -- table names -------------------------------------------------------------
 
-_IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)')
-
-
-def parse_table_name(text: str) -> tuple[str | None, str]:
-    """Split "schema.table" or "table" as PostgreSQL reads it.
-
-    Unquoted parts fold to lower case; "Quoted" parts are kept as written.
-    Raises ValueError for anything else.
-    """
-    parts: list[str] = []
-    pos = 0
-    while True:
-        match = _IDENT.match(text, pos)
-        if match is None:
-            raise ValueError(f"{_show(text)} is not a table name (expected schema.table or table)")
-        quoted, plain = match.groups()
-        # PostgreSQL folds only ASCII letters of unquoted names (downcase_identifier).
-        part = quoted.replace('""', '"') if quoted is not None else plain.translate(_ASCII_LOWER)
-        if "\x00" in part:
-            raise ValueError(f"{_show(text)} is not a table name (it contains a NUL character)")
-        if len(part.encode()) > 63:
-            raise ValueError(f"{_show(part)} is longer than PostgreSQL's 63-byte limit for names")
-        parts.append(part)
-        pos = match.end()
-        if pos == len(text):
-            break
-        if text[pos] != "." or len(parts) == 2:
-            raise ValueError(f"{_show(text)} is not a table name (expected schema.table or table)")
-        pos += 1
-    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
-
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+# One parser for every name a user writes: pgpart.names.
+parse_table_name = names.parse_table_name
 
 
 # -- finding the line of a key -------------------------------------------------

@@ -7,6 +7,7 @@ into a (schema, name) pair or a clear error, so a name can never be SQL.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -46,46 +47,46 @@ def display_name(schema: str, name: str) -> str:
     return f"{display_part(schema)}.{display_part(name)}"
 
 
-def parse_qualified_name(text: str) -> QualifiedName:
-    """Split ``schema.table`` into parts: unquoted parts fold to lower case,
-    ``"quoted"`` parts keep their case and may hold dots and spaces."""
+_IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)')
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+MAX_NAME_BYTES = 63
+
+
+def parse_table_name(text: str) -> tuple[str | None, str]:
+    """Split "schema.table" or "table" as PostgreSQL reads it: the one parser
+    of names written by users, on the command line or in the config.
+
+    Unquoted parts fold ASCII letters to lower case, and only those
+    (PostgreSQL's downcase_identifier: ``Événements`` stays ``Événements``);
+    "Quoted" parts are kept as written. Raises ValueError for anything else.
+    """
     parts: list[str] = []
-    i, n = 0, len(text)
+    pos = 0
     while True:
-        if i < n and text[i] == '"':
-            j = i + 1
-            buf: list[str] = []
-            while True:
-                if j >= n:
-                    raise ValueError(f"unterminated quoted identifier in {text!r}")
-                if text[j] == '"':
-                    if j + 1 < n and text[j + 1] == '"':
-                        buf.append('"')
-                        j += 2
-                        continue
-                    break
-                buf.append(text[j])
-                j += 1
-            if not buf:
-                raise ValueError(f"empty quoted identifier in {text!r}")
-            parts.append("".join(buf))
-            i = j + 1
-        else:
-            j = i
-            while j < n and text[j] != ".":
-                j += 1
-            raw = text[i:j]
-            if not raw or not all(ch.isalnum() or ch in "_$" for ch in raw) or raw[0].isdigit():
-                raise ValueError(f"{text!r} is not a valid table name")
-            parts.append(raw.lower())
-            i = j
-        if i >= n:
+        match = _IDENT.match(text, pos)
+        if match is None:
+            raise ValueError(f"{_show(text)} is not a table name (expected schema.table or table)")
+        quoted, plain = match.groups()
+        part = quoted.replace('""', '"') if quoted is not None else plain.translate(_ASCII_LOWER)
+        if "\x00" in part:
+            raise ValueError(f"{_show(text)} is not a table name (it contains a NUL character)")
+        if len(part.encode()) > MAX_NAME_BYTES:
+            raise ValueError(f"{_show(part)} is longer than PostgreSQL's 63-byte limit for names")
+        parts.append(part)
+        pos = match.end()
+        if pos == len(text):
             break
-        if text[i] != ".":
-            raise ValueError(f"{text!r} is not a valid table name")
-        i += 1
-    if len(parts) == 1:
-        return QualifiedName(None, parts[0])
-    if len(parts) == 2:
-        return QualifiedName(parts[0], parts[1])
-    raise ValueError(f"{text!r} has too many dots: use schema.table (quote names that hold dots)")
+        if text[pos] != "." or len(parts) == 2:
+            raise ValueError(f"{_show(text)} is not a table name (expected schema.table or table)")
+        pos += 1
+    return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def parse_qualified_name(text: str) -> QualifiedName:
+    schema, name = parse_table_name(text)
+    return QualifiedName(schema, name)
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -168,6 +168,8 @@ class TablePlan:
     problems: tuple[Problem, ...] = ()
     actions: tuple[Action, ...] = ()
     blocked: bool = False  # problems forbid DDL on this table
+    oid: int | None = None  # the parent's, when the table exists
+    lock_timeout_ms: int | None = None  # the table's resolved policy, for apply
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from pgpart.bounds import KeyKind
 from pgpart.catalog import Leftover, Partition, PartitionedTable, Snapshot
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.duration import Duration
+from pgpart.localtime import to_instant
 from pgpart.plan import (
     Action,
     CreatePartition,
@@ -205,6 +206,8 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         problems=tuple(problems),
         actions=actions,
         blocked=blocked,
+        oid=table.oid,
+        lock_timeout_ms=policy.lock_timeout.milliseconds(),
     )
 
 
@@ -714,7 +717,7 @@ def _to_key_space(moment: datetime, frame: _Frame) -> datetime:
 
 
 def _localize(wall: datetime, tz: ZoneInfo) -> datetime:
-    return wall.replace(tzinfo=tz).astimezone(timezone.utc)
+    return to_instant(wall, tz)
 
 
 def _utc(value: datetime, frame: _Frame) -> datetime:

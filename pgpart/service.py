@@ -244,10 +244,12 @@ def apply(
         dry_run=dry_run,
         log=log,
     )
-    tables = {a.table.oid: a.table for a in planned.actions}  # once per table, not per action
+    # Each table's policy as the planner resolved it (its name looked up
+    # through the search_path): nothing is looked up a second time here.
     per_table = {
-        oid: settings.policy_for(t.schema, t.name).lock_timeout.milliseconds()
-        for oid, t in tables.items()
+        t.oid: t.lock_timeout_ms
+        for t in planned.tables
+        if t.oid is not None and t.lock_timeout_ms is not None
     }
     return execute(settings.dsn, planned.actions, options, lock_timeouts_ms=per_table)
 

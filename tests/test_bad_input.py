@@ -44,18 +44,24 @@ def test_bad_dsn_syntax():
 
 def test_wrong_password_is_never_echoed(pg_conn, pg_server):
     secret = "Sup3r-S3cret-Pa55"
-    pg_conn.execute("CREATE ROLE pw_user LOGIN PASSWORD 'right-password'")
-    host, port = _host_port(pg_server.admin_dsn)
-    dbname = pg_conn.info.dbname
-    for dsn in (
-        f"host={host} port={port} dbname={dbname} user=pw_user password={secret}",
-        f"postgresql://pw_user:{secret}@{host}:{port}/{dbname}",
-    ):
-        for args in (["check"], ["check", "-v"], ["maintain", "-v"], ["stats", "--format", "json"]):
-            run = cli([*args, "--dsn", dsn])
-            line = assert_one_clean_line(run, 3)
-            assert "password authentication failed" in line
-            assert secret not in run.stdout + run.stderr
+    # Roles are cluster-wide: unique per run, and dropped whatever happens,
+    # so that a second run against the same PGPART_TEST_DSN server passes.
+    user = f"pw_user_{pg_conn.info.backend_pid}"
+    pg_conn.execute(f"CREATE ROLE {user} LOGIN PASSWORD 'right-password'")
+    try:
+        host, port = _host_port(pg_server.admin_dsn)
+        dbname = pg_conn.info.dbname
+        for dsn in (
+            f"host={host} port={port} dbname={dbname} user={user} password={secret}",
+            f"postgresql://{user}:{secret}@{host}:{port}/{dbname}",
+        ):
+            for args in (["check"], ["check", "-v"], ["maintain", "-v"], ["stats", "-f", "json"]):
+                run = cli([*args, "--dsn", dsn])
+                line = assert_one_clean_line(run, 3)
+                assert "password authentication failed" in line
+                assert secret not in run.stdout + run.stderr
+    finally:
+        pg_conn.execute(f"DROP ROLE {user}")
 
 
 def _host_port(dsn: str) -> tuple[str, str]:
