@@ -467,14 +467,17 @@ def _report_failures(results: list[Any], dsn: str | None) -> None:
     """One stderr line per table whose actions failed (stdout has the details):
     the first error, and what the login role lacks when it is a privilege."""
     from pgpart.connect import scrub
-    from pgpart.executor import NOT_ATTEMPTED
+    from pgpart.executor import FailureKind
 
     by_table: dict[str, list[Any]] = {}
     for r in results:
         if r.error:
             by_table.setdefault(r.action.table.qualified, []).append(r)
     for table, failed in by_table.items():
-        first = next((r for r in failed if not r.error.startswith(NOT_ATTEMPTED)), failed[0])
+        first = next(
+            (r for r in failed if r.failure and r.failure.kind is not FailureKind.NOT_ATTEMPTED),
+            failed[0],
+        )
         more = len(failed) - 1
         line = f"{table}: {first.error}"
         if more:
