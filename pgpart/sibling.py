@@ -68,6 +68,7 @@ class ColumnSetting:
     column: str
     statistics: int | None  # None: the default
     options: tuple[str, ...]  # attoptions, e.g. n_distinct=-1
+    acl: tuple[str, ...] = ()  # column privileges (aclitem text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +282,10 @@ def fingerprint(t: SiblingTemplate) -> dict[str, tuple[str, ...]]:
         + tuple(sorted("toast." + o for o in t.toast_reloptions)),
         "tablespace": show(t.tablespace is not None, t.tablespace or ""),
         "column settings": tuple(
-            sorted(f"{c.column}:{c.statistics}:{','.join(c.options)}" for c in t.columns)
+            sorted(
+                f"{c.column}:{c.statistics}:{','.join(c.options)}:{','.join(sorted(c.acl))}"
+                for c in t.columns
+            )
         ),
         "sub-partitioning": (
             (sub.key, *sorted(f"{local(c.name)} {c.bound}" for c in sub.children)) if sub else ()

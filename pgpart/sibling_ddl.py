@@ -247,8 +247,6 @@ def _privileges(
     new table is revoked first. With no sibling, the parent's grants, unless
     the parent has row security: a partition read directly bypasses the
     parent's policies, so it then gets no grant at all."""
-    from pgpart.ddl import parse_aclitem
-
     out = [
         sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(
             new, sql.Identifier(g) if g else sql.SQL("PUBLIC")
@@ -262,17 +260,33 @@ def _privileges(
         acl = () if facts.rls else parent_acl
         skip = {owner}
     for text in acl:
-        item = parse_aclitem(text)
-        if item.grantee in skip:
-            continue
-        to = sql.Identifier(item.grantee) if item.grantee else sql.SQL("PUBLIC")
-        plain = "".join(ch for ch in item.privileges if ch not in item.grantable)
-        for letters, option in ((plain, sql.SQL("")), (item.grantable, _GRANT_OPTION)):
-            privs = [_PRIVILEGES[ch] for ch in letters if ch in _PRIVILEGES]
-            if privs:
-                out.append(
-                    sql.SQL("GRANT {} ON TABLE {} TO {}{}").format(
-                        sql.SQL(", ").join(privs), new, to, option
-                    )
+        out.extend(_grant(text, new, skip))
+    for col in t.columns if t is not None else ():
+        for text in col.acl:
+            out.extend(_grant(text, new, skip, column=col.column))
+    return out
+
+
+def _grant(
+    text: str, new: sql.Composable, skip: set[str], column: str | None = None
+) -> list[sql.Composed]:
+    """GRANTs giving ``new`` what one aclitem of the sibling gives (made by
+    the owner, whoever granted it on the sibling)."""
+    from pgpart.ddl import parse_aclitem
+
+    item = parse_aclitem(text)
+    if item.grantee in skip:
+        return []
+    to = sql.Identifier(item.grantee) if item.grantee else sql.SQL("PUBLIC")
+    on = sql.SQL(" ({})").format(sql.Identifier(column)) if column else sql.SQL("")
+    plain = "".join(ch for ch in item.privileges if ch not in item.grantable)
+    out = []
+    for letters, option in ((plain, sql.SQL("")), (item.grantable, _GRANT_OPTION)):
+        privs = [_PRIVILEGES[ch] + on for ch in letters if ch in _PRIVILEGES]
+        if privs:
+            out.append(
+                sql.SQL("GRANT {} ON TABLE {} TO {}{}").format(
+                    sql.SQL(", ").join(privs), new, to, option
                 )
+            )
     return out
