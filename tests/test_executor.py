@@ -14,9 +14,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from pgpart.core.plan import FinalizeDetach, StorageTemplate
+from pgpart.db.executor import ActionResult, FailureKind
 from pgpart.devcluster import Server
-from pgpart.executor import ActionResult, FailureKind
-from pgpart.plan import FinalizeDetach, StorageTemplate
 from tests.helpers_db import (
     create,
     detach,
@@ -620,8 +620,8 @@ def test_no_reconnect_possible_fails_the_rest(
 
 
 def test_dry_run_needs_no_server_and_changes_nothing() -> None:
-    from pgpart.bounds import KeyKind
-    from pgpart.plan import TableRef
+    from pgpart.core.bounds import KeyKind
+    from pgpart.core.plan import TableRef
 
     ref = TableRef(1, "public", "events", "ts", KeyKind.TIMESTAMPTZ, "app")
     nowhere = "host=127.0.0.1 port=1 connect_timeout=1 password=hunter2"

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pgpart.bounds import KeyKind, RangeBound
-from pgpart.catalog import Leftover, Login, Partition, PartitionedTable, Snapshot
 from pgpart.config import Overrides, RetentionMode, TablePolicy, load_settings
-from pgpart.duration import Duration
-from pgpart.plan import (
+from pgpart.core.bounds import KeyKind, RangeBound
+from pgpart.core.durations import Duration
+from pgpart.core.plan import (
     CreatePartition,
     DefaultPeriod,
     DefaultRows,
@@ -22,8 +21,8 @@ from pgpart.plan import (
     StorageTemplate,
     TableRef,
 )
-from pgpart.planner import Mode, Request, Target, plan
-from pgpart.sibling import (
+from pgpart.core.planner import Mode, Request, Target, plan
+from pgpart.core.siblings import (
     MoveWatcher,
     ParentFacts,
     Relocation,
@@ -31,6 +30,7 @@ from pgpart.sibling import (
     SubPartitioning,
     Templates,
 )
+from pgpart.core.snapshot import Leftover, Login, Partition, PartitionedTable, Snapshot
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 
@@ -146,7 +146,7 @@ def test_maintain_creates_the_missing_months_in_order(policy: TablePolicy) -> No
 def test_new_partitions_copy_the_newest_sibling_with_their_own_names(
     policy: TablePolicy,
 ) -> None:
-    from pgpart.sibling import IndexCopy
+    from pgpart.core.siblings import IndexCopy
 
     newest = SiblingTemplate(
         "public", "events_2026_11", "app", "r", False, (), (), None, "d", True, False,

@@ -1,6 +1,6 @@
 """Statements that make a new partition a faithful sibling of its template.
 
-Pure, like ``pgpart.ddl`` (which places them in the create transaction).
+Pure, like ``pgpart.db.ddl`` (which places them in the create transaction).
 The order matters and is the caller's (see ``ddl._create``):
 
 * ``table`` and ``children``: the table itself (UNLOGGED, PARTITION BY,
@@ -15,7 +15,7 @@ The order matters and is the caller's (see ``ddl._create``):
   that no copied trigger or policy sees the relocated rows;
 * ``after_attach``: publication membership.
 
-Definitions come from the server's own deparsing (``pgpart.sibling_read``),
+Definitions come from the server's own deparsing (``pgpart.db.templates``),
 so they are passed through as SQL text; every name pgpart substitutes is an
 ``sql.Identifier``.
 """
@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from psycopg import sql
 
-from pgpart.sibling import (
+from pgpart.core.siblings import (
     ConstraintCopy,
     IndexCopy,
     ParentFacts,
@@ -272,7 +272,7 @@ def _grant(
 ) -> list[sql.Composed]:
     """GRANTs giving ``new`` what one aclitem of the sibling gives (made by
     the owner, whoever granted it on the sibling)."""
-    from pgpart.ddl import parse_aclitem
+    from pgpart.db.ddl import parse_aclitem
 
     item = parse_aclitem(text)
     if item.grantee in skip:

@@ -1,6 +1,6 @@
 """Apply planned actions: short transactions, bounded lock waits, retries.
 
-Each action runs as the steps ``pgpart.ddl`` composes for it. A lock that is
+Each action runs as the steps ``pgpart.db.ddl`` composes for it. A lock that is
 not granted within lock_timeout (or a deadlock) rolls the step back; the step
 is retried with exponential backoff and full jitter until the action's time
 budget is spent, then the action fails naming the lock and who holds it.
@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.connect import connect, scrub
-from pgpart.ddl import (
+from pgpart.core.plan import Action, CreatePartition
+from pgpart.db.connect import connect, scrub
+from pgpart.db.ddl import (
     DdlOptions,
     Guard,
     LockTarget,
@@ -39,7 +40,6 @@ from pgpart.ddl import (
     steps_for,
 )
 from pgpart.errors import ConnectError, primary_message
-from pgpart.plan import Action, CreatePartition
 
 if TYPE_CHECKING:
     import psycopg
@@ -224,9 +224,7 @@ class _ActionRun:
             return self._result(failure=Failure(FailureKind.CONNECTION, str(exc)))
         except _Failed as exc:
             message = scrub(exc.message, self.session.dsn)
-            return self._result(
-                failure=Failure(exc.kind, message, exc.sqlstate, exc.relation)
-            )
+            return self._result(failure=Failure(exc.kind, message, exc.sqlstate, exc.relation))
 
     def _result(
         self,

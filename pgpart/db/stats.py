@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pgpart.bounds import KeyKind
-from pgpart.catalog import PartitionedTable
+from pgpart.core.bounds import KeyKind
+from pgpart.core.snapshot import PartitionedTable
 
 if TYPE_CHECKING:
     import psycopg

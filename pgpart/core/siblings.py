@@ -3,8 +3,8 @@
 A new partition is a faithful sibling (CONTRACT.md, "What a new partition
 is"): ``CREATE TABLE (LIKE parent)`` + ATTACH carry over only what is
 declared on the parent, so everything a DBA set per partition is read from
-the newest existing partition (``pgpart.sibling_read``) into the records
-below and reproduced on the new, still-empty table (``pgpart.sibling_ddl``).
+the newest existing partition (``pgpart.db.templates``) into the records
+below and reproduced on the new, still-empty table (``pgpart.db.sibling_ddl``).
 
 This module is pure: records, the names of copied objects, and the
 findings (``cannot_reproduce``, ``sibling_drift``) the planner reports.
@@ -401,6 +401,6 @@ def _listed(items: Sequence[str]) -> str:
 
 
 def _role(name: str) -> str:
-    from pgpart.names import display_part
+    from pgpart.core.identifiers import display_part
 
     return display_part(name)

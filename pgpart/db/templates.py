@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pgpart.sibling import (
+from pgpart.core.siblings import (
     ColumnSetting,
     ConstraintCopy,
     IndexCopy,
