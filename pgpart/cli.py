@@ -21,7 +21,14 @@ import typer
 import typer.core
 
 from pgpart import __version__
-from pgpart.errors import ExitCode, PgpartError, UsageError, primary_message
+from pgpart.errors import (
+    ExitCode,
+    PgpartError,
+    StandbyRefused,
+    UsageError,
+    primary_message,
+    write_exit_code,
+)
 
 if TYPE_CHECKING:
     from pgpart.config import Settings
@@ -73,7 +80,12 @@ class _Group(typer.core.TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         with _arguments_exit_3():
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                # Outside the commands' own handling (which reports what was
+                # done): click would say "Aborted!" and exit 1, i.e. WARNING.
+                _fail("interrupted (Ctrl-C)", ExitCode.INTERRUPTED)
 
 
 app = typer.Typer(
@@ -81,7 +93,7 @@ app = typer.Typer(
     name="pgpart",
     help="Keep PostgreSQL time-partitioned tables healthy: create partitions ahead, "
     "check coverage, apply retention, without stalling application traffic.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # `pgpart` alone: help on stderr and exit 3 (see _main)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -157,6 +169,14 @@ LockTimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Print long lines whole instead of fitting the terminal's width "
+        "(COLUMNS, else the terminal; piped output is never cut).",
+    ),
+]
 ReadFormatOpt = Annotated[ReadFormat, typer.Option("--format", "-f", help="Output format.")]
 WriteFormatOpt = Annotated[WriteFormat, typer.Option("--format", "-f", help="Output format.")]
 
@@ -167,8 +187,9 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -177,6 +198,11 @@ def _main(
     ] = False,
 ) -> None:
     """Keep PostgreSQL time-partitioned tables healthy."""
+    if ctx.invoked_subcommand is None:
+        # No command is a usage error (exit 3, like any bad argument): the
+        # help goes to stderr so that nothing reads it as data.
+        typer.echo(ctx.get_help(), err=True)
+        _fail("no command given: pick one of the commands above", ExitCode.UNKNOWN)
 
 
 # --- plumbing ---------------------------------------------------------------
@@ -214,7 +240,7 @@ def _errors(dsn: str | None) -> Iterator[None]:
 
         _fail(scrub(exc.message, _effective_dsn(dsn)), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", ExitCode.CRITICAL)
+        _fail("interrupted (Ctrl-C): nothing was changed", ExitCode.INTERRUPTED)
     except Exception as exc:
         import psycopg
 
@@ -308,6 +334,7 @@ def check(
     ] = False,
     fmt: ReadFormatOpt = ReadFormat.table,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
     now: NowOpt = None,
@@ -325,7 +352,7 @@ def check(
         with service.open_connection(settings) as conn:
             _log_queries(conn, verbose)
             planned = service.check(conn, settings, tables or [], moment, exact=exact)
-        _emit(render_check(planned, _format(fmt), quiet=quiet))
+        _emit(render_check(planned, _format(fmt), quiet=quiet, width=None if wide else _width()))
     raise typer.Exit(planned.status.rank)
 
 
@@ -337,6 +364,7 @@ def stats(
         typer.Option("--exact", help="Count rows with count(*) instead of the planner's estimate."),
     ] = False,
     fmt: ReadFormatOpt = ReadFormat.table,
+    wide: WideOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
@@ -352,7 +380,7 @@ def stats(
             _log_queries(conn, verbose)
             result, findings = service.stats(conn, settings, tables or [], exact=exact)
         if not quiet:
-            _emit(render_stats(result, _format(fmt)))
+            _emit(render_stats(result, _format(fmt), width=None if wide else _width()))
         _report_refused(findings.tables, dsn)
     raise typer.Exit(3 if findings.tables else 0)
 
@@ -427,39 +455,207 @@ def _write(
     quiet: bool,
     verbose: bool,
     fmt: WriteFormat,
-    confirm: Callable[[Any], bool] | None = None,
+    wide: bool = False,
+    confirm: Callable[[Any, Any], bool] | None = None,
 ) -> None:
+    width = None if wide else _width()
     with _errors(dsn):
         settings = _settings(dsn, config, **flags)
         moment = _now(now)
         from pgpart import service
-        from pgpart.planner import Request
+        from pgpart.planner import Mode, Request
         from pgpart.render import render_results
 
         request = Request(max_new_partitions=settings.max_new_partitions, **request_args)
-        with service.open_connection(settings) as conn:
-            _log_queries(conn, verbose)
-            planned = service.plan_changes(
-                conn, settings, tables, moment, request, allow_standby=dry_run
+        try:
+            with service.open_connection(settings) as conn:
+                _log_queries(conn, verbose)
+                planned = service.plan_changes(
+                    conn, settings, tables, moment, request, allow_standby=dry_run
+                )
+        except StandbyRefused as exc:
+            if request.mode is not Mode.MAINTAIN:
+                raise
+            # The same cron runs on every node so that it survives a failover:
+            # on the standby it is a deliberate no-op (as pg_partman does).
+            if not quiet:
+                _say(
+                    f"{exc.message.split(':')[0]}: nothing to do here; maintain runs on the primary"
+                )
+            raise typer.Exit(int(ExitCode.OK)) from None
+        declined = confirm is not None and not dry_run and planned.actions
+        if declined and confirm is not None and not confirm(planned, settings):
+            raise typer.Exit(int(ExitCode.OK))  # a declined confirmation: a deliberate no-op
+        show = _Progress(planned, enabled=not quiet and _is_terminal(sys.stderr))
+        try:
+            results = service.apply(
+                settings, planned, dry_run=dry_run, log=_logger(verbose), progress=show
             )
-        if confirm is not None and not dry_run and planned.actions and not confirm(planned):
-            _fail("nothing done", ExitCode.CRITICAL)
-        results = service.apply(settings, planned, dry_run=dry_run, log=_logger(verbose))
+        except KeyboardInterrupt:
+            show.clear()
+            _interrupted(show, planned, fmt, width, dsn)
+        show.clear()
+        from pgpart.plan import Plan
+
         refused = [t for t in planned.tables if _refused(t)]
         shown = planned
         if refused and fmt is not WriteFormat.json:
             # Said once on stderr below; stdout keeps the tables pgpart could work on.
             # JSON keeps every table: its readers want one document, whatever happened.
-            from pgpart.plan import Plan
-
             kept = tuple(t for t in planned.tables if not _refused(t))
             shown = Plan(planned.now, kept, planned.server_version)
+        after = None
+        if not dry_run and not quiet and (shown.tables or not refused):
+            # The tables named (minus those refused: said once already), else the
+            # config's or discovery's, as the run itself chose them.
+            named = [t.table for t in shown.tables] if tables else []
+            after = _check_after(settings, named, moment, dsn)
         if shown.tables or not refused:
-            _emit(render_results(results, shown, _format(fmt), quiet=quiet, dry_run=dry_run))
+            _emit(
+                render_results(
+                    results,
+                    shown,
+                    _format(fmt),
+                    quiet=quiet,
+                    dry_run=dry_run,
+                    width=width,
+                    after=after,
+                )
+            )
         _report_refused(refused, dsn)
+        if quiet:
+            _report_blocked(
+                [
+                    t
+                    for t in planned.tables
+                    if not _refused(t) and (t.blocked or _bad_config(Plan(planned.now, (t,))))
+                ],
+                dsn,
+            )
         _report_failures(results, dsn)
         failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
-    raise typer.Exit(3 if refused else 2 if failed else 0)
+        bad = bool(refused) or _bad_config(planned)
+    raise typer.Exit(int(write_exit_code(refused=bad, failed=failed)))
+
+
+def _width() -> int | None:
+    from pgpart.render import terminal_width
+
+    return terminal_width(sys.stdout)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Progress:
+    """Receives the executor's progress events: keeps the finished results
+    (what was done, should Ctrl-C come) and, on a terminal, shows lock waits
+    and rows moved on stderr. Nothing in cron (no terminal) or with -q."""
+
+    def __init__(self, planned: Any, *, enabled: bool) -> None:
+        self.planned = planned
+        self.enabled = enabled
+        self.finished: list[Any] = []
+        self.shown = False
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "finished":
+            self.finished.append(event.result)
+            return
+        if not self.enabled:
+            return
+        if event.kind == "lock_wait":
+            holder = f"; {event.holder}" if event.holder else ""
+            text = (
+                f"{event.action.partition}: waiting for a lock on {event.relation or '?'}"
+                f" (attempt {event.attempt}{holder})"
+            )
+        else:
+            text = f"{event.action.partition}: {event.rows:,} rows moved out of DEFAULT so far"
+        width = (_width() or 80) - 1
+        if len(text) > width:
+            text = text[: width - 3] + "..."
+        # One status line, rewritten in place; cleared before the result.
+        sys.stderr.write("\r\x1b[2K" + _one_line(text))
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self.shown = False
+
+    @property
+    def in_flight(self) -> Any:
+        actions = self.planned.actions
+        return actions[len(self.finished)] if len(self.finished) < len(actions) else None
+
+
+def _interrupted(
+    show: _Progress, planned: Any, fmt: WriteFormat, width: int | None, dsn: str | None
+) -> NoReturn:
+    """Ctrl-C while applying: what was done, what was rolled back, exit 130."""
+    from pgpart.render import render_results
+
+    done = list(show.finished)
+    _emit(
+        render_results(
+            done, planned, _format(fmt), quiet=False, dry_run=False, width=width, interrupted=True
+        )
+    )
+    current = show.in_flight
+    where = (
+        f" during {current.action} {current.partition} of {current.table.qualified}"
+        " (rolled back: it is as before)"
+        if current is not None
+        else ""
+    )
+    left = len(planned.actions) - len(done) - (1 if current is not None else 0)
+    _report_failures(done, dsn)
+    _fail(
+        f"interrupted (Ctrl-C){where}; {len(done)} action(s) finished before, {left} not attempted",
+        ExitCode.INTERRUPTED,
+    )
+
+
+def _check_after(settings: Any, tables: list[str], moment: datetime, dsn: str | None) -> Any:
+    """The check status a writing run left (a fresh catalog read); None when
+    it cannot be read (said on stderr: the run's own result stands)."""
+    import psycopg
+
+    from pgpart import service
+    from pgpart.connect import scrub
+
+    try:
+        with service.open_connection(settings) as conn:
+            return service.check(conn, settings, tables, moment)
+    except (PgpartError, psycopg.Error) as exc:
+        reason = exc.message if isinstance(exc, PgpartError) else primary_message(exc)
+        _say(scrub(f"could not check the state after the run: {reason}", _effective_dsn(dsn)))
+        return None
+
+
+# A refusal of a config value or argument found only while planning (it needs
+# the table's interval): UNKNOWN, exit 3, even when other actions ran.
+BAD_CONFIG_CODES = frozenset({"retention_too_short"})
+
+
+def _bad_config(planned: Any) -> bool:
+    return any(p.code in BAD_CONFIG_CODES for t in planned.tables for p in t.problems)
+
+
+def _report_blocked(tables: Any, dsn: str | None) -> None:
+    """With -q, the problems that kept pgpart from changing a table (stdout is silent)."""
+    from pgpart.connect import scrub
+
+    for table in tables:
+        for problem in table.problems:
+            _say(scrub(f"{table.table}: {problem.code}: {problem.message}", _effective_dsn(dsn)))
 
 
 def _report_failures(results: list[Any], dsn: str | None) -> None:
@@ -489,7 +685,9 @@ def _report_failures(results: list[Any], dsn: str | None) -> None:
 
 
 # Problems that mean "this is not a table pgpart can work on": UNKNOWN, exit 3.
-REFUSED_CODES = frozenset({"unknown_table", "not_partitioned", "unsupported_key", "out_of_range"})
+REFUSED_CODES = frozenset(
+    {"unknown_table", "not_partitioned", "unsupported_key", "out_of_range", "retention_too_short"}
+)
 
 
 def _refused(table: Any) -> bool:
@@ -543,6 +741,7 @@ def create(
     lock_timeout: LockTimeoutOpt = None,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
     verbose: VerboseOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
@@ -567,6 +766,7 @@ def create(
         quiet=quiet,
         verbose=verbose,
         fmt=fmt,
+        wide=wide,
         flags={"lock_timeout": lock_timeout},
         request_args={
             "mode": Mode.CREATE,
@@ -597,9 +797,18 @@ def _interval(text: str | None) -> Any:
 def maintain(
     tables: TablesArg = None,
     dry_run: DryRunOpt = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Apply a retention shorter than one partition interval (refused otherwise: "
+            "a typo must not drop data), and create more than max_new_partitions.",
+        ),
+    ] = False,
     lock_timeout: LockTimeoutOpt = None,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
     verbose: VerboseOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
@@ -618,8 +827,9 @@ def maintain(
         quiet=quiet,
         verbose=verbose,
         fmt=fmt,
+        wide=wide,
         flags={"lock_timeout": lock_timeout},
-        request_args={"mode": Mode.MAINTAIN},
+        request_args={"mode": Mode.MAINTAIN, "force": force},
     )
 
 
@@ -643,6 +853,14 @@ def drop(
     detach: Annotated[
         bool, typer.Option("--detach", help="Detach instead of dropping (keep the tables).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Allow --older-than shorter than one partition interval (refused otherwise: "
+            "a typo such as '6 min' for '6 mon' must not drop data).",
+        ),
+    ] = False,
     yes: Annotated[
         bool,
         typer.Option(
@@ -653,6 +871,7 @@ def drop(
     lock_timeout: LockTimeoutOpt = None,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
     verbose: VerboseOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
@@ -680,20 +899,26 @@ def drop(
                 "(or --dry-run to see what would go)"
             )
 
-    def confirm(planned: Any) -> bool:
+    def confirm(planned: Any, settings: Any) -> bool:
         if yes:
             return True
-        from pgpart.render import Format, render_results
-
-        preview = service_preview(planned)
-        typer.echo(
-            render_results(preview, planned, Format.TABLE, quiet=False, dry_run=False), err=True
-        )
-        return typer.confirm(
-            f"{'Detach' if detach else 'Drop'} these {len(planned.actions)} partition(s)?",
-            default=False,
-            err=True,
-        )
+        verb = "detach" if detach else "drop"
+        typer.echo(_drop_preview(planned, settings, verb, None if wide else _width()), err=True)
+        try:
+            sys.stderr.write(
+                f"{verb.capitalize()} these {len(planned.actions)} partition(s)? [y/N]: "
+            )
+            sys.stderr.flush()
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            typer.echo("", err=True)
+            _fail(f"interrupted (Ctrl-C): nothing {verb}ped", ExitCode.INTERRUPTED)
+        if answer.strip().lower() in ("y", "yes"):
+            return True
+        if not answer:
+            typer.echo("", err=True)  # end of input: end the prompt's line
+        _say(f"not confirmed: nothing {verb}ped")
+        return False
 
     _write(
         dsn=dsn,
@@ -704,6 +929,7 @@ def drop(
         quiet=quiet,
         verbose=verbose,
         fmt=fmt,
+        wide=wide,
         flags={"lock_timeout": lock_timeout},
         confirm=confirm,
         request_args={
@@ -711,20 +937,30 @@ def drop(
             "drop_older_than": duration,
             "drop_before": cutoff,
             "drop_detach": detach,
+            "force": force,
         },
     )
 
 
-def service_preview(planned: Any) -> list[Any]:
-    """Planned actions as not-yet-run results, for the confirmation prompt."""
-    from pgpart.executor import ActionResult
+def _drop_preview(planned: Any, settings: Any, verb: str, width: int | None) -> str:
+    """What the prompt is about to remove: each partition with its range,
+    estimated rows and size, and the total."""
+    import psycopg
 
-    return [
-        ActionResult(
-            action=a, done=False, skipped=False, error=None, sql=(), attempts=0, seconds=0.0
-        )
-        for a in planned.actions
-    ]
+    from pgpart import service
+    from pgpart.names import display_name
+    from pgpart.render import render_drop_preview
+
+    names = [display_name(a.partition_schema, a.partition) for a in planned.actions]
+    found: dict[str, Any] = {}
+    try:
+        with service.open_connection(settings) as conn:
+            tables = sorted({a.table.qualified for a in planned.actions})
+            stats, _ = service.stats(conn, settings, tables)
+        found = {p.name: p for s in stats for p in s.partitions}
+    except (PgpartError, psycopg.Error):
+        pass  # sizes unknown: the list of partitions is still shown
+    return render_drop_preview(planned.actions, [found.get(n) for n in names], verb, width)
 
 
 def main() -> None:

@@ -54,6 +54,25 @@ class ExecOptions:
     retry_for_s: float = 30.0  # time budget per action for retrying lock timeouts
     dry_run: bool = False
     log: Callable[[str], None] | None = None  # each statement sent, rendered
+    progress: Callable[[Progress], None] | None = None  # lock waits, rows moved, results
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a long action is doing, for a progress display (``ExecOptions.progress``).
+
+    kind "lock_wait": a lock was not granted (``relation``, ``holder``, ``attempt``);
+    "rows_moved": ``rows`` moved out of DEFAULT so far in this attempt;
+    "finished": the action's ``result`` (also when it failed or was not attempted).
+    """
+
+    kind: str
+    action: Action
+    relation: str | None = None
+    holder: str | None = None
+    attempt: int = 0
+    rows: int = 0
+    result: ActionResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +84,7 @@ class ActionResult:
     sql: tuple[str, ...]  # each step's statements as sent in its last attempt
     attempts: int
     seconds: float
+    rows_moved: int = 0  # rows moved out of DEFAULT by the committed attempt
 
 
 def execute(
@@ -82,11 +102,11 @@ def execute(
     try:
         for action in actions:
             group = (action.table.oid, _group(action))
-            if session.failure is not None:
-                results.append(_not_attempted(action, session.failure))
-                continue
-            if group in failed:
-                results.append(_not_attempted(action, failed[group]))
+            if session.failure is not None or group in failed:
+                result = _not_attempted(action, session.failure or failed[group])
+                results.append(result)
+                if options.progress is not None:
+                    options.progress(Progress("finished", action, result=result))
                 continue
             ddl = options.ddl
             if lock_timeouts_ms and action.table.oid in lock_timeouts_ms:
@@ -98,6 +118,8 @@ def execute(
                     f" on {action.table.qualified} failed"
                 )
             results.append(result)
+            if options.progress is not None:
+                options.progress(Progress("finished", action, result=result))
     finally:
         session.close()
     return results
@@ -177,6 +199,7 @@ class _ActionRun:
         self.attempts = 0
         self.start = time.monotonic()
         self.committing = False  # the current attempt got as far as its COMMIT
+        self.moved = 0  # rows moved out of DEFAULT by the current attempt
 
     def run(self) -> ActionResult:
         try:
@@ -207,6 +230,7 @@ class _ActionRun:
             sql=tuple(self.sent) if sql is None else sql,
             attempts=self.attempts,
             seconds=time.monotonic() - self.start,
+            rows_moved=self.moved if done else 0,
         )
 
     def _steps(self, conn: psycopg.Connection[Any] | None) -> tuple[Step, ...]:
@@ -273,6 +297,8 @@ class _ActionRun:
             except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
                 waits += 1
                 blocker = self._blocker(conn, step) or blocker
+                if self.options.progress is not None:
+                    self.options.progress(self._lock_progress(step, blocker, waits))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.sent.extend(statements)
@@ -292,6 +318,7 @@ class _ActionRun:
         import psycopg
 
         self.committing = False
+        self.moved = 0
         if not step.in_transaction:
             try:
                 return self._statements(conn, step, out)
@@ -373,8 +400,13 @@ class _ActionRun:
     def _repeat(self, conn: psycopg.Connection[Any], text: str, rows: int) -> None:
         """Send ``text`` until one round affects fewer than ``rows`` rows."""
         query = text.encode(conn.info.encoding)
-        while conn.execute(query).rowcount >= rows > 0:
-            pass
+        while True:
+            count = conn.execute(query).rowcount
+            self.moved += max(count, 0)
+            if self.options.progress is not None and count > 0:
+                self.options.progress(Progress("rows_moved", self.action, rows=self.moved))
+            if not count >= rows > 0:
+                break
 
     @staticmethod
     def _verdict(cur: psycopg.Cursor[Any], guard: Guard | None) -> tuple[Verdict, str]:
@@ -480,6 +512,18 @@ class _ActionRun:
         except psycopg.Error:
             return None  # diagnosis only: the failure message does without it
         return None
+
+    def _lock_progress(self, step: Step, blocker: _Blocker | None, waits: int) -> Progress:
+        if blocker is None:
+            relation = next((t.relation for t in step.locks if t.advisory_key is None), None)
+            return Progress("lock_wait", self.action, relation=relation, attempt=waits)
+        return Progress(
+            "lock_wait",
+            self.action,
+            relation=blocker.target.relation,
+            holder=blocker.text,
+            attempt=waits,
+        )
 
     def _lock_message(
         self, step: Step, exc: Exception, blocker: _Blocker | None, waits: int

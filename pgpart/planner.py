@@ -139,6 +139,10 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     problems += _coverage_problems(frame, live, policy)
     problems += _default_problems(frame, target.default_rows)
     problems += _hygiene_problems(frame, policy)
+    short = _short_retention(frame, policy, request)
+    if short is not None:
+        problems.append(short)
+        blocked = blocked or request.mode is Mode.DROP
     if table.managed_by_partman:
         problems.append(
             Problem(
@@ -408,7 +412,7 @@ def _hygiene_problems(frame: _Frame, policy: TablePolicy) -> list[Problem]:
                     " maintain finishes it",
                 )
             )
-    if policy.retention is not None:
+    if policy.retention is not None and not _too_short(frame, policy.retention):
         cutoff = _retention_cutoff(frame, policy.retention)
         old = _expired(frame, cutoff, pending=False)
         if old:
@@ -446,7 +450,11 @@ def _actions(
         ]
     creates, problems = _create_actions(frame, target, snapshot, request)
     retention: tuple[Action, ...] = ()
-    if request.mode is Mode.MAINTAIN and policy.retention is not None:
+    if (
+        request.mode is Mode.MAINTAIN
+        and policy.retention is not None
+        and (request.force or not _too_short(frame, policy.retention))
+    ):
         retention = _retention_actions(
             frame,
             ref,
@@ -608,6 +616,41 @@ def _storage_template(live: Sequence[Partition]) -> StorageTemplate:
     if newest is None:
         return StorageTemplate()
     return StorageTemplate(newest.reloptions, newest.tablespace, newest.replica_identity)
+
+
+def _too_short(frame: _Frame, retention: Duration) -> bool:
+    """Whether a retention is shorter than one partition interval (measured
+    from the start of the current period): "6 min" on a monthly table is a
+    typo, not a policy, and would drop every partition before the current one."""
+    if frame.interval is None:
+        return False
+    start = cal.align(frame.now, frame.interval, frame.tz)
+    return retention.after(start, frame.tz) < cal.shift(start, frame.interval, 1, frame.tz)
+
+
+def _short_retention(frame: _Frame, policy: TablePolicy, request: Request) -> Problem | None:
+    """The refusal (UNKNOWN: a bad config value or argument) of a retention or
+    --older-than shorter than one interval; none with --force."""
+    if request.force:
+        return None
+    if request.mode is Mode.DROP:
+        given, fix = request.drop_older_than, "pass --force if you mean it"
+        what = "--older-than"
+    else:
+        given, what = policy.retention, "retention"
+        fix = (
+            f"correct `retention` of [[table]] {frame.table.qualified} in the config"
+            ' (e.g. "6 months"), or run `pgpart maintain --force` if you mean it'
+        )
+    if given is None or not _too_short(frame, given):
+        return None
+    assert frame.interval is not None
+    return Problem(
+        Status.UNKNOWN,
+        "retention_too_short",
+        f"{what} {given} is shorter than one {frame.interval.value} partition: refused,"
+        f" it would drop every partition before the current one; {fix}",
+    )
 
 
 def _retention_cutoff(frame: _Frame, retention: Duration) -> datetime:

@@ -17,7 +17,7 @@ from pgpart import calendar as cal
 from pgpart.catalog import PartitionedTable, Snapshot, read_snapshot, resolve_tables
 from pgpart.config import Settings, TablePolicy
 from pgpart.connect import connect
-from pgpart.errors import WriteRefused
+from pgpart.errors import StandbyRefused
 from pgpart.plan import Plan, Problem, Status, TablePlan
 from pgpart.planner import (
     Mode,
@@ -33,7 +33,7 @@ from pgpart.probe import ProbeTarget, probe_defaults
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.executor import ActionResult
+    from pgpart.executor import ActionResult, Progress
     from pgpart.stats import TableStats
 
 
@@ -163,7 +163,7 @@ def plan_changes(
     """Plan a writing command (create, maintain, drop)."""
     gathered = gather(conn, settings, tables, interval=request.interval, for_writing=True)
     if gathered.snapshot.in_recovery and not allow_standby:
-        raise WriteRefused(
+        raise StandbyRefused(
             "the server is in recovery (a hot standby): run writing commands against the primary"
         )
     return _plan_guarded(gathered.targets, gathered.snapshot, now, request)
@@ -228,6 +228,7 @@ def apply(
     *,
     dry_run: bool = False,
     log: Callable[[str], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> list[ActionResult]:
     """Run a plan's actions, each in its own short transaction."""
     from pgpart.ddl import DdlOptions
@@ -243,6 +244,7 @@ def apply(
         retry_for_s=settings.retry_for.milliseconds() / 1000,
         dry_run=dry_run,
         log=log,
+        progress=progress,
     )
     tables = {a.table.oid: a.table for a in planned.actions}  # once per table, not per action
     per_table = {
