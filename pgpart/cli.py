@@ -569,10 +569,15 @@ class _Progress:
         if not self.enabled:
             return
         if event.kind == "lock_wait":
-            holder = f"; {event.holder}" if event.holder else ""
+            # Who first (pid, mode), then the query, which the width may cut.
+            import re
+
+            who = re.match(r"(held|queued ahead) by pid (\d+)[^:]*(?:: (.*))?", event.holder or "")
+            holder = f" {who.group(1)} by pid {who.group(2)}" if who else ""
+            query = f": {who.group(3)}" if who and who.group(3) else ""
             text = (
-                f"{event.action.partition}: waiting for a lock on {event.relation or '?'}"
-                f" (attempt {event.attempt}{holder})"
+                f"waiting for a lock on {event.relation or '?'}{holder},"
+                f" attempt {event.attempt}{query}"
             )
         else:
             text = f"{event.action.partition}: {event.rows:,} rows moved out of DEFAULT so far"

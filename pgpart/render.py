@@ -665,7 +665,7 @@ def render_results(
     blocked = _problem_lines([t for t in plan.tables if t.blocked and t.problems], width)
     if blocked:
         out += "\nnot changed:" + blocked
-    if not results and not _blocked(plan):
+    if not results and not _blocked(plan) and not interrupted:
         out += "nothing to do\n"
     out += (
         "\n"

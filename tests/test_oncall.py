@@ -1,0 +1,382 @@
+"""The on-call engineer's tool (issue 12): durations that cannot be misread,
+exit codes exactly as the README's table says, Ctrl-C, the drop prompt,
+progress on a terminal, output that fits 80 columns.
+
+Behaviour that depends on a terminal runs the real CLI in a subprocess on a
+pseudo-terminal (``pty``); the rest goes through the in-process runner.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.cli_helpers import NOW, cli, daily_table, monthly_table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def partitions(conn: Any, table: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = %s::regclass ORDER BY 1",
+        (table,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def write_config(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "pgpart.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+# --- 1. durations that cannot be misread -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (["drop", "messages", "--older-than", "6m", "--yes"], "--older-than: '6m'"),
+        (["maintain", "--lock-timeout", "5m"], "'5m'"),
+    ],
+)
+def test_a_bare_m_is_refused_on_the_command_line(pg_conn, pg_dsn, args, where):
+    monthly_table(pg_conn)
+    run = cli([*args, "--dsn", pg_dsn, "--now", NOW])
+    assert run.code == 3, run
+    assert where in run.stderr
+    assert "ambiguous (minutes or months?)" in run.stderr and "min" in run.stderr
+    assert run.stderr.count("\n") == 1 and run.stdout == ""
+    assert len(partitions(pg_conn, "messages")) == 6
+
+
+def test_a_bare_m_is_refused_in_the_config_and_the_environment(pg_conn, pg_dsn, tmp_path):
+    monthly_table(pg_conn)
+    config = write_config(
+        tmp_path, '[[table]]\nname = "public.messages"\ninterval = "monthly"\nretention = "6m"\n'
+    )
+    run = cli(["maintain", "--dsn", pg_dsn, "--config", config, "--now", NOW])
+    assert run.code == 3
+    assert run.stderr == (
+        f"pgpart: {config}:4: [[table]] \"public.messages\": retention: invalid duration: '6m':"
+        " the unit 'm' is ambiguous (minutes or months?): write '6min' for minutes or '6mon'"
+        " for months\n"
+    )
+    env = cli(["check", "--dsn", pg_dsn, "--now", NOW], env={"PGPART_LOCK_TIMEOUT": "1m"})
+    assert env.code == 3 and "ambiguous" in env.stderr
+    assert len(partitions(pg_conn, "messages")) == 6
+
+
+def test_drop_older_than_shorter_than_one_interval_is_refused_unless_forced(pg_conn, pg_dsn):
+    monthly_table(pg_conn)  # Sep .. Feb around NOW (2026-11-22)
+    before = partitions(pg_conn, "messages")
+    run = cli(["drop", "messages", "--older-than", "6 min", "--yes", "--dsn", pg_dsn, "--now", NOW])
+    assert run.code == 3, run
+    assert run.stderr == (
+        "pgpart: --older-than 6min is shorter than one monthly partition: refused, it would"
+        " drop every partition before the current one; pass --force if you mean it\n"
+    )
+    assert partitions(pg_conn, "messages") == before
+    forced = cli(
+        [
+            "drop",
+            "messages",
+            "--older-than",
+            "6 min",
+            "--yes",
+            "--force",
+            "--dsn",
+            pg_dsn,
+            "--now",
+            NOW,
+        ]
+    )
+    assert forced.code == 0, forced
+    assert "created 0, dropped 2, rows moved 0, failed 0" in forced.stdout
+    assert partitions(pg_conn, "messages") == [p for p in before if p >= "messages_2026_11"]
+
+
+def test_maintain_creates_but_refuses_a_retention_shorter_than_one_interval(
+    pg_conn, pg_dsn, tmp_path
+):
+    monthly_table(pg_conn, months=range(-3, 1))  # Aug .. Nov: maintain has creating to do
+    config = write_config(
+        tmp_path,
+        '[[table]]\nname = "public.messages"\ninterval = "monthly"\nretention = "6 min"\n',
+    )
+    check = cli(["check", "--dsn", pg_dsn, "--config", config, "--now", NOW, "-f", "json"])
+    assert check.code == 3
+    problem = {p["code"]: p for p in check.json()["tables"][0]["problems"]}["retention_too_short"]
+    # spelled so that no one can misread it, with the fix
+    assert problem["message"].startswith("retention 6min is shorter than one monthly partition")
+    assert "`retention`" in problem["message"] and "pgpart maintain --force" in problem["message"]
+    assert "retention_overdue" not in {p["code"] for p in check.json()["tables"][0]["problems"]}
+
+    run = cli(["maintain", "--dsn", pg_dsn, "--config", config, "--now", NOW])
+    assert run.code == 3, run
+    names = partitions(pg_conn, "messages")
+    assert names[0] == "messages_2026_08"  # nothing dropped
+    assert "messages_2027_02" in names  # but the premake horizon is there
+    assert "created 3, dropped 0, rows moved 0, failed 0" in run.stdout
+    assert "retention_too_short" in run.stdout
+
+    forced = cli(["maintain", "--force", "--dsn", pg_dsn, "--config", config, "--now", NOW])
+    assert forced.code == 0, forced
+    assert partitions(pg_conn, "messages")[0] == "messages_2026_11"
+
+
+def test_a_retention_of_one_interval_or_more_is_applied(pg_conn, pg_dsn, tmp_path):
+    monthly_table(pg_conn, months=range(-3, 4))
+    config = write_config(
+        tmp_path,
+        '[[table]]\nname = "public.messages"\ninterval = "monthly"\nretention = "1 mon"\n',
+    )
+    run = cli(["maintain", "--dsn", pg_dsn, "--config", config, "--now", NOW])
+    assert run.code == 0, run
+    assert partitions(pg_conn, "messages")[0] == "messages_2026_10"
+
+
+# --- 2. exit codes ------------------------------------------------------------------
+
+
+def test_no_command_is_a_usage_error():
+    run = cli([])
+    assert run.code == 3
+    assert "Commands:" in run.stderr and run.stdout == ""
+
+
+def test_help_is_ok():
+    run = cli(["--help"])
+    assert run.code == 0 and "Commands:" in run.stdout
+
+
+def test_every_exit_code_of_the_readme_table_is_tested():
+    """The README's table and this module agree: each code has its test here
+    (130 and the prompt's 0 below, on a pseudo-terminal)."""
+    from pgpart.errors import ExitCode
+
+    assert {int(c) for c in ExitCode} == {0, 1, 2, 3, 130}
+
+
+def test_check_exit_codes_0_1_2_3(pg_conn, pg_dsn):
+    monthly_table(pg_conn, months=range(-1, 3))
+    assert cli(["check", "--dsn", pg_dsn, "--now", NOW]).code == 0
+    warn = cli(["check", "--dsn", pg_dsn, "--now", "2027-01-31T12:00:00Z"])
+    assert warn.code == 1, warn
+    assert cli(["check", "--dsn", pg_dsn, "--now", "2027-02-01T00:00:00Z"]).code == 2
+    assert cli(["check", "nope", "--dsn", pg_dsn, "--now", NOW]).code == 3
+
+
+def test_a_failed_writing_command_exits_2(pg_conn, pg_dsn):
+    monthly_table(pg_conn, months=range(-1, 1))
+    with psycopg.connect(pg_dsn) as locker:
+        locker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        run = cli(
+            ["maintain", "--dsn", pg_dsn, "--now", NOW, "--lock-timeout", "20ms", "-q"],
+            env={"PGPART_CONFIG": "", "COLUMNS": "80"},
+        )
+    assert run.code == 2, run
+    assert run.stdout == ""
+    # -q: the failure is said once, on stderr
+    assert run.stderr.count("lock timeout on public.messages") == 1, run.stderr
+
+
+# --- Ctrl-C, the drop prompt and progress: a real process on a terminal ---------------
+
+
+class Term:
+    """pgpart in a subprocess whose stdin, stdout and stderr are a pty."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.master, slave = pty.openpty()
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80", **(env or {})}
+        full_env.pop("PGPART_CONFIG", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pgpart", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=full_env,
+            cwd=ROOT,
+        )
+        os.close(slave)
+        self.output = ""
+
+    def read_until(self, pattern: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {pattern!r} in {self.output!r}")
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:  # the child closed the terminal
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"no {pattern!r} before the end: {self.output!r}")
+                self.output += chunk.decode("utf-8", "replace")
+        return self.output
+
+    def write(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def interrupt(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.proc.wait(timeout)
+        while True:  # the rest of the output
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if not ready:
+                break
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.output += chunk.decode("utf-8", "replace")
+        os.close(self.master)
+        return code
+
+
+@contextmanager
+def term(args: list[str], env: dict[str, str] | None = None) -> Iterator[Term]:
+    t = Term(args, env)
+    try:
+        yield t
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
+            t.proc.wait()
+
+
+def test_drop_prompt_lists_what_goes_and_no_drops_nothing_exit_0(pg_conn, pg_dsn):
+    monthly_table(pg_conn)
+    pg_conn.execute(
+        "INSERT INTO messages (created_at, body) SELECT '2026-09-10'::timestamptz, 'x'"
+        " FROM generate_series(1, 1000)"
+    )
+    pg_conn.execute("ANALYZE messages")
+    before = partitions(pg_conn, "messages")
+    with term(["drop", "messages", "--older-than", "1 month", "--dsn", pg_dsn, "--now", NOW]) as t:
+        t.read_until(r"\[y/N\]: ")
+        t.write("n\n")
+        code = t.wait()
+    assert code == 0, t.output
+    out = t.output.replace("\r\n", "\n")
+    assert "public.messages_2026_09" in out and "2026-09-01 .. 2026-10-01" in out
+    assert "~1,000" in out and "kB" in out  # rows and size of what would go
+    assert "total: 1 partition(s)" in out
+    assert "Drop these 1 partition(s)? [y/N]" in out
+    assert "pgpart: not confirmed: nothing dropped" in out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    assert partitions(pg_conn, "messages") == before
+
+
+def test_ctrl_c_at_the_drop_prompt_exits_130(pg_conn, pg_dsn):
+    monthly_table(pg_conn)
+    before = partitions(pg_conn, "messages")
+    with term(["drop", "messages", "--older-than", "1 month", "--dsn", pg_dsn, "--now", NOW]) as t:
+        t.read_until(r"\[y/N\]: ")
+        t.interrupt()
+        code = t.wait()
+    assert code == 130, t.output
+    assert "interrupted (Ctrl-C): nothing dropped" in t.output
+    assert "Aborted" not in t.output and "Traceback" not in t.output
+    assert partitions(pg_conn, "messages") == before
+
+
+def test_yes_at_the_drop_prompt_drops(pg_conn, pg_dsn):
+    monthly_table(pg_conn)
+    with term(["drop", "messages", "--older-than", "1 month", "--dsn", pg_dsn, "--now", NOW]) as t:
+        t.read_until(r"\[y/N\]: ")
+        t.write("y\n")
+        code = t.wait()
+    assert code == 0, t.output
+    assert "dropped 1" in t.output
+    assert "messages_2026_09" not in partitions(pg_conn, "messages")
+
+
+def test_ctrl_c_during_a_lock_wait_exits_130_and_changes_nothing(pg_conn, pg_dsn):
+    monthly_table(pg_conn, months=range(-1, 1))
+    before = partitions(pg_conn, "messages")
+    with psycopg.connect(pg_dsn) as locker:
+        locker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        holder = locker.info.backend_pid
+        with term(["maintain", "--dsn", pg_dsn, "--now", NOW]) as t:
+            # progress on the terminal: relation, holder pid, attempt n
+            t.read_until(
+                rf"waiting for a lock on public.messages held by pid {holder}, attempt \d+"
+            )
+            t.interrupt()
+            code = t.wait()
+        locker.rollback()
+    assert code == 130, t.output
+    out = t.output
+    assert "pgpart: interrupted (Ctrl-C) during create messages_2026_12 of public.messages" in out
+    assert "rolled back" in out and "0 action(s) finished before" in out
+    assert "created 0, dropped 0, rows moved 0, failed 0 (interrupted" in out
+    assert "Traceback" not in out and "psycopg" not in out and "canceling statement" not in out
+    assert partitions(pg_conn, "messages") == before
+    left = pg_conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgpart'"
+    ).fetchone()
+    assert left == (0,)
+
+
+def test_ctrl_c_during_a_row_move_exits_130_and_loses_no_row(pg_conn, pg_dsn, tmp_path):
+    daily_table(pg_conn, days=range(-3, 1))
+    pg_conn.execute("CREATE TABLE events_default PARTITION OF events DEFAULT")
+    pg_conn.execute(
+        "INSERT INTO events (ts, v) SELECT '2026-11-23 00:00+00'::timestamptz"
+        " + (i % 86400) * interval '1 second', i FROM generate_series(1, 400000) i"
+    )
+    config = write_config(tmp_path, "[defaults]\nmove_batch_rows = 200\n")
+    before = partitions(pg_conn, "events")
+    with term(["maintain", "--dsn", pg_dsn, "--config", config, "--now", NOW]) as t:
+        t.read_until(r"rows moved out of DEFAULT so far")
+        t.interrupt()
+        code = t.wait(60)
+    assert code == 130, t.output
+    assert "interrupted (Ctrl-C) during create events_2026_11_23 of public.events" in t.output
+    assert "Traceback" not in t.output and "psycopg" not in t.output
+    assert partitions(pg_conn, "events") == before  # the create was rolled back
+    rows = pg_conn.execute("SELECT count(*), sum(v) FROM ONLY events_default").fetchone()
+    assert rows == (400000, 400000 * 400001 // 2)
+
+
+def test_progress_is_not_shown_without_a_terminal_or_with_q(pg_conn, pg_dsn, tmp_path):
+    daily_table(pg_conn, days=range(-3, 1))
+    pg_conn.execute("CREATE TABLE events_default PARTITION OF events DEFAULT")
+    pg_conn.execute(
+        "INSERT INTO events (ts, v) SELECT '2026-11-23 00:00+00', i FROM generate_series(1, 5000) i"
+    )
+    config = write_config(tmp_path, "[defaults]\nmove_batch_rows = 1000\n")
+    run = cli(["maintain", "--dsn", pg_dsn, "--config", config, "--now", NOW])
+    assert run.code == 0, run
+    assert run.stderr == ""  # cron: no progress
+    assert "done, 5,000 rows moved" in run.stdout
+    assert "rows moved 5,000" in run.stdout
+    with term(["maintain", "-q", "--dsn", pg_dsn, "--config", config, "--now", NOW]) as t:
+        code = t.wait()
+    assert code == 0 and t.output == ""
+
+
+# --- hot standby: see tests/test_standby.py ------------------------------------------
