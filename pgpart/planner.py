@@ -137,7 +137,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         blocked = True
     frame = _Frame(table, table.key_kind, tz, zone, interval, local_now)
     problems += _coverage_problems(frame, live, policy)
-    problems += _default_problems(frame, target.default_rows)
+    problems += _default_problems(frame, target.default_rows, policy.premake)
     problems += _hygiene_problems(frame, policy)
     short = _short_retention(frame, policy, request)
     if short is not None:
@@ -361,7 +361,7 @@ def _coverage_problems(
     return problems
 
 
-def _default_problems(frame: _Frame, rows: DefaultRows | None) -> list[Problem]:
+def _default_problems(frame: _Frame, rows: DefaultRows | None, premake: int) -> list[Problem]:
     if frame.table.default is None or rows is None:
         return []
     if rows.error:
@@ -389,6 +389,7 @@ def _default_problems(frame: _Frame, rows: DefaultRows | None) -> list[Problem]:
         >= cal.shift(cal.align(frame.now, frame.interval, frame.tz), frame.interval, 24, frame.tz)
     ]
     note = f"; {len(far)} far-future period(s): stray rows?" if far else ""
+    note += _outside_window_fix(frame, rows, premake)
     return [
         Problem(
             Status.WARNING,
@@ -398,6 +399,33 @@ def _default_problems(frame: _Frame, rows: DefaultRows | None) -> list[Problem]:
             + note,
         )
     ]
+
+
+def _outside_window_fix(frame: _Frame, rows: DefaultRows, premake: int) -> str:
+    """The command that moves DEFAULT rows maintain leaves alone (periods
+    before the current one or beyond the premake horizon)."""
+    if frame.interval is None or not rows.periods:
+        return ""
+    current = cal.align(frame.now, frame.interval, frame.tz)
+    horizon = cal.shift(current, frame.interval, premake + 1, frame.tz)
+    outside = [p.start for p in rows.periods if not current <= p.start < horizon]
+    if not outside:
+        return ""
+    start = cal.align(min(outside), frame.interval, frame.tz)
+    end = cal.shift(cal.align(max(outside), frame.interval, frame.tz), frame.interval, 1, frame.tz)
+    return (
+        "; maintain leaves rows outside [now, premake] there: move them with"
+        f" `pgpart create {frame.table.qualified} --from {_wall_text(start, frame)}"
+        f" --to {_wall_text(end, frame)}`"
+    )
+
+
+def _wall_text(moment: datetime, frame: _Frame) -> str:
+    """A moment as --from/--to read it: wall clock of the table's zone."""
+    wall = moment.astimezone(frame.tz).replace(tzinfo=None) if frame.tz else moment
+    if wall.hour == wall.minute == wall.second == wall.microsecond == 0:
+        return wall.date().isoformat()
+    return wall.isoformat(timespec="minutes")
 
 
 def _hygiene_problems(frame: _Frame, policy: TablePolicy) -> list[Problem]:
@@ -440,12 +468,20 @@ def _actions(
         removals = _retention_actions(frame, ref, snapshot, cutoff, detach=request.drop_detach)
         return _finalize_actions(frame, ref, removals) + removals, []
     if frame.interval is None:
+        # The fix each command has: maintain has no --interval flag.
+        fix = (
+            f"pass --interval (e.g. `pgpart create {frame.table.qualified} --interval daily`)"
+            " or set `interval`"
+            if request.mode is Mode.CREATE
+            else "set `interval`"
+        )
         return (), [
             Problem(
                 Status.UNKNOWN,
                 "unknown_interval",
-                "cannot tell the partition interval (no partitions to infer it from): set "
-                "`interval` for this table in pgpart.toml or pass --interval",
+                "cannot tell the partition interval (no partitions to infer it from): "
+                f'{fix} in its [[table]] entry of pgpart.toml (name = "{frame.table.qualified}",'
+                ' interval = "daily", or hourly, weekly, monthly, ...)',
             )
         ]
     creates, problems = _create_actions(frame, target, snapshot, request)

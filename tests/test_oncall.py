@@ -380,3 +380,103 @@ def test_progress_is_not_shown_without_a_terminal_or_with_q(pg_conn, pg_dsn, tmp
 
 
 # --- hot standby: see tests/test_standby.py ------------------------------------------
+
+
+# --- 3. hints that name the fix ------------------------------------------------------
+
+
+def test_unknown_interval_names_the_fix_each_command_has(pg_conn, pg_dsn):
+    pg_conn.execute("CREATE TABLE audit_log (at timestamptz NOT NULL) PARTITION BY RANGE (at)")
+    maintain = cli(["maintain", "--dsn", pg_dsn, "--now", NOW, "-f", "json"])
+    problems = {p["code"]: p["message"] for p in maintain.json()["tables"][0]["problems"]}
+    message = problems["unknown_interval"]
+    assert "--interval" not in message  # maintain has no such flag
+    assert '`interval` in its [[table]] entry of pgpart.toml (name = "public.audit_log"' in message
+    create = cli(["create", "audit_log", "--dsn", pg_dsn, "--now", NOW, "-f", "json"])
+    problems = {p["code"]: p["message"] for p in create.json()["tables"][0]["problems"]}
+    message = problems["unknown_interval"]
+    assert "pass --interval (e.g. `pgpart create public.audit_log --interval daily`)" in message
+
+
+def test_default_rows_outside_the_window_get_the_create_command_that_moves_them(pg_conn, pg_dsn):
+    monthly_table(pg_conn, months=range(-1, 4), default=True)  # Oct .. Feb
+    pg_conn.execute(
+        "INSERT INTO messages (created_at, body) VALUES ('2026-08-15', 'old'), ('2026-09-02', 'old')"
+    )
+    run = cli(["maintain", "--dsn", pg_dsn, "--now", NOW])
+    assert run.code == 0, run
+    assert "nothing to do" in run.stdout
+    fix = "`pgpart create public.messages --from 2026-08-01 --to 2026-10-01`"
+    assert "check now: WARNING" in run.stdout and fix in run.stdout.replace("\n    ", " ")
+    create = cli(
+        [
+            "create",
+            "public.messages",
+            "--from",
+            "2026-08-01",
+            "--to",
+            "2026-10-01",
+            "--dsn",
+            pg_dsn,
+            "--now",
+            NOW,
+        ]
+    )
+    assert create.code == 0, create
+    assert "rows moved 2" in create.stdout and "check now: OK" in create.stdout
+
+
+@pytest.mark.parametrize(
+    ("dsn", "hint"),
+    [
+        (
+            "host=127.0.0.1:5999 connect_timeout=3",
+            "host= takes no port: write host=127.0.0.1 port=5999",
+        ),
+        ("postgresql://127.0.0.1:notaport/db", "the port must be a number"),
+        ("host=127.0.0.1 port=abc", "the port must be a number"),
+    ],
+)
+def test_connection_mistakes_are_explained(dsn, hint):
+    run = cli(["check", "--dsn", dsn])
+    assert run.code == 3
+    assert run.stderr.startswith("pgpart: cannot connect: ") and hint in run.stderr
+    assert run.stderr.count("\n") == 1
+
+
+def test_no_dsn_names_dsn_and_pgpart_dsn(tmp_path):
+    env = {"PGPART_DSN": "", "PGHOST": str(tmp_path), "PGPORT": "5999", "PGSERVICE": ""}
+    run = cli(["check"], env=env)
+    assert run.code == 3
+    assert "no DSN was given: pass --dsn" in run.stderr and "PGPART_DSN" in run.stderr
+
+
+def test_stats_on_never_analyzed_partitions_suggests_exact_or_analyze(pg_conn, pg_dsn):
+    monthly_table(pg_conn)
+    run = cli(["stats", "messages", "--dsn", pg_dsn], env={"COLUMNS": "80"})
+    assert run.code == 0
+    text = run.stdout.replace("\n    ", " ")
+    assert "`pgpart stats --exact public.messages`" in text
+    assert "`ANALYZE public.messages;`" in text
+    assert all(len(line) <= 80 for line in run.stdout.splitlines()), run.stdout
+
+
+# --- 5. width --------------------------------------------------------------------------
+
+
+def test_check_and_maintain_fit_80_columns_and_wide_or_a_pipe_prints_whole_lines(pg_conn, pg_dsn):
+    monthly_table(pg_conn, "livechat_messages_archive", months=range(-3, 0), default=True)
+    pg_conn.execute("INSERT INTO livechat_messages_archive (created_at) VALUES ('2026-11-05')")
+    narrow = cli(["check", "--dsn", pg_dsn, "--now", NOW], env={"COLUMNS": "80"})
+    assert narrow.code == 2
+    assert all(len(line) <= 80 for line in narrow.stdout.splitlines()), narrow.stdout
+    assert "missing_current" in narrow.stdout
+    piped = cli(["check", "--dsn", pg_dsn, "--now", NOW])  # not a terminal, no COLUMNS
+    assert any(len(line) > 80 for line in piped.stdout.splitlines())
+    wide = cli(["check", "--wide", "--dsn", pg_dsn, "--now", NOW], env={"COLUMNS": "80"})
+    assert wide.stdout == piped.stdout
+    run = cli(["maintain", "--dsn", pg_dsn, "--now", NOW], env={"COLUMNS": "80"})
+    assert run.code == 0, run
+    assert all(len(line) <= 80 for line in run.stdout.splitlines()), run.stdout
+    assert "created 4, dropped 0, rows moved 1, failed 0" in run.stdout
+    assert run.stdout.rstrip().endswith("check now: OK (1 ok)")
