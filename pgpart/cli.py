@@ -117,6 +117,7 @@ DsnOpt = Annotated[
     Optional[str],  # noqa: UP045 - typer needs Optional at runtime on 3.10
     typer.Option(
         "--dsn",
+        metavar="DSN",
         help="libpq connection string or URI [env: PGPART_DSN; else libpq's PG* variables]",
         show_default=False,
     ),
@@ -125,6 +126,7 @@ ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
         "--config",
+        metavar="FILE",
         help="pgpart.toml to read [env: PGPART_CONFIG; else ./pgpart.toml if present]",
         show_default=False,
         dir_okay=False,
@@ -140,6 +142,7 @@ NowOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--now",
+        metavar="TIMESTAMP",
         help="Plan as if it were this moment (ISO 8601; for incidents and "
         "rehearsals) [env: PGPART_NOW]",
         show_default=False,
@@ -151,10 +154,14 @@ TablesArg = Annotated[
         help="Tables (schema.table or a name on search_path). Default: the config's "
         "tables, else every time-range-partitioned table.",
         show_default=False,
+        metavar="[TABLE]...",
     ),
 ]
 TableArg = Annotated[
-    str, typer.Argument(help="The partitioned table (schema.table or a name on search_path).")
+    str,
+    typer.Argument(
+        help="The partitioned table (schema.table or a name on search_path).", metavar="TABLE"
+    ),
 ]
 DryRunOpt = Annotated[
     bool,
@@ -164,6 +171,7 @@ LockTimeoutOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--lock-timeout",
+        metavar="DURATION",
         help="Longest any application query may wait behind pgpart's DDL, "
         "e.g. 500ms; retried with backoff [env: PGPART_LOCK_TIMEOUT; default 500ms]",
         show_default=False,
@@ -341,7 +349,15 @@ def check(
     verbose: VerboseOpt = False,
 ) -> None:
     """Read-only health of each table's partitions; the exit code is the verdict
-    (0 ok, 1 warning, 2 critical, 3 unknown)."""
+    (0 ok, 1 warning, 2 critical, 3 unknown).
+
+    Examples:
+
+    \b
+      pgpart check                          # every configured (or discovered) table
+      pgpart check public.events -f json    # one table, for a script
+      pgpart check -q                       # Nagios/Icinga: silent unless not OK
+    """
     settings = None
     with _errors(dsn):
         settings = _settings(dsn, config)
@@ -370,7 +386,15 @@ def stats(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Per-partition range, rows (estimate unless --exact) and bytes, with totals."""
+    """Per-partition range, rows (estimate unless --exact) and bytes, with totals.
+
+    Examples:
+
+    \b
+      pgpart stats public.events
+      pgpart stats --exact public.events    # count(*) every partition
+      pgpart stats -f prometheus > /var/lib/node_exporter/pgpart_stats.prom
+    """
     with _errors(dsn):
         settings = _settings(dsn, config)
         from pgpart import service
@@ -396,7 +420,15 @@ def init(
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Introspect the database and write a pgpart.toml for its partitioned tables."""
+    """Introspect the database and write a pgpart.toml for its partitioned tables.
+
+    Examples:
+
+    \b
+      pgpart init                           # every time-partitioned table
+      pgpart init public.events -o -        # one table, to stdout
+      pgpart init --force                   # overwrite ./pgpart.toml
+    """
     with _errors(dsn):
         target = None if output == "-" else Path(output)
         try:
@@ -429,6 +461,10 @@ def init(
         text, skipped = suggest_config(gathered, settings)
         for line in skipped:
             _say(f"skipped {line}")
+        if tables and skipped:
+            # A table named on the command line that init cannot describe (no
+            # partitions to infer the interval from): the file would lack it.
+            _fail("nothing written", ExitCode.UNKNOWN)
         if target is None:
             _emit(text)
         else:
@@ -720,6 +756,7 @@ def create(
         str | None,
         typer.Option(
             "--from",
+            metavar="DATE",
             help="Start (ISO date or timestamp; default: the current period).",
             show_default=False,
         ),
@@ -727,13 +764,17 @@ def create(
     to: Annotated[
         str | None,
         typer.Option(
-            "--to", help="End, exclusive (default: the premake horizon).", show_default=False
+            "--to",
+            metavar="DATE",
+            help="End, exclusive (default: the premake horizon).",
+            show_default=False,
         ),
     ] = None,
     interval: Annotated[
         str | None,
         typer.Option(
             "--interval",
+            metavar="INTERVAL",
             help="hourly, daily, weekly, monthly, quarterly or yearly"
             " (default: configured, else inferred).",
             show_default=False,
@@ -753,7 +794,15 @@ def create(
     now: NowOpt = None,
 ) -> None:
     """Create the missing partitions covering [--from, --to) (default: the current
-    one through the premake horizon), moving matching rows out of DEFAULT."""
+    one through the premake horizon), moving matching rows out of DEFAULT.
+
+    Examples:
+
+    \b
+      pgpart create public.events                                   # now .. premake
+      pgpart create public.events --from 2026-10-01 --to 2026-12-01 # a backfill
+      pgpart create audit_log --interval daily --dry-run            # no partitions yet
+    """
     from pgpart.planner import Mode
 
     with _errors(dsn):
@@ -820,7 +869,15 @@ def maintain(
     now: NowOpt = None,
 ) -> None:
     """What cron runs: create partitions through the premake horizon, move DEFAULT rows
-    into them, finish interrupted detaches, apply configured retention. Idempotent."""
+    into them, finish interrupted detaches, apply configured retention. Idempotent.
+
+    Examples:
+
+    \b
+      pgpart maintain -q                    # cron: silent unless something failed
+      pgpart maintain --dry-run             # the summary, then every statement
+      pgpart maintain public.messages --lock-timeout 200ms
+    """
     from pgpart.planner import Mode
 
     _write(
@@ -845,14 +902,20 @@ def drop(
         str | None,
         typer.Option(
             "--older-than",
-            help="Drop partitions lying wholly before now minus this, e.g. '90 days'.",
+            metavar="DURATION",
+            help="Drop partitions lying wholly before now minus this, e.g. '90 days' or "
+            "'6 mon' (a bare m is refused). Required unless --before (give exactly one).",
             show_default=False,
         ),
     ] = None,
     before: Annotated[
         str | None,
         typer.Option(
-            "--before", help="Drop partitions lying wholly before this date.", show_default=False
+            "--before",
+            metavar="DATE",
+            help="Drop partitions lying wholly before this date (ISO 8601). "
+            "Required unless --older-than (give exactly one).",
+            show_default=False,
         ),
     ] = None,
     detach: Annotated[
@@ -883,7 +946,17 @@ def drop(
     now: NowOpt = None,
 ) -> None:
     """Remove (or --detach) partitions lying wholly before a cutoff. The partition
-    holding the current time, and every later one, is never touched."""
+    holding the current time, and every later one, is never touched.
+
+    Exactly one of --older-than DURATION or --before DATE is required.
+
+    Examples:
+
+    \b
+      pgpart drop public.events --older-than "90 days" --dry-run
+      pgpart drop public.events --before 2026-01-01 --yes
+      pgpart drop public.messages --older-than "12 months" --detach
+    """
     from pgpart.planner import Mode
 
     with _errors(dsn):

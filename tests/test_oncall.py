@@ -480,3 +480,38 @@ def test_check_and_maintain_fit_80_columns_and_wide_or_a_pipe_prints_whole_lines
     assert all(len(line) <= 80 for line in run.stdout.splitlines()), run.stdout
     assert "created 4, dropped 0, rows moved 1, failed 0" in run.stdout
     assert run.stdout.rstrip().endswith("check now: OK (1 ok)")
+
+
+# --- 6. init and no config agree ----------------------------------------------------------
+
+
+def test_init_writes_the_defaults_a_run_without_config_uses(pg_conn, pg_dsn, tmp_path):
+    import tomllib
+
+    daily_table(pg_conn)
+    monthly_table(pg_conn)
+    out = tmp_path / "pgpart.toml"
+    run = cli(["init", "--dsn", pg_dsn, "-o", str(out)])
+    assert run.code == 0, run
+    data = tomllib.loads(out.read_text())
+    assert data["defaults"]["premake"] == 3
+    assert all("premake" not in t for t in data["table"])  # no per-interval surprises
+    with_config = cli(
+        ["maintain", "--dry-run", "--dsn", pg_dsn, "--config", str(out), "--now", NOW]
+    )
+    without = cli(
+        ["maintain", "--dry-run", "--dsn", pg_dsn, "--now", NOW], env={"PGPART_CONFIG": ""}
+    )
+    assert with_config.code == without.code == 0
+    summary = [line for line in with_config.stdout.splitlines() if "would create" in line]
+    assert summary == [line for line in without.stdout.splitlines() if "would create" in line]
+
+
+def test_init_of_a_table_it_cannot_describe_exits_3_and_writes_nothing(pg_conn, pg_dsn, tmp_path):
+    pg_conn.execute("CREATE TABLE empty_one (t timestamptz) PARTITION BY RANGE (t)")
+    out = tmp_path / "pgpart.toml"
+    run = cli(["init", "empty_one", "--dsn", pg_dsn, "-o", str(out)])
+    assert run.code == 3, run
+    assert "no partitions to infer the interval from" in run.stderr
+    assert run.stderr.rstrip().endswith("pgpart: nothing written")
+    assert not out.exists()
