@@ -368,6 +368,7 @@ def check(
         with service.open_connection(settings) as conn:
             _log_queries(conn, verbose)
             planned = service.check(conn, settings, tables or [], moment, exact=exact)
+            planned = _with_suggestions(conn, planned)
         _emit(render_check(planned, _format(fmt), quiet=quiet, width=None if wide else _width()))
     raise typer.Exit(planned.status.rank)
 
@@ -403,6 +404,7 @@ def stats(
         with service.open_connection(settings) as conn:
             _log_queries(conn, verbose)
             result, findings = service.stats(conn, settings, tables or [], exact=exact)
+            findings = _with_suggestions(conn, findings)
         if not quiet:
             _emit(render_stats(result, _format(fmt), width=None if wide else _width()))
         _report_refused(findings.tables, dsn)
@@ -509,6 +511,7 @@ def _write(
                 planned = service.plan_changes(
                     conn, settings, tables, moment, request, allow_standby=dry_run
                 )
+                planned = _with_suggestions(conn, planned)
         except StandbyRefused as exc:
             if request.mode is not Mode.MAINTAIN:
                 raise
@@ -572,6 +575,12 @@ def _write(
         failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
         bad = bool(refused) or _bad_config(planned)
     raise typer.Exit(int(write_exit_code(refused=bad, failed=failed)))
+
+
+def _with_suggestions(conn: Any, planned: Any) -> Any:
+    from pgpart.suggest import with_suggestions
+
+    return with_suggestions(conn, planned)
 
 
 def _width() -> int | None:

@@ -515,3 +515,20 @@ def test_init_of_a_table_it_cannot_describe_exits_3_and_writes_nothing(pg_conn, 
     assert "no partitions to infer the interval from" in run.stderr
     assert run.stderr.rstrip().endswith("pgpart: nothing written")
     assert not out.exists()
+
+
+def test_a_misspelt_table_gets_a_did_you_mean_from_the_catalog(pg_conn, pg_dsn):
+    monthly_table(pg_conn)
+    daily_table(pg_conn)
+    pg_conn.execute("CREATE TABLE plain_table (x int)")
+    run = cli(["maintain", "mesages", "--dsn", pg_dsn, "--now", NOW])
+    assert run.code == 3
+    assert run.stderr == "pgpart: table mesages does not exist (did you mean public.messages?)\n"
+    check = cli(["check", "publik.events", "--dsn", pg_dsn, "--now", NOW, "-f", "json"])
+    assert check.code == 3
+    message = check.json()["tables"][0]["problems"][0]["message"]
+    assert message == "table publik.events does not exist (did you mean public.events?)"
+    stats = cli(["stats", "evnts", "--dsn", pg_dsn])
+    assert stats.code == 3 and "(did you mean public.events?)" in stats.stderr
+    nothing = cli(["check", "zzzzzz", "--dsn", pg_dsn, "--now", NOW])
+    assert "did you mean" not in nothing.stdout  # no guess is better than a wild one
