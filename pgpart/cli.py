@@ -544,11 +544,15 @@ def _write(
             kept = tuple(t for t in planned.tables if not _refused(t))
             shown = Plan(planned.now, kept, planned.server_version)
         after = None
+        stopped = False  # Ctrl-C during the check after the run: its result stands
         if not dry_run and not quiet and (shown.tables or not refused):
             # The tables named (minus those refused: said once already), else the
             # config's or discovery's, as the run itself chose them.
             named = [t.table for t in shown.tables] if tables else []
-            after = _check_after(settings, named, moment, dsn)
+            try:
+                after = _check_after(settings, named, moment, dsn)
+            except KeyboardInterrupt:
+                stopped = True
         if shown.tables or not refused:
             _emit(
                 render_results(
@@ -561,6 +565,8 @@ def _write(
                     after=after,
                 )
             )
+        if stopped:
+            _say("interrupted (Ctrl-C) while checking the state after the run; the run is complete")
         _report_refused(refused, dsn)
         if quiet:
             _report_blocked(
@@ -574,7 +580,8 @@ def _write(
         _report_failures(results, dsn)
         failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
         bad = bool(refused) or _bad_config(planned)
-    raise typer.Exit(int(write_exit_code(refused=bad, failed=failed)))
+    code = write_exit_code(refused=bad, failed=failed, interrupted=stopped)
+    raise typer.Exit(int(code))
 
 
 def _with_suggestions(conn: Any, planned: Any) -> Any:
@@ -626,7 +633,9 @@ class _Progress:
             )
         else:
             text = f"{event.action.partition}: {event.rows:,} rows moved out of DEFAULT so far"
-        width = (_width() or 80) - 1
+        from pgpart.render import terminal_width
+
+        width = (terminal_width(sys.stderr) or 80) - 1
         if len(text) > width:
             text = text[: width - 3] + "..."
         # One status line, rewritten in place; cleared before the result.

@@ -15,13 +15,16 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
-def write_exit_code(*, refused: bool, failed: bool) -> ExitCode:
+def write_exit_code(*, refused: bool, failed: bool, interrupted: bool = False) -> ExitCode:
     """The one place a writing command's outcome becomes its exit code.
 
-    ``refused``: a table, argument or config value pgpart cannot work with
-    (UNKNOWN); ``failed``: an action failed or a table's problems blocked it.
-    A run that did everything asked, or deliberately nothing, is OK.
+    ``interrupted``: Ctrl-C (what was done is reported); ``refused``: a table,
+    argument or config value pgpart cannot work with (UNKNOWN); ``failed``: an
+    action failed or a table's problems blocked it. A run that did everything
+    asked, or deliberately nothing (standby, declined confirmation), is OK.
     """
+    if interrupted:
+        return ExitCode.INTERRUPTED
     if refused:
         return ExitCode.UNKNOWN
     if failed:

@@ -455,14 +455,22 @@ def render_drop_preview(
         [
             f"total: {len(actions)} partition(s)",
             "",
-            f"~{total_rows:,}" + ("+" if unknown else ""),
+            "unknown"
+            if unknown and not total_rows
+            else f"~{total_rows:,}" + ("+" if unknown else ""),
             _human(total_bytes),
         ]
+    )
+    note = (
+        wrap_line("rows unknown: never analyzed (ANALYZE the table for estimates)", width) + "\n"
+        if unknown
+        else ""
     )
     return (
         f"pgpart is about to {verb}:\n"
         + _tabulate(rows, ["partition", "range", "rows (estimate)", "size"], width, wrap=(0,))
         + "\n"
+        + note
     )
 
 
