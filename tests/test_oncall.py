@@ -532,3 +532,39 @@ def test_a_misspelt_table_gets_a_did_you_mean_from_the_catalog(pg_conn, pg_dsn):
     assert stats.code == 3 and "(did you mean public.events?)" in stats.stderr
     nothing = cli(["check", "zzzzzz", "--dsn", pg_dsn, "--now", NOW])
     assert "did you mean" not in nothing.stdout  # no guess is better than a wild one
+
+
+# --- 4. output that says what was done and what is left --------------------------------
+
+
+def test_dry_run_prints_the_summary_first_and_the_sql_after(pg_conn, pg_dsn):
+    daily_table(pg_conn, days=range(-3, 0))
+    run = cli(["maintain", "--dry-run", "--dsn", pg_dsn, "--now", NOW])
+    assert run.code == 0, run
+    lines = run.stdout.splitlines()
+    assert lines[1] == "-- dry run: would create 4, drop 0; nothing was changed"
+    assert lines[2] == (
+        "-- public.events: create 4: events_2026_11_22 .. events_2026_11_25"
+        " [2026-11-22, 2026-11-26)"
+    )
+    first_sql = next(i for i, line in enumerate(lines) if line == "BEGIN;")
+    assert first_sql > 2 and "CREATE TABLE" in run.stdout
+    assert pg_conn.execute("SELECT count(*) FROM pg_inherits").fetchone() == (3,)
+
+
+def test_json_of_a_writing_command_has_the_summary_and_the_state_it_left(pg_conn, pg_dsn):
+    daily_table(pg_conn, days=range(-3, 0))
+    data = cli(["maintain", "--dsn", pg_dsn, "--now", NOW, "-f", "json"]).json()
+    assert data["status"] == "ok"
+    assert data["summary"] == {
+        "dry_run": False,
+        "created": 4,
+        "dropped": 0,
+        "detached": 0,
+        "finalized": 0,
+        "rows_moved": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
+    assert data["check_after"]["status"] == "ok"
+    assert [a["done"] for a in data["actions"]] == [True] * 4
