@@ -667,7 +667,7 @@ def _too_short(frame: _Frame, retention: Duration) -> bool:
 def _short_retention(frame: _Frame, policy: TablePolicy, request: Request) -> Problem | None:
     """The refusal (UNKNOWN: a bad config value or argument) of a retention or
     --older-than shorter than one interval; none with --force."""
-    if request.force:
+    if request.force or request.mode is Mode.CREATE:  # create applies no retention
         return None
     if request.mode is Mode.DROP:
         given, fix = request.drop_older_than, "pass --force if you mean it"

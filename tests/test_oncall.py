@@ -126,6 +126,10 @@ def test_maintain_creates_but_refuses_a_retention_shorter_than_one_interval(
     assert "`retention`" in problem["message"] and "pgpart maintain --force" in problem["message"]
     assert "retention_overdue" not in {p["code"] for p in check.json()["tables"][0]["problems"]}
 
+    create = cli(["create", "messages", "--dry-run", "--dsn", pg_dsn, "--config", config])
+    assert create.code == 0, create  # create applies no retention: nothing to refuse
+    assert "retention_too_short" not in create.stdout
+
     run = cli(["maintain", "--dsn", pg_dsn, "--config", config, "--now", NOW])
     assert run.code == 3, run
     names = partitions(pg_conn, "messages")
