@@ -612,11 +612,16 @@ class _Progress:
         self.planned = planned
         self.enabled = enabled
         self.finished: list[Any] = []
+        self.started: Any = None  # the action in flight, if any
         self.shown = False
 
     def __call__(self, event: Any) -> None:
+        if event.kind == "started":
+            self.started = event.action
+            return
         if event.kind == "finished":
             self.finished.append(event.result)
+            self.started = None
             return
         if not self.enabled:
             return
@@ -651,8 +656,7 @@ class _Progress:
 
     @property
     def in_flight(self) -> Any:
-        actions = self.planned.actions
-        return actions[len(self.finished)] if len(self.finished) < len(actions) else None
+        return self.started
 
 
 def _interrupted(
@@ -676,8 +680,9 @@ def _interrupted(
     )
     left = len(planned.actions) - len(done) - (1 if current is not None else 0)
     _report_failures(done, dsn)
+    finished = f"{len(done)} action(s) finished before" if current else f"{len(done)} finished"
     _fail(
-        f"interrupted (Ctrl-C){where}; {len(done)} action(s) finished before, {left} not attempted",
+        f"interrupted (Ctrl-C){where or ' between two actions'}; {finished}, {left} not attempted",
         ExitCode.INTERRUPTED,
     )
 

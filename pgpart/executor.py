@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -61,7 +63,8 @@ class ExecOptions:
 class Progress:
     """What a long action is doing, for a progress display (``ExecOptions.progress``).
 
-    kind "lock_wait": a lock was not granted (``relation``, ``holder``, ``attempt``);
+    kind "started": the action begins; "lock_wait": a lock was not granted
+    (``relation``, ``holder``, ``attempt``);
     "rows_moved": ``rows`` moved out of DEFAULT so far in this attempt;
     "finished": the action's ``result`` (also when it failed or was not attempted).
     """
@@ -111,7 +114,12 @@ def execute(
             ddl = options.ddl
             if lock_timeouts_ms and action.table.oid in lock_timeouts_ms:
                 ddl = replace(ddl, lock_timeout_ms=lock_timeouts_ms[action.table.oid])
-            result = _ActionRun(session, action, replace(options, ddl=ddl)).run()
+            run = _ActionRun(session, action, replace(options, ddl=ddl))
+            with _HeldInterrupt(not isinstance(action, CreatePartition)) as held:
+                if options.progress is not None:
+                    options.progress(Progress("started", action))
+                run.held = held
+                result = run.run()
             if result.error is not None:
                 failed[group] = (
                     f"{NOT_ATTEMPTED}an earlier {group[1]} action"
@@ -120,6 +128,8 @@ def execute(
             results.append(result)
             if options.progress is not None:
                 options.progress(Progress("finished", action, result=result))
+            if held.pending:
+                raise KeyboardInterrupt  # held back until the action was whole
     finally:
         session.close()
     return results
@@ -135,6 +145,33 @@ def _group(action: Action) -> str:
 
 def _not_attempted(action: Action, why: str) -> ActionResult:
     return ActionResult(action, False, False, why, (), 0, 0.0)
+
+
+class _HeldInterrupt:
+    """Ctrl-C held back while a retention action runs: it is not one
+    transaction (DETACH ... CONCURRENTLY commits on its own, then DROP), and
+    interrupted in between it would leave a partition pending detach or
+    detached and not dropped. The interrupt is raised once the action is
+    over, or at once while the action still waits for its first lock (then
+    nothing of it was done). Creations are single transactions: Ctrl-C rolls
+    them back, so they are not held. Only the main thread can handle signals."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active and threading.current_thread() is threading.main_thread()
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _HeldInterrupt:
+        if self.active:
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.pending = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Unavailable(Exception):
@@ -200,6 +237,8 @@ class _ActionRun:
         self.start = time.monotonic()
         self.committing = False  # the current attempt got as far as its COMMIT
         self.moved = 0  # rows moved out of DEFAULT by the current attempt
+        self.held: _HeldInterrupt | None = None  # Ctrl-C held back (see _HeldInterrupt)
+        self.did_something = False  # a step of this action took effect
 
     def run(self) -> ActionResult:
         try:
@@ -271,7 +310,7 @@ class _ActionRun:
             step = queue.pop(0)
             verdict, message = self._with_retries(conn, step)
             if verdict is Verdict.GO:
-                did_something = True
+                did_something = self.did_something = True
             elif verdict is Verdict.SKIP:
                 return True, not did_something
             elif verdict is Verdict.PENDING and step.on_pending:
@@ -296,6 +335,8 @@ class _ActionRun:
                 return outcome
             except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
                 waits += 1
+                if self.held is not None and self.held.pending and not self.did_something:
+                    raise KeyboardInterrupt from None  # no lock granted: nothing done yet
                 blocker = self._blocker(conn, step) or blocker
                 if self.options.progress is not None:
                     self.options.progress(self._lock_progress(step, blocker, waits))

@@ -572,3 +572,66 @@ def test_json_of_a_writing_command_has_the_summary_and_the_state_it_left(pg_conn
     }
     assert data["check_after"]["status"] == "ok"
     assert [a["done"] for a in data["actions"]] == [True] * 4
+
+
+def test_ctrl_c_while_a_drop_waits_for_its_lock_leaves_the_partition_attached(pg_conn, pg_dsn):
+    """A drop (DETACH CONCURRENTLY, then DROP) is not one transaction: Ctrl-C is
+    held back while it runs, but acted on at once while it still waits for its
+    first lock (nothing of it done yet)."""
+    monthly_table(pg_conn)  # no DEFAULT partition: the detach is CONCURRENTLY
+    before = partitions(pg_conn, "messages")
+    with psycopg.connect(pg_dsn) as locker:
+        locker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        args = ["drop", "messages", "--older-than", "1 month", "--yes", "--dsn", pg_dsn]
+        with term([*args, "--now", NOW]) as t:
+            t.read_until(r"waiting for a lock on public.messages held by pid \d+, attempt \d+")
+            t.interrupt()
+            code = t.wait()
+        locker.rollback()
+    assert code == 130, t.output
+    assert "interrupted (Ctrl-C) during drop messages_2026_09 of public.messages" in t.output
+    assert partitions(pg_conn, "messages") == before
+    pending = pg_conn.execute("SELECT count(*) FROM pg_inherits WHERE inhdetachpending").fetchone()
+    assert pending == (0,)
+
+
+def test_ctrl_c_during_a_drop_lets_it_finish_whole_then_stops(pg_conn, pg_dsn):
+    """Ctrl-C arriving once a drop has begun: that partition is dropped whole
+    (never left pending detach or detached), the next one is not touched."""
+    from datetime import datetime, timezone
+    from pathlib import Path as _Path
+
+    from pgpart import Mode, Overrides, Request, apply, load_settings, open_connection, plan_changes
+    from pgpart.duration import Duration
+
+    monthly_table(pg_conn, months=range(-4, 2))  # Jul .. Dec
+    settings = load_settings(Overrides(dsn=pg_dsn), {}, _Path("/nonexistent"))
+    now = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+    with open_connection(settings) as conn:
+        plan = plan_changes(
+            conn,
+            settings,
+            ["messages"],
+            now,
+            Request(Mode.DROP, drop_older_than=Duration(months=1)),
+        )
+    assert [a.partition for a in plan.actions] == [
+        "messages_2026_07",
+        "messages_2026_08",
+        "messages_2026_09",
+    ]
+    events = []
+
+    def progress(event):
+        events.append((event.kind, event.action.partition))
+        if event.kind == "started" and len(events) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as the first drop begins
+
+    with pytest.raises(KeyboardInterrupt):
+        apply(settings, plan, progress=progress)
+    assert events == [("started", "messages_2026_07"), ("finished", "messages_2026_07")]
+    names = partitions(pg_conn, "messages")
+    assert names[:2] == ["messages_2026_08", "messages_2026_09"]
+    assert pg_conn.execute("SELECT to_regclass('messages_2026_07')").fetchone() == (None,)
+    pending = pg_conn.execute("SELECT count(*) FROM pg_inherits WHERE inhdetachpending").fetchone()
+    assert pending == (0,)
