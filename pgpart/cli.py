@@ -415,7 +415,7 @@ def stats(
 def init(
     tables: TablesArg = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="File to write, or - for stdout.")
+        str, typer.Option("--output", "-o", metavar="FILE", help="File to write, or - for stdout.")
     ] = "pgpart.toml",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     dsn: DsnOpt = None,

@@ -635,3 +635,24 @@ def test_ctrl_c_during_a_drop_lets_it_finish_whole_then_stops(pg_conn, pg_dsn):
     assert pg_conn.execute("SELECT to_regclass('messages_2026_07')").fetchone() == (None,)
     pending = pg_conn.execute("SELECT count(*) FROM pg_inherits WHERE inhdetachpending").fetchone()
     assert pending == (0,)
+
+
+# --- 7. --help -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["check", "stats", "init", "create", "maintain", "drop"])
+def test_help_has_examples_and_named_metavars(command):
+    run = cli([command, "--help"], env={"COLUMNS": "100"})
+    assert run.code == 0
+    examples = [line for line in run.stdout.splitlines() if line.strip().startswith("pgpart ")]
+    assert 2 <= len(examples) <= 3, run.stdout
+    assert "<str>" not in run.stdout and "<file>" not in run.stdout
+    assert "--dsn DSN" in run.stdout
+
+
+def test_drop_help_says_one_of_older_than_or_before_is_required():
+    run = cli(["drop", "--help"], env={"COLUMNS": "100"})
+    assert "Exactly one of --older-than DURATION or --before DATE is required." in run.stdout
+    assert "--older-than DURATION" in run.stdout and "--before DATE" in run.stdout
+    create = cli(["create", "--help"], env={"COLUMNS": "100"})
+    assert "--from DATE" in create.stdout and "--to DATE" in create.stdout
