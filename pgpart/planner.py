@@ -655,13 +655,19 @@ def _storage_template(live: Sequence[Partition]) -> StorageTemplate:
 
 
 def _too_short(frame: _Frame, retention: Duration) -> bool:
-    """Whether a retention is shorter than one partition interval (measured
-    from the start of the current period): "6 min" on a monthly table is a
-    typo, not a policy, and would drop every partition before the current one."""
+    """Whether a retention is shorter than one partition interval: "6 min" on
+    a monthly table is a typo, not a policy, and would drop every partition
+    before the current one. Shorter than every one of the next twelve periods
+    (so "28 days" on a monthly table is not refused in some months only)."""
     if frame.interval is None:
         return False
     start = cal.align(frame.now, frame.interval, frame.tz)
-    return retention.after(start, frame.tz) < cal.shift(start, frame.interval, 1, frame.tz)
+    for _ in range(12):
+        end = cal.shift(start, frame.interval, 1, frame.tz)
+        if retention.after(start, frame.tz) >= end:
+            return False
+        start = end
+    return True
 
 
 def _short_retention(frame: _Frame, policy: TablePolicy, request: Request) -> Problem | None:

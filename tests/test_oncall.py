@@ -656,3 +656,20 @@ def test_drop_help_says_one_of_older_than_or_before_is_required():
     assert "--older-than DURATION" in run.stdout and "--before DATE" in run.stdout
     create = cli(["create", "--help"], env={"COLUMNS": "100"})
     assert "--from DATE" in create.stdout and "--to DATE" in create.stdout
+
+
+@pytest.mark.parametrize(
+    ("older_than", "refused"),
+    [("27 days", True), ("28 days", False), ("30 days", False), ("4 weeks", False)],
+)
+def test_shorter_than_one_interval_means_shorter_than_every_month(
+    pg_conn, pg_dsn, older_than, refused
+):
+    """Whatever the current month: '28 days' is as long as a February, not a typo."""
+    monthly_table(pg_conn)
+    for now in ("2026-12-15T12:00:00Z", "2027-02-15T12:00:00Z", NOW):
+        args = ["drop", "messages", "--older-than", older_than, "--dry-run", "--now", now]
+        run = cli([*args, "--dsn", pg_dsn])
+        assert run.code == (3 if refused else 0), (now, run)
+        said = "is shorter than one monthly partition: refused" in run.stderr
+        assert said is refused, (now, run)
