@@ -123,6 +123,7 @@ esac
 
 python="$(find_python)" || fail "no Python with pgpart found: install it first ('pipx install .' or 'pip install -e .' in the repository), or set PGPART_PYTHON to a Python that has it"
 pgpart() { "$python" -m pgpart "$@"; }
+say "Using $("$python" -m pgpart --version) from $("$python" -c 'import os, pgpart; print(os.path.dirname(pgpart.__file__))') ($python)"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/pgpart-quickstart.XXXXXX")"
 chmod 755 "$work" # as root, the server's OS user must reach the binaries and data here

@@ -29,12 +29,12 @@ from pgpart.core.snapshot import PartitionedTable, Snapshot
 from pgpart.db.catalog import read_snapshot, resolve_tables
 from pgpart.db.connect import connect
 from pgpart.db.probe import ProbeTarget, probe_defaults
-from pgpart.errors import WriteRefused
+from pgpart.errors import StandbyRefused
 
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.executor import ActionResult, Progress
     from pgpart.db.stats import TableStats
 
 
@@ -164,7 +164,7 @@ def plan_changes(
     """Plan a writing command (create, maintain, drop)."""
     gathered = gather(conn, settings, tables, interval=request.interval, for_writing=True)
     if gathered.snapshot.in_recovery and not allow_standby:
-        raise WriteRefused(
+        raise StandbyRefused(
             "the server is in recovery (a hot standby): run writing commands against the primary"
         )
     return _plan_guarded(gathered.targets, gathered.snapshot, now, request)
@@ -229,6 +229,7 @@ def apply(
     *,
     dry_run: bool = False,
     log: Callable[[str], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> list[ActionResult]:
     """Run a plan's actions, each in its own short transaction."""
     from pgpart.db.ddl import DdlOptions
@@ -244,6 +245,7 @@ def apply(
         retry_for_s=settings.retry_for.milliseconds() / 1000,
         dry_run=dry_run,
         log=log,
+        progress=progress,
     )
     # Each table's policy as the planner resolved it (its name looked up
     # through the search_path): nothing is looked up a second time here.

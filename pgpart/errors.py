@@ -6,10 +6,30 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    OK = 0
+    """The exit codes of CONTRACT.md ("Exit codes"); README.md lists them too."""
+
+    OK = 0  # also a deliberate no-op: standby, declined confirmation, partman's table
     WARNING = 1
     CRITICAL = 2  # check: critical; writing commands: something failed
     UNKNOWN = 3  # cannot connect, bad config or arguments, unknown table
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
+
+def write_exit_code(*, refused: bool, failed: bool, interrupted: bool = False) -> ExitCode:
+    """The one place a writing command's outcome becomes its exit code.
+
+    ``interrupted``: Ctrl-C (what was done is reported); ``refused``: a table,
+    argument or config value pgpart cannot work with (UNKNOWN); ``failed``: an
+    action failed or a table's problems blocked it. A run that did everything
+    asked, or deliberately nothing (standby, declined confirmation), is OK.
+    """
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    if refused:
+        return ExitCode.UNKNOWN
+    if failed:
+        return ExitCode.CRITICAL
+    return ExitCode.OK
 
 
 class PgpartError(Exception):
@@ -49,6 +69,12 @@ class WriteRefused(PgpartError):
     """A writing command refused before touching anything (standby, no --yes...)."""
 
     exit_code = ExitCode.CRITICAL
+
+
+class StandbyRefused(WriteRefused):
+    """The server is a hot standby: nothing can be written there. For
+    `maintain` (the same cron on every node, to survive failover) that is a
+    deliberate no-op, exit 0."""
 
 
 def primary_message(exc: BaseException) -> str:

@@ -394,10 +394,16 @@ def test_parse_table_name_length() -> None:
             'pgpart.toml:8: [[table]] "b": premake: must not be negative (got -1)',
         ),
         (
+            '[[table]]\nname = "public.events"\nretention = "6m"\n',
+            "pgpart.toml:3: [[table]] \"public.events\": retention: invalid duration: '6m':"
+            " the unit 'm' is ambiguous (minutes or months?): write '6min' for minutes or"
+            " '6mon' for months",
+        ),
+        (
             '[[table]]\nname = "public.events"\nretention = "90 dayz"\n',
             "pgpart.toml:3: [[table]] \"public.events\": retention: invalid duration: '90 dayz':"
-            " unknown unit 'dayz' (did you mean 'day'?); accepted units: years, months (mon),"
-            " weeks (w), days (d), hours (h), minutes (min, m), seconds (s), milliseconds (ms),"
+            " unknown unit 'dayz' (did you mean 'day'?); accepted units: years (y), months (mon),"
+            " weeks (w), days (d), hours (h), minutes (min), seconds (s), milliseconds (ms),"
             " microseconds (us)",
         ),
         (

@@ -41,7 +41,6 @@ def _us(**kwargs: float) -> int:
         ("12h", Duration(microseconds=_us(hours=12))),
         ("30 minutes", Duration(microseconds=_us(minutes=30))),
         ("30min", Duration(microseconds=_us(minutes=30))),
-        ("30m", Duration(microseconds=_us(minutes=30))),
         ("45s", Duration(microseconds=_us(seconds=45))),
         ("45 seconds", Duration(microseconds=_us(seconds=45))),
         ("500ms", Duration(microseconds=500_000)),
@@ -52,13 +51,13 @@ def _us(**kwargs: float) -> int:
         ("0", Duration()),
         ("0 days", Duration()),
         ("1 day 12 hours", Duration(days=1, microseconds=_us(hours=12))),
-        ("1h30m", Duration(microseconds=_us(hours=1, minutes=30))),
+        ("1h30min", Duration(microseconds=_us(hours=1, minutes=30))),
         ("1 month 2 days 3h", Duration(months=1, days=2, microseconds=3 * HOUR_US)),
         # like PostgreSQL, a fraction of a day becomes time, of a year months
         ("1.5 days", Duration(days=1, microseconds=_us(hours=12))),
         ("1.5 years", Duration(months=18)),
         ("  90   DAYS ", Duration(days=90)),
-        ("1H30M", Duration(microseconds=_us(hours=1, minutes=30))),
+        ("1H30MIN", Duration(microseconds=_us(hours=1, minutes=30))),
     ],
 )
 def test_parse_accepts(text: str, expected: Duration) -> None:
@@ -81,6 +80,10 @@ def test_parse_accepts(text: str, expected: Duration) -> None:
         ("1 day 12", ["the number 12 has no unit"]),
         ("5 days, 3h", ["expected a number at ', 3h'"]),
         ("1 day 2 days", ["days given more than once"]),
+        # a bare m is minutes to PostgreSQL and months to many readers: refused
+        ("6m", ["ambiguous (minutes or months?)", "'6min'", "'6mon'"]),
+        ("6 M", ["ambiguous", "'6min'", "'6mon'"]),
+        ("1h30m", ["ambiguous", "'30min'"]),
         ("1.3 years", ["whole number of months"]),
         ("0.5 months", ["whole number of months"]),
         ("1.0000001s", ["finer than a microsecond"]),
@@ -105,7 +108,7 @@ def test_parse_rejects(text: str, fragments: list[str]) -> None:
         (Duration(months=12), "1 year"),
         (Duration(months=24), "2 years"),
         (Duration(microseconds=500_000), "500ms"),
-        (Duration(microseconds=_us(hours=1, minutes=30)), "1h30m"),
+        (Duration(microseconds=_us(hours=1, minutes=30)), "1h30min"),
         (Duration(microseconds=_us(hours=36)), "36h"),
         (Duration(microseconds=1_500_000), "1.5s"),
         (Duration(microseconds=_us(hours=1, milliseconds=5)), "1h5ms"),

@@ -180,7 +180,7 @@ plausible_text = st.sampled_from(
         "90 days",
         "6 months",
         "500ms",
-        "1h30m",
+        "1h30min",
         "0",
         "0s",
         "-1 day",
@@ -239,7 +239,7 @@ value = st.recursive(
 
 
 durations_text = st.sampled_from(
-    ["90 days", "6 months", "1 year", "2 days", "12h", "1h30m", "500ms", "0", "7 days", "3 weeks"]
+    ["90 days", "6 months", "1 year", "2 days", "12h", "1h30min", "500ms", "0", "7 days", "3 weeks"]
 )
 # Values that pass validation, drawn two times out of three, so that runs get past
 # the config into planning (DST zones, odd intervals, retention, naming...).
@@ -412,7 +412,7 @@ durations = (
             "0",
             "-3 days",
             "9999 years",
-            "1h30m",
+            "1h30min",
             "",
             "soon",
             "1.5 months",

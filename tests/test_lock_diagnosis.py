@@ -107,3 +107,24 @@ def test_lock_timeout_names_the_table_waited_for_and_its_holder(
     assert again.code == 0, again.stdout + again.stderr
     assert len(partitions_of(pg_conn, "messages")) == len(before) + 3
     assert {t: table_checksum(pg_conn, t) for t in rows} == rows
+
+
+def test_a_locked_newest_partition_is_reported_not_waited_for(pg_conn, pg_dsn) -> None:
+    """A migration holding ACCESS EXCLUSIVE on the whole table (LOCK TABLE
+    without ONLY locks every partition): reading what new partitions copy
+    would wait for it; check and maintain answer at once instead, naming it."""
+    import time
+
+    build_monthly(pg_conn)
+    with psycopg.connect(pg_dsn) as locker:
+        locker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        pid = locker.info.backend_pid
+        start = time.monotonic()
+        check = cli(["check", "--dsn", pg_dsn, "--now", NOW, "-f", "json"])
+        run = cli(["maintain", "--dsn", pg_dsn, "--now", NOW, "--lock-timeout", "50ms"])
+        took = time.monotonic() - start
+    assert took < 10, took
+    problems = {p["code"]: p["message"] for p in check.json()["tables"][0]["problems"]}
+    assert f"locked ACCESS EXCLUSIVE by pid {pid}" in problems["cannot_reproduce"]
+    assert run.code == 2, run.stdout + run.stderr
+    assert f"locked ACCESS EXCLUSIVE by pid {pid}" in run.stderr

@@ -21,7 +21,14 @@ import typer
 import typer.core
 
 from pgpart import __version__
-from pgpart.errors import ExitCode, PgpartError, UsageError, primary_message
+from pgpart.errors import (
+    ExitCode,
+    PgpartError,
+    StandbyRefused,
+    UsageError,
+    primary_message,
+    write_exit_code,
+)
 
 if TYPE_CHECKING:
     from pgpart.cli.output import Format
@@ -73,7 +80,12 @@ class _Group(typer.core.TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         with _arguments_exit_3():
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:
+                # Outside the commands' own handling (which reports what was
+                # done): click would say "Aborted!" and exit 1, i.e. WARNING.
+                _fail("interrupted (Ctrl-C)", ExitCode.INTERRUPTED)
 
 
 app = typer.Typer(
@@ -81,7 +93,7 @@ app = typer.Typer(
     name="pgpart",
     help="Keep PostgreSQL time-partitioned tables healthy: create partitions ahead, "
     "check coverage, apply retention, without stalling application traffic.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # `pgpart` alone: help on stderr and exit 3 (see _main)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -105,6 +117,7 @@ DsnOpt = Annotated[
     Optional[str],  # noqa: UP045 - typer needs Optional at runtime on 3.10
     typer.Option(
         "--dsn",
+        metavar="DSN",
         help="libpq connection string or URI [env: PGPART_DSN; else libpq's PG* variables]",
         show_default=False,
     ),
@@ -113,6 +126,7 @@ ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
         "--config",
+        metavar="FILE",
         help="pgpart.toml to read [env: PGPART_CONFIG; else ./pgpart.toml if present]",
         show_default=False,
         dir_okay=False,
@@ -128,6 +142,7 @@ NowOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--now",
+        metavar="TIMESTAMP",
         help="Plan as if it were this moment (ISO 8601; for incidents and "
         "rehearsals) [env: PGPART_NOW]",
         show_default=False,
@@ -139,10 +154,14 @@ TablesArg = Annotated[
         help="Tables (schema.table or a name on search_path). Default: the config's "
         "tables, else every time-range-partitioned table.",
         show_default=False,
+        metavar="[TABLE]...",
     ),
 ]
 TableArg = Annotated[
-    str, typer.Argument(help="The partitioned table (schema.table or a name on search_path).")
+    str,
+    typer.Argument(
+        help="The partitioned table (schema.table or a name on search_path).", metavar="TABLE"
+    ),
 ]
 DryRunOpt = Annotated[
     bool,
@@ -152,9 +171,18 @@ LockTimeoutOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
         "--lock-timeout",
+        metavar="DURATION",
         help="Longest any application query may wait behind pgpart's DDL, "
         "e.g. 500ms; retried with backoff [env: PGPART_LOCK_TIMEOUT; default 500ms]",
         show_default=False,
+    ),
+]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Print long lines whole instead of fitting the terminal's width "
+        "(COLUMNS, else the terminal; piped output is never cut).",
     ),
 ]
 ReadFormatOpt = Annotated[ReadFormat, typer.Option("--format", "-f", help="Output format.")]
@@ -167,8 +195,9 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -177,6 +206,11 @@ def _main(
     ] = False,
 ) -> None:
     """Keep PostgreSQL time-partitioned tables healthy."""
+    if ctx.invoked_subcommand is None:
+        # No command is a usage error (exit 3, like any bad argument): the
+        # help goes to stderr so that nothing reads it as data.
+        typer.echo(ctx.get_help(), err=True)
+        _fail("no command given: pick one of the commands above", ExitCode.UNKNOWN)
 
 
 # --- plumbing ---------------------------------------------------------------
@@ -214,7 +248,7 @@ def _errors(dsn: str | None) -> Iterator[None]:
 
         _fail(scrub(exc.message, _effective_dsn(dsn)), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", ExitCode.CRITICAL)
+        _fail("interrupted (Ctrl-C): nothing was changed", ExitCode.INTERRUPTED)
     except Exception as exc:
         import psycopg
 
@@ -308,13 +342,22 @@ def check(
     ] = False,
     fmt: ReadFormatOpt = ReadFormat.table,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
     now: NowOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Read-only health of each table's partitions; the exit code is the verdict
-    (0 ok, 1 warning, 2 critical, 3 unknown)."""
+    (0 ok, 1 warning, 2 critical, 3 unknown).
+
+    Examples:
+
+    \b
+      pgpart check                          # every configured (or discovered) table
+      pgpart check public.events -f json    # one table, for a script
+      pgpart check -q                       # Nagios/Icinga: silent unless not OK
+    """
     settings = None
     with _errors(dsn):
         settings = _settings(dsn, config)
@@ -325,7 +368,8 @@ def check(
         with service.open_connection(settings) as conn:
             _log_queries(conn, verbose)
             planned = service.check(conn, settings, tables or [], moment, exact=exact)
-        _emit(render_check(planned, _format(fmt), quiet=quiet))
+            planned = _with_suggestions(conn, planned)
+        _emit(render_check(planned, _format(fmt), quiet=quiet, width=None if wide else _width()))
     raise typer.Exit(planned.status.rank)
 
 
@@ -337,12 +381,21 @@ def stats(
         typer.Option("--exact", help="Count rows with count(*) instead of the planner's estimate."),
     ] = False,
     fmt: ReadFormatOpt = ReadFormat.table,
+    wide: WideOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Per-partition range, rows (estimate unless --exact) and bytes, with totals."""
+    """Per-partition range, rows (estimate unless --exact) and bytes, with totals.
+
+    Examples:
+
+    \b
+      pgpart stats public.events
+      pgpart stats --exact public.events    # count(*) every partition
+      pgpart stats -f prometheus > /var/lib/node_exporter/pgpart_stats.prom
+    """
     with _errors(dsn):
         settings = _settings(dsn, config)
         from pgpart import api as service
@@ -351,8 +404,9 @@ def stats(
         with service.open_connection(settings) as conn:
             _log_queries(conn, verbose)
             result, findings = service.stats(conn, settings, tables or [], exact=exact)
+            findings = _with_suggestions(conn, findings)
         if not quiet:
-            _emit(render_stats(result, _format(fmt)))
+            _emit(render_stats(result, _format(fmt), width=None if wide else _width()))
         _report_refused(findings.tables, dsn)
     raise typer.Exit(3 if findings.tables else 0)
 
@@ -361,14 +415,22 @@ def stats(
 def init(
     tables: TablesArg = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="File to write, or - for stdout.")
+        str, typer.Option("--output", "-o", metavar="FILE", help="File to write, or - for stdout.")
     ] = "pgpart.toml",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Introspect the database and write a pgpart.toml for its partitioned tables."""
+    """Introspect the database and write a pgpart.toml for its partitioned tables.
+
+    Examples:
+
+    \b
+      pgpart init                           # every time-partitioned table
+      pgpart init public.events -o -        # one table, to stdout
+      pgpart init --force                   # overwrite ./pgpart.toml
+    """
     with _errors(dsn):
         target = None if output == "-" else Path(output)
         try:
@@ -401,6 +463,10 @@ def init(
         text, skipped = suggest_config(gathered, settings)
         for line in skipped:
             _say(f"skipped {line}")
+        if tables and skipped:
+            # A table named on the command line that init cannot describe (no
+            # partitions to infer the interval from): the file would lack it.
+            _fail("nothing written", ExitCode.UNKNOWN)
         if target is None:
             _emit(text)
         else:
@@ -427,40 +493,234 @@ def _write(
     quiet: bool,
     verbose: bool,
     fmt: WriteFormat,
-    confirm: Callable[[Any], bool] | None = None,
+    wide: bool = False,
+    confirm: Callable[[Any, Any], bool] | None = None,
 ) -> None:
+    width = None if wide else _width()
     with _errors(dsn):
         settings = _settings(dsn, config, **flags)
         moment = _now(now)
         from pgpart import api as service
         from pgpart.cli.output import render_results
-        from pgpart.core.planner import Request
+        from pgpart.core.planner import Mode, Request
 
         request = Request(max_new_partitions=settings.max_new_partitions, **request_args)
-        with service.open_connection(settings) as conn:
-            _log_queries(conn, verbose)
-            planned = service.plan_changes(
-                conn, settings, tables, moment, request, allow_standby=dry_run
+        try:
+            with service.open_connection(settings) as conn:
+                _log_queries(conn, verbose)
+                planned = service.plan_changes(
+                    conn, settings, tables, moment, request, allow_standby=dry_run
+                )
+                planned = _with_suggestions(conn, planned)
+        except StandbyRefused as exc:
+            if request.mode is not Mode.MAINTAIN:
+                raise
+            # The same cron runs on every node so that it survives a failover:
+            # on the standby it is a deliberate no-op (as pg_partman does).
+            if not quiet:
+                _say(
+                    f"{exc.message.split(':')[0]}: nothing to do here; maintain runs on the primary"
+                )
+            raise typer.Exit(int(ExitCode.OK)) from None
+        declined = confirm is not None and not dry_run and planned.actions
+        if declined and confirm is not None and not confirm(planned, settings):
+            raise typer.Exit(int(ExitCode.OK))  # a declined confirmation: a deliberate no-op
+        show = _Progress(planned, enabled=not quiet and _is_terminal(sys.stderr))
+        try:
+            results = service.apply(
+                settings, planned, dry_run=dry_run, log=_logger(verbose), progress=show
             )
-        if confirm is not None and not dry_run and planned.actions and not confirm(planned):
-            _fail("nothing done", ExitCode.CRITICAL)
-        results = service.apply(settings, planned, dry_run=dry_run, log=_logger(verbose))
+        except KeyboardInterrupt:
+            show.clear()
+            _interrupted(show, planned, fmt, width, dsn)
+        show.clear()
+        from pgpart.core.plan import Plan
+
         refused = [t for t in planned.tables if _refused(t)]
         shown = planned
         if refused and fmt is not WriteFormat.json:
             # Said once on stderr below; stdout keeps the tables pgpart could work on.
             # JSON keeps every table: its readers want one document, whatever happened.
-            from pgpart.core.plan import Plan
-
             kept = tuple(t for t in planned.tables if not _refused(t))
             shown = Plan(planned.now, kept, planned.server_version)
+        after = None
+        stopped = False  # Ctrl-C during the check after the run: its result stands
+        if not dry_run and not quiet and (shown.tables or not refused):
+            # The tables named (minus those refused: said once already), else the
+            # config's or discovery's, as the run itself chose them.
+            named = [t.table for t in shown.tables] if tables else []
+            try:
+                after = _check_after(settings, named, moment, dsn)
+            except KeyboardInterrupt:
+                stopped = True
         if shown.tables or not refused:
-            _emit(render_results(results, shown, _format(fmt), quiet=quiet, dry_run=dry_run))
+            _emit(
+                render_results(
+                    results,
+                    shown,
+                    _format(fmt),
+                    quiet=quiet,
+                    dry_run=dry_run,
+                    width=width,
+                    after=after,
+                )
+            )
+        if stopped:
+            _say("interrupted (Ctrl-C) while checking the state after the run; the run is complete")
         _report_refused(refused, dsn)
+        if quiet:
+            _report_blocked(
+                [
+                    t
+                    for t in planned.tables
+                    if not _refused(t) and (t.blocked or _bad_config(Plan(planned.now, (t,))))
+                ],
+                dsn,
+            )
         _report_failures(results, dsn)
-        _report_withheld(planned.tables, dsn)
+        _report_withheld(planned.tables, dsn, quiet=quiet)
         failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
-    raise typer.Exit(3 if refused else 2 if failed else 0)
+        bad = bool(refused) or _bad_config(planned)
+    code = write_exit_code(refused=bad, failed=failed, interrupted=stopped)
+    raise typer.Exit(int(code))
+
+
+def _with_suggestions(conn: Any, planned: Any) -> Any:
+    from pgpart.db.did_you_mean import with_suggestions
+
+    return with_suggestions(conn, planned)
+
+
+def _width() -> int | None:
+    from pgpart.cli.output import terminal_width
+
+    return terminal_width(sys.stdout)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Progress:
+    """Receives the executor's progress events: keeps the finished results
+    (what was done, should Ctrl-C come) and, on a terminal, shows lock waits
+    and rows moved on stderr. Nothing in cron (no terminal) or with -q."""
+
+    def __init__(self, planned: Any, *, enabled: bool) -> None:
+        self.planned = planned
+        self.enabled = enabled
+        self.finished: list[Any] = []
+        self.started: Any = None  # the action in flight, if any
+        self.shown = False
+
+    def __call__(self, event: Any) -> None:
+        if event.kind == "started":
+            self.started = event.action
+            return
+        if event.kind == "finished":
+            self.finished.append(event.result)
+            self.started = None
+            return
+        if not self.enabled:
+            return
+        if event.kind == "lock_wait":
+            # Who first (pid, mode), then the query, which the width may cut.
+            import re
+
+            who = re.match(r"(held|queued ahead) by pid (\d+)[^:]*(?:: (.*))?", event.holder or "")
+            holder = f" {who.group(1)} by pid {who.group(2)}" if who else ""
+            query = f": {who.group(3)}" if who and who.group(3) else ""
+            text = (
+                f"waiting for a lock on {event.relation or '?'}{holder},"
+                f" attempt {event.attempt}{query}"
+            )
+        else:
+            text = f"{event.action.partition}: {event.rows:,} rows moved out of DEFAULT so far"
+        from pgpart.cli.output import terminal_width
+
+        width = (terminal_width(sys.stderr) or 80) - 1
+        if len(text) > width:
+            text = text[: width - 3] + "..."
+        # One status line, rewritten in place; cleared before the result.
+        sys.stderr.write("\r\x1b[2K" + _one_line(text))
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self.shown = False
+
+    @property
+    def in_flight(self) -> Any:
+        return self.started
+
+
+def _interrupted(
+    show: _Progress, planned: Any, fmt: WriteFormat, width: int | None, dsn: str | None
+) -> NoReturn:
+    """Ctrl-C while applying: what was done, what was rolled back, exit 130."""
+    from pgpart.cli.output import render_results
+
+    done = list(show.finished)
+    _emit(
+        render_results(
+            done, planned, _format(fmt), quiet=False, dry_run=False, width=width, interrupted=True
+        )
+    )
+    current = show.in_flight
+    where = (
+        f" during {current.action} {current.partition} of {current.table.qualified}"
+        " (rolled back: it is as before)"
+        if current is not None
+        else ""
+    )
+    left = len(planned.actions) - len(done) - (1 if current is not None else 0)
+    _report_failures(done, dsn)
+    finished = f"{len(done)} action(s) finished before" if current else f"{len(done)} finished"
+    _fail(
+        f"interrupted (Ctrl-C){where or ' between two actions'}; {finished}, {left} not attempted",
+        ExitCode.INTERRUPTED,
+    )
+
+
+def _check_after(settings: Any, tables: list[str], moment: datetime, dsn: str | None) -> Any:
+    """The check status a writing run left (a fresh catalog read); None when
+    it cannot be read (said on stderr: the run's own result stands)."""
+    import psycopg
+
+    from pgpart import api as service
+    from pgpart.db.connect import scrub
+
+    try:
+        with service.open_connection(settings) as conn:
+            return service.check(conn, settings, tables, moment)
+    except (PgpartError, psycopg.Error) as exc:
+        reason = exc.message if isinstance(exc, PgpartError) else primary_message(exc)
+        _say(scrub(f"could not check the state after the run: {reason}", _effective_dsn(dsn)))
+        return None
+
+
+# A refusal of a config value or argument found only while planning (it needs
+# the table's interval): UNKNOWN, exit 3, even when other actions ran.
+BAD_CONFIG_CODES = frozenset({"retention_too_short"})
+
+
+def _bad_config(planned: Any) -> bool:
+    return any(p.code in BAD_CONFIG_CODES for t in planned.tables for p in t.problems)
+
+
+def _report_blocked(tables: Any, dsn: str | None) -> None:
+    """With -q, the problems that kept pgpart from changing a table (stdout is silent)."""
+    from pgpart.db.connect import scrub
+
+    for table in tables:
+        for problem in table.problems:
+            _say(scrub(f"{table.table}: {problem.code}: {problem.message}", _effective_dsn(dsn)))
 
 
 def _report_failures(results: list[Any], dsn: str | None) -> None:
@@ -489,19 +749,24 @@ def _report_failures(results: list[Any], dsn: str | None) -> None:
 WITHHOLDING_CODES = frozenset({"cannot_reproduce", "relocation_blocked", "cannot_drop"})
 
 
-def _report_withheld(tables: Any, dsn: str | None) -> None:
-    """One stderr line per problem for which work was deliberately left undone."""
+def _report_withheld(tables: Any, dsn: str | None, *, quiet: bool) -> None:
+    """One stderr line per problem for which work was deliberately left undone
+    (with -q, _report_blocked says those), and per thing new partitions will
+    lack although they are made (a publication pgpart may not change)."""
     from pgpart.db.connect import scrub
 
     for table in tables:
-        if table.blocked:
-            for p in table.problems:
-                if p.code in WITHHOLDING_CODES:
-                    _say(scrub(f"{table.table}: {p.code}: {p.message}", _effective_dsn(dsn)))
+        for p in table.problems:
+            withheld = table.blocked and not quiet and p.code in WITHHOLDING_CODES
+            lacking = not table.blocked and table.actions and p.code == "cannot_reproduce"
+            if withheld or lacking:
+                _say(scrub(f"{table.table}: {p.code}: {p.message}", _effective_dsn(dsn)))
 
 
 # Problems that mean "this is not a table pgpart can work on": UNKNOWN, exit 3.
-REFUSED_CODES = frozenset({"unknown_table", "not_partitioned", "unsupported_key", "out_of_range"})
+REFUSED_CODES = frozenset(
+    {"unknown_table", "not_partitioned", "unsupported_key", "out_of_range", "retention_too_short"}
+)
 
 
 def _refused(table: Any) -> bool:
@@ -529,6 +794,7 @@ def create(
         str | None,
         typer.Option(
             "--from",
+            metavar="DATE",
             help="Start (ISO date or timestamp; default: the current period).",
             show_default=False,
         ),
@@ -536,13 +802,17 @@ def create(
     to: Annotated[
         str | None,
         typer.Option(
-            "--to", help="End, exclusive (default: the premake horizon).", show_default=False
+            "--to",
+            metavar="DATE",
+            help="End, exclusive (default: the premake horizon).",
+            show_default=False,
         ),
     ] = None,
     interval: Annotated[
         str | None,
         typer.Option(
             "--interval",
+            metavar="INTERVAL",
             help="hourly, daily, weekly, monthly, quarterly or yearly"
             " (default: configured, else inferred).",
             show_default=False,
@@ -555,13 +825,22 @@ def create(
     lock_timeout: LockTimeoutOpt = None,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
     verbose: VerboseOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
     """Create the missing partitions covering [--from, --to) (default: the current
-    one through the premake horizon), moving matching rows out of DEFAULT."""
+    one through the premake horizon), moving matching rows out of DEFAULT.
+
+    Examples:
+
+    \b
+      pgpart create public.events                                   # now .. premake
+      pgpart create public.events --from 2026-10-01 --to 2026-12-01 # a backfill
+      pgpart create audit_log --interval daily --dry-run            # no partitions yet
+    """
     from pgpart.core.planner import Mode
 
     with _errors(dsn):
@@ -579,6 +858,7 @@ def create(
         quiet=quiet,
         verbose=verbose,
         fmt=fmt,
+        wide=wide,
         flags={"lock_timeout": lock_timeout},
         request_args={
             "mode": Mode.CREATE,
@@ -609,16 +889,33 @@ def _interval(text: str | None) -> Any:
 def maintain(
     tables: TablesArg = None,
     dry_run: DryRunOpt = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Apply a retention shorter than one partition interval (refused otherwise: "
+            "a typo must not drop data), and create more than max_new_partitions.",
+        ),
+    ] = False,
     lock_timeout: LockTimeoutOpt = None,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
     verbose: VerboseOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
     """What cron runs: create partitions through the premake horizon, move DEFAULT rows
-    into them, finish interrupted detaches, apply configured retention. Idempotent."""
+    into them, finish interrupted detaches, apply configured retention. Idempotent.
+
+    Examples:
+
+    \b
+      pgpart maintain -q                    # cron: silent unless something failed
+      pgpart maintain --dry-run             # the summary, then every statement
+      pgpart maintain public.messages --lock-timeout 200ms
+    """
     from pgpart.core.planner import Mode
 
     _write(
@@ -630,8 +927,9 @@ def maintain(
         quiet=quiet,
         verbose=verbose,
         fmt=fmt,
+        wide=wide,
         flags={"lock_timeout": lock_timeout},
-        request_args={"mode": Mode.MAINTAIN},
+        request_args={"mode": Mode.MAINTAIN, "force": force},
     )
 
 
@@ -642,18 +940,32 @@ def drop(
         str | None,
         typer.Option(
             "--older-than",
-            help="Drop partitions lying wholly before now minus this, e.g. '90 days'.",
+            metavar="DURATION",
+            help="Drop partitions lying wholly before now minus this, e.g. '90 days' or "
+            "'6 mon' (a bare m is refused). Required unless --before (give exactly one).",
             show_default=False,
         ),
     ] = None,
     before: Annotated[
         str | None,
         typer.Option(
-            "--before", help="Drop partitions lying wholly before this date.", show_default=False
+            "--before",
+            metavar="DATE",
+            help="Drop partitions lying wholly before this date (ISO 8601). "
+            "Required unless --older-than (give exactly one).",
+            show_default=False,
         ),
     ] = None,
     detach: Annotated[
         bool, typer.Option("--detach", help="Detach instead of dropping (keep the tables).")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Allow --older-than shorter than one partition interval (refused otherwise: "
+            "a typo such as '6 min' for '6 mon' must not drop data).",
+        ),
     ] = False,
     yes: Annotated[
         bool,
@@ -665,13 +977,24 @@ def drop(
     lock_timeout: LockTimeoutOpt = None,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
+    wide: WideOpt = False,
     verbose: VerboseOpt = False,
     dsn: DsnOpt = None,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
     """Remove (or --detach) partitions lying wholly before a cutoff. The partition
-    holding the current time, and every later one, is never touched."""
+    holding the current time, and every later one, is never touched.
+
+    Exactly one of --older-than DURATION or --before DATE is required.
+
+    Examples:
+
+    \b
+      pgpart drop public.events --older-than "90 days" --dry-run
+      pgpart drop public.events --before 2026-01-01 --yes
+      pgpart drop public.messages --older-than "12 months" --detach
+    """
     from pgpart.core.planner import Mode
 
     with _errors(dsn):
@@ -692,20 +1015,26 @@ def drop(
                 "(or --dry-run to see what would go)"
             )
 
-    def confirm(planned: Any) -> bool:
+    def confirm(planned: Any, settings: Any) -> bool:
         if yes:
             return True
-        from pgpart.cli.output import Format, render_results
-
-        preview = service_preview(planned)
-        typer.echo(
-            render_results(preview, planned, Format.TABLE, quiet=False, dry_run=False), err=True
-        )
-        return typer.confirm(
-            f"{'Detach' if detach else 'Drop'} these {len(planned.actions)} partition(s)?",
-            default=False,
-            err=True,
-        )
+        verb = "detach" if detach else "drop"
+        typer.echo(_drop_preview(planned, settings, verb, None if wide else _width()), err=True)
+        try:
+            sys.stderr.write(
+                f"{verb.capitalize()} these {len(planned.actions)} partition(s)? [y/N]: "
+            )
+            sys.stderr.flush()
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            typer.echo("", err=True)
+            _fail(f"interrupted (Ctrl-C): nothing {verb}ped", ExitCode.INTERRUPTED)
+        if answer.strip().lower() in ("y", "yes"):
+            return True
+        if not answer:
+            typer.echo("", err=True)  # end of input: end the prompt's line
+        _say(f"not confirmed: nothing {verb}ped")
+        return False
 
     _write(
         dsn=dsn,
@@ -716,6 +1045,7 @@ def drop(
         quiet=quiet,
         verbose=verbose,
         fmt=fmt,
+        wide=wide,
         flags={"lock_timeout": lock_timeout},
         confirm=confirm,
         request_args={
@@ -723,20 +1053,30 @@ def drop(
             "drop_older_than": duration,
             "drop_before": cutoff,
             "drop_detach": detach,
+            "force": force,
         },
     )
 
 
-def service_preview(planned: Any) -> list[Any]:
-    """Planned actions as not-yet-run results, for the confirmation prompt."""
-    from pgpart.db.executor import ActionResult
+def _drop_preview(planned: Any, settings: Any, verb: str, width: int | None) -> str:
+    """What the prompt is about to remove: each partition with its range,
+    estimated rows and size, and the total."""
+    import psycopg
 
-    return [
-        ActionResult(
-            action=a, done=False, skipped=False, error=None, sql=(), attempts=0, seconds=0.0
-        )
-        for a in planned.actions
-    ]
+    from pgpart import api as service
+    from pgpart.cli.output import render_drop_preview
+    from pgpart.core.identifiers import display_name
+
+    names = [display_name(a.partition_schema, a.partition) for a in planned.actions]
+    found: dict[str, Any] = {}
+    try:
+        with service.open_connection(settings) as conn:
+            tables = sorted({a.table.qualified for a in planned.actions})
+            stats, _ = service.stats(conn, settings, tables)
+        found = {p.name: p for s in stats for p in s.partitions}
+    except (PgpartError, psycopg.Error):
+        pass  # sizes unknown: the list of partitions is still shown
+    return render_drop_preview(planned.actions, [found.get(n) for n in names], verb, width)
 
 
 def main() -> None:

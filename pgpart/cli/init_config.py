@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pgpart.core import calendar as cal
 from pgpart.core.planner import inferred_interval, key_zone
 
 if TYPE_CHECKING:
     from pgpart.api import Gathered
     from pgpart.config import Settings
-
-# Enough runway that a daily cron of `maintain` missing a run or two is harmless.
-SUGGESTED_PREMAKE = {
-    cal.Interval.HOURLY: 48,
-    cal.Interval.DAILY: 7,
-    cal.Interval.WEEKLY: 4,
-    cal.Interval.MONTHLY: 3,
-    cal.Interval.QUARTERLY: 2,
-    cal.Interval.YEARLY: 1,
-}
 
 
 def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[str]]:
@@ -46,11 +35,12 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
                 ' interval = "daily" (or monthly, ...)'
             )
             continue
-        entry: dict[str, object] = {
-            "name": table.qualified,
-            "interval": interval.value,
-            "premake": SUGGESTED_PREMAKE[interval],
-        }
+        # premake is left to [defaults] (the same built-in default a run without
+        # any config uses, config._BUILTIN_POLICY), unless the table already has its own:
+        # coverage must not depend on whether `init` was run.
+        entry: dict[str, object] = {"name": table.qualified, "interval": interval.value}
+        if "premake" in target.policy.configured_keys and target.policy.name is not None:
+            entry["premake"] = target.policy.premake
         if target.policy.retention is not None:
             entry["retention"] = str(target.policy.retention)
             entry["retention_mode"] = target.policy.retention_mode.value

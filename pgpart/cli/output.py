@@ -9,16 +9,19 @@ import csv
 import io
 import json
 import math
+import os
+import textwrap
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pgpart.core.plan import Action, CreatePartition, Plan, Status, TablePlan
 
 if TYPE_CHECKING:
     from pgpart.db.executor import ActionResult
-    from pgpart.db.stats import TableStats
+    from pgpart.db.stats import PartitionStats, TableStats
 
 
 class Format(str, Enum):
@@ -32,10 +35,94 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _tabulate(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    from tabulate import tabulate
+def _tabulate(
+    rows: Sequence[Sequence[Any]],
+    headers: Sequence[str],
+    width: int | None = None,
+    wrap: Sequence[int] = (),
+) -> str:
+    """A tabulate table; wider than ``width``, the ``wrap`` columns are
+    wrapped, in that order of preference, until it fits (or they cannot be
+    narrower). Columns are two spaces apart, headers unpadded."""
+    import tabulate as tab
 
-    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    def render(cells: Sequence[Sequence[Any]]) -> str:
+        saved = tab.MIN_PADDING
+        tab.MIN_PADDING = 0  # headers as wide as their text, not two more
+        try:
+            return tab.tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True)
+        finally:
+            tab.MIN_PADDING = saved
+
+    text = render(rows)
+    if width is None or not rows or not wrap:
+        return text
+    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    for column in wrap:
+        excess = max(len(line) for line in text.splitlines()) - width
+        if excess <= 0:
+            break
+        current = max(_cell_width(r[column]) for r in cells)
+        target = max(MIN_WRAP, len(headers[column]), current - excess)
+        if target >= current:
+            continue
+        for r in cells:
+            r[column] = _wrap_cell(r[column], target)
+        text = render(cells)
+    return text
+
+
+MIN_WRAP = 13  # a wrapped column never gets narrower ("2026-11-01 .." fits)
+
+
+def _wrap_cell(cell: str, target: int) -> str:
+    """A cell in lines of at most ``target``: a span "a .. b" breaks after
+    "..", then whatever is still longer is wrapped (a long name is split)."""
+    if _cell_width(cell) <= target:
+        return cell
+    if " .. " in cell and "\n" not in cell:
+        head, tail = cell.split(" .. ", 1)
+        cell = f"{head} ..\n{tail}"
+    lines: list[str] = []
+    for line in cell.split("\n"):
+        lines.extend(textwrap.wrap(line, target, break_on_hyphens=False) or [""])
+    return "\n".join(lines)
+
+
+def _fits(text: str, width: int | None) -> bool:
+    return width is None or max(len(line) for line in text.splitlines()) <= width
+
+
+def _cell_width(cell: str) -> int:
+    return max((len(line) for line in cell.split("\n")), default=0)
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """Columns to fit: $COLUMNS, else the terminal's width; None (no limit)
+    when the stream is not a terminal, so piped output is never cut."""
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns or None
+    except (OSError, ValueError, AttributeError):  # no fileno (a test's StringIO)
+        return None
+    return None
+
+
+def wrap_line(text: str, width: int | None, indent: str = "  ", hang: str = "    ") -> str:
+    """One message as lines of at most ``width`` (whole when width is None)."""
+    if width is None or len(indent) + len(text) <= width:
+        return indent + text
+    return textwrap.fill(
+        text,
+        width,
+        initial_indent=indent,
+        subsequent_indent=hang,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def _csv(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -77,7 +164,7 @@ def check_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def render_check(plan: Plan, fmt: Format, *, quiet: bool = False) -> str:
+def render_check(plan: Plan, fmt: Format, *, quiet: bool = False, width: int | None = None) -> str:
     tables = [t for t in plan.tables if not quiet or t.status is not Status.OK]
     if fmt is Format.JSON:
         if quiet and not tables:
@@ -111,10 +198,16 @@ def render_check(plan: Plan, fmt: Format, *, quiet: bool = False) -> str:
     if not tables:
         return ""
     summary = f"\n{plan.status.value.upper()}: " + _summary(plan.tables)
+    shown = [[*r[:4], _compact(t.covered_until), r[5]] for r, t in zip(rows, tables, strict=True)]
     return (
-        _tabulate([r[:-1] for r in rows], headers[:-1])
+        _tabulate(
+            shown,
+            ["table", "status", "interval", "parts", "covered until", "default rows"],
+            width,
+            wrap=(0,),
+        )
         + "\n"
-        + _problem_lines(tables)
+        + _problem_lines(tables, width)
         + summary
         + "\n"
     )
@@ -127,9 +220,10 @@ def _summary(tables: Sequence[TablePlan]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counts.items()) if tables else "no tables"
 
 
-def _problem_lines(tables: Sequence[TablePlan]) -> str:
+def _problem_lines(tables: Sequence[TablePlan], width: int | None = None) -> str:
+    """Problems below the table, one message each, wrapped to ``width``."""
     lines = [
-        f"  {p.severity.value.upper():8} {t.table}: {p.code}: {p.message}"
+        wrap_line(f"{p.severity.value.upper():8} {t.table}: {p.code}: {p.message}", width)
         for t in tables
         for p in t.problems
     ]
@@ -138,6 +232,19 @@ def _problem_lines(tables: Sequence[TablePlan]) -> str:
 
 def _short(value: datetime | None) -> str:
     return value.isoformat(sep=" ", timespec="minutes") if value else ""
+
+
+def _compact(value: datetime | None) -> str:
+    """A moment as short as it can be said exactly: the date alone at
+    midnight UTC (or a naive midnight), else minutes and offset."""
+    if value is None:
+        return ""
+    if value.time() == time(0) and value.utcoffset() in (None, UTC_OFFSET):
+        return value.date().isoformat()
+    return _short(value)
+
+
+UTC_OFFSET = timedelta(0)
 
 
 def _label(value: str) -> str:
@@ -249,7 +356,7 @@ def stats_json(stats: Sequence[TableStats]) -> dict[str, Any]:
     }
 
 
-def render_stats(stats: Sequence[TableStats], fmt: Format) -> str:
+def render_stats(stats: Sequence[TableStats], fmt: Format, *, width: int | None = None) -> str:
     if fmt is Format.JSON:
         return _dumps(stats_json(stats))
     if fmt is Format.PROMETHEUS:
@@ -275,8 +382,8 @@ def render_stats(stats: Sequence[TableStats], fmt: Format) -> str:
         rows = [
             [
                 p.name + (" (detach pending)" if p.pending_detach else ""),
-                "DEFAULT" if p.is_default else _short(p.lower) or "MINVALUE",
-                "" if p.is_default else _short(p.upper) or "MAXVALUE",
+                "DEFAULT" if p.is_default else _compact(p.lower) or "MINVALUE",
+                "" if p.is_default else _compact(p.upper) or "MAXVALUE",
                 _rows(p.rows, p.rows_exact),
                 _human(p.bytes),
             ]
@@ -290,18 +397,81 @@ def render_stats(stats: Sequence[TableStats], fmt: Format) -> str:
                 "",
                 _rows(total, all(p.rows_exact for p in s.partitions))
                 if total is not None
-                else f"~{s.known_rows:,}+ (some never analyzed)",
+                else f"~{s.known_rows:,}+",
                 _human(s.total_bytes),
             ]
         )
-        out.append(f"{s.table}\n" + _tabulate(rows, ["partition", "from", "to", "rows", "size"]))
+        text = f"{s.table}\n" + _tabulate(
+            rows, ["partition", "from", "to", "rows", "size"], width, wrap=(0,)
+        )
+        never = [p.name for p in s.partitions if p.rows is None]
+        if never:
+            text += "\n" + wrap_line(
+                f"rows unknown: {len(never)} partition(s) never analyzed (or vacuumed):"
+                f" run `pgpart stats --exact {s.table}` to count them, or"
+                f" `ANALYZE {s.table};` to refresh the estimates",
+                width,
+            )
+        out.append(text)
     return "\n\n".join(out) + "\n" if out else ""
 
 
 def _rows(rows: int | None, exact: bool) -> str:
     if rows is None:
-        return "unknown (never analyzed)"
+        return "unknown"
     return f"{rows:,}" if exact else f"~{rows:,}"
+
+
+def _partition_name(action: Action) -> str:
+    from pgpart.core.identifiers import display_name
+
+    schema = getattr(action, "partition_schema", None) or action.table.schema
+    return display_name(schema, action.partition)
+
+
+def render_drop_preview(
+    actions: Sequence[Action], stats: Sequence[PartitionStats | None], verb: str, width: int | None
+) -> str:
+    """The confirmation's list: each partition with its range, estimated
+    rows and size, and the total of what is about to go."""
+    rows = []
+    total_rows = total_bytes = 0
+    unknown = False
+    for action, p in zip(actions, stats, strict=True):
+        if p is None or p.rows is None:
+            unknown = True
+        else:
+            total_rows += p.rows
+        total_bytes += (p.bytes or 0) if p is not None else 0
+        rows.append(
+            [
+                _partition_name(action),
+                _range(action),
+                "unknown" if p is None else _rows(p.rows, p.rows_exact),
+                "" if p is None else _human(p.bytes),
+            ]
+        )
+    rows.append(
+        [
+            f"total: {len(actions)} partition(s)",
+            "",
+            "unknown"
+            if unknown and not total_rows
+            else f"~{total_rows:,}" + ("+" if unknown else ""),
+            _human(total_bytes),
+        ]
+    )
+    note = (
+        wrap_line("rows unknown: never analyzed (ANALYZE the table for estimates)", width) + "\n"
+        if unknown
+        else ""
+    )
+    return (
+        f"pgpart is about to {verb}:\n"
+        + _tabulate(rows, ["partition", "range", "rows (estimate)", "size"], width, wrap=(0,))
+        + "\n"
+        + note
+    )
 
 
 def _human(n: int | None) -> str:
@@ -404,70 +574,211 @@ def _blocked(plan: Plan) -> bool:
     return any(t.blocked for t in plan.tables)
 
 
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What a writing run did (or, dry, would do): the closing summary."""
+
+    created: int = 0
+    dropped: int = 0
+    detached: int = 0
+    finalized: int = 0
+    rows_moved: int = 0
+    moves: int = 0  # creations that move rows out of DEFAULT
+    failed: int = 0  # failed, or not attempted after a failure
+    skipped: int = 0  # already there (a concurrent run made it)
+
+    @classmethod
+    def of(cls, results: Sequence[ActionResult]) -> Tally:
+        counts = {"create": 0, "drop": 0, "detach": 0, "finalize_detach": 0}
+        failed = skipped = moved = moves = 0
+        for r in results:
+            if r.error:
+                failed += 1
+                continue
+            if r.skipped:
+                skipped += 1
+                continue
+            counts[r.action.action] = counts.get(r.action.action, 0) + 1
+            moved += r.rows_moved
+            moves += isinstance(r.action, CreatePartition) and r.action.move_rows
+        return cls(
+            counts["create"],
+            counts["drop"],
+            counts["detach"],
+            counts["finalize_detach"],
+            moved,
+            moves,
+            failed,
+            skipped,
+        )
+
+    def line(self, *, dry_run: bool) -> str:
+        if dry_run:
+            parts = [f"would create {self.created}", f"drop {self.dropped}"]
+            if self.detached:
+                parts.append(f"detach {self.detached}")
+            if self.finalized:
+                parts.append(f"finish {self.finalized} interrupted detach(es)")
+            if self.moves:
+                parts.append(f"move DEFAULT rows into {self.moves}")
+            return "dry run: " + ", ".join(parts) + "; nothing was changed"
+        parts = [f"created {self.created}", f"dropped {self.dropped}"]
+        if self.detached:
+            parts.append(f"detached {self.detached}")
+        if self.finalized:
+            parts.append(f"finished {self.finalized} interrupted detach(es)")
+        parts.append(f"rows moved {self.rows_moved:,}")
+        if self.skipped:
+            parts.append(f"already there {self.skipped}")
+        parts.append(f"failed {self.failed}")
+        return ", ".join(parts)
+
+
 def render_results(
-    results: Sequence[ActionResult], plan: Plan, fmt: Format, *, quiet: bool, dry_run: bool
+    results: Sequence[ActionResult],
+    plan: Plan,
+    fmt: Format,
+    *,
+    quiet: bool,
+    dry_run: bool,
+    width: int | None = None,
+    after: Plan | None = None,
+    interrupted: bool = False,
 ) -> str:
+    """The result of create/maintain/drop. ``after``: a check of the tables
+    once the run is over (the state it left), shown after the summary;
+    ``interrupted``: Ctrl-C stopped the run after these results."""
     failed = any(r.error for r in results) or _blocked(plan)
-    if quiet and not failed:
+    if quiet and not (failed or interrupted):
         return ""
     if fmt is Format.JSON:
-        return _dumps(results_json(results, plan))
+        data = results_json(results, plan)
+        data["summary"] = _tally_json(Tally.of(results), dry_run)
+        if after is not None:
+            data["check_after"] = check_json(after)
+        if interrupted:
+            data["status"] = "interrupted"
+        return _dumps(data)
+    if quiet:
+        return ""  # the CLI says what went wrong on stderr, once
     if dry_run:
-        return _dry_run_script(results, plan)
-    rows = _result_rows([r for r in results if not quiet or r.error])
+        return _dry_run_script(results, plan, width)
     out = ""
+    rows = _result_rows(results)
     if rows:
-        out += (
-            _tabulate(rows, ["table", "action", "partition", "from", "to", "result", "error"])
-            + "\n"
-        )
-    problems = _problem_lines([t for t in plan.tables if t.problems and (t.blocked or not quiet)])
-    if problems:
-        # The problems were judged from the catalog as it was before the run.
-        out += ("\nfound before this run:\n" + problems) if rows else problems
-    if not rows and not quiet and not _blocked(plan):
-        out += "nothing to do: every table is covered\n"
+        out += _result_table(rows, width) + "\n"
+        errors = _error_lines(results, width)
+        if errors:
+            out += "\n" + errors
+    blocked = _problem_lines([t for t in plan.tables if t.blocked and t.problems], width)
+    if blocked:
+        out += "\nnot changed:" + blocked
+    if not results and not _blocked(plan) and not interrupted:
+        out += "nothing to do\n"
+    out += (
+        "\n"
+        + Tally.of(results).line(dry_run=False)
+        + (" (interrupted: the rest was not attempted)" if interrupted else "")
+        + "\n"
+    )
+    if after is not None:
+        out += _state_after(after, width)
     return out
 
 
+def _tally_json(tally: Tally, dry_run: bool) -> dict[str, Any]:
+    return {
+        "dry_run": dry_run,
+        "created": tally.created,
+        "dropped": tally.dropped,
+        "detached": tally.detached,
+        "finalized": tally.finalized,
+        "rows_moved": tally.rows_moved,
+        "failed": tally.failed,
+        "skipped": tally.skipped,
+    }
+
+
+def _state_after(after: Plan, width: int | None) -> str:
+    """The check status the run left, with whatever is still wrong."""
+    problems = _problem_lines([t for t in after.tables if t.problems], width)
+    return f"check now: {after.status.value.upper()} ({_summary(after.tables)})\n" + problems
+
+
+def _error_lines(results: Sequence[ActionResult], width: int | None) -> str:
+    """Each distinct error once, below the table, wrapped to the width."""
+    seen: list[tuple[str, str]] = []
+    for r in results:
+        if r.error and (r.action.table.qualified, r.error) not in seen:
+            seen.append((r.action.table.qualified, r.error))
+    lines = [wrap_line(f"FAILED   {table}: {error}", width) for table, error in seen]
+    return ("\n".join(lines) + "\n") if lines else ""
+
+
+def _range(action: Action) -> str:
+    lower, upper = _dt(action, "lower"), _dt(action, "upper")
+    if lower is None and upper is None:
+        return ""
+    return f"{_compact(lower) or 'MINVALUE'} .. {_compact(upper)}"
+
+
 def _result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
-    """One row per action; consecutive actions of one table that failed with
-    the same message (e.g. "not attempted: an earlier create action ...
-    failed") share one row ("N actions"), not a screenful of cron mail."""
+    """One row per run of consecutive actions of one kind on one table with
+    the same outcome: "create (30)  events_2026_11_29 .. events_2026_12_28",
+    not a screenful of rows (or of cron mail) for a month of daily partitions."""
     rows: list[list[str]] = []
     i = 0
     while i < len(results):
-        first = last = results[i]
+        first = results[i]
         n = 1
         while (
-            first.error
-            and i + n < len(results)
-            and results[i + n].error == first.error
+            i + n < len(results)
             and results[i + n].action.table == first.action.table
+            and results[i + n].action.action == first.action.action
+            and results[i + n].error == first.error
+            and _outcome(results[i + n]) == _outcome(first)
         ):
-            last = results[i + n]
             n += 1
+        group = results[i : i + n]
+        last = group[-1]
+        lower, upper = _dt(first.action, "lower"), _dt(last.action, "upper")
+        moved = sum(r.rows_moved for r in group)
+        outcome = _outcome(first)
         rows.append(
             [
                 first.action.table.qualified,
-                f"{n} actions" if n > 1 else _describe(first.action),
+                f"{first.action.action} ({n})" if n > 1 else first.action.action,
                 f"{first.action.partition} .. {last.action.partition}"
                 if n > 1
                 else first.action.partition,
-                _short(_dt(first.action, "lower")),
-                _short(_dt(last.action, "upper")),
-                "failed"
-                if first.error
-                else "skipped (already there)"
-                if first.skipped
-                else "done"
-                if first.done
-                else "not run",
-                first.error or "",
+                f"{_compact(lower) or 'MINVALUE'} .. {_compact(upper)}" if lower or upper else "",
+                f"{outcome}, {moved:,} rows moved" if moved else outcome,
             ]
         )
         i += n
     return rows
+
+
+def _result_table(rows: list[list[str]], width: int | None) -> str:
+    """One table; where even its wrapped form is too wide, one per table
+    (the table's name as a heading instead of a column)."""
+    headers = ["table", "action", "partitions", "range", "result"]
+    text = _tabulate(rows, headers, width, (2, 3))
+    if _fits(text, width):
+        return text
+    sections = []
+    for name in dict.fromkeys(r[0] for r in rows):
+        mine = [r[1:] for r in rows if r[0] == name]
+        sections.append(name + "\n" + _tabulate(mine, headers[1:], width, (1, 2, 3)))
+    return "\n\n".join(sections)
+
+
+def _outcome(r: ActionResult) -> str:
+    if r.error:
+        return "not attempted" if r.error.startswith("not attempted") else "failed"
+    if r.skipped:
+        return "already there"
+    return "done" if r.done else "not run"
 
 
 def _dt(action: Action, attr: str) -> datetime | None:
@@ -475,8 +786,21 @@ def _dt(action: Action, attr: str) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-def _dry_run_script(results: Sequence[ActionResult], plan: Plan) -> str:
-    lines = [f"-- pgpart dry run at {plan.now.isoformat()}: nothing was changed"]
+def _dry_run_script(results: Sequence[ActionResult], plan: Plan, width: int | None = None) -> str:
+    """The summary and the plan first, then every statement (as SQL comments
+    and statements, so the output can be reviewed and even run by hand)."""
+    head = [f"-- pgpart dry run at {plan.now.isoformat()}: nothing was changed"]
+    head.append("-- " + Tally.of(results).line(dry_run=True))
+    narrower = None if width is None else width - 3
+    for line in _grouped(results):
+        head.extend("-- " + part for part in wrap_line(line, narrower, "", "  ").splitlines())
+    problems = _problem_lines([t for t in plan.tables if t.problems], narrower)
+    if problems:
+        head.append("--\n-- problems:")
+        head.extend("-- " + line for line in problems.strip("\n").splitlines())
+    if not results:
+        head.append("-- nothing to do")
+    lines = head
     for r in results:
         lower, upper = _bounds(r.action)
         lines.append(
@@ -484,9 +808,40 @@ def _dry_run_script(results: Sequence[ActionResult], plan: Plan) -> str:
             + (f" [{lower}, {upper})" if upper else "")
         )
         lines.extend(s if s.rstrip().endswith(";") else s + ";" for s in r.sql)
-    blocked = _problem_lines([t for t in plan.tables if t.problems])
-    if blocked:
-        lines.append("\n-- problems:" + blocked.replace("\n  ", "\n--   ").rstrip())
-    if not results:
-        lines.append("-- nothing to do")
     return "\n".join(lines) + "\n"
+
+
+def _grouped(results: Sequence[ActionResult]) -> list[str]:
+    """One line per run of consecutive actions of one kind on one table:
+    how many, which partitions, what range (a summary of 200 statements)."""
+    lines: list[str] = []
+    i = 0
+    while i < len(results):
+        first = results[i]
+        n = 1
+        while (
+            i + n < len(results)
+            and results[i + n].action.table == first.action.table
+            and results[i + n].action.action == first.action.action
+        ):
+            n += 1
+        group = results[i : i + n]
+        last = group[-1]
+        names = (
+            first.action.partition
+            if n == 1
+            else f"{first.action.partition} .. {last.action.partition}"
+        )
+        lower, upper = _dt(first.action, "lower"), _dt(last.action, "upper")
+        span = f" [{_compact(lower) or 'MINVALUE'}, {_compact(upper)})" if upper else ""
+        moving = [r.action.partition for r in group if _moves(r)]
+        moves = f"; moving DEFAULT rows into {', '.join(moving)}" if moving else ""
+        lines.append(
+            f"{first.action.table.qualified}: {first.action.action} {n}: {names}{span}{moves}"
+        )
+        i += n
+    return lines
+
+
+def _moves(r: ActionResult) -> bool:
+    return isinstance(r.action, CreatePartition) and r.action.move_rows

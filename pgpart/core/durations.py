@@ -35,7 +35,9 @@ _UNITS: dict[str, tuple[str, ...]] = {
     "weeks": ("w", "wk", "wks", "week", "weeks"),
     "days": ("d", "day", "days"),
     "hours": ("h", "hr", "hrs", "hour", "hours"),
-    "minutes": ("m", "min", "mins", "minute", "minutes"),
+    # No bare "m": minutes to PostgreSQL, months to many readers. A typo
+    # ("6m" meant as six months) must never shorten a retention to minutes.
+    "minutes": ("min", "mins", "minute", "minutes"),
     "seconds": ("s", "sec", "secs", "second", "seconds"),
     "milliseconds": ("ms", "msec", "msecs", "millisecond", "milliseconds"),
     "microseconds": ("us", "usec", "usecs", "microsecond", "microseconds"),
@@ -49,7 +51,7 @@ _US_PER_UNIT = {
     "microseconds": 1,
 }
 _ACCEPTED = (
-    "years, months (mon), weeks (w), days (d), hours (h), minutes (min, m), "
+    "years (y), months (mon), weeks (w), days (d), hours (h), minutes (min), "
     "seconds (s), milliseconds (ms), microseconds (us)"
 )
 
@@ -80,7 +82,7 @@ class Duration:
 
     @classmethod
     def parse(cls, text: str) -> Duration:
-        """Read "90 days", "6 months", "1h30m", "500ms", "1.5s", "0"...
+        """Read "90 days", "6 months", "1h30min", "500ms", "1.5s", "0"...
 
         Units are case-insensitive and may follow the number with or without
         a space. A bare number is refused (is "90" seconds or days?) except 0.
@@ -203,6 +205,12 @@ def _read_amounts(source: str) -> dict[str, Fraction]:
             )
         spelling = word.group().lower()
         unit = _SPELLING_TO_UNIT.get(spelling)
+        if spelling == "m":
+            n = number.group()
+            raise ValueError(
+                f"{source!r}: the unit {word.group()!r} is ambiguous (minutes or months?):"
+                f" write '{n}min' for minutes or '{n}mon' for months"
+            )
         if unit is None:
             close = get_close_matches(spelling, list(_SPELLING_TO_UNIT), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -245,7 +253,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def _clock_text(microseconds: int) -> str:
-    """Compact form: "12h", "1h30m", "45s", "1.5s", "500ms", "250us"."""
+    """Compact form: "12h", "1h30min", "45s", "1.5s", "500ms", "250us" (never a
+    bare "m", which reads as months as easily as minutes)."""
     seconds, fraction = divmod(microseconds, _US_PER_SECOND)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -253,7 +262,7 @@ def _clock_text(microseconds: int) -> str:
     if hours:
         parts.append(f"{hours}h")
     if minutes:
-        parts.append(f"{minutes}m")
+        parts.append(f"{minutes}min")
     if secs and fraction:
         parts.append(f"{secs}.{fraction:06d}".rstrip("0") + "s")
     elif secs:

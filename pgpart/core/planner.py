@@ -147,11 +147,15 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         blocked = True
     frame = _Frame(table, table.key_kind, tz, zone, interval, local_now)
     problems += _coverage_problems(frame, live, policy)
-    problems += _default_problems(frame, target.default_rows)
+    problems += _default_problems(frame, target.default_rows, policy.premake)
     problems += _hygiene_problems(frame, policy)
     copying, found = _copying(frame, target, snapshot)
     problems += found
     problems += _drop_right_problems(frame, snapshot, _cutoff_for(frame, policy, request))
+    short = _short_retention(frame, policy, request)
+    if short is not None:
+        problems.append(short)
+        blocked = blocked or request.mode is Mode.DROP
     if table.managed_by_partman:
         problems.append(
             Problem(
@@ -375,7 +379,7 @@ def _coverage_problems(
     return problems
 
 
-def _default_problems(frame: _Frame, rows: DefaultRows | None) -> list[Problem]:
+def _default_problems(frame: _Frame, rows: DefaultRows | None, premake: int) -> list[Problem]:
     if frame.table.default is None or rows is None:
         return []
     if rows.error:
@@ -403,6 +407,7 @@ def _default_problems(frame: _Frame, rows: DefaultRows | None) -> list[Problem]:
         >= cal.shift(cal.align(frame.now, frame.interval, frame.tz), frame.interval, 24, frame.tz)
     ]
     note = f"; {len(far)} far-future period(s): stray rows?" if far else ""
+    note += _outside_window_fix(frame, rows, premake)
     return [
         Problem(
             Status.WARNING,
@@ -412,6 +417,33 @@ def _default_problems(frame: _Frame, rows: DefaultRows | None) -> list[Problem]:
             + note,
         )
     ]
+
+
+def _outside_window_fix(frame: _Frame, rows: DefaultRows, premake: int) -> str:
+    """The command that moves DEFAULT rows maintain leaves alone (periods
+    before the current one or beyond the premake horizon)."""
+    if frame.interval is None or not rows.periods:
+        return ""
+    current = cal.align(frame.now, frame.interval, frame.tz)
+    horizon = cal.shift(current, frame.interval, premake + 1, frame.tz)
+    outside = [p.start for p in rows.periods if not current <= p.start < horizon]
+    if not outside:
+        return ""
+    start = cal.align(min(outside), frame.interval, frame.tz)
+    end = cal.shift(cal.align(max(outside), frame.interval, frame.tz), frame.interval, 1, frame.tz)
+    return (
+        "; maintain leaves rows outside [now, premake] there: move them with"
+        f" `pgpart create {frame.table.qualified} --from {_wall_text(start, frame)}"
+        f" --to {_wall_text(end, frame)}`"
+    )
+
+
+def _wall_text(moment: datetime, frame: _Frame) -> str:
+    """A moment as --from/--to read it: wall clock of the table's zone."""
+    wall = moment.astimezone(frame.tz).replace(tzinfo=None) if frame.tz else moment
+    if wall.hour == wall.minute == wall.second == wall.microsecond == 0:
+        return wall.date().isoformat()
+    return wall.isoformat(timespec="minutes")
 
 
 def _hygiene_problems(frame: _Frame, policy: TablePolicy) -> list[Problem]:
@@ -426,7 +458,7 @@ def _hygiene_problems(frame: _Frame, policy: TablePolicy) -> list[Problem]:
                     " maintain finishes it",
                 )
             )
-    if policy.retention is not None:
+    if policy.retention is not None and not _too_short(frame, policy.retention):
         cutoff = _retention_cutoff(frame, policy.retention)
         old = _expired(frame, cutoff, pending=False)
         if old:
@@ -457,21 +489,34 @@ def _actions(
         )
         return _finalize_actions(frame, ref, removals) + removals, [], refused
     if frame.interval is None:
+        # The fix each command has: maintain has no --interval flag.
+        fix = (
+            f"pass --interval (e.g. `pgpart create {frame.table.qualified} --interval daily`)"
+            " or set `interval`"
+            if request.mode is Mode.CREATE
+            else "set `interval`"
+        )
         return (
             (),
             [
                 Problem(
                     Status.UNKNOWN,
                     "unknown_interval",
-                    "cannot tell the partition interval (no partitions to infer it from): set "
-                    "`interval` for this table in pgpart.toml or pass --interval",
+                    "cannot tell the partition interval (no partitions to infer it from): "
+                    f"{fix} in its [[table]] entry of pgpart.toml"
+                    f' (name = "{frame.table.qualified}",'
+                    ' interval = "daily", or hourly, weekly, monthly, ...)',
                 )
             ],
             False,
         )
     creates, problems, failing = _create_actions(frame, target, snapshot, request, copying)
     retention: tuple[Action, ...] = ()
-    if request.mode is Mode.MAINTAIN and policy.retention is not None:
+    if (
+        request.mode is Mode.MAINTAIN
+        and policy.retention is not None
+        and (request.force or not _too_short(frame, policy.retention))
+    ):
         detach = policy.retention_mode is RetentionMode.DETACH
         retention, refused = _retention_actions(
             frame, ref, snapshot, _retention_cutoff(frame, policy.retention), detach=detach
@@ -650,6 +695,47 @@ def _storage_template(live: Sequence[Partition]) -> StorageTemplate:
     return StorageTemplate(newest.reloptions, newest.tablespace, newest.replica_identity)
 
 
+def _too_short(frame: _Frame, retention: Duration) -> bool:
+    """Whether a retention is shorter than one partition interval: "6 min" on
+    a monthly table is a typo, not a policy, and would drop every partition
+    before the current one. Shorter than every one of the next twelve periods
+    (so "28 days" on a monthly table is not refused in some months only)."""
+    if frame.interval is None:
+        return False
+    start = cal.align(frame.now, frame.interval, frame.tz)
+    for _ in range(12):
+        end = cal.shift(start, frame.interval, 1, frame.tz)
+        if retention.after(start, frame.tz) >= end:
+            return False
+        start = end
+    return True
+
+
+def _short_retention(frame: _Frame, policy: TablePolicy, request: Request) -> Problem | None:
+    """The refusal (UNKNOWN: a bad config value or argument) of a retention or
+    --older-than shorter than one interval; none with --force."""
+    if request.force or request.mode is Mode.CREATE:  # create applies no retention
+        return None
+    if request.mode is Mode.DROP:
+        given, fix = request.drop_older_than, "pass --force if you mean it"
+        what = "--older-than"
+    else:
+        given, what = policy.retention, "retention"
+        fix = (
+            f"correct `retention` of [[table]] {frame.table.qualified} in the config"
+            ' (e.g. "6 months"), or run `pgpart maintain --force` if you mean it'
+        )
+    if given is None or not _too_short(frame, given):
+        return None
+    assert frame.interval is not None
+    return Problem(
+        Status.UNKNOWN,
+        "retention_too_short",
+        f"{what} {given} is shorter than one {frame.interval.value} partition: refused,"
+        f" it would drop every partition before the current one; {fix}",
+    )
+
+
 def _retention_cutoff(frame: _Frame, retention: Duration) -> datetime:
     return retention.before(frame.now, frame.tz)
 
@@ -755,7 +841,7 @@ def _copying(frame: _Frame, target: Target, snapshot: Snapshot) -> tuple[_Copyin
     table = frame.table
     newest = table.templates.newest
     problems: list[Problem] = []
-    issues = template_issues(newest, table.key_column or "")
+    issues = template_issues(newest, table.key_column or "", table.templates.unreadable)
     for issue in issues:
         problems.append(
             Problem(

@@ -207,8 +207,12 @@ class TemplateIssue:
     blocks: bool  # creation is refused (else a warning and the partition is made)
 
 
-def template_issues(template: SiblingTemplate | None, key_column: str) -> tuple[TemplateIssue, ...]:
+def template_issues(
+    template: SiblingTemplate | None, key_column: str, unreadable: str | None = None
+) -> tuple[TemplateIssue, ...]:
     """What a new partition made from ``template`` would lack."""
+    if unreadable is not None:
+        return (TemplateIssue(unreadable, blocks=True),)
     if template is None:
         return ()
     out: list[TemplateIssue] = []
@@ -336,6 +340,7 @@ class Templates:
 
     newest: SiblingTemplate | None = None
     previous: tuple[SiblingTemplate, ...] = field(default_factory=tuple)
+    unreadable: str | None = None  # why the newest could not be read (e.g. locked)
 
 
 def copy_names(t: SiblingTemplate | None, new: str, taken: set[str]) -> tuple[tuple[str, str], ...]:

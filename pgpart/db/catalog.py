@@ -255,7 +255,9 @@ def _with_templates(
     # Deparse with pg_catalog alone on the search_path: every other name is
     # printed schema-qualified, so the copies mean what the originals mean.
     conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
-    templates = read_templates(conn, [p.oid for ps in siblings.values() for p in ps], version)
+    templates, unreadable = read_templates(
+        conn, [p.oid for ps in siblings.values() for p in ps], version
+    )
     facts = read_parent_facts(conn, [(t.oid, t.default.oid if t.default else None) for t in usable])
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
@@ -266,11 +268,24 @@ def _with_templates(
             leftovers.setdefault(int(found.group(1)), []).append(Leftover(schema, name, owner))
     out = []
     for t in tables:
+        newest = siblings.get(t.oid, [])[:1]
+        why = next(
+            (
+                f"cannot read what new partitions copy from {p.qualified}, the newest"
+                f" partition: it is {unreadable[p.oid]}"
+                for p in newest
+                if p.oid in unreadable
+            ),
+            None,
+        )
         chosen = [templates[p.oid] for p in siblings.get(t.oid, []) if p.oid in templates]
+        if why is not None:
+            chosen = []  # the newest is the template: an older one will not do
+        kept = Templates(chosen[0], tuple(chosen[1:])) if chosen else Templates()
         out.append(
             replace(
                 t,
-                templates=Templates(chosen[0], tuple(chosen[1:])) if chosen else Templates(),
+                templates=replace(kept, unreadable=why),
                 facts=facts.get(t.oid, ParentFacts()),
                 leftovers=tuple(leftovers.get(t.oid, ())),
             )

@@ -99,4 +99,25 @@ def connect(dsn: str | None, *, autocommit: bool = True) -> psycopg.Connection[A
         return psycopg.connect(make_conninfo("", **{**params, **extra}), autocommit=autocommit)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())
-        raise ConnectError(f"cannot connect: {scrub(reason, dsn)}") from None
+        hint = connection_hint(reason, params, given=bool(dsn and dsn.strip()))
+        raise ConnectError(f"cannot connect: {scrub(reason, dsn)}{hint}") from None
+
+
+def connection_hint(reason: str, params: dict[str, Any], *, given: bool) -> str:
+    """What the usual mistake behind a connection error is, and its fix."""
+    port = re.search(r'invalid integer value "([^"]*)" for connection option "port"', reason)
+    if port or "Servname not supported" in reason:
+        return (
+            "; the port must be a number: write host=HOST port=5432"
+            " (or postgresql://HOST:5432/DBNAME)"
+        )
+    host = str(params.get("host") or "")
+    if re.search(r":\d+$", host) and "," not in host and not host.startswith("/"):
+        name, number = host.rsplit(":", 1)
+        return f"; host= takes no port: write host={name} port={number}"
+    if not given and not any(k in params for k in ("host", "hostaddr", "service")):
+        return (
+            "; no DSN was given: pass --dsn 'host=... dbname=... user=...' or set PGPART_DSN"
+            " (else libpq's PGHOST, PGDATABASE, PGUSER, PGSERVICE apply)"
+        )
+    return ""

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -55,6 +57,26 @@ class ExecOptions:
     retry_for_s: float = 30.0  # time budget per action for retrying lock timeouts
     dry_run: bool = False
     log: Callable[[str], None] | None = None  # each statement sent, rendered
+    progress: Callable[[Progress], None] | None = None  # lock waits, rows moved, results
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a long action is doing, for a progress display (``ExecOptions.progress``).
+
+    kind "started": the action begins; "lock_wait": a lock was not granted
+    (``relation``, ``holder``, ``attempt``);
+    "rows_moved": ``rows`` moved out of DEFAULT so far in this attempt;
+    "finished": the action's ``result`` (also when it failed or was not attempted).
+    """
+
+    kind: str
+    action: Action
+    relation: str | None = None
+    holder: str | None = None
+    attempt: int = 0
+    rows: int = 0
+    result: ActionResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,7 @@ class ActionResult:
     attempts: int
     seconds: float
     failure: Failure | None = None
+    rows_moved: int = 0  # rows moved out of DEFAULT by the committed attempt
 
 
 class FailureKind(str, Enum):
@@ -106,18 +129,26 @@ def execute(
     try:
         for action in actions:
             group = (action.table.oid, _group(action))
-            if session.failure is not None:
-                results.append(
-                    _not_attempted(action, Failure(FailureKind.CONNECTION, session.failure))
+            if session.failure is not None or group in failed:
+                why = (
+                    Failure(FailureKind.CONNECTION, session.failure)
+                    if session.failure is not None
+                    else failed[group]
                 )
-                continue
-            if group in failed:
-                results.append(_not_attempted(action, failed[group]))
+                result = _not_attempted(action, why)
+                results.append(result)
+                if options.progress is not None:
+                    options.progress(Progress("finished", action, result=result))
                 continue
             ddl = options.ddl
             if lock_timeouts_ms and action.table.oid in lock_timeouts_ms:
                 ddl = replace(ddl, lock_timeout_ms=lock_timeouts_ms[action.table.oid])
-            result = _ActionRun(session, action, replace(options, ddl=ddl)).run()
+            run = _ActionRun(session, action, replace(options, ddl=ddl))
+            with _HeldInterrupt(not isinstance(action, CreatePartition)) as held:
+                if options.progress is not None:
+                    options.progress(Progress("started", action))
+                run.held = held
+                result = run.run()
             if result.error is not None:
                 failed[group] = Failure(
                     FailureKind.NOT_ATTEMPTED,
@@ -125,6 +156,10 @@ def execute(
                     f" on {action.table.qualified} failed",
                 )
             results.append(result)
+            if options.progress is not None:
+                options.progress(Progress("finished", action, result=result))
+            if held.pending:
+                raise KeyboardInterrupt  # held back until the action was whole
     finally:
         session.close()
     return results
@@ -140,6 +175,33 @@ def _group(action: Action) -> str:
 
 def _not_attempted(action: Action, why: Failure) -> ActionResult:
     return ActionResult(action, False, False, why.message, (), 0, 0.0, why)
+
+
+class _HeldInterrupt:
+    """Ctrl-C held back while a retention action runs: it is not one
+    transaction (DETACH ... CONCURRENTLY commits on its own, then DROP), and
+    interrupted in between it would leave a partition pending detach or
+    detached and not dropped. The interrupt is raised once the action is
+    over, or at once while the action still waits for its first lock (then
+    nothing of it was done). Creations are single transactions: Ctrl-C rolls
+    them back, so they are not held. Only the main thread can handle signals."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active and threading.current_thread() is threading.main_thread()
+        self.pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _HeldInterrupt:
+        if self.active:
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.pending = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Unavailable(Exception):
@@ -211,6 +273,9 @@ class _ActionRun:
         self.attempts = 0
         self.start = time.monotonic()
         self.committing = False  # the current attempt got as far as its COMMIT
+        self.moved = 0  # rows moved out of DEFAULT by the current attempt
+        self.held: _HeldInterrupt | None = None  # Ctrl-C held back (see _HeldInterrupt)
+        self.did_something = False  # a step of this action took effect
 
     def run(self) -> ActionResult:
         try:
@@ -243,6 +308,7 @@ class _ActionRun:
             attempts=self.attempts,
             seconds=time.monotonic() - self.start,
             failure=failure,
+            rows_moved=self.moved if done else 0,
         )
 
     def _steps(self, conn: psycopg.Connection[Any] | None) -> tuple[Step, ...]:
@@ -283,7 +349,7 @@ class _ActionRun:
             step = queue.pop(0)
             verdict, message = self._with_retries(conn, step)
             if verdict is Verdict.GO:
-                did_something = True
+                did_something = self.did_something = True
             elif verdict is Verdict.SKIP:
                 return True, not did_something
             elif verdict is Verdict.PENDING and step.on_pending:
@@ -308,7 +374,11 @@ class _ActionRun:
                 return outcome
             except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
                 waits += 1
+                if self.held is not None and self.held.pending and not self.did_something:
+                    raise KeyboardInterrupt from None  # no lock granted: nothing done yet
                 blocker = self._blocker(conn, step) or blocker
+                if self.options.progress is not None:
+                    self.options.progress(self._lock_progress(step, blocker, waits))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.sent.extend(statements)
@@ -333,6 +403,7 @@ class _ActionRun:
         import psycopg
 
         self.committing = False
+        self.moved = 0
         if not step.in_transaction:
             try:
                 return self._statements(conn, step, out)
@@ -414,8 +485,13 @@ class _ActionRun:
     def _repeat(self, conn: psycopg.Connection[Any], text: str, rows: int) -> None:
         """Send ``text`` until one round affects fewer than ``rows`` rows."""
         query = text.encode(conn.info.encoding)
-        while conn.execute(query).rowcount >= rows > 0:
-            pass
+        while True:
+            count = conn.execute(query).rowcount
+            self.moved += max(count, 0)
+            if self.options.progress is not None and count > 0:
+                self.options.progress(Progress("rows_moved", self.action, rows=self.moved))
+            if not count >= rows > 0:
+                break
 
     @staticmethod
     def _verdict(cur: psycopg.Cursor[Any], guard: Guard | None) -> tuple[Verdict, str]:
@@ -576,6 +652,18 @@ class _ActionRun:
         except psycopg.Error:
             return None  # diagnosis only: the failure message does without it
         return None
+
+    def _lock_progress(self, step: Step, blocker: _Blocker | None, waits: int) -> Progress:
+        if blocker is None:
+            relation = next((t.relation for t in step.locks if t.advisory_key is None), None)
+            return Progress("lock_wait", self.action, relation=relation, attempt=waits)
+        return Progress(
+            "lock_wait",
+            self.action,
+            relation=blocker.target.relation,
+            holder=blocker.text,
+            attempt=waits,
+        )
 
     def _lock_message(
         self, step: Step, exc: Exception, blocker: _Blocker | None, waits: int

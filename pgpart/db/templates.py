@@ -155,14 +155,49 @@ SELECT p.oid, p.relrowsecurity,
 """
 
 
+# The deparsing functions (pg_get_indexdef, pg_get_constraintdef,
+# pg_get_triggerdef, pg_get_expr with a relation) take ACCESS SHARE on the
+# relation: behind a migration's ACCESS EXCLUSIVE they would wait for its
+# whole life. Relations so locked are left out, and the rest is read under a
+# short lock_timeout.
+TEMPLATE_LOCK_TIMEOUT = "1s"
+
+_LOCKED_SQL = """
+SELECT DISTINCT s.oid, l.pid
+  FROM unnest(%(oids)s::oid[]) AS s(oid)
+  JOIN pg_locks l ON l.locktype = 'relation' AND l.granted AND l.mode = 'AccessExclusiveLock'
+   AND l.pid <> pg_backend_pid()
+   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND (l.relation = s.oid
+        OR l.relation IN (SELECT indexrelid FROM pg_index WHERE indrelid = s.oid)
+        OR l.relation IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = s.oid))
+"""
+
+
 def read_templates(
     conn: psycopg.Connection[Any], oids: Sequence[int], version: int
-) -> dict[int, SiblingTemplate]:
-    """The template of each partition in ``oids`` (search_path must be pg_catalog)."""
+) -> tuple[dict[int, SiblingTemplate], dict[int, str]]:
+    """The template of each partition in ``oids`` (search_path must be
+    pg_catalog), and why the others could not be read."""
+    import psycopg
+
     if not oids:
-        return {}
-    rows = conn.execute(_templates_sql(version), {"oids": list(oids)}).fetchall()
-    return {row[0]: _template(row) for row in rows}
+        return {}, {}
+    unreadable = {
+        oid: f"locked ACCESS EXCLUSIVE by pid {pid}"
+        for oid, pid in conn.execute(_LOCKED_SQL, {"oids": list(oids)}).fetchall()
+    }
+    wanted = [o for o in oids if o not in unreadable]
+    if not wanted:
+        return {}, unreadable
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (TEMPLATE_LOCK_TIMEOUT,))
+            rows = conn.execute(_templates_sql(version), {"oids": wanted}).fetchall()
+    except psycopg.errors.LockNotAvailable:
+        # Locked since the look at pg_locks: nothing is known this run.
+        return {}, {o: "locked by another session" for o in oids}
+    return {row[0]: _template(row) for row in rows}, unreadable
 
 
 def read_parent_facts(
