@@ -503,6 +503,7 @@ def _create_actions(
     # Names and bounds already taken, by anyone, in the parent's schema.
     taken = set(snapshot.taken_names.get(table.schema, frozenset()))
     template: str | None = None  # inferred from the existing names only when needed
+    cut = naming.Cut.HASH
     storage = _storage_template(live)
     default = table.default
     rows = target.default_rows
@@ -538,12 +539,14 @@ def _create_actions(
             )
             continue
         if template is None:
+            named = _named_lowers(live)
             template = (
                 policy.naming
-                or naming.infer_template(table.name, _named_lowers(live), interval, tz)
+                or naming.infer_template(table.name, named, interval, tz)
                 or naming.default_template(interval)
             )
-        pname = naming.render_name(template, table.name, lo, interval, tz, taken)
+            cut = naming.infer_cut(template, table.name, named, interval, tz)
+        pname = naming.render_name(template, table.name, lo, interval, tz, taken, cut)
         taken.add(pname)
         actions.append(
             CreatePartition(
