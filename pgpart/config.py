@@ -70,8 +70,8 @@ class TablePolicy:
         """warn_ahead, or the default that suits a daily cron with premake 3."""
         if self.warn_ahead is not None:
             return self.warn_ahead
-        if interval is Interval.HOURLY:
-            return Duration(microseconds=2 * 3600 * 1_000_000)
+        if interval.unit.elapsed:  # two periods: 2 hours for hourly partitions
+            return Duration(microseconds=2 * int(interval.elapsed.total_seconds()) * 1_000_000)
         return Duration(days=2)
 
 
@@ -742,7 +742,7 @@ _HEADER = """\
 def _toml_value(value: object) -> object:
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, (Duration, Path)):
+    if isinstance(value, (Duration, Path, Interval)):
         return str(value)
     if isinstance(value, Mapping):
         return {str(k): _toml_value(v) for k, v in value.items()}

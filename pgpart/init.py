@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pgpart import calendar as cal
@@ -49,7 +50,7 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         entry: dict[str, object] = {
             "name": table.qualified,
             "interval": interval.value,
-            "premake": SUGGESTED_PREMAKE[interval],
+            "premake": SUGGESTED_PREMAKE.get(interval, -(-timedelta(days=2) // interval.nominal)),
         }
         if target.policy.retention is not None:
             entry["retention"] = str(target.policy.retention)

@@ -48,7 +48,7 @@ from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from pgpart.calendar import Interval, periods, wall_clock
+from pgpart.calendar import Interval, Unit, periods, wall_clock
 
 __all__ = [
     "KNOWN_TEMPLATES",
@@ -57,6 +57,7 @@ __all__ = [
     "default_template",
     "infer_cut",
     "infer_template",
+    "known_templates",
     "render_name",
     "validate_template",
 ]
@@ -155,8 +156,52 @@ class _Week(int):
         return format(int(self), spec or "02d")
 
 
+# Intervals other than the six named ones, by unit: the default first, then
+# the styles of pg_partman 4 (custom intervals: YYYY_MM_DD_HH24MI below a day,
+# YYYY_MM_DD_HH24MISS with p_date_trunc_interval, YYYY_MM_DD below 30 days,
+# YYYY_MM below a year, else YYYY) and pg_partman 5, then the named
+# intervals' styles of the same unit.
+_SUB_DAY_DEFAULT = "{table}_{start:%Y_%m_%d_%H%M}"
+_FAMILIES: dict[Unit, tuple[str, ...]] = {
+    Unit.MINUTE: (
+        _SUB_DAY_DEFAULT,
+        "{table}_p{start:%Y_%m_%d_%H%M}",
+        "{table}_p{start:%Y_%m_%d_%H%M%S}",
+        "{table}_p{start:%Y%m%d_%H%M%S}",
+        "{table}_{start:%Y%m%d%H%M}",
+        "{table}_{start:%Y%m%d_%H%M}",
+        *KNOWN_TEMPLATES[Interval.HOURLY],
+    ),
+    Unit.DAY: (
+        *KNOWN_TEMPLATES[Interval.DAILY],
+        "{table}_p{start:%Y_%m}",
+        *KNOWN_TEMPLATES[Interval.WEEKLY],
+    ),
+    Unit.MONTH: (
+        *KNOWN_TEMPLATES[Interval.MONTHLY],
+        "{table}_p{start:%Y_%m_%d}",
+        *KNOWN_TEMPLATES[Interval.QUARTERLY],
+    ),
+    Unit.YEAR: (*KNOWN_TEMPLATES[Interval.YEARLY], "{table}_p{start:%Y_%m_%d}"),
+}
+_FAMILIES[Unit.HOUR] = _FAMILIES[Unit.MINUTE]
+_FAMILIES[Unit.WEEK] = _FAMILIES[Unit.DAY]
+
+
 def default_template(interval: Interval) -> str:
-    return _DEFAULTS[interval]
+    """The style of a table with no partitions: the contract's forms for the
+    named intervals; down to the minute below a day, else the day, month or
+    year."""
+    if interval in _DEFAULTS:
+        return _DEFAULTS[interval]
+    return _FAMILIES[interval.unit][0]
+
+
+def known_templates(interval: Interval) -> tuple[str, ...]:
+    """Styles recognised on existing partitions of ``interval``, best first:
+    the named interval's own, then those of other intervals of its unit."""
+    own = KNOWN_TEMPLATES.get(interval, ())
+    return tuple(dict.fromkeys((*own, *_FAMILIES[interval.unit])))
 
 
 def _values(start: datetime, tz: ZoneInfo | None) -> dict[str, object]:
@@ -171,13 +216,15 @@ def _values(start: datetime, tz: ZoneInfo | None) -> dict[str, object]:
 
 
 def _fold_mark(start: datetime, interval: Interval, tz: ZoneInfo | None) -> str:
-    repeated = interval is Interval.HOURLY and wall_clock(start, tz).fold == 1
+    repeated = interval.unit.elapsed and wall_clock(start, tz).fold == 1
     return _FOLD_MARK if repeated else ""
 
 
 # -- validation -----------------------------------------------------------------
 
 _SAMPLES = (datetime(2001, 2, 3, 4, 5, 6), datetime(2012, 11, 24, 23, 59, 58))
+_LONGEST_CHECK = timedelta(days=365 * 1500)
+_DAYS_3 = timedelta(days=3)
 
 
 @lru_cache(maxsize=64)
@@ -241,7 +288,7 @@ def validate_template(template: str, interval: Interval | None = None) -> None:
     if interval is None:
         return
     first = datetime(2024, 12, 23)  # spans a leap day and ISO weeks 52, 53 and 1
-    span = 400 * interval.nominal if interval is not Interval.HOURLY else timedelta(days=3)
+    span = min(400 * interval.nominal, _LONGEST_CHECK) if not interval.unit.elapsed else _DAYS_3
     seen: dict[str, datetime] = {}
     for lower, _ in periods(first, first + span, interval, None):
         name = template.format(table="t", **_values(lower, None))
@@ -383,7 +430,7 @@ def infer_template(
     ordered = sorted(partitions, key=lambda item: _instant(item[1]))
     best: tuple[int, tuple[int, ...]] = (0, ())
     winner: str | None = None
-    for template in KNOWN_TEMPLATES[interval]:
+    for template in known_templates(interval):
         hits = [
             index
             for index, (name, start) in enumerate(ordered)

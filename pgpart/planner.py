@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from pgpart.bounds import KeyKind
 from pgpart.catalog import Partition, PartitionedTable, Snapshot
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.duration import Duration
+from pgpart.grid import candidates
 from pgpart.plan import (
     Action,
     CreatePartition,
@@ -93,6 +94,7 @@ class _Frame:
     zone: ZoneInfo  # the policy's zone, also for naive keys' notion of "now"
     interval: cal.Interval | None
     now: datetime  # aware UTC for timestamptz, naive wall clock otherwise
+    grid: cal.Grid | None = None  # the interval's boundaries (origin: the existing bounds)
 
 
 def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Request) -> TablePlan:
@@ -119,10 +121,12 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     tz = key_zone(table, policy)
     local_now = now.astimezone(timezone.utc) if tz else now.astimezone(zone).replace(tzinfo=None)
     live = _live_partitions(table)
-    inferred = inferred_interval(table, tz)
+    found = inferred_grid(table, tz)
+    inferred = found.interval if found else None
     configured = request.interval or policy.interval
     source = "flag" if request.interval else "config" if policy.interval else "inferred"
     interval = configured or inferred
+    grid = found if found and interval == inferred else cal.Grid(interval) if interval else None
     problems: list[Problem] = []
     blocked = False
     if configured and inferred and configured != inferred:
@@ -135,7 +139,17 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
             )
         )
         blocked = True
-    frame = _Frame(table, table.key_kind, tz, zone, interval, local_now)
+    if interval and interval.unit.elapsed and table.key_kind is KeyKind.DATE:
+        problems.append(
+            Problem(
+                Status.UNKNOWN,
+                "unknown_interval",
+                f"{source} interval is {interval.value}, but {table.key_column} is a date: "
+                "partitions of a date key are whole days or longer",
+            )
+        )
+        blocked = True
+    frame = _Frame(table, table.key_kind, tz, zone, interval, local_now, grid)
     problems += _coverage_problems(frame, live, policy)
     problems += _default_problems(frame, target.default_rows)
     problems += _hygiene_problems(frame, policy)
@@ -206,7 +220,34 @@ def key_zone(table: PartitionedTable, policy: TablePolicy) -> ZoneInfo | None:
 
 def inferred_interval(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Interval | None:
     """The interval the table's newest live partitions follow, if any."""
-    return cal.infer_interval(_ranges(_live_partitions(table))[-INFER_WINDOW:], tz)
+    found = inferred_grid(table, tz)
+    return found.interval if found else None
+
+
+def inferred_grid(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Grid | None:
+    """The interval, and its origin, the table's newest live partitions follow."""
+    return cal.infer_grid(_ranges(_live_partitions(table))[-INFER_WINDOW:], tz)
+
+
+def _why_no_interval(frame: _Frame) -> str:
+    """Why the interval cannot be inferred: which bounds, and what is odd about them."""
+    ranges = _ranges(_live_partitions(frame.table))
+    if not ranges:
+        if frame.table.ranged:
+            return "its partitions are bounded by MINVALUE/MAXVALUE only"
+        return "it has no partitions to infer it from"
+    newest = ranges[-INFER_WINDOW:]
+    shown = []
+    for lower, upper in newest[-4:]:
+        width = candidates(lower, upper, frame.tz)
+        what = width[0].value if width else f"{upper - lower}"
+        shown.append(
+            f"[{describe_moment(lower, frame.tz)}, {describe_moment(upper, frame.tz)}) ({what})"
+        )
+    more = f" (newest {len(shown)} of {len(newest)} shown)" if len(newest) > len(shown) else ""
+    return f"the bounds of its newest partitions follow no regular interval{more}: " + ", ".join(
+        shown
+    )
 
 
 def _unsupported(target: Target) -> Problem | None:
@@ -380,9 +421,9 @@ def _default_problems(frame: _Frame, rows: DefaultRows | None) -> list[Problem]:
         p
         for p in rows.periods
         if p.start > frame.now
-        and frame.interval
+        and frame.grid
         and p.start
-        >= cal.shift(cal.align(frame.now, frame.interval, frame.tz), frame.interval, 24, frame.tz)
+        >= cal.shift(cal.align(frame.now, frame.grid, frame.tz), frame.grid, 24, frame.tz)
     ]
     note = f"; {len(far)} far-future period(s): stray rows?" if far else ""
     return [
@@ -440,7 +481,7 @@ def _actions(
             Problem(
                 Status.UNKNOWN,
                 "unknown_interval",
-                "cannot tell the partition interval (no partitions to infer it from): set "
+                f"cannot tell the partition interval: {_why_no_interval(frame)}; set "
                 "`interval` for this table in pgpart.toml or pass --interval",
             )
         ]
@@ -475,27 +516,27 @@ def _finalize_actions(
 def _create_actions(
     frame: _Frame, target: Target, snapshot: Snapshot, request: Request
 ) -> tuple[tuple[Action, ...], list[Problem]]:
-    interval = frame.interval
-    assert interval is not None
+    interval, grid = frame.interval, frame.grid
+    assert interval is not None and grid is not None
     table, policy, tz = frame.table, target.policy, frame.tz
-    current = cal.align(frame.now, interval, tz)
+    current = cal.align(frame.now, grid, tz)
     if request.mode is Mode.CREATE and (request.create_from or request.create_to):
         start = _to_key_space(request.create_from, frame) if request.create_from else current
         end = (
             _to_key_space(request.create_to, frame)
             if request.create_to
-            else cal.shift(current, interval, policy.premake + 1, tz)
+            else cal.shift(current, grid, policy.premake + 1, tz)
         )
     else:
         start = current
-        end = cal.shift(current, interval, policy.premake + 1, tz)
+        end = cal.shift(current, grid, policy.premake + 1, tz)
     if policy.retention is not None and request.mode is Mode.MAINTAIN:
         # Never create what the next retention run would drop.
         floor = _retention_cutoff(frame, policy.retention)
         if start < floor:
-            start = cal.align(floor, interval, tz)
-            if cal.shift(start, interval, 1, tz) <= floor:
-                start = cal.shift(start, interval, 1, tz)
+            start = cal.align(floor, grid, tz)
+            if cal.shift(start, grid, 1, tz) <= floor:
+                start = cal.shift(start, grid, 1, tz)
     if end <= start:
         return (), []
     live = _live_partitions(table)
@@ -509,7 +550,7 @@ def _create_actions(
     rows = target.default_rows
     move = default is not None and (rows is None or rows.error is not None or rows.rows > 0)
     ref = _table_ref(frame)
-    periods = _periods_bounded(start, end, interval, tz, request)
+    periods = _periods_bounded(start, end, grid, tz, request)
     if periods is None:
         return (), [
             Problem(
@@ -556,7 +597,7 @@ def _create_actions(
                 upper=hi,
                 default_partition=default.name if default else None,
                 default_schema=default.schema if default else None,
-                move_rows=move and _rows_in(rows, lo, hi),
+                move_rows=move and _rows_in(rows, lo, hi, interval),
                 storage=storage,
             )
         )
@@ -583,22 +624,38 @@ def _table_ref(frame: _Frame) -> TableRef:
     )
 
 
-def _rows_in(rows: DefaultRows | None, lo: datetime, hi: datetime) -> bool:
+def _rows_in(rows: DefaultRows | None, lo: datetime, hi: datetime, interval: cal.Interval) -> bool:
     """Whether the default may hold rows of [lo, hi): only an exact, complete
-    probe may say no; a sampled one says yes to be safe."""
+    probe may say no; a sampled one says yes to be safe. The probe counts rows
+    per ``date_trunc(interval.pg_unit)``, whose periods need not nest in the
+    grid's (2 weeks from a Wednesday, 1 day from 06:00): a probe period that
+    overlaps [lo, hi) at all counts."""
     if rows is None or rows.error is not None or not rows.exact:
         return True
-    return any(lo <= p.start < hi for p in rows.periods) or not rows.periods
+    reach = _PROBE_REACH[interval.pg_unit]
+    return any(lo < p.start + reach and p.start < hi for p in rows.periods) or not rows.periods
+
+
+# The longest a probe period (date_trunc of the unit, in the zone) can last.
+_PROBE_REACH = {
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1, minutes=30),  # Lord_Howe's 30-minute DST change
+    "day": timedelta(days=1, hours=1),
+    "week": timedelta(days=7, hours=1),
+    "month": timedelta(days=31, hours=1),
+    "quarter": timedelta(days=92, hours=1),
+    "year": timedelta(days=366, hours=1),
+}
 
 
 def _periods_bounded(
-    start: datetime, end: datetime, interval: cal.Interval, tz: ZoneInfo | None, request: Request
+    start: datetime, end: datetime, grid: cal.Grid, tz: ZoneInfo | None, request: Request
 ) -> list[tuple[datetime, datetime]] | None:
     limit = request.max_new_partitions
     out: list[tuple[datetime, datetime]] = []
-    lo = cal.align(start, interval, tz)
+    lo = cal.align(start, grid, tz)
     while lo < end:
-        hi = cal.shift(lo, interval, 1, tz)
+        hi = cal.shift(lo, grid, 1, tz)
         out.append((lo, hi))
         if not request.force and len(out) > limit:
             return None

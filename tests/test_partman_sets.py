@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgpart.calendar import parse_interval
 from tests.cli_helpers import cli
 
 UTC = timezone.utc
@@ -35,7 +36,11 @@ def _install(conn: psycopg.Connection[Any]) -> None:
 
 
 def _partman_set(
-    conn: psycopg.Connection[Any], table: str, interval: str, key_type: str = "timestamptz"
+    conn: psycopg.Connection[Any],
+    table: str,
+    interval: str,
+    key_type: str = "timestamptz",
+    date_trunc: str | None = None,
 ) -> None:
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute(
@@ -43,7 +48,8 @@ def _partman_set(
         " DEFAULT now()) PARTITION BY RANGE (col3)"
     )
     conn.execute(
-        "SELECT partman.create_parent(%s, 'col3', 'native', %s)", (f"public.{table}", interval)
+        "SELECT partman.create_parent(%s, 'col3', 'native', %s, p_date_trunc_interval := %s)",
+        (f"public.{table}", interval, date_trunc),
     )
 
 
@@ -95,6 +101,14 @@ PARTMAN_INTERVALS = [
     ("weekly", "1 week"),
     ("daily", "1 day"),
     ("hourly", "1 hour"),
+    ("half-hour", "30 minutes"),
+    ("quarter-hour", "15 minutes"),
+    ("7 hours", "7 hours"),
+    ("3 days", "3 days"),
+    ("2 weeks", "2 weeks"),
+    ("11 weeks", "11 weeks"),
+    ("3 months", "3 months"),
+    ("2 years", "2 years"),
 ]
 
 
@@ -103,27 +117,69 @@ PARTMAN_INTERVALS = [
 def test_partman_names_continue(
     pg_conn: psycopg.Connection[Any], pg_dsn: str, table: str, interval: str, step: str
 ) -> None:
-    _install(pg_conn)
-    _partman_set(pg_conn, table, interval)
-    start, expected = _next_by_partman(pg_conn, table, step, 3)
-    before = _children(pg_conn, table)
-    _hand_over(pg_conn, table)
-    (end,) = pg_conn.execute(
-        "SELECT %s::timestamptz + 3 * %s::interval", (start, step)
-    ).fetchone() or (None,)
-    run = cli(
-        ["create", f"public.{table}", "--dsn", pg_dsn, "--from", _iso(start), "--to", _iso(end)]
-    )
-    assert run.code == 0, run.stdout + run.stderr
-    after = _children(pg_conn, table)
-    made = sorted(set(after) - set(before))
-    assert made == sorted(name for name, _ in expected), (made, expected)
-    for name, lower in expected:
-        (same,) = pg_conn.execute(
-            "SELECT %s = (regexp_match(%s, 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz",
-            (lower, after[name]),
-        ).fetchone() or (None,)
-        assert same, (name, lower, after[name])
+    made = _extend_after_hand_over(pg_conn, pg_dsn, table, interval, step, "timestamptz")
     if table == LONG:
         assert all(len(name) == 63 for name in made)
         assert all(name.startswith(LONG[:40]) and "_p" in name for name in made)
+
+
+@pytest.mark.parametrize(
+    ("interval", "step", "key_type"),
+    [
+        ("7 hours", "7 hours", "timestamp"),
+        ("2 weeks", "2 weeks", "timestamp"),
+        ("daily", "1 day", "date"),
+        ("3 days", "3 days", "date"),
+        ("monthly", "1 month", "date"),
+    ],
+)
+def test_partman_names_continue_other_keys(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, interval: str, step: str, key_type: str
+) -> None:
+    _extend_after_hand_over(pg_conn, pg_dsn, LONG, interval, step, key_type)
+
+
+@pytest.mark.parametrize("table", [SHORT, LONG])
+@pytest.mark.parametrize(("interval", "trunc"), [("7 hours", "hour"), ("20 minutes", "minute")])
+def test_partman_custom_sub_day_with_seconds(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, table: str, interval: str, trunc: str
+) -> None:
+    """p_date_trunc_interval makes pg_partman 4 name sub-day sets YYYY_MM_DD_HH24MISS."""
+    made = _extend_after_hand_over(pg_conn, pg_dsn, table, interval, interval, "timestamptz", trunc)
+    assert all(len(name.rsplit("_", 1)[1]) == 6 for name in made), made
+
+
+def _extend_after_hand_over(
+    conn: psycopg.Connection[Any],
+    dsn: str,
+    table: str,
+    interval: str,
+    step: str,
+    key_type: str,
+    date_trunc: str | None = None,
+) -> list[str]:
+    """Build the set, hand it over, have pgpart create the next three
+    partitions; check them against pg_partman's answers; return their names."""
+    _install(conn)
+    _partman_set(conn, table, interval, key_type, date_trunc)
+    start, expected = _next_by_partman(conn, table, step, 3)
+    before = _children(conn, table)
+    _hand_over(conn, table)
+    report = cli(["check", f"public.{table}", "--dsn", dsn, "--format", "json"]).json()
+    [row] = report["tables"]
+    assert row["interval"] == parse_interval(step).value, row
+    (end,) = conn.execute(
+        "SELECT %s::timestamptz + 3 * %s::interval", (start, step)
+    ).fetchone() or (None,)
+    run = cli(["create", f"public.{table}", "--dsn", dsn, "--from", _iso(start), "--to", _iso(end)])
+    assert run.code == 0, run.stdout + run.stderr
+    after = _children(conn, table)
+    made = sorted(set(after) - set(before))
+    assert made == sorted(name for name, _ in expected), (made, expected)
+    for name, lower in expected:
+        (same,) = conn.execute(
+            "SELECT %s::timestamptz = (regexp_match(%s, 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz",
+            (lower, after[name]),
+        ).fetchone() or (None,)
+        assert same, (name, lower, after[name])
+    return made
