@@ -97,6 +97,7 @@ class Snapshot:
     tables: tuple[PartitionedTable, ...]
     # Relation names already used per schema, so new partition names never collide.
     taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
+    timezone: str | None = None  # the TimeZone a session starts with (database/role/server)
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)
@@ -198,10 +199,11 @@ def read_snapshot(
             "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(),"
             " current_schemas(false)::text[],"
             " (SELECT extnamespace::regnamespace::text FROM pg_extension"
-            "   WHERE extname = 'pg_partman')"
+            "   WHERE extname = 'pg_partman'),"
+            " (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone')"
         ).fetchone()
         assert row is not None
-        version, in_recovery, search_path, partman_schema = row
+        version, in_recovery, search_path, partman_schema, session_zone = row
         oid_list = sorted(set(oids))
         table_rows = conn.execute(_TABLES_SQL, {"discover": discover, "oids": oid_list}).fetchall()
         parents = [r[0] for r in table_rows if r[4] == "p"]
@@ -275,6 +277,7 @@ def read_snapshot(
         search_path=tuple(search_path),
         tables=tuple(tables),
         taken_names=taken,
+        timezone=session_zone,
     )
 
 

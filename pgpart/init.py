@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pgpart import calendar as cal
-from pgpart.planner import inferred_interval, key_zone
+from pgpart.planner import inferred_interval, table_zone
 
 if TYPE_CHECKING:
     from pgpart.config import Settings
@@ -38,9 +38,8 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         if not table.is_time_range or table.relkind != "p":
             skipped.append(f"{table.qualified}: not range-partitioned on a date/time column")
             continue
-        interval = target.policy.interval or inferred_interval(
-            table, key_zone(table, target.policy)
-        )
+        tz, zone_note = table_zone(table, target.policy, gathered.snapshot.timezone)
+        interval = target.policy.interval or inferred_interval(table, tz)
         if interval is None:
             skipped.append(
                 f"{table.qualified}: no partitions to infer the interval from; add it with"
@@ -52,6 +51,8 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
             "interval": interval.value,
             "premake": SUGGESTED_PREMAKE.get(interval, -(-timedelta(days=2) // interval.nominal)),
         }
+        if zone_note is not None and tz is not None:
+            entry["timezone"] = tz.key  # the bounds follow the database's TimeZone
         if target.policy.retention is not None:
             entry["retention"] = str(target.policy.retention)
             entry["retention_mode"] = target.policy.retention_mode.value

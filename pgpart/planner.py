@@ -118,7 +118,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     assert table.key_kind is not None
     policy = target.policy
     zone = ZoneInfo(policy.timezone)
-    tz = key_zone(table, policy)
+    tz, zone_note = table_zone(table, policy, snapshot.timezone)
     local_now = now.astimezone(timezone.utc) if tz else now.astimezone(zone).replace(tzinfo=None)
     live = _live_partitions(table)
     found = inferred_grid(table, tz)
@@ -127,8 +127,12 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     source = "flag" if request.interval else "config" if policy.interval else "inferred"
     interval = configured or inferred
     grid = found if found and interval == inferred else cal.Grid(interval) if interval else None
-    problems: list[Problem] = []
+    problems: list[Problem] = [zone_note] if zone_note else []
     blocked = False
+    if interval is None and request.mode is not Mode.DROP:
+        # check reports it too: check and maintain must agree on a table.
+        problems.append(_unknown_interval(table, policy, tz, snapshot.timezone))
+        blocked = True
     if configured and inferred and configured != inferred:
         problems.append(
             Problem(
@@ -179,7 +183,9 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         actions, more = _actions(frame, target, snapshot, request)
         if more:
             problems += more
-            blocked = any(p.severity is not Status.WARNING or p.code == "refused" for p in more)
+            blocked = any(
+                p.severity not in (Status.WARNING, Status.INFO) or p.code == "refused" for p in more
+            )
             if blocked:
                 actions = ()
 
@@ -229,21 +235,91 @@ def inferred_grid(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Grid | No
     return cal.infer_grid(_ranges(_live_partitions(table))[-INFER_WINDOW:], tz)
 
 
-def _why_no_interval(frame: _Frame) -> str:
+def table_zone(
+    table: PartitionedTable, policy: TablePolicy, session_zone: str | None
+) -> tuple[ZoneInfo | None, Problem | None]:
+    """The zone a table's periods follow, and a note when it is not the policy's.
+
+    With no `timezone` configured, a timestamptz table whose bounds sit on
+    the local boundaries of the database's TimeZone (a session's starting
+    value) rather than on the policy's zone's is read in that zone: monthly
+    partitions at midnight Europe/Berlin are monthly, not irregular. The
+    bounds decide: the zone in which more of the newest ranges are periods
+    of the grid inferred there, then the one where that grid starts at local
+    midnight, then the policy's zone.
+    """
+    tz = key_zone(table, policy)
+    if (
+        tz is None
+        or "timezone" in policy.configured_keys
+        or not session_zone
+        or session_zone == policy.timezone
+    ):
+        return tz, None
+    try:
+        other = ZoneInfo(session_zone)
+    except (ValueError, OSError):  # an abbreviation or POSIX rule, not a zone file
+        return tz, None
+    ranges = _ranges(_live_partitions(table))[-INFER_WINDOW:]
+    if _zone_fit(ranges, other) <= _zone_fit(ranges, tz):
+        return tz, None
+    return other, Problem(
+        Status.INFO,
+        "timezone_inferred",
+        f"periods follow {session_zone}, the database's TimeZone: the bounds sit on its "
+        "local boundaries; set `timezone` for this table in pgpart.toml to say so",
+    )
+
+
+def _zone_fit(ranges: Sequence[tuple[datetime, datetime]], tz: ZoneInfo) -> tuple[int, int]:
+    """How well ``tz`` explains the ranges: how many are periods of the grid
+    inferred there, and whether that grid starts at local midnight."""
+    found = cal.infer_grid(ranges, tz)
+    if found is None:
+        return (0, 0)
+    fits = sum(
+        1
+        for lo, hi in ranges
+        if cal.align(lo, found, tz) == lo and cal.shift(lo, found, 1, tz) == hi
+    )
+    start = cal.wall_clock(found.origin or ranges[-1][0], tz)
+    return (fits, int(start.time() == datetime.min.time()))
+
+
+def _unknown_interval(
+    table: PartitionedTable, policy: TablePolicy, tz: ZoneInfo | None, session_zone: str | None
+) -> Problem:
+    hint = ""
+    if tz is not None and "timezone" not in policy.configured_keys and _ranges(table.ranged):
+        hint = (
+            f"; if its bounds follow the local time of a zone other than {policy.timezone}, "
+            "set `timezone`"
+            + (f" (the database's TimeZone is {session_zone})" if session_zone else "")
+        )
+    # A warning, not unknown: pgpart can still tell what the bounds cover
+    # (a missing current partition stays critical); the writing commands
+    # refuse the table all the same.
+    return Problem(
+        Status.WARNING,
+        "unknown_interval",
+        f"cannot tell the partition interval: {_why_no_interval(table, tz)}; set "
+        f"`interval` for this table in pgpart.toml or pass --interval{hint}",
+    )
+
+
+def _why_no_interval(table: PartitionedTable, tz: ZoneInfo | None) -> str:
     """Why the interval cannot be inferred: which bounds, and what is odd about them."""
-    ranges = _ranges(_live_partitions(frame.table))
+    ranges = _ranges(_live_partitions(table))
     if not ranges:
-        if frame.table.ranged:
+        if table.ranged:
             return "its partitions are bounded by MINVALUE/MAXVALUE only"
         return "it has no partitions to infer it from"
     newest = ranges[-INFER_WINDOW:]
     shown = []
     for lower, upper in newest[-4:]:
-        width = candidates(lower, upper, frame.tz)
+        width = candidates(lower, upper, tz)
         what = width[0].value if width else f"{upper - lower}"
-        shown.append(
-            f"[{describe_moment(lower, frame.tz)}, {describe_moment(upper, frame.tz)}) ({what})"
-        )
+        shown.append(f"[{describe_moment(lower, tz)}, {describe_moment(upper, tz)}) ({what})")
     more = f" (newest {len(shown)} of {len(newest)} shown)" if len(newest) > len(shown) else ""
     return f"the bounds of its newest partitions follow no regular interval{more}: " + ", ".join(
         shown
@@ -477,14 +553,7 @@ def _actions(
         removals = _retention_actions(frame, ref, snapshot, cutoff, detach=request.drop_detach)
         return _finalize_actions(frame, ref, removals) + removals, []
     if frame.interval is None:
-        return (), [
-            Problem(
-                Status.UNKNOWN,
-                "unknown_interval",
-                f"cannot tell the partition interval: {_why_no_interval(frame)}; set "
-                "`interval` for this table in pgpart.toml or pass --interval",
-            )
-        ]
+        return (), []  # reported as unknown_interval
     creates, problems = _create_actions(frame, target, snapshot, request)
     retention: tuple[Action, ...] = ()
     if request.mode is Mode.MAINTAIN and policy.retention is not None:
