@@ -133,16 +133,11 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         # check reports it too: check and maintain must agree on a table.
         problems.append(_unknown_interval(table, policy, tz, snapshot.timezone))
         blocked = True
-    if configured and inferred and configured != inferred:
-        problems.append(
-            Problem(
-                Status.WARNING,
-                "interval_mismatch",
-                f"{source} interval is {configured.value} but the existing partitions are "
-                f"{inferred.value}; no DDL until they agree",
-            )
-        )
-        blocked = True
+    if configured and found and configured != found.interval:
+        explicit = bool(request.interval) or policy.previous_interval == found.interval
+        note = _interval_change(table, found, configured, source, explicit, tz, local_now)
+        problems += [note] if note else []
+        blocked = blocked or (note is not None and note.code == "interval_mismatch")
     if interval and interval.unit.elapsed and table.key_kind is KeyKind.DATE:
         problems.append(
             Problem(
@@ -233,6 +228,62 @@ def inferred_interval(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Inter
 def inferred_grid(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Grid | None:
     """The interval, and its origin, the table's newest live partitions follow."""
     return cal.infer_grid(_ranges(_live_partitions(table))[-INFER_WINDOW:], tz)
+
+
+def _interval_change(
+    table: PartitionedTable,
+    old: cal.Grid,
+    new: cal.Interval,
+    source: str,
+    explicit: bool,
+    tz: ZoneInfo | None,
+    now: datetime,
+) -> Problem | None:
+    """A configured interval other than the one the bounds follow.
+
+    It takes effect going forward (existing partitions stay; new ones start
+    at the end of the existing coverage, the first bridging to the new
+    interval's grid) unless that would be unsafe: partitions of the old
+    interval lie ahead of ``now`` (in key space) and nothing says the change
+    is meant, for a typo in pgpart.toml must not change a table's layout.
+    Meant: `create --interval`, or `previous_interval` naming the old
+    interval. Returns what to report: interval_mismatch (no DDL), or
+    interval_change (information) while partitions of the old interval lie
+    ahead; None when the change simply is in effect. (The bridge itself is
+    made where the new grid's periods meet the old coverage: _needed_from.)
+    """
+    closed = _closed(_live_partitions(table))
+    ahead = [
+        p
+        for p in closed
+        if p.lower is not None
+        and p.upper is not None
+        and p.lower > now
+        and cal.align(p.lower, old, tz) == p.lower
+        and cal.shift(p.lower, old, 1, tz) == p.upper
+    ]
+    if ahead and not explicit:
+        return Problem(
+            Status.WARNING,
+            "interval_mismatch",
+            f"{source} interval is {new.value} but the existing partitions are "
+            f"{old.interval.value}, {len(ahead)} of them ahead of now; no DDL until they agree. "
+            f'To change the interval going forward, set previous_interval = "{old.interval.value}"'
+            " for this table (or pass --interval to create)",
+        )
+    ends = [p.upper for p in _live_partitions(table) if p.lower is not None]
+    if not ahead or None in ends:  # nothing of the old grid ahead; or MAXVALUE covers it all
+        return None
+    end = max(p.upper for p in closed if p.upper is not None)
+    bridge = ""
+    if cal.align(end, new, tz) != end:
+        bridge = f" (one partition bridging to {describe_moment(cal.shift(end, new, 1, tz), tz)})"
+    return Problem(
+        Status.INFO,
+        "interval_change",
+        f"interval changes from {old.interval.value} to {new.value} ({source}): existing "
+        f"partitions stay; new ones follow {new.value} from {describe_moment(end, tz)}{bridge}",
+    )
 
 
 def table_zone(
@@ -632,8 +683,9 @@ def _create_actions(
         ]
     actions: list[Action] = []
     problems: list[Problem] = []
-    for lo, hi in periods:
-        if _covered(segments, lo, hi):
+    for period_lo, hi in periods:
+        lo = _needed_from(segments, live, period_lo, hi, frame.now)
+        if lo is None:
             continue
         clash = _overlaps(live, lo, hi)
         if clash:
@@ -678,6 +730,34 @@ def _create_actions(
         )
     )
     return tuple(actions), problems
+
+
+def _needed_from(
+    segments: Sequence[Segment],
+    live: Sequence[Partition],
+    lo: datetime,
+    hi: datetime,
+    now: datetime,
+) -> datetime | None:
+    """Where the partition for the period [lo, hi) starts; None when none is needed.
+
+    Normally ``lo``; None when existing partitions cover the period from now
+    on. Where partitions of another grid (an interval changed, going forward)
+    cover its beginning up to some ``x`` and nothing after, the partition
+    bridges [x, hi): the old coverage ends, the new grid carries on, no gap,
+    no overlap. Anything else keeps ``lo`` and is reported as an overlap.
+    """
+    start = max(lo, now)
+    if _covered(segments, start, hi):
+        return None
+    clash = _overlaps(live, lo, hi)
+    ends = [p.upper for p in clash if p.upper is not None]
+    if not clash or len(ends) < len(clash):
+        return lo
+    end = max(ends)
+    if end < hi and (start >= end or _covered(segments, start, end)):
+        return end
+    return lo
 
 
 def _table_ref(frame: _Frame) -> TableRef:

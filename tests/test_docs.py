@@ -285,9 +285,8 @@ def test_config_keys_table_is_complete_and_true() -> None:
     settings = set(config_module._SETTINGS_CHECKS)
     assert set(where) == {"name"} | policy | settings
     for key, place in where.items():
-        expected = (
-            "table" if key in ("name", "interval") else "defaults" if key in settings else "both"
-        )
+        table_only = key == "name" or key not in config_module._DEFAULTS_KEYS
+        expected = "table" if table_only else "defaults" if key in settings else "both"
         assert place == expected, f"{key}: README says {place!r}, the loader allows {expected!r}"
 
 
