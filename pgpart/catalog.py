@@ -98,6 +98,7 @@ class Snapshot:
     # Relation names already used per schema, so new partition names never collide.
     taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
     timezone: str | None = None  # the TimeZone a session starts with (database/role/server)
+    partman_error: str | None = None  # pg_partman is installed but its part_config unreadable
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)
@@ -212,7 +213,9 @@ def read_snapshot(
             size="pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint",
         )
         part_rows = conn.execute(sql, {"parents": parents}).fetchall() if parents else []
-        managed = _partman_tables(conn, partman_schema) if partman_schema else set()
+        managed, partman_error = (
+            _partman_tables(conn, partman_schema) if partman_schema else (set(), None)
+        )
         schemas = sorted({r[1] for r in table_rows})
         taken = (
             {
@@ -278,6 +281,7 @@ def read_snapshot(
         tables=tuple(tables),
         taken_names=taken,
         timezone=session_zone,
+        partman_error=partman_error,
     )
 
 
@@ -289,7 +293,9 @@ def _partition_order(p: Partition) -> tuple[int, datetime | str]:
     return (1, p.bound.lower.replace(tzinfo=None))
 
 
-def _partman_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
+def _partman_tables(conn: psycopg.Connection[Any], schema: str) -> tuple[set[str], str | None]:
+    """Tables listed in pg_partman's part_config; or why it could not be read
+    (then any table may be managed: the planner fails closed)."""
     import psycopg
     from psycopg import sql
 
@@ -298,6 +304,7 @@ def _partman_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
             rows = conn.execute(
                 sql.SQL("SELECT parent_table FROM {}.part_config").format(sql.Identifier(schema))
             ).fetchall()
-    except psycopg.Error:  # no privilege on part_config: then we cannot tell
-        return set()
-    return {str(r[0]) for r in rows}
+    except psycopg.Error as exc:  # e.g. no privilege on part_config
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return set(), f"cannot read {schema}.part_config: {reason}"
+    return {str(r[0]) for r in rows}, None

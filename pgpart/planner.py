@@ -152,16 +152,11 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     problems += _coverage_problems(frame, live, policy)
     problems += _default_problems(frame, target.default_rows)
     problems += _hygiene_problems(frame, policy)
-    if table.managed_by_partman:
-        problems.append(
-            Problem(
-                Status.WARNING,
-                "managed_elsewhere",
-                "pg_partman's part_config also maintains this table; two tools maintaining one "
-                "table fight: pgpart makes no changes to it",
-            )
-        )
-        blocked = True
+    partman = _partman_problem(table, snapshot, request.mode)
+    skip = partman is not None and request.mode in (Mode.MAINTAIN, Mode.DROP)
+    if partman is not None:
+        problems.append(partman)
+        blocked = blocked or (skip and partman.severity is not Status.INFO)
     unreadable = [p for p in table.partitions if p.bound_error]
     if unreadable:
         blocked = True
@@ -174,7 +169,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         )
 
     actions: tuple[Action, ...] = ()
-    if request.mode is not Mode.CHECK and not blocked:
+    if request.mode is not Mode.CHECK and not blocked and not skip:
         actions, more = _actions(frame, target, snapshot, request)
         if more:
             problems += more
@@ -228,6 +223,41 @@ def inferred_interval(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Inter
 def inferred_grid(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Grid | None:
     """The interval, and its origin, the table's newest live partitions follow."""
     return cal.infer_grid(_ranges(_live_partitions(table))[-INFER_WINDOW:], tz)
+
+
+def _partman_problem(table: PartitionedTable, snapshot: Snapshot, mode: Mode) -> Problem | None:
+    """pg_partman's claim on a table (CONTRACT.md): check monitors it (the
+    note is information); maintain and drop leave it alone, which is not a
+    failure; an explicit create proceeds (the repair when pg_partman's own
+    maintenance is stuck) with the names and bounds its partitions already
+    follow, so that run_maintenance() carries on. When part_config cannot be
+    read, any table may be pg_partman's: maintain and drop fail closed."""
+    if not table.managed_by_partman and snapshot.partman_error is None:
+        return None
+    if mode is Mode.CREATE:
+        what = "pg_partman manages" if table.managed_by_partman else "pg_partman may manage"
+        return Problem(
+            Status.INFO,
+            "managed_elsewhere",
+            f"{what} this table; created as requested, with the names and bounds of its "
+            "partitions, so that pg_partman's run_maintenance() carries on",
+        )
+    verb = {Mode.CHECK: "checked", Mode.MAINTAIN: "left alone", Mode.DROP: "left alone"}[mode]
+    if table.managed_by_partman:
+        return Problem(
+            Status.INFO,
+            "managed_elsewhere",
+            f"pg_partman maintains this table (part_config): {verb} by pgpart; "
+            "`pgpart create` repairs it explicitly",
+        )
+    return Problem(
+        Status.WARNING,
+        "managed_elsewhere",
+        f"pg_partman is installed but pgpart {snapshot.partman_error}, so it cannot tell whether "
+        f"pg_partman manages this table: {verb}"
+        + (", no changes made" if mode is not Mode.CHECK else "")
+        + "; grant SELECT on part_config to pgpart's role",
+    )
 
 
 def _interval_change(

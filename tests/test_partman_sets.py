@@ -183,3 +183,83 @@ def _extend_after_hand_over(
         ).fetchone() or (None,)
         assert same, (name, lower, after[name])
     return made
+
+
+def _is_contiguous(conn: psycopg.Connection[Any], table: str) -> bool:
+    (ok,) = conn.execute(
+        """
+        WITH b AS (
+          SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\)'))[1]
+                   ::timestamptz AS lo,
+                 (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]
+                   ::timestamptz AS hi
+            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+           WHERE i.inhparent = %s::regclass AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT')
+        SELECT bool_and(hi = next_lo) FROM (SELECT hi, lead(lo) OVER (ORDER BY lo) AS next_lo
+                                              FROM b) s WHERE next_lo IS NOT NULL
+        """,
+        (f'public."{table}"',),
+    ).fetchone() or (None,)
+    return bool(ok)
+
+
+@pytest.mark.parametrize(("interval", "step"), [("daily", "1 day"), ("2 weeks", "2 weeks")])
+def test_partman_managed_set_check_skip_and_repair(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, interval: str, step: str
+) -> None:
+    _install(pg_conn)
+    _partman_set(pg_conn, LONG, interval)
+    start, expected = _next_by_partman(pg_conn, LONG, step, 3)
+    before = _children(pg_conn, LONG)
+    args = ["--dsn", pg_dsn, "--format", "json"]
+    check = cli(["check", f"public.{LONG}", *args])
+    assert check.code == 0, check.stdout
+    [note] = [p for p in check.json()["tables"][0]["problems"] if p["code"] == "managed_elsewhere"]
+    assert note["severity"] == "info"
+    # maintain and drop leave it alone: not a failure.
+    assert cli(["maintain", *args]).code == 0
+    assert cli(["drop", f"public.{LONG}", "--older-than", "1 day", "--yes", *args]).code == 0
+    assert _children(pg_conn, LONG) == before
+    # An explicit create proceeds, with pg_partman's names and bounds...
+    (end,) = pg_conn.execute(
+        "SELECT %s::timestamptz + 3 * %s::interval", (start, step)
+    ).fetchone() or (None,)
+    run = cli(["create", f"public.{LONG}", *args, "--from", _iso(start), "--to", _iso(end)])
+    assert run.code == 0, run.stdout + run.stderr
+    made = set(_children(pg_conn, LONG)) - set(before)
+    assert made == {name for name, _ in expected}
+    # ...and pg_partman's own maintenance carries on after it.
+    pg_conn.execute(
+        "UPDATE partman.part_config SET premake = 12, infinite_time_partitions = true"
+        " WHERE parent_table = %s",
+        (f"public.{LONG}",),
+    )
+    pg_conn.execute("SELECT partman.run_maintenance(%s)", (f"public.{LONG}",))
+    later = set(_children(pg_conn, LONG)) - set(before) - made
+    assert later, "run_maintenance() made nothing after pgpart's partitions"
+    assert _is_contiguous(pg_conn, LONG)
+    assert cli(["check", f"public.{LONG}", *args]).code == 0
+
+
+def test_partman_unreadable_part_config_fails_closed(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    _install(pg_conn)
+    _partman_set(pg_conn, SHORT, "daily")
+    pg_conn.execute("CREATE TABLE plain (ts timestamptz NOT NULL) PARTITION BY RANGE (ts)")
+    pg_conn.execute(
+        "CREATE TABLE plain_2026 PARTITION OF plain FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')"
+    )
+    pg_conn.execute("CREATE ROLE outsider LOGIN PASSWORD 'outsider-pw'")
+    pg_conn.execute("REVOKE ALL ON SCHEMA partman FROM PUBLIC")
+    before = {t: _children(pg_conn, t) for t in (SHORT, "plain")}
+    dsn = f"{pg_dsn} user=outsider password=outsider-pw"
+    run = cli(["maintain", "--dsn", dsn, "--format", "json"])
+    assert run.code == 2, run.stdout + run.stderr
+    notes = [
+        p for t in run.json()["tables"] for p in t["problems"] if p["code"] == "managed_elsewhere"
+    ]
+    assert len(notes) == 2 and all("cannot read partman.part_config" in n["message"] for n in notes)
+    assert {t: _children(pg_conn, t) for t in (SHORT, "plain")} == before
+    check = cli(["check", "--dsn", dsn, "--format", "json"])
+    assert "part_config" in check.stdout and check.code == 1
