@@ -117,7 +117,13 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
        CASE pt.partstrat WHEN 'r' THEN 'range' WHEN 'l' THEN 'list' WHEN 'h' THEN 'hash' END,
        CASE WHEN pt.partnatts = 1 THEN a.attname END,
        CASE WHEN pt.partnatts = 1 THEN format_type(a.atttypid, a.atttypmod) END,
-       CASE WHEN pt.partnatts = 1 THEN a.atttypid::regtype::text END,
+       CASE WHEN pt.partnatts = 1 THEN (
+         -- a domain (over a domain ...) over a time type is read as its base type
+         WITH RECURSIVE d(typ, base) AS (
+           SELECT t.oid, t.typbasetype FROM pg_type t WHERE t.oid = a.atttypid
+           UNION ALL
+           SELECT t.oid, t.typbasetype FROM pg_type t JOIN d ON t.oid = d.base)
+         SELECT typ::regtype::text FROM d WHERE base = 0) END,
        coalesce(c.relacl::text[], '{}'::text[])
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -53,6 +53,9 @@ class Target:
     table: PartitionedTable | None
     policy: TablePolicy
     default_rows: DefaultRows | None = None
+    # Found by discovery rather than named: a table pgpart cannot handle is
+    # listed with the reason as information, not judged unknown.
+    discovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +106,11 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     problem = _unsupported(target)
     if problem is not None or table is None:
         assert problem is not None
+        if target.discovered:
+            problem = replace(problem, severity=Status.INFO, message=problem.message + ": skipped")
         return TablePlan(
             table=name,
-            status=Status.UNKNOWN,
+            status=Status.worst([problem.severity]),
             interval=None,
             interval_source=None,
             partitions=0,
@@ -113,7 +118,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
             covered_until=None,
             default_rows=None,
             problems=(problem,),
-            blocked=True,
+            blocked=not target.discovered,
         )
     assert table.key_kind is not None
     policy = target.policy

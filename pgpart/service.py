@@ -53,6 +53,7 @@ def gather(
     exact: bool = False,
     interval: cal.Interval | None = None,
     for_writing: bool = False,
+    list_unsupported: bool = False,
 ) -> Gathered:
     """Read the catalog once and pair each table with its policy.
 
@@ -86,10 +87,18 @@ def gather(
         snapshot = read_snapshot(
             conn, discover=True, with_sizes=with_sizes, with_taken_names=for_writing
         )
+        # With list_unsupported (check, maintain, create, drop) every
+        # partitioned table is listed, those pgpart cannot handle with the
+        # reason (planner: discovered=True makes that information).
         targets = [
-            Target(t.qualified, t, settings.policy_for(t.schema, t.name, snapshot.search_path))
+            Target(
+                t.qualified,
+                t,
+                settings.policy_for(t.schema, t.name, snapshot.search_path),
+                discovered=True,
+            )
             for t in snapshot.tables
-            if t.is_time_range and t.relkind == "p"
+            if t.relkind == "p" and (list_unsupported or t.is_time_range)
         ]
     if probe:
         rows = probe_defaults(
@@ -119,7 +128,7 @@ def check(
     exact: bool = False,
 ) -> Plan:
     """Plan with no actions: the findings are the health report."""
-    gathered = gather(conn, settings, tables, exact=exact)
+    gathered = gather(conn, settings, tables, exact=exact, list_unsupported=True)
     return _plan_guarded(gathered.targets, gathered.snapshot, now, Request(Mode.CHECK))
 
 
@@ -161,7 +170,14 @@ def plan_changes(
     allow_standby: bool = False,
 ) -> Plan:
     """Plan a writing command (create, maintain, drop)."""
-    gathered = gather(conn, settings, tables, interval=request.interval, for_writing=True)
+    gathered = gather(
+        conn,
+        settings,
+        tables,
+        interval=request.interval,
+        for_writing=True,
+        list_unsupported=True,
+    )
     if gathered.snapshot.in_recovery and not allow_standby:
         raise WriteRefused(
             "the server is in recovery (a hot standby): run writing commands against the primary"

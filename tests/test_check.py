@@ -107,12 +107,14 @@ def test_sql_in_a_table_name_is_only_a_name(pg_conn, pg_dsn):
     assert pg_conn.execute("SELECT to_regclass('messages') IS NOT NULL").fetchone()[0]
 
 
-def test_discovery_skips_non_time_tables(pg_conn, pg_dsn):
+def test_discovery_lists_non_time_tables_without_judging_them(pg_conn, pg_dsn):
     monthly_table(pg_conn)
     pg_conn.execute("CREATE TABLE by_int (k int) PARTITION BY RANGE (k)")
     code, report = check(pg_dsn)
-    assert code == 0
-    assert [t["table"] for t in report["tables"]] == ["public.messages"]
+    assert code == 0  # listed with the reason, never skipped silently; not a failure
+    assert [t["table"] for t in report["tables"]] == ["public.by_int", "public.messages"]
+    [problem] = report["tables"][0]["problems"]
+    assert (problem["code"], problem["severity"]) == ("unsupported_key", "info")
 
 
 def test_other_tools_partition_names_read_by_bounds(pg_conn, pg_dsn):
