@@ -90,6 +90,17 @@ class PartitionedTable:
 
 
 @dataclass(frozen=True, slots=True)
+class PartmanSettings:
+    """One row of pg_partman's part_config, as text (what `init` carries over)."""
+
+    parent_table: str
+    partition_interval: str
+    premake: int | None
+    retention: str | None
+    retention_keep_table: bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     server_version: int
     in_recovery: bool
@@ -99,6 +110,7 @@ class Snapshot:
     taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
     timezone: str | None = None  # the TimeZone a session starts with (database/role/server)
     partman_error: str | None = None  # pg_partman is installed but its part_config unreadable
+    partman: tuple[PartmanSettings, ...] = ()  # part_config's rows
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)
@@ -219,9 +231,10 @@ def read_snapshot(
             size="pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint",
         )
         part_rows = conn.execute(sql, {"parents": parents}).fetchall() if parents else []
-        managed, partman_error = (
-            _partman_tables(conn, partman_schema) if partman_schema else (set(), None)
+        partman, partman_error = (
+            _partman_config(conn, partman_schema) if partman_schema else ((), None)
         )
+        managed = {p.parent_table for p in partman}
         schemas = sorted({r[1] for r in table_rows})
         taken = (
             {
@@ -288,6 +301,7 @@ def read_snapshot(
         taken_names=taken,
         timezone=session_zone,
         partman_error=partman_error,
+        partman=partman,
     )
 
 
@@ -299,18 +313,23 @@ def _partition_order(p: Partition) -> tuple[int, datetime | str]:
     return (1, p.bound.lower.replace(tzinfo=None))
 
 
-def _partman_tables(conn: psycopg.Connection[Any], schema: str) -> tuple[set[str], str | None]:
-    """Tables listed in pg_partman's part_config; or why it could not be read
-    (then any table may be managed: the planner fails closed)."""
+def _partman_config(
+    conn: psycopg.Connection[Any], schema: str
+) -> tuple[tuple[PartmanSettings, ...], str | None]:
+    """pg_partman's part_config (columns common to pg_partman 4 and 5); or why
+    it could not be read (then any table may be managed: the planner fails
+    closed)."""
     import psycopg
     from psycopg import sql
 
+    query = sql.SQL(
+        "SELECT parent_table, partition_interval, premake, retention, retention_keep_table"
+        " FROM {}.part_config"
+    ).format(sql.Identifier(schema))
     try:
         with conn.transaction():
-            rows = conn.execute(
-                sql.SQL("SELECT parent_table FROM {}.part_config").format(sql.Identifier(schema))
-            ).fetchall()
+            rows = conn.execute(query).fetchall()
     except psycopg.Error as exc:  # e.g. no privilege on part_config
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return set(), f"cannot read {schema}.part_config: {reason}"
-    return {str(r[0]) for r in rows}, None
+        return (), f"cannot read {schema}.part_config: {reason}"
+    return tuple(PartmanSettings(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows), None

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pgpart import calendar as cal
+from pgpart import handover
 from pgpart.planner import inferred_interval, table_zone
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
     defaults = settings.defaults
     tables: list[dict[str, object]] = []
     skipped: list[str] = []
+    comments: dict[str, str] = {}  # per table: settings carried over from pg_partman
     for target in gathered.targets:
         table = target.table
         if table is None:
@@ -40,6 +42,9 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
             continue
         tz, zone_note = table_zone(table, target.policy, gathered.snapshot.timezone)
         interval = target.policy.interval or inferred_interval(table, tz)
+        partman = handover.find(gathered.snapshot.partman, table.schema, table.name)
+        if interval is None and partman is not None:
+            interval = handover.interval_of(partman)
         if interval is None:
             skipped.append(
                 f"{table.qualified}: no partitions to infer the interval from; add it with"
@@ -56,6 +61,8 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         if target.policy.retention is not None:
             entry["retention"] = str(target.policy.retention)
             entry["retention_mode"] = target.policy.retention_mode.value
+        if partman is not None:
+            comments[table.qualified] = handover.carry_over(entry, partman)
         tables.append(entry)
     text = render_toml(
         {
@@ -65,4 +72,4 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         },
         tables,
     )
-    return text, skipped
+    return handover.annotate(text, comments), skipped

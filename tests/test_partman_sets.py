@@ -12,12 +12,14 @@ PostgreSQL major whose pg_partman package is installed (tests/conftest.py).
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from pgpart.calendar import parse_interval
+from pgpart.config import Overrides, load_settings
 from tests.cli_helpers import cli
 
 UTC = timezone.utc
@@ -263,3 +265,52 @@ def test_partman_unreadable_part_config_fails_closed(
     assert {t: _children(pg_conn, t) for t in (SHORT, "plain")} == before
     check = cli(["check", "--dsn", dsn, "--format", "json"])
     assert "part_config" in check.stdout and check.code == 1
+
+
+def test_partman_init_carries_part_config_over(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    _install(pg_conn)
+    _partman_set(pg_conn, "kept", "daily")
+    _partman_set(pg_conn, "dropped", "quarter-hour")
+    _partman_set(pg_conn, LONG, "2 weeks")
+    pg_conn.execute(
+        "UPDATE partman.part_config SET premake = 7, retention = '30 days'"
+        " WHERE parent_table = 'public.kept'"
+    )
+    pg_conn.execute(
+        "UPDATE partman.part_config SET retention = '2 hours', retention_keep_table = false"
+        " WHERE parent_table = 'public.dropped'"
+    )
+    written = tmp_path / "pgpart.toml"
+    run = cli(["init", "--dsn", pg_dsn, "--output", str(written)])
+    assert run.code == 0, run.stdout + run.stderr
+    text = written.read_text()
+    settings = load_settings(Overrides(config=written), {}, tmp_path)
+    policies = {p.name: p for p in settings.tables}
+    kept, dropped, long = (
+        policies["public.kept"],
+        policies["public.dropped"],
+        policies[f"public.{LONG}"],
+    )
+    assert (kept.interval, kept.premake, str(kept.retention), kept.retention_mode.value) == (
+        parse_interval("daily"),
+        7,
+        "30 days",
+        "detach",  # pg_partman's retention_keep_table (default true) keeps the tables
+    )
+    assert (dropped.interval, str(dropped.retention), dropped.retention_mode.value) == (
+        parse_interval("15 minutes"),
+        "2h",
+        "drop",
+    )
+    assert long.interval == parse_interval("2 weeks") and long.premake == 4
+    # Each says where its settings came from, right above its section.
+    section = text.split('[[table]]\nname = "public.kept"')[0].rsplit("\n\n", 1)[-1]
+    assert "# from pg_partman's part_config: partition_interval 1 day; premake 7" in section
+    assert "DELETE FROM part_config WHERE parent_table = 'public.kept'" in section
+    # Handed over, pgpart and the generated config agree with the bounds pg_partman made.
+    pg_conn.execute("DELETE FROM partman.part_config")
+    check = cli(["check", "--dsn", pg_dsn, "--config", str(written), "--format", "json"])
+    assert check.code == 0, check.stdout
+    assert not [p for t in check.json()["tables"] for p in t["problems"]], check.stdout
