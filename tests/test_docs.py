@@ -301,8 +301,11 @@ def test_readme_toml_examples_load(tmp_path: Path) -> None:
 
 
 def _planner_codes() -> set[str]:
-    source = (ROOT / "pgpart" / "planner.py").read_text(encoding="utf-8")
-    return set(re.findall(r"Status\.[A-Z]+,\s*\"([a-z_]+)\"", source))
+    codes: set[str] = set()
+    for module in ("planner.py", "framing.py"):
+        source = (ROOT / "pgpart" / module).read_text(encoding="utf-8")
+        codes |= set(re.findall(r"Status\.[A-Z]+,\s*\"([a-z_]+)\"", source))
+    return codes
 
 
 def test_problem_codes_documented_are_the_real_ones() -> None:
