@@ -75,3 +75,18 @@ def test_discovery_lists_what_it_cannot_handle(
     # maintain leaves the unsupported ones alone without failing on them.
     run = cli(["maintain", "good", "--dsn", pg_dsn, "--now", NOW])
     assert run.code == 0, run.stdout
+
+
+def test_sub_partitions_of_a_set_are_not_listed_on_their_own(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    pg_conn.execute("CREATE TABLE s (ts timestamptz NOT NULL, id int) PARTITION BY RANGE (ts)")
+    pg_conn.execute(
+        "CREATE TABLE s_2026_11 PARTITION OF s FOR VALUES FROM ('2026-11-01') TO ('2026-12-01')"
+        " PARTITION BY HASH (id)"
+    )
+    pg_conn.execute(
+        "CREATE TABLE s_2026_11_h0 PARTITION OF s_2026_11 FOR VALUES WITH (MODULUS 1, REMAINDER 0)"
+    )
+    report = _report(pg_dsn)
+    assert [t["table"] for t in report["tables"]] == ["public.s"]
