@@ -216,7 +216,11 @@ def unknown_interval(
         hint = (
             f"; if its bounds follow the local time of a zone other than {policy.timezone}, "
             "set `timezone`"
-            + (f" (the database's TimeZone is {session_zone})" if session_zone else "")
+            + (
+                f" (the database's TimeZone is {session_zone})"
+                if session_zone and session_zone != policy.timezone
+                else ""
+            )
         )
     # A warning, not unknown: pgpart can still tell what the bounds cover
     # (a missing current partition stays critical); the writing commands
