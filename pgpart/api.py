@@ -54,6 +54,7 @@ def gather(
     exact: bool = False,
     interval: cal.Interval | None = None,
     for_writing: bool = False,
+    list_unsupported: bool = False,
 ) -> Gathered:
     """Read the catalog once and pair each table with its policy.
 
@@ -87,10 +88,22 @@ def gather(
         snapshot = read_snapshot(
             conn, discover=True, with_sizes=with_sizes, with_taken_names=for_writing
         )
+        # With list_unsupported (check, maintain, create, drop) every
+        # partitioned table is listed, those pgpart cannot handle with the
+        # reason (planner: discovered=True makes that information); but not
+        # the sub-partitioned partitions of a set (HASH/LIST children), which
+        # belong to their parent's line.
+        children = {(p.schema, p.name) for t in snapshot.tables for p in t.partitions}
         targets = [
-            Target(t.qualified, t, settings.policy_for(t.schema, t.name, snapshot.search_path))
+            Target(
+                t.qualified,
+                t,
+                settings.policy_for(t.schema, t.name, snapshot.search_path),
+                discovered=True,
+            )
             for t in snapshot.tables
-            if t.is_time_range and t.relkind == "p"
+            if t.relkind == "p"
+            and (t.is_time_range or (list_unsupported and (t.schema, t.name) not in children))
         ]
     if probe:
         rows = probe_defaults(
@@ -120,7 +133,7 @@ def check(
     exact: bool = False,
 ) -> Plan:
     """Plan with no actions: the findings are the health report."""
-    gathered = gather(conn, settings, tables, exact=exact)
+    gathered = gather(conn, settings, tables, exact=exact, list_unsupported=True)
     return _plan_guarded(gathered.targets, gathered.snapshot, now, Request(Mode.CHECK))
 
 
@@ -162,7 +175,14 @@ def plan_changes(
     allow_standby: bool = False,
 ) -> Plan:
     """Plan a writing command (create, maintain, drop)."""
-    gathered = gather(conn, settings, tables, interval=request.interval, for_writing=True)
+    gathered = gather(
+        conn,
+        settings,
+        tables,
+        interval=request.interval,
+        for_writing=True,
+        list_unsupported=True,
+    )
     if gathered.snapshot.in_recovery and not allow_standby:
         raise StandbyRefused(
             "the server is in recovery (a hot standby): run writing commands against the primary"

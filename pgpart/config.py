@@ -66,13 +66,16 @@ class TablePolicy:
     # Keys whose value came from the file, the environment or a flag rather
     # than from the built-in defaults ("configured interval" vs "inferred").
     configured_keys: frozenset[str]
+    # The interval the existing partitions follow, stated: then a different
+    # `interval` takes effect going forward even while they lie ahead.
+    previous_interval: Interval | None = None
 
     def effective_warn_ahead(self, interval: Interval) -> Duration:
         """warn_ahead, or the default that suits a daily cron with premake 3."""
         if self.warn_ahead is not None:
             return self.warn_ahead
-        if interval is Interval.HOURLY:
-            return Duration(microseconds=2 * 3600 * 1_000_000)
+        if interval.unit.elapsed:  # two periods: 2 hours for hourly partitions
+            return Duration(microseconds=2 * int(interval.elapsed.total_seconds()) * 1_000_000)
         return Duration(days=2)
 
 
@@ -278,6 +281,7 @@ def _naming(value: object) -> str:
 
 _POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
     "interval": _interval,
+    "previous_interval": _interval,
     # 10 years of hourly partitions; more is a typo (and overflows date arithmetic).
     "premake": _count(0, MAX_PREMAKE),
     "retention": _retention,
@@ -294,11 +298,14 @@ _SETTINGS_CHECKS: dict[str, Callable[[object], Any]] = {
     "max_new_partitions": _count(1, 2**31 - 1),
     "move_batch_rows": _count(1, 2**31 - 1),
 }
-_DEFAULTS_KEYS = {k: v for k, v in _POLICY_CHECKS.items() if k != "interval"} | _SETTINGS_CHECKS
+_DEFAULTS_KEYS = {
+    k: v for k, v in _POLICY_CHECKS.items() if k not in ("interval", "previous_interval")
+} | _SETTINGS_CHECKS
 _TABLE_KEYS = ("name", *_POLICY_CHECKS)
 
 _BUILTIN_POLICY: dict[str, Any] = {
     "interval": None,
+    "previous_interval": None,
     "premake": 3,
     "retention": None,
     "retention_mode": RetentionMode.DROP,
@@ -712,7 +719,7 @@ _HEADER = """\
 def _toml_value(value: object) -> object:
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, (Duration, Path)):
+    if isinstance(value, (Duration, Path, Interval)):
         return str(value)
     if isinstance(value, Mapping):
         return {str(k): _toml_value(v) for k, v in value.items()}

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pgpart.core.calendar import (
     Interval,
     align,
+    infer_grid,
     infer_interval,
     is_aligned,
     parse_interval,
@@ -79,8 +80,16 @@ def test_parse_interval_rejects_with_suggestion(text: str, suggestion: str | Non
 def test_interval_properties() -> None:
     assert [i.pg_unit for i in Interval] == ["hour", "day", "week", "month", "quarter", "year"]
     assert sorted(Interval, key=lambda i: i.nominal) == list(Interval)
-    assert Interval("monthly") is M
+    assert parse_interval("monthly") is M
     assert M.nominal == timedelta(days=30)
+    assert [i.value for i in Interval] == [
+        "hourly",
+        "daily",
+        "weekly",
+        "monthly",
+        "quarterly",
+        "yearly",
+    ]
 
 
 # -- naive (timestamp / date keys) ----------------------------------------------
@@ -345,17 +354,32 @@ def test_infer_interval_ignores_odd_ranges() -> None:
     assert infer_interval(odd + daily + catch_all, None) is D
 
 
+def test_infer_interval_none() -> None:
+    assert infer_interval([], None) is None
+    # Two ranges of different widths, neither followed by the other.
+    odd = [
+        (datetime(2024, 1, 1), datetime(2024, 1, 3)),
+        (datetime(2024, 1, 3, 5), datetime(2024, 1, 4)),
+    ]
+    assert infer_interval(odd, None) is None
+
+
 @pytest.mark.parametrize(
-    "ranges",
+    ("ranges", "expected"),
     [
-        [],
-        [(datetime(2024, 1, 1, 0, 30), datetime(2024, 1, 2, 0, 30))],  # not aligned
-        [(datetime(2024, 1, 1), datetime(2024, 1, 3))],  # two days
-        [(datetime(2024, 1, 2), datetime(2024, 2, 2))],  # a month, not aligned
+        # Off the calendar periods of the named intervals: counted from the bounds.
+        ([(datetime(2024, 1, 1, 0, 30), datetime(2024, 1, 2, 0, 30))], "daily"),
+        ([(datetime(2024, 1, 1), datetime(2024, 1, 3))], "2 days"),
+        ([(datetime(2024, 1, 2), datetime(2024, 2, 2))], "monthly"),
     ],
 )
-def test_infer_interval_none(ranges: list[tuple[datetime, datetime]]) -> None:
-    assert infer_interval(ranges, None) is None
+def test_infer_grid_off_the_calendar(
+    ranges: list[tuple[datetime, datetime]], expected: str
+) -> None:
+    found = infer_grid(ranges, None)
+    assert found is not None
+    assert found.interval.value == expected
+    assert found.origin == ranges[-1][0]
 
 
 def test_infer_interval_respects_the_zone() -> None:

@@ -285,9 +285,8 @@ def test_config_keys_table_is_complete_and_true() -> None:
     settings = set(config_module._SETTINGS_CHECKS)
     assert set(where) == {"name"} | policy | settings
     for key, place in where.items():
-        expected = (
-            "table" if key in ("name", "interval") else "defaults" if key in settings else "both"
-        )
+        table_only = key == "name" or key not in config_module._DEFAULTS_KEYS
+        expected = "table" if table_only else "defaults" if key in settings else "both"
         assert place == expected, f"{key}: README says {place!r}, the loader allows {expected!r}"
 
 
@@ -302,8 +301,11 @@ def test_readme_toml_examples_load(tmp_path: Path) -> None:
 
 
 def _planner_codes() -> set[str]:
-    source = (ROOT / "pgpart" / "core" / "planner.py").read_text(encoding="utf-8")
-    return set(re.findall(r"Status\.[A-Z]+,\s*\"([a-z_]+)\"", source))
+    codes: set[str] = set()
+    for module in ("planner.py", "framing.py"):
+        source = (ROOT / "pgpart" / "core" / module).read_text(encoding="utf-8")
+        codes |= set(re.findall(r"Status\.[A-Z]+,\s*\"([a-z_]+)\"", source))
+    return codes
 
 
 def test_problem_codes_documented_are_the_real_ones() -> None:

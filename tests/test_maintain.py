@@ -188,14 +188,16 @@ def test_create_range_and_refuses_absurd(pg_conn, pg_dsn):
 
 
 def test_interval_mismatch_blocks_ddl_other_tables_proceed(pg_conn, pg_dsn, tmp_path):
-    monthly_table(pg_conn, "a", months=range(-2, 0))
+    # Monthly partitions lie ahead and nothing says the daily interval is a
+    # change going forward (previous_interval): a typo must not change a layout.
+    monthly_table(pg_conn, "a", months=range(-2, 2))
     monthly_table(pg_conn, "b", months=range(-2, 0))
     cfg = tmp_path / "pgpart.toml"
     cfg.write_text('[[table]]\nname = "a"\ninterval = "daily"\n\n[[table]]\nname = "b"\n')
     run = cli(["maintain", "--dsn", pg_dsn, "--now", NOW, "--config", str(cfg)])
     assert run.code == 2
     assert "interval_mismatch" in run.stdout
-    assert len(partitions(pg_conn, "a")) == 2
+    assert len(partitions(pg_conn, "a")) == 4
     assert len(partitions(pg_conn, "b")) == 6
 
 

@@ -12,7 +12,9 @@ from pgpart.core.calendar import Interval, align, periods, shift
 from pgpart.core.partition_names import (
     KNOWN_TEMPLATES,
     MAX_IDENTIFIER_BYTES,
+    Cut,
     default_template,
+    infer_cut,
     infer_template,
     render_name,
     validate_template,
@@ -324,6 +326,54 @@ def test_infer_partman_truncated_names() -> None:
     assert infer_template(table, partitions, D, None) == "{table}_p{start:%Y_%m_%d}"
     # A short name that merely starts like the table is not a truncation.
     assert infer_template(table, [("very_p2026_11_22", datetime(2026, 11, 22))], D, None) is None
+
+
+def _partman_cut(table: str, suffix: str) -> str:
+    """pg_partman 4.7's check_name_length(table, suffix, true), in characters."""
+    if len(table) + len(suffix) >= 61:
+        return table[: 61 - len(suffix)] + "_p" + suffix
+    return table + "_p" + suffix
+
+
+@pytest.mark.parametrize("length", [40, 47, 48, 49, 50, 60, 63])
+def test_partman_templates_cut_plainly_like_partman(length: int) -> None:
+    table = ("time_taptest_table_" + "1234567890" * 7)[:length]
+    template = "{table}_p{start:%Y_%m_%d}"
+    name = render_name(template, table, datetime(2026, 12, 4), D, None)
+    assert name == _partman_cut(table, "2026_12_04")
+    assert len(name) <= 63
+
+
+def test_plain_cut_continues_existing_truncated_names() -> None:
+    table = "time_taptest_table_12345678901234567890123456789012345678901234"
+    starts = [datetime(2026, 12, d) for d in (1, 2, 3)]
+    existing = [(_partman_cut(table, f"{s:%Y_%m_%d}"), s) for s in starts]
+    template = infer_template(table, existing, D, None)
+    assert template == "{table}_p{start:%Y_%m_%d}"
+    assert infer_cut(template, table, existing, D, None) is Cut.PLAIN
+    following = render_name(template, table, datetime(2026, 12, 4), D, None, cut=Cut.PLAIN)
+    assert following == "time_taptest_table_12345678901234567890123456789012_p2026_12_04"
+    # A collision still never reuses a name: the table part gives way again.
+    again = render_name(template, table, datetime(2026, 12, 4), D, None, {following}, Cut.PLAIN)
+    assert again == "time_taptest_table_123456789012345678901234567890_p2026_12_04_1"
+
+
+def test_hash_cut_continues_our_own_names_even_in_partman_style() -> None:
+    table = "t" * 70
+    template = "{table}_p{start:%Y_%m_%d}"
+    starts = [datetime(2026, 12, d) for d in (1, 2)]
+    ours = [(render_name(template, table, s, D, None, cut=Cut.HASH), s) for s in starts]
+    assert infer_cut(template, table, ours, D, None) is Cut.HASH
+    # No shortened name to go by: pg_partman's templates cut plainly, others hash.
+    assert infer_cut(template, "short", [], D, None) is Cut.PLAIN
+    assert infer_cut(default_template(D), "short", [], D, None) is Cut.HASH
+
+
+def test_plain_cut_keeps_the_suffix_of_multibyte_names() -> None:
+    table = "ä" * 60  # 120 bytes: pg_partman's character cut would still be too long
+    name = render_name("{table}_p{start:%Y_%m}", table, datetime(2026, 12, 1), M, None)
+    assert name.endswith("_p2026_12") and nbytes(name) <= 63
+    assert name == "ä" * 27 + "_p2026_12"
 
 
 def test_infer_own_shortened_names() -> None:

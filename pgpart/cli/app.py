@@ -813,8 +813,8 @@ def create(
         typer.Option(
             "--interval",
             metavar="INTERVAL",
-            help="hourly, daily, weekly, monthly, quarterly or yearly"
-            " (default: configured, else inferred).",
+            help="hourly, daily, weekly, monthly, quarterly, yearly, or e.g. '15 minutes',"
+            " '2 weeks' (default: configured, else inferred).",
             show_default=False,
         ),
     ] = None,

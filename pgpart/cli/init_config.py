@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pgpart.core.planner import inferred_interval, key_zone
+from pgpart.core import handover
+from pgpart.core.planner import inferred_interval, table_zone
 
 if TYPE_CHECKING:
     from pgpart.api import Gathered
@@ -18,6 +19,7 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
     defaults = settings.defaults
     tables: list[dict[str, object]] = []
     skipped: list[str] = []
+    comments: dict[str, str] = {}  # per table: settings carried over from pg_partman
     for target in gathered.targets:
         table = target.table
         if table is None:
@@ -26,9 +28,11 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         if not table.is_time_range or table.relkind != "p":
             skipped.append(f"{table.qualified}: not range-partitioned on a date/time column")
             continue
-        interval = target.policy.interval or inferred_interval(
-            table, key_zone(table, target.policy)
-        )
+        tz, zone_note = table_zone(table, target.policy, gathered.snapshot.timezone)
+        interval = target.policy.interval or inferred_interval(table, tz)
+        partman = handover.find(gathered.snapshot.partman, table.schema, table.name)
+        if interval is None and partman is not None:
+            interval = handover.interval_of(partman)
         if interval is None:
             skipped.append(
                 f"{table.qualified}: no partitions to infer the interval from; add it with"
@@ -41,9 +45,13 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         entry: dict[str, object] = {"name": table.qualified, "interval": interval.value}
         if "premake" in target.policy.configured_keys and target.policy.name is not None:
             entry["premake"] = target.policy.premake
+        if zone_note is not None and tz is not None:
+            entry["timezone"] = tz.key  # the bounds follow the database's TimeZone
         if target.policy.retention is not None:
             entry["retention"] = str(target.policy.retention)
             entry["retention_mode"] = target.policy.retention_mode.value
+        if partman is not None:
+            comments[table.qualified] = handover.carry_over(entry, partman)
         tables.append(entry)
     text = render_toml(
         {
@@ -53,4 +61,4 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         },
         tables,
     )
-    return text, skipped
+    return handover.annotate(text, comments), skipped

@@ -45,12 +45,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from enum import Enum
 from zoneinfo import ZoneInfo
 
+from pgpart.core import grid as _grid
+from pgpart.core.grid import Grid
+from pgpart.core.interval import Interval, Unit, parse_interval
+from pgpart.core.localtime import check_kind as _check
+from pgpart.core.localtime import offset as _offset
+from pgpart.core.localtime import resolve as _resolve
+from pgpart.core.localtime import transition as _transition
+from pgpart.core.localtime import wall_clock
+
 __all__ = [
+    "Grid",
     "Interval",
+    "Unit",
     "align",
+    "infer_grid",
     "infer_interval",
     "is_aligned",
     "parse_interval",
@@ -70,151 +81,33 @@ _DATELINE_JUMP = timedelta(hours=12)
 _HOURLY_CHUNK = 24
 
 
-class Interval(str, Enum):
-    HOURLY = "hourly"
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-    QUARTERLY = "quarterly"
-    YEARLY = "yearly"
-
-    def __str__(self) -> str:  # f-strings of str mixins differ between 3.11 and 3.12
-        return self.value
-
-    @property
-    def pg_unit(self) -> str:
-        """The ``date_trunc`` field name."""
-        return _PG_UNITS[self]
-
-    @property
-    def nominal(self) -> timedelta:
-        """Approximate width, for ordering and estimates only."""
-        return _NOMINAL[self]
-
-
-_PG_UNITS = {
-    Interval.HOURLY: "hour",
-    Interval.DAILY: "day",
-    Interval.WEEKLY: "week",
-    Interval.MONTHLY: "month",
-    Interval.QUARTERLY: "quarter",
-    Interval.YEARLY: "year",
-}
-_NOMINAL = {
-    Interval.HOURLY: timedelta(hours=1),
-    Interval.DAILY: timedelta(days=1),
-    Interval.WEEKLY: timedelta(days=7),
-    Interval.MONTHLY: timedelta(days=30),
-    Interval.QUARTERLY: timedelta(days=91),
-    Interval.YEARLY: timedelta(days=365),
-}
-_MONTHS = {Interval.MONTHLY: 1, Interval.QUARTERLY: 3, Interval.YEARLY: 12}
-_ALIASES = {i.value: i for i in Interval} | {i.pg_unit: i for i in Interval}
-
-
-def parse_interval(text: str) -> Interval:
-    """Read ``hourly``/``hour`` ... ``yearly``/``year``, case-insensitively."""
-    key = text.strip().lower()
-    try:
-        return _ALIASES[key]
-    except KeyError:
-        pass
-    choices = ", ".join(i.value for i in Interval)
-    import difflib  # error path only: keeps CLI start-up light
-
-    close = difflib.get_close_matches(key, list(_ALIASES), n=1)
-    hint = f"; did you mean {_ALIASES[close[0]].value!r}?" if close else ""
-    raise ValueError(f"unknown interval {text!r} (expected one of {choices}){hint}")
-
-
 # -- naive calendar arithmetic ------------------------------------------------
 
 
 def _floor(wall: datetime, interval: Interval) -> datetime:
     """Start of the calendar period containing a naive wall-clock time."""
-    if interval is Interval.HOURLY:
+    if interval == Interval.HOURLY:
         return wall.replace(minute=0, second=0, microsecond=0, fold=0)
     day = wall.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
-    if interval is Interval.DAILY:
+    if interval == Interval.DAILY:
         return day
-    if interval is Interval.WEEKLY:
+    if interval == Interval.WEEKLY:
         return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
-    if interval is Interval.MONTHLY:
+    if interval == Interval.MONTHLY:
         return day.replace(day=1)
-    if interval is Interval.QUARTERLY:
+    if interval == Interval.QUARTERLY:
         return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
     return day.replace(month=1, day=1)
 
 
 def _add(start: datetime, interval: Interval, n: int) -> datetime:
     """``start + n * interval`` on a naive period start."""
-    if interval is Interval.HOURLY:
+    if interval == Interval.HOURLY:
         return start + n * _HOUR
-    if interval is Interval.DAILY:
-        return start + timedelta(days=n)
-    if interval is Interval.WEEKLY:
-        return start + timedelta(days=7 * n)
-    index = start.year * 12 + start.month - 1 + n * _MONTHS[interval]
+    if interval.days:
+        return start + timedelta(days=n * interval.days)
+    index = start.year * 12 + start.month - 1 + n * interval.months
     return start.replace(year=index // 12, month=index % 12 + 1)
-
-
-# -- time-zone helpers ----------------------------------------------------------
-
-
-def _check(moment: datetime, tz: ZoneInfo | None) -> datetime:
-    """Validate the kind of ``moment``; aware moments come back in UTC.
-
-    Normalising matters beyond tidiness: under PEP 495 an aware datetime whose
-    local time is ambiguous (psycopg returns them in the session time zone)
-    never compares equal to one in another zone, even for the same instant.
-    """
-    aware = moment.utcoffset() is not None
-    if tz is not None and not aware:
-        raise ValueError(f"timezone-aware datetime expected for a timestamptz key: {moment!r}")
-    if tz is None and aware:
-        raise ValueError(f"naive datetime expected for a timestamp or date key: {moment!r}")
-    return moment.astimezone(UTC) if aware else moment
-
-
-def wall_clock(moment: datetime, tz: ZoneInfo | None) -> datetime:
-    """Naive local time of ``moment`` in ``tz`` (identity when ``tz`` is None).
-
-    ``fold`` is 1 on the second occurrence of a repeated wall-clock time.
-    """
-    moment = _check(moment, tz)
-    if tz is None:
-        return moment
-    return moment.astimezone(tz).replace(tzinfo=None)
-
-
-def _resolve(wall: datetime, tz: ZoneInfo) -> datetime:
-    """The instant PostgreSQL gives a naive local time in ``tz``.
-
-    Python maps a time in a gap with fold=0 using the offset before the
-    transition and an ambiguous time with fold=1 to its later occurrence;
-    PostgreSQL prefers exactly these, i.e. the later candidate in both cases.
-    """
-    first = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
-    second = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
-    return max(first, second)
-
-
-def _offset(instant: datetime, tz: ZoneInfo) -> timedelta:
-    offset = instant.astimezone(tz).utcoffset()
-    assert offset is not None  # a ZoneInfo always has an offset
-    return offset
-
-
-def _transition(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
-    """First instant in (before, after] with the offset in force at ``after``."""
-    target = _offset(after, tz)
-    while after - before > _TICK:
-        middle = before + (after - before) // 2
-        if _offset(middle, tz) == target:
-            after = middle
-        else:
-            before = middle
-    return after
 
 
 # -- calendar periods (daily and longer) in a time zone --------------------------
@@ -296,81 +189,123 @@ def _shift_hours(start: datetime, n: int, tz: ZoneInfo) -> datetime:
 
 # -- public API -----------------------------------------------------------------
 
+Spec = Interval | Grid
 
-def align(moment: datetime, interval: Interval, tz: ZoneInfo | None) -> datetime:
+
+def _origin(spec: Spec, tz: ZoneInfo | None) -> tuple[Interval, datetime | None]:
+    """The interval, and the origin of its grid: None only for the calendar
+    periods of the six named intervals (this module's own arithmetic)."""
+    interval, origin = (spec.interval, spec.origin) if isinstance(spec, Grid) else (spec, None)
+    if origin is not None:
+        return interval, _check(origin, tz)
+    if interval.named:
+        return interval, None
+    return interval, _grid.standard_origin(interval, tz)
+
+
+def align(moment: datetime, spec: Spec, tz: ZoneInfo | None) -> datetime:
     """Start of the period containing ``moment``."""
     moment = _check(moment, tz)
+    interval, origin = _origin(spec, tz)
+    if origin is not None:
+        return _grid.boundary(interval, origin, _grid.index(interval, origin, moment, tz), tz)
     if tz is None:
         return _floor(moment, interval)
-    if interval is Interval.HOURLY:
+    if interval == Interval.HOURLY:
         return _align_hour(moment, tz)
     return _resolve(_wall_start(moment, interval, tz), tz)
 
 
-def shift(start: datetime, interval: Interval, n: int, tz: ZoneInfo | None) -> datetime:
+def shift(start: datetime, spec: Spec, n: int, tz: ZoneInfo | None) -> datetime:
     """Start of the period ``n`` periods after the one containing ``start``.
 
     ``n`` may be negative or zero; ``start`` is aligned down first.
     """
     start = _check(start, tz)
+    interval, origin = _origin(spec, tz)
+    if origin is not None:
+        k = _grid.index(interval, origin, start, tz)
+        return _grid.step(interval, origin, k, n, tz)[1]
     if tz is None:
         return _add(_floor(start, interval), interval, n)
-    if interval is Interval.HOURLY:
+    if interval == Interval.HOURLY:
         return _shift_hours(start, n, tz)
     return _shift_calendar(start, interval, n, tz)
 
 
 def periods(
-    start: datetime, end: datetime, interval: Interval, tz: ZoneInfo | None
+    start: datetime, end: datetime, spec: Spec, tz: ZoneInfo | None
 ) -> list[tuple[datetime, datetime]]:
     """Consecutive half-open periods [a, b) overlapping [start, end), in order."""
     end = _check(end, tz)
-    lower = align(start, interval, tz)
+    lower = align(start, spec, tz)
     result: list[tuple[datetime, datetime]] = []
     while lower < end:
-        upper = shift(lower, interval, 1, tz)
+        upper = shift(lower, spec, 1, tz)
         result.append((lower, upper))
         lower = upper
     return result
 
 
-def is_aligned(moment: datetime, interval: Interval, tz: ZoneInfo | None) -> bool:
+def is_aligned(moment: datetime, spec: Spec, tz: ZoneInfo | None) -> bool:
     """Whether ``moment`` is a period start."""
-    return align(moment, interval, tz) == _check(moment, tz)
+    return align(moment, spec, tz) == _check(moment, tz)
 
 
-def _fits(lower: datetime, upper: datetime, interval: Interval, tz: ZoneInfo | None) -> bool:
-    return is_aligned(lower, interval, tz) and shift(lower, interval, 1, tz) == _check(upper, tz)
+def _fits(lower: datetime, upper: datetime, spec: Spec, tz: ZoneInfo | None) -> bool:
+    return is_aligned(lower, spec, tz) and shift(lower, spec, 1, tz) == upper
+
+
+def infer_grid(ranges: Sequence[tuple[datetime, datetime]], tz: ZoneInfo | None) -> Grid | None:
+    """The grid the existing partitions' [lower, upper) ranges follow.
+
+    Candidates are the six named intervals' calendar periods, and every
+    interval one of the three newest ranges is exactly one period of,
+    counted from that range's lower bound (:func:`pgpart.core.grid.candidates`).
+    Each range that is exactly one period of a candidate votes for it with
+    the weight of its rank (the oldest weighs 1, the newest ``len(ranges)``),
+    so recent partitions outvote a few old ones of another width (an archive
+    of yearly partitions followed by monthly ones reads as monthly). Ties go
+    to the candidate matching the newest range, then to a grid counted from
+    the bounds: the existing partitions, not a truncation rule, say where
+    periods start (the two differ only where date_trunc does, e.g. hourly
+    across Lord_Howe's 30-minute DST change, where PostgreSQL's and
+    pg_partman's ``+ interval '1 hour'`` is an elapsed hour). A grid counted
+    from existing bounds must be followed by at least two ranges (or the only
+    one) and by more than half of them: a single odd partition does not make
+    an interval. None when nothing qualifies.
+    """
+    ranges = [(_check(lo, tz), _check(hi, tz)) for lo, hi in ranges]
+    options: list[Grid] = []
+    for lower, upper in reversed(ranges[-3:]):
+        options += [Grid(i, lower) for i in _grid.candidates(lower, upper, tz)]
+    options += [Grid(i) for i in Interval]
+    best: tuple[int, int] = (0, 0)
+    winner: Grid | None = None
+    for option in options:
+        nominal = option.interval.nominal
+        # Cheap pre-filter: one period is within half its nominal width of
+        # it, give or take a DST hour or (months, quarters, years) the days
+        # by which calendar months differ.
+        slack = nominal / 2 + min(nominal, timedelta(days=2))
+        fits = [
+            rank
+            for rank, (lower, upper) in enumerate(ranges, start=1)
+            if abs(upper - lower - nominal) <= slack and _fits(lower, upper, option, tz)
+        ]
+        if option.origin is not None and (
+            len(fits) < min(2, len(ranges)) or 2 * len(fits) <= len(ranges)
+        ):
+            continue
+        key = (sum(fits), max(fits, default=0))
+        if key > best:
+            best, winner = key, option
+    return winner
 
 
 def infer_interval(
     ranges: Sequence[tuple[datetime, datetime]], tz: ZoneInfo | None
 ) -> Interval | None:
-    """The interval the existing partitions' [lower, upper) ranges follow.
-
-    Each range that is exactly one period votes for its interval with the
-    weight of its rank (the oldest weighs 1, the newest ``len(ranges)``), so
-    recent partitions outvote a few old ones of another width (an archive
-    of yearly partitions followed by monthly ones reads as monthly). Ties go
-    to the interval of the newest matching range. None when no range is
-    exactly one period of any interval.
-    """
-    scores: dict[Interval, int] = {}
-    newest: dict[Interval, int] = {}
-    candidates = sorted(Interval, key=lambda i: i.nominal)
-    for rank, (lower, upper) in enumerate(ranges, start=1):
-        width = _check(upper, tz) - _check(lower, tz)
-        for interval in candidates:
-            # Cheap pre-filter: one period is within half its nominal width of
-            # it, give or take a DST hour or (months, quarters, years) the
-            # days by which calendar months differ.
-            slack = min(interval.nominal, timedelta(days=2))
-            if abs(width - interval.nominal) > interval.nominal / 2 + slack:
-                continue
-            if _fits(lower, upper, interval, tz):
-                scores[interval] = scores.get(interval, 0) + rank
-                newest[interval] = rank
-                break
-    if not scores:
-        return None
-    return max(scores, key=lambda i: (scores[i], newest[i]))
+    """The interval of :func:`infer_grid`."""
+    found = infer_grid(ranges, tz)
+    return found.interval if found else None

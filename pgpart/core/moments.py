@@ -25,7 +25,10 @@ def describe_moment(value: datetime, tz: ZoneInfo | None, interval: Interval | N
     if interval is not None:
         if interval.value == "quarterly":
             return f"{local.year}-Q{(local.month - 1) // 3 + 1}"
-        return local.strftime(_PERIOD_FORMATS[interval.value])
+        if interval.value in _PERIOD_FORMATS:
+            return local.strftime(_PERIOD_FORMATS[interval.value])
+        if not interval.unit.elapsed:  # "2 weeks", "3 months": the day it starts
+            return local.strftime("%Y-%m-%d")
     if local.tzinfo is None:
         return local.isoformat(sep=" ", timespec="seconds" if local.second else "minutes")
     return local.isoformat(sep=" ", timespec="minutes")

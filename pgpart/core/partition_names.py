@@ -20,10 +20,22 @@ that repeats starts two periods that a template renders alike. The second one
 ``events_2026_11_01_01b`` (America/New_York).
 
 Names longer than PostgreSQL's 63 bytes (``NAMEDATALEN - 1``; longer names
-are silently truncated by the server) keep their suffix whole; the table part
-is cut on a UTF-8 character boundary and followed by ``_`` and six hex digits
-of a hash of the full table name, so long tables sharing a prefix never share
-names.
+are silently truncated by the server) keep their suffix whole and shorten the
+table part in one of two ways (:class:`Cut`):
+
+* ``Cut.HASH`` (pgpart's own): the table part is cut on a UTF-8 character
+  boundary and followed by ``_`` and six hex digits of a hash of the full
+  table name, so long tables sharing a prefix never share names.
+* ``Cut.PLAIN`` (pg_partman's): the table part is cut so that the whole name
+  is 63 characters, nothing added (``check_name_length()`` in pg_partman 4.7:
+  ``substring(parent from 1 for 61 - char_length(suffix)) || '_p' || suffix``).
+  pg_partman counts characters; where a multi-byte table name would make that
+  longer than 63 bytes (the server would then clip the suffix), the table
+  part is cut to fit in bytes instead, so the suffix always survives.
+
+A table whose existing names show one way continues it; with no evidence,
+pg_partman's templates (``{table}_p...``) cut plainly and every other
+template hashes (:func:`infer_cut`).
 """
 
 from __future__ import annotations
@@ -32,16 +44,20 @@ import hashlib
 import string
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from pgpart.core.calendar import Interval, periods, wall_clock
+from pgpart.core.calendar import Interval, Unit, periods, wall_clock
 
 __all__ = [
     "KNOWN_TEMPLATES",
     "MAX_IDENTIFIER_BYTES",
+    "Cut",
     "default_template",
+    "infer_cut",
     "infer_template",
+    "known_templates",
     "render_name",
     "validate_template",
 ]
@@ -122,6 +138,17 @@ KNOWN_TEMPLATES: dict[Interval, tuple[str, ...]] = {
 }
 
 
+class Cut(str, Enum):
+    """How a name over 63 bytes shortens the table part (see the module doc)."""
+
+    HASH = "hash"
+    PLAIN = "plain"
+
+
+def _is_partman(template: str) -> bool:
+    return template.startswith(_TABLE + "_p")
+
+
 class _Week(int):
     """An ISO week number that formats zero-padded to two digits by default."""
 
@@ -129,8 +156,52 @@ class _Week(int):
         return format(int(self), spec or "02d")
 
 
+# Intervals other than the six named ones, by unit: the default first, then
+# the styles of pg_partman 4 (custom intervals: YYYY_MM_DD_HH24MI below a day,
+# YYYY_MM_DD_HH24MISS with p_date_trunc_interval, YYYY_MM_DD below 30 days,
+# YYYY_MM below a year, else YYYY) and pg_partman 5, then the named
+# intervals' styles of the same unit.
+_SUB_DAY_DEFAULT = "{table}_{start:%Y_%m_%d_%H%M}"
+_FAMILIES: dict[Unit, tuple[str, ...]] = {
+    Unit.MINUTE: (
+        _SUB_DAY_DEFAULT,
+        "{table}_p{start:%Y_%m_%d_%H%M}",
+        "{table}_p{start:%Y_%m_%d_%H%M%S}",
+        "{table}_p{start:%Y%m%d_%H%M%S}",
+        "{table}_{start:%Y%m%d%H%M}",
+        "{table}_{start:%Y%m%d_%H%M}",
+        *KNOWN_TEMPLATES[Interval.HOURLY],
+    ),
+    Unit.DAY: (
+        *KNOWN_TEMPLATES[Interval.DAILY],
+        "{table}_p{start:%Y_%m}",
+        *KNOWN_TEMPLATES[Interval.WEEKLY],
+    ),
+    Unit.MONTH: (
+        *KNOWN_TEMPLATES[Interval.MONTHLY],
+        "{table}_p{start:%Y_%m_%d}",
+        *KNOWN_TEMPLATES[Interval.QUARTERLY],
+    ),
+    Unit.YEAR: (*KNOWN_TEMPLATES[Interval.YEARLY], "{table}_p{start:%Y_%m_%d}"),
+}
+_FAMILIES[Unit.HOUR] = _FAMILIES[Unit.MINUTE]
+_FAMILIES[Unit.WEEK] = _FAMILIES[Unit.DAY]
+
+
 def default_template(interval: Interval) -> str:
-    return _DEFAULTS[interval]
+    """The style of a table with no partitions: the contract's forms for the
+    named intervals; down to the minute below a day, else the day, month or
+    year."""
+    if interval in _DEFAULTS:
+        return _DEFAULTS[interval]
+    return _FAMILIES[interval.unit][0]
+
+
+def known_templates(interval: Interval) -> tuple[str, ...]:
+    """Styles recognised on existing partitions of ``interval``, best first:
+    the named interval's own, then those of other intervals of its unit."""
+    own = KNOWN_TEMPLATES.get(interval, ())
+    return tuple(dict.fromkeys((*own, *_FAMILIES[interval.unit])))
 
 
 def _values(start: datetime, tz: ZoneInfo | None) -> dict[str, object]:
@@ -145,13 +216,15 @@ def _values(start: datetime, tz: ZoneInfo | None) -> dict[str, object]:
 
 
 def _fold_mark(start: datetime, interval: Interval, tz: ZoneInfo | None) -> str:
-    repeated = interval is Interval.HOURLY and wall_clock(start, tz).fold == 1
+    repeated = interval.unit.elapsed and wall_clock(start, tz).fold == 1
     return _FOLD_MARK if repeated else ""
 
 
 # -- validation -----------------------------------------------------------------
 
 _SAMPLES = (datetime(2001, 2, 3, 4, 5, 6), datetime(2012, 11, 24, 23, 59, 58))
+_LONGEST_CHECK = timedelta(days=365 * 1500)
+_DAYS_3 = timedelta(days=3)
 
 
 @lru_cache(maxsize=64)
@@ -215,7 +288,7 @@ def validate_template(template: str, interval: Interval | None = None) -> None:
     if interval is None:
         return
     first = datetime(2024, 12, 23)  # spans a leap day and ISO weeks 52, 53 and 1
-    span = 400 * interval.nominal if interval is not Interval.HOURLY else timedelta(days=3)
+    span = min(400 * interval.nominal, _LONGEST_CHECK) if not interval.unit.elapsed else _DAYS_3
     seen: dict[str, datetime] = {}
     for lower, _ in periods(first, first + span, interval, None):
         name = template.format(table="t", **_values(lower, None))
@@ -244,12 +317,20 @@ def _table_tag(table: str) -> str:
     return "_" + digest.hexdigest()
 
 
-def _fit(template: str, table: str, values: dict[str, object], extra: str) -> str:
+def _fit(template: str, table: str, values: dict[str, object], extra: str, cut: Cut) -> str:
     name = template.format(table=table, **values) + extra
     if _utf8_len(name) <= MAX_IDENTIFIER_BYTES:
         return name
     tables = _table_fields(template)
-    fixed = _utf8_len(template.format(table="", **values) + extra)
+    fixed_text = template.format(table="", **values) + extra
+    fixed = _utf8_len(fixed_text)
+    if cut is Cut.PLAIN and tables == 1 and template.startswith(_TABLE):
+        # pg_partman: the parent cut to 63 characters in all, nothing added.
+        plain = table[: max(MAX_IDENTIFIER_BYTES - len(fixed_text), 0)] + fixed_text
+        if _utf8_len(plain) > MAX_IDENTIFIER_BYTES:  # multi-byte: keep the suffix whole
+            plain = _cut(table, MAX_IDENTIFIER_BYTES - fixed) + fixed_text
+        if plain != fixed_text and _utf8_len(plain) <= MAX_IDENTIFIER_BYTES:
+            return plain
     tag = _table_tag(table)
     budget = (MAX_IDENTIFIER_BYTES - fixed) // tables - len(tag) if tables else 0
     if budget < 1:
@@ -269,39 +350,51 @@ def render_name(
     interval: Interval,
     tz: ZoneInfo | None,
     taken: Collection[str] = (),
+    cut: Cut | None = None,
 ) -> str:
     """Name of the partition of ``table`` for the period starting at ``start``.
 
-    At most 63 UTF-8 bytes; if the name is in ``taken`` (names already used in
-    the schema, including ones planned earlier in the same run), ``_1``,
-    ``_2``, ... is appended.
+    At most 63 UTF-8 bytes, shortened as ``cut`` says (default: plain for
+    pg_partman's templates, else hashed); if the name is in ``taken`` (names
+    already used in the schema, including ones planned earlier in the same
+    run), ``_1``, ``_2``, ... is appended.
     """
     _table_fields(template)
+    if cut is None:
+        cut = Cut.PLAIN if _is_partman(template) else Cut.HASH
     values = _values(start, tz)
     mark = _fold_mark(start, interval, tz)
-    name = _fit(template, table, values, mark)
+    name = _fit(template, table, values, mark, cut)
     attempt = 0
     while name in taken:
         attempt += 1
-        name = _fit(template, table, values, f"{mark}_{attempt}")
+        name = _fit(template, table, values, f"{mark}_{attempt}", cut)
     return name
 
 
 # -- inference ------------------------------------------------------------------
 
 
-def _shortened(prefix: str, table: str, name: str) -> bool:
-    """Whether ``prefix`` stands for ``table`` cut to fit the identifier limit."""
+def _shortening(prefix: str, table: str, name: str) -> Cut | bool:
+    """How ``prefix`` stands for ``table``: True when it is the whole name, the
+    :class:`Cut` that shortened it, False when it does not stand for it."""
     if prefix == table:
         return True
     if not prefix:
         return False
     tag = _table_tag(table)
     if prefix.endswith(tag) and table.startswith(prefix[: -len(tag)]):
-        return True  # our own shortening
+        return Cut.HASH  # our own shortening
     # Plain truncation (pg_partman): only when the name is at the limit, give or
     # take a multi-byte character that did not fit.
-    return table.startswith(prefix) and _utf8_len(name) > MAX_IDENTIFIER_BYTES - 4
+    if table.startswith(prefix) and _utf8_len(name) > MAX_IDENTIFIER_BYTES - 4:
+        return Cut.PLAIN
+    return False
+
+
+def _shortened(prefix: str, table: str, name: str) -> bool:
+    """Whether ``prefix`` stands for ``table`` cut to fit the identifier limit."""
+    return _shortening(prefix, table, name) is not False
 
 
 def _instant(moment: datetime) -> datetime:
@@ -337,7 +430,7 @@ def infer_template(
     ordered = sorted(partitions, key=lambda item: _instant(item[1]))
     best: tuple[int, tuple[int, ...]] = (0, ())
     winner: str | None = None
-    for template in KNOWN_TEMPLATES[interval]:
+    for template in known_templates(interval):
         hits = [
             index
             for index, (name, start) in enumerate(ordered)
@@ -347,3 +440,29 @@ def infer_template(
         if key > best:
             best, winner = key, template
     return winner if 2 * best[0] > len(ordered) else None
+
+
+def infer_cut(
+    template: str,
+    table: str,
+    partitions: Sequence[tuple[str, datetime]],
+    interval: Interval,
+    tz: ZoneInfo | None,
+) -> Cut:
+    """How names of ``template`` that do not fit are shortened for this table.
+
+    The existing names decide (the newest shortened one that ``template``
+    renders); with none shortened, pg_partman's templates cut plainly, as
+    pg_partman would, and others hash.
+    """
+    ordered = sorted(partitions, key=lambda item: _instant(item[1]), reverse=True)
+    if template.startswith(_TABLE):
+        for name, start in ordered:
+            suffix = template.removeprefix(_TABLE).format(**_values(start, tz))
+            for ending in (suffix + _fold_mark(start, interval, tz), suffix):
+                if not name.endswith(ending):
+                    continue
+                how = _shortening(name[: len(name) - len(ending)], table, name)
+                if isinstance(how, Cut):
+                    return how
+    return Cut.PLAIN if _is_partman(template) else Cut.HASH

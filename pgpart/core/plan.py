@@ -18,6 +18,7 @@ from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
 
 class Status(str, Enum):
     OK = "ok"
+    INFO = "info"  # a problem's severity only: information that never raises a status
     WARNING = "warning"
     CRITICAL = "critical"
     UNKNOWN = "unknown"
@@ -28,15 +29,15 @@ class Status(str, Enum):
 
     @classmethod
     def worst(cls, statuses: list[Status] | tuple[Status, ...]) -> Status:
-        return max(statuses, key=lambda s: s.rank, default=cls.OK)
+        return max((s for s in statuses if s is not cls.INFO), key=lambda s: s.rank, default=cls.OK)
 
 
-_RANK = {Status.OK: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
+_RANK = {Status.OK: 0, Status.INFO: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    severity: Status  # WARNING, CRITICAL or UNKNOWN
+    severity: Status  # INFO, WARNING, CRITICAL or UNKNOWN
     code: str
     message: str
 

@@ -19,6 +19,18 @@ from pgpart.core import calendar as cal
 from pgpart.core import partition_names as naming
 from pgpart.core.bounds import KeyKind
 from pgpart.core.durations import Duration
+from pgpart.core.framing import closed as _closed
+from pgpart.core.framing import (
+    inferred_grid,
+    inferred_interval,
+    interval_change,
+    key_zone,
+    partman_problem,
+    table_zone,
+    unknown_interval,
+)
+from pgpart.core.framing import live_partitions as _live_partitions
+from pgpart.core.interval import parse_interval
 from pgpart.core.localtime import to_instant
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import (
@@ -46,6 +58,18 @@ from pgpart.core.siblings import (
 )
 from pgpart.core.snapshot import Leftover, Partition, PartitionedTable, Snapshot
 
+__all__ = [
+    "Mode",
+    "Request",
+    "Target",
+    "inferred_grid",
+    "inferred_interval",  # re-exported from pgpart.core.framing for its earlier users
+    "key_zone",
+    "plan",
+    "table_zone",
+    "with_default_rows",
+]
+
 
 class Mode(str, Enum):
     CHECK = "check"
@@ -62,6 +86,9 @@ class Target:
     table: PartitionedTable | None
     policy: TablePolicy
     default_rows: DefaultRows | None = None
+    # Found by discovery rather than named: a table pgpart cannot handle is
+    # listed with the reason as information, not judged unknown.
+    discovered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +130,7 @@ class _Frame:
     zone: ZoneInfo  # the policy's zone, also for naive keys' notion of "now"
     interval: cal.Interval | None
     now: datetime  # aware UTC for timestamptz, naive wall clock otherwise
+    grid: cal.Grid | None = None  # the interval's boundaries (origin: the existing bounds)
 
 
 def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Request) -> TablePlan:
@@ -111,9 +139,11 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     problem = _unsupported(target)
     if problem is not None or table is None:
         assert problem is not None
+        if target.discovered:
+            problem = replace(problem, severity=Status.INFO, message=problem.message + ": skipped")
         return TablePlan(
             table=name,
-            status=Status.UNKNOWN,
+            status=Status.worst([problem.severity]),
             interval=None,
             interval_source=None,
             partitions=0,
@@ -121,51 +151,62 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
             covered_until=None,
             default_rows=None,
             problems=(problem,),
-            blocked=True,
+            blocked=not target.discovered,
         )
     assert table.key_kind is not None
     policy = target.policy
     zone = ZoneInfo(policy.timezone)
-    tz = key_zone(table, policy)
+    tz, zone_note = table_zone(table, policy, snapshot.timezone)
     local_now = now.astimezone(timezone.utc) if tz else now.astimezone(zone).replace(tzinfo=None)
     live = _live_partitions(table)
-    inferred = inferred_interval(table, tz)
+    found = inferred_grid(table, tz)
+    inferred = found.interval if found else None
     configured = request.interval or policy.interval
     source = "flag" if request.interval else "config" if policy.interval else "inferred"
     interval = configured or inferred
-    problems: list[Problem] = []
+    grid = found if found and interval == inferred else cal.Grid(interval) if interval else None
+    problems: list[Problem] = [zone_note] if zone_note else []
     blocked = False
-    if configured and inferred and configured != inferred:
+    if interval is None and request.mode is not Mode.DROP:
+        # check reports it too: check and maintain must agree on a table.
         problems.append(
-            Problem(
-                Status.WARNING,
-                "interval_mismatch",
-                f"{source} interval is {configured.value} but the existing partitions are "
-                f"{inferred.value}; no DDL until they agree",
+            unknown_interval(
+                table, policy, tz, snapshot.timezone, create=request.mode is Mode.CREATE
             )
         )
         blocked = True
-    frame = _Frame(table, table.key_kind, tz, zone, interval, local_now)
+    if configured and found and configured != found.interval:
+        explicit = bool(request.interval) or policy.previous_interval == found.interval
+        note = interval_change(table, found, configured, source, explicit, tz, local_now)
+        problems += [note] if note else []
+        blocked = blocked or (note is not None and note.code == "interval_mismatch")
+    if interval and interval.unit.elapsed and table.key_kind is KeyKind.DATE:
+        problems.append(
+            Problem(
+                Status.UNKNOWN,
+                "unknown_interval",
+                f"{source} interval is {interval.value}, but {table.key_column} is a date: "
+                "partitions of a date key are whole days or longer",
+            )
+        )
+        blocked = True
+    frame = _Frame(table, table.key_kind, tz, zone, interval, local_now, grid)
     problems += _coverage_problems(frame, live, policy)
     problems += _default_problems(frame, target.default_rows, policy.premake)
     problems += _hygiene_problems(frame, policy)
-    copying, found = _copying(frame, target, snapshot)
-    problems += found
+    copying, sibling_problems = _copying(frame, target, snapshot)
+    problems += sibling_problems
     problems += _drop_right_problems(frame, snapshot, _cutoff_for(frame, policy, request))
-    short = _short_retention(frame, policy, request)
+    partman = partman_problem(table, snapshot, request.mode)
+    skip = partman is not None and request.mode in (Mode.MAINTAIN, Mode.DROP)
+    if partman is not None:
+        problems.append(partman)
+        blocked = blocked or (skip and partman.severity is not Status.INFO)
+    # A table pgpart leaves alone has no retention of pgpart's to misread.
+    short = None if skip else _short_retention(frame, policy, request)
     if short is not None:
         problems.append(short)
         blocked = blocked or request.mode is Mode.DROP
-    if table.managed_by_partman:
-        problems.append(
-            Problem(
-                Status.WARNING,
-                "managed_elsewhere",
-                "pg_partman's part_config also maintains this table; two tools maintaining one "
-                "table fight: pgpart makes no changes to it",
-            )
-        )
-        blocked = True
     unreadable = [p for p in table.partitions if p.bound_error]
     if unreadable:
         blocked = True
@@ -178,11 +219,13 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         )
 
     actions: tuple[Action, ...] = ()
-    if request.mode is not Mode.CHECK and not blocked:
+    if request.mode is not Mode.CHECK and not blocked and not skip:
         actions, more, failing = _actions(frame, target, snapshot, request, copying)
         if more:
             problems += more
-            blocked = any(p.severity is not Status.WARNING or p.code == "refused" for p in more)
+            blocked = any(
+                p.severity not in (Status.WARNING, Status.INFO) or p.code == "refused" for p in more
+            )
             if blocked:
                 actions = ()
         # Refused in part (cannot_reproduce, relocation_blocked, cannot_drop):
@@ -213,22 +256,6 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         oid=table.oid,
         lock_timeout_ms=policy.lock_timeout.milliseconds(),
     )
-
-
-# The newest partitions decide the interval (older ones may have another width),
-# and looking at a few keeps 10,000-partition catalogs fast.
-INFER_WINDOW = 12
-
-
-def key_zone(table: PartitionedTable, policy: TablePolicy) -> ZoneInfo | None:
-    """The zone periods are computed in: the policy's for timestamptz keys,
-    None (naive wall-clock periods) for timestamp and date keys."""
-    return ZoneInfo(policy.timezone) if table.key_kind is KeyKind.TIMESTAMPTZ else None
-
-
-def inferred_interval(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Interval | None:
-    """The interval the table's newest live partitions follow, if any."""
-    return cal.infer_interval(_ranges(_live_partitions(table))[-INFER_WINDOW:], tz)
 
 
 def _unsupported(target: Target) -> Problem | None:
@@ -264,24 +291,6 @@ def _unsupported(target: Target) -> Problem | None:
 
 
 # --- coverage ---------------------------------------------------------------
-
-
-def _live_partitions(table: PartitionedTable) -> list[Partition]:
-    """Partitions that route rows: readable bounds, not pending detach."""
-    return [p for p in table.ranged if not p.pending_detach]
-
-
-def _closed(parts: Sequence[Partition]) -> list[Partition]:
-    return [p for p in parts if p.lower is not None and p.upper is not None]
-
-
-def _ranges(parts: Sequence[Partition]) -> list[tuple[datetime, datetime]]:
-    """[lower, upper) of the partitions bounded on both sides."""
-    out = []
-    for p in parts:
-        if p.lower is not None and p.upper is not None:
-            out.append((p.lower, p.upper))
-    return out
 
 
 def _named_lowers(parts: Sequence[Partition]) -> list[tuple[str, datetime]]:
@@ -402,9 +411,9 @@ def _default_problems(frame: _Frame, rows: DefaultRows | None, premake: int) -> 
         p
         for p in rows.periods
         if p.start > frame.now
-        and frame.interval
+        and frame.grid
         and p.start
-        >= cal.shift(cal.align(frame.now, frame.interval, frame.tz), frame.interval, 24, frame.tz)
+        >= cal.shift(cal.align(frame.now, frame.grid, frame.tz), frame.grid, 24, frame.tz)
     ]
     note = f"; {len(far)} far-future period(s): stray rows?" if far else ""
     note += _outside_window_fix(frame, rows, premake)
@@ -489,27 +498,7 @@ def _actions(
         )
         return _finalize_actions(frame, ref, removals) + removals, [], refused
     if frame.interval is None:
-        # The fix each command has: maintain has no --interval flag.
-        fix = (
-            f"pass --interval (e.g. `pgpart create {frame.table.qualified} --interval daily`)"
-            " or set `interval`"
-            if request.mode is Mode.CREATE
-            else "set `interval`"
-        )
-        return (
-            (),
-            [
-                Problem(
-                    Status.UNKNOWN,
-                    "unknown_interval",
-                    "cannot tell the partition interval (no partitions to infer it from): "
-                    f"{fix} in its [[table]] entry of pgpart.toml"
-                    f' (name = "{frame.table.qualified}",'
-                    ' interval = "daily", or hourly, weekly, monthly, ...)',
-                )
-            ],
-            False,
-        )
+        return (), [], False  # reported as unknown_interval, in every mode
     creates, problems, failing = _create_actions(frame, target, snapshot, request, copying)
     retention: tuple[Action, ...] = ()
     if (
@@ -547,27 +536,27 @@ def _finalize_actions(
 def _create_actions(
     frame: _Frame, target: Target, snapshot: Snapshot, request: Request, copying: _Copying
 ) -> tuple[tuple[Action, ...], list[Problem], bool]:
-    interval = frame.interval
-    assert interval is not None
+    interval, grid = frame.interval, frame.grid
+    assert interval is not None and grid is not None
     table, policy, tz = frame.table, target.policy, frame.tz
-    current = cal.align(frame.now, interval, tz)
+    current = cal.align(frame.now, grid, tz)
     if request.mode is Mode.CREATE and (request.create_from or request.create_to):
         start = _to_key_space(request.create_from, frame) if request.create_from else current
         end = (
             _to_key_space(request.create_to, frame)
             if request.create_to
-            else cal.shift(current, interval, policy.premake + 1, tz)
+            else cal.shift(current, grid, policy.premake + 1, tz)
         )
     else:
         start = current
-        end = cal.shift(current, interval, policy.premake + 1, tz)
+        end = cal.shift(current, grid, policy.premake + 1, tz)
     if policy.retention is not None and request.mode is Mode.MAINTAIN:
         # Never create what the next retention run would drop.
         floor = _retention_cutoff(frame, policy.retention)
         if start < floor:
-            start = cal.align(floor, interval, tz)
-            if cal.shift(start, interval, 1, tz) <= floor:
-                start = cal.shift(start, interval, 1, tz)
+            start = cal.align(floor, grid, tz)
+            if cal.shift(start, grid, 1, tz) <= floor:
+                start = cal.shift(start, grid, 1, tz)
     if end <= start:
         return (), [], False
     live = _live_partitions(table)
@@ -575,13 +564,14 @@ def _create_actions(
     # Names and bounds already taken, by anyone, in the parent's schema.
     taken = set(snapshot.taken_names.get(table.schema, frozenset()))
     template: str | None = None  # inferred from the existing names only when needed
+    cut = naming.Cut.HASH
     storage = _storage_template(live)
     failing = False
     default = table.default
     rows = target.default_rows
     move = default is not None and (rows is None or rows.error is not None or rows.rows > 0)
     ref = _table_ref(frame)
-    periods = _periods_bounded(start, end, interval, tz, request)
+    periods = _periods_bounded(start, end, grid, tz, request)
     if periods is None:
         return (
             (),
@@ -598,8 +588,9 @@ def _create_actions(
         )
     actions: list[Action] = []
     problems: list[Problem] = []
-    for lo, hi in periods:
-        if _covered(segments, lo, hi):
+    for period_lo, hi in periods:
+        lo = _needed_from(segments, live, period_lo, hi, frame.now)
+        if lo is None:
             continue
         clash = _overlaps(live, lo, hi)
         if clash:
@@ -614,17 +605,19 @@ def _create_actions(
                 )
             )
             continue
-        moves = move and _rows_in(rows, lo, hi)
+        moves = move and _rows_in(rows, lo, hi, interval, tz)
         if copying.refuse or (moves and copying.relocation is None):
             failing = True  # said by cannot_reproduce / relocation_blocked
             continue
         if template is None:
+            named = _named_lowers(live)
             template = (
                 policy.naming
-                or naming.infer_template(table.name, _named_lowers(live), interval, tz)
+                or naming.infer_template(table.name, named, interval, tz)
                 or naming.default_template(interval)
             )
-        pname = naming.render_name(template, table.name, lo, interval, tz, taken)
+            cut = naming.infer_cut(template, table.name, named, interval, tz)
+        pname = naming.render_name(template, table.name, lo, interval, tz, taken, cut)
         taken.add(pname)
         actions.append(
             CreatePartition(
@@ -651,6 +644,35 @@ def _create_actions(
     return tuple(actions), problems, failing
 
 
+def _needed_from(
+    segments: Sequence[Segment],
+    live: Sequence[Partition],
+    lo: datetime,
+    hi: datetime,
+    now: datetime,
+) -> datetime | None:
+    """Where the partition for the period [lo, hi) starts; None when none is needed.
+
+    Normally ``lo``; None when existing partitions cover the period from now
+    on. Where partitions of another grid (an interval changed, going forward)
+    cover its beginning up to some ``x`` and nothing after, the partition
+    bridges [x, hi): the old coverage ends, the new grid carries on, no gap,
+    no overlap. Anything else keeps ``lo`` and is reported as an overlap.
+    """
+    # A period wholly in the past (create --from) is needed from its start.
+    start = max(lo, now) if now < hi else lo
+    if _covered(segments, start, hi):
+        return None
+    clash = _overlaps(live, lo, hi)
+    ends = [p.upper for p in clash if p.upper is not None]
+    if not clash or len(ends) < len(clash):
+        return lo
+    end = max(ends)
+    if end < hi and (start >= end or _covered(segments, start, end)):
+        return end
+    return lo
+
+
 def _table_ref(frame: _Frame) -> TableRef:
     t = frame.table
     return TableRef(
@@ -665,22 +687,47 @@ def _table_ref(frame: _Frame) -> TableRef:
     )
 
 
-def _rows_in(rows: DefaultRows | None, lo: datetime, hi: datetime) -> bool:
+def _rows_in(
+    rows: DefaultRows | None,
+    lo: datetime,
+    hi: datetime,
+    interval: cal.Interval,
+    tz: ZoneInfo | None,
+) -> bool:
     """Whether the default may hold rows of [lo, hi): only an exact, complete
-    probe may say no; a sampled one says yes to be safe."""
+    probe may say no; a sampled one says yes to be safe. The probe counts rows
+    per ``date_trunc(interval.pg_unit)`` in the zone, whose periods need not
+    nest in the grid's (2 weeks from a Wednesday, 1 day from 06:00): a probe
+    period that overlaps [lo, hi) at all counts."""
     if rows is None or rows.error is not None or not rows.exact:
         return True
-    return any(lo <= p.start < hi for p in rows.periods) or not rows.periods
+    unit = parse_interval(_PROBE_PERIOD[interval.pg_unit])
+    return (
+        any(lo < cal.shift(p.start, unit, 1, tz) and p.start < hi for p in rows.periods)
+        or not rows.periods
+    )
+
+
+# The period of the probe's date_trunc unit, as a pgpart interval.
+_PROBE_PERIOD = {
+    "minute": "1 minute",
+    "hour": "hourly",
+    "day": "daily",
+    "week": "weekly",
+    "month": "monthly",
+    "quarter": "quarterly",
+    "year": "yearly",
+}
 
 
 def _periods_bounded(
-    start: datetime, end: datetime, interval: cal.Interval, tz: ZoneInfo | None, request: Request
+    start: datetime, end: datetime, grid: cal.Grid, tz: ZoneInfo | None, request: Request
 ) -> list[tuple[datetime, datetime]] | None:
     limit = request.max_new_partitions
     out: list[tuple[datetime, datetime]] = []
-    lo = cal.align(start, interval, tz)
+    lo = cal.align(start, grid, tz)
     while lo < end:
-        hi = cal.shift(lo, interval, 1, tz)
+        hi = cal.shift(lo, grid, 1, tz)
         out.append((lo, hi))
         if not request.force and len(out) > limit:
             return None

@@ -107,6 +107,17 @@ class PartitionedTable:
 
 
 @dataclass(frozen=True, slots=True)
+class PartmanSettings:
+    """One row of pg_partman's part_config, as text (what `init` carries over)."""
+
+    parent_table: str
+    partition_interval: str
+    premake: int | None
+    retention: str | None
+    retention_keep_table: bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     server_version: int
     in_recovery: bool
@@ -115,6 +126,9 @@ class Snapshot:
     # Relation names already used per schema, so new partition names never collide.
     taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
     login: Login = field(default_factory=Login)
+    timezone: str | None = None  # the TimeZone a session starts with (database/role/server)
+    partman_error: str | None = None  # pg_partman is installed but its part_config unreadable
+    partman: tuple[PartmanSettings, ...] = ()  # part_config's rows
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)

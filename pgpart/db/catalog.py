@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
 from pgpart.core.identifiers import QualifiedName, display_name
 from pgpart.core.siblings import ParentFacts, Templates
-from pgpart.core.snapshot import Leftover, Login, Partition, PartitionedTable, Snapshot
+from pgpart.core.snapshot import (
+    Leftover,
+    Login,
+    Partition,
+    PartitionedTable,
+    PartmanSettings,
+    Snapshot,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,7 +49,13 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
        CASE pt.partstrat WHEN 'r' THEN 'range' WHEN 'l' THEN 'list' WHEN 'h' THEN 'hash' END,
        CASE WHEN pt.partnatts = 1 THEN a.attname END,
        CASE WHEN pt.partnatts = 1 THEN format_type(a.atttypid, a.atttypmod) END,
-       CASE WHEN pt.partnatts = 1 THEN a.atttypid::regtype::text END,
+       CASE WHEN pt.partnatts = 1 THEN (
+         -- a domain (over a domain ...) over a time type is read as its base type
+         WITH RECURSIVE d(typ, base) AS (
+           SELECT t.oid, t.typbasetype FROM pg_type t WHERE t.oid = a.atttypid
+           UNION ALL
+           SELECT t.oid, t.typbasetype FROM pg_type t JOIN d ON t.oid = d.base)
+         SELECT typ::regtype::text FROM d WHERE base = 0) END,
        coalesce(c.relacl::text[], '{}'::text[])
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -145,10 +158,11 @@ def read_snapshot(
             "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(),"
             " current_schemas(false)::text[],"
             " (SELECT extnamespace::regnamespace::text FROM pg_extension"
-            "   WHERE extname = 'pg_partman')"
+            "   WHERE extname = 'pg_partman'),"
+            " (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone')"
         ).fetchone()
         assert row is not None
-        version, in_recovery, search_path, partman_schema = row
+        version, in_recovery, search_path, partman_schema, session_zone = row
         oid_list = sorted(set(oids))
         table_rows = conn.execute(_TABLES_SQL, {"discover": discover, "oids": oid_list}).fetchall()
         parents = [r[0] for r in table_rows if r[4] == "p"]
@@ -157,7 +171,10 @@ def read_snapshot(
             size="pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint",
         )
         part_rows = conn.execute(sql, {"parents": parents}).fetchall() if parents else []
-        managed = _partman_tables(conn, partman_schema) if partman_schema else set()
+        partman, partman_error = (
+            _partman_config(conn, partman_schema) if partman_schema else ((), None)
+        )
+        managed = {p.parent_table for p in partman}
         login = _login(conn, version, {r[3] for r in table_rows} | {r[10] for r in part_rows})
         schemas = sorted({r[1] for r in table_rows})
         taken = (
@@ -179,6 +196,9 @@ def read_snapshot(
         tables=tuple(tables),
         taken_names=taken,
         login=login,
+        timezone=session_zone,
+        partman_error=partman_error,
+        partman=partman,
     )
 
 
@@ -332,15 +352,23 @@ def _partition_order(p: Partition) -> tuple[int, datetime | str]:
     return (1, p.bound.lower.replace(tzinfo=None))
 
 
-def _partman_tables(conn: psycopg.Connection[Any], schema: str) -> set[str]:
+def _partman_config(
+    conn: psycopg.Connection[Any], schema: str
+) -> tuple[tuple[PartmanSettings, ...], str | None]:
+    """pg_partman's part_config (columns common to pg_partman 4 and 5); or why
+    it could not be read (then any table may be managed: the planner fails
+    closed)."""
     import psycopg
     from psycopg import sql
 
+    query = sql.SQL(
+        "SELECT parent_table, partition_interval, premake, retention, retention_keep_table"
+        " FROM {}.part_config"
+    ).format(sql.Identifier(schema))
     try:
         with conn.transaction():
-            rows = conn.execute(
-                sql.SQL("SELECT parent_table FROM {}.part_config").format(sql.Identifier(schema))
-            ).fetchall()
-    except psycopg.Error:  # no privilege on part_config: then we cannot tell
-        return set()
-    return {str(r[0]) for r in rows}
+            rows = conn.execute(query).fetchall()
+    except psycopg.Error as exc:  # e.g. no privilege on part_config
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return (), f"cannot read {schema}.part_config: {reason}"
+    return tuple(PartmanSettings(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows), None
