@@ -67,6 +67,7 @@ class Leftover:
     schema: str
     name: str
     owner: str
+    note: str = ""  # the mark (a table comment): archive mode records the bounds in it
 
     @property
     def qualified(self) -> str:
@@ -365,7 +366,8 @@ def _with_templates(
     ).fetchall():
         found = _LEFTOVER_PARENT.search(text)
         if found:
-            leftovers.setdefault(int(found.group(1)), []).append(Leftover(schema, name, owner))
+            left = Leftover(schema, name, owner, text)
+            leftovers.setdefault(int(found.group(1)), []).append(left)
     out = []
     for t in tables:
         chosen = [templates[p.oid] for p in siblings.get(t.oid, []) if p.oid in templates]

@@ -37,8 +37,8 @@ from pgpart.ddl import (
     script,
     steps_for,
 )
-from pgpart.errors import ConnectError, primary_message
-from pgpart.plan import Action, CreatePartition
+from pgpart.errors import ConnectError, PgpartError, primary_message
+from pgpart.plan import Action, ArchivePartition, CreatePartition
 
 if TYPE_CHECKING:
     import psycopg
@@ -180,6 +180,8 @@ class _ActionRun:
 
     def run(self) -> ActionResult:
         try:
+            if isinstance(self.action, ArchivePartition):
+                return self._archive()
             if self.options.dry_run:
                 steps = self._steps(None)
                 return self._result(done=False, sql=script(steps))
@@ -190,6 +192,32 @@ class _ActionRun:
             return self._result(error=str(exc))
         except _Failed as exc:
             return self._result(error=scrub(exc.message, self.session.dsn))
+        except PgpartError as exc:  # pgpart.archive: pg_dump, files, archive_command
+            return self._result(error=scrub(exc.message, self.session.dsn))
+
+    def _archive(self) -> ActionResult:
+        """Detach, dump, verify, send, drop: pgpart.archive runs the steps here."""
+        from pgpart.archive import QueryFailed, run_archive
+
+        assert isinstance(self.action, ArchivePartition)
+        conn = self.session.get()
+        ddl = self.options.ddl
+        if ddl.server_version_num is None:
+            ddl = replace(ddl, server_version_num=conn.info.server_version)
+        try:
+            outcome = run_archive(
+                self.action,
+                conn,
+                ddl,
+                dry_run=self.options.dry_run,
+                run_steps=lambda steps: self._run_steps(conn, list(steps)),
+                note=lambda text: self._log(text, self.sent),
+            )
+        except QueryFailed as exc:
+            raise _Failed(self._error_line(conn, exc.cause, exc.where)) from None
+        if outcome.script is not None:
+            return self._result(sql=outcome.script)
+        return self._result(done=True, skipped=outcome.skipped)
 
     def _result(
         self,

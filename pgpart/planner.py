@@ -23,6 +23,7 @@ from pgpart.duration import Duration
 from pgpart.localtime import to_instant
 from pgpart.plan import (
     Action,
+    ArchivePartition,
     CreatePartition,
     DefaultRows,
     DetachPartition,
@@ -473,7 +474,14 @@ def _actions(
             frame, ref, snapshot, _retention_cutoff(frame, policy.retention), detach=detach
         )
         failing = failing or refused
-        if not detach:
+        if policy.retention_mode is RetentionMode.ARCHIVE:
+            # Dump, verify and upload before each drop; leftovers first (resume).
+            from pgpart.archive_plan import archiving
+
+            left = [p for p in frame.table.leftovers if _may_drop(snapshot, p.owner)]
+            retention = archiving(ref, retention, left, policy)
+            failing = failing or len(left) < len(frame.table.leftovers)
+        elif not detach:
             leftovers, refused = _leftover_drops(frame, ref, snapshot)
             retention += leftovers
             failing = failing or refused
@@ -486,7 +494,9 @@ def _finalize_actions(
     """Finish every detach left pending, except for partitions retention drops
     anyway (their drop step finalizes first, then drops)."""
     dropping = {
-        (a.partition_schema, a.partition) for a in retention if isinstance(a, DropPartition)
+        (a.partition_schema, a.partition)
+        for a in retention
+        if isinstance(a, (DropPartition, ArchivePartition))
     }
     return tuple(
         FinalizeDetach(ref, p.name, p.schema)
