@@ -219,7 +219,8 @@ def _toc_name(text: str) -> str:
 def verify_dump(tools: Tools, dump: Path, schema: str, name: str) -> int:
     """The dump lists the table and its data (pg_restore --list); returns
     the rows its data section holds (COPY lines, counted as they stream)."""
-    listing = _run([str(tools.pg_restore), "--list", str(dump)], None, "pg_restore --list")
+    what = "verification failed: pg_restore --list"
+    listing = _run([str(tools.pg_restore), "--list", str(dump)], None, what)
     tag = f" {_toc_name(schema)} {_toc_name(name)} "
     kinds = {"TABLE", "TABLE DATA"}
     found = {k for k in kinds for line in listing.splitlines() if f" {k}{tag}" in f"{line} "}
@@ -245,7 +246,9 @@ def count_rows(tools: Tools, dump: Path) -> int:
         err = errors.read().decode(errors="replace")
     code = proc.returncode
     if code != 0:
-        raise ArchiveError(f"pg_restore --data-only failed ({_exit(code)}): {_last_line(err)}")
+        raise ArchiveError(
+            f"verification failed: pg_restore --data-only failed ({_exit(code)}): {_last_line(err)}"
+        )
     if blocks != 1 or inside:
         raise ArchiveError(f"verification failed: the dump {dump} holds {blocks} data sections")
     return rows

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +228,319 @@ def test_dry_run_shows_what_would_be_archived_where(
     for name in EXPIRED:
         assert state(pg_conn, name) == "attached"
     assert_all_rows_in_db(pg_conn, before)
+
+
+# --- failures before anything is detached ---------------------------------------
+
+
+def test_archive_mode_needs_archive_dir(tmp_path: Path, pg_dsn: str) -> None:
+    config = tmp_path / "pgpart.toml"
+    config.write_text(
+        '[[table]]\nname = "public.messages"\nretention = "2 months"\nretention_mode = "archive"\n'
+    )
+    run = cli(["maintain", "--dsn", pg_dsn, "--config", str(config), "--now", NOW])
+    assert run.code == 3
+    assert "pgpart.toml:4:" in run.stderr and "needs archive_dir" in run.stderr
+
+
+@pytest.mark.parametrize("case", ["pg_dump_missing", "pg_dump_older", "dir_unwritable"])
+def test_nothing_detached_when_the_dump_cannot_be_made(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path, case: str
+) -> None:
+    build(pg_conn)
+    before = rows_before(pg_conn)
+    out = tmp_path / "archive"
+    tools = pg_bin
+    if case == "pg_dump_missing":
+        tools = tmp_path / "empty"
+        tools.mkdir()
+    elif case == "pg_dump_older":
+        old = 'case "$1" in --version) echo "{} (PostgreSQL) 9.6.24"; exit 0;; esac\nexec "$REAL" "$@"'
+        tools = wrapper(
+            tmp_path / "old",
+            pg_bin,
+            pg_dump=old.format("pg_dump"),
+            pg_restore=old.format("pg_restore"),
+        )
+    else:
+        (tmp_path / "file").write_text("a regular file\n")
+        out = tmp_path / "file" / "archive"  # root may write anywhere, but not under a file
+    config = write_config(tmp_path, out, tools)
+
+    run = maintain(pg_dsn, config)
+    assert run.code == 2
+    [line] = run.stderr.strip().splitlines()
+    assert "nothing was detached" in line
+    expected = {
+        "pg_dump_missing": "no pg_dump and pg_restore in",
+        "pg_dump_older": "9.6.24",
+        "dir_unwritable": "is not a writable directory",
+    }[case]
+    assert expected in line
+    for name in EXPIRED:
+        assert state(pg_conn, name) == "attached"
+    assert_all_rows_in_db(pg_conn, before)
+    assert "detached_leftover" not in problems(pg_dsn, config)
+    assert not [f for f in archives(out) if f.endswith((".dump", ".json"))]
+
+
+# --- failures after the detach: rows kept, reported, resumed --------------------------
+
+_DBNAME_ARG = 'for a in "$@"; do case "$a" in --dbname=*) DB="${a#--dbname=}";; esac; done\n'
+FAULTS = {
+    # pg_dump cannot write its file (a full disk: writes fail, here with EFBIG).
+    "disk_full": dict(pg_dump='trap \'\' XFSZ\nulimit -f 2\nexec "$REAL" "$@"'),
+    # The dump's data section lacks a row: the row counts differ.
+    "verify_mismatch": dict(
+        pg_restore='case "$*" in *--data-only*) "$REAL" "$@" | sed \'/^COPY /{n;d}\'; exit 0;; esac\n'
+        'exec "$REAL" "$@"'
+    ),
+    # pgpart's own backend dies between the detach and the dump.
+    "backend_killed": dict(
+        pg_dump=_DBNAME_ARG
+        + '"$PSQL" -X -q -d "$DB" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity'
+        " WHERE application_name = 'pgpart' AND pid <> pg_backend_pid()\" >/dev/null\n"
+        'exec "$REAL" "$@"'
+    ),
+    "archive_command_fails": {},
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path, fault: str
+) -> None:
+    build(pg_conn)
+    before = rows_before(pg_conn)
+    whole = table_checksum(pg_conn, "messages")
+    out = tmp_path / "archive"
+    tools = wrapper(tmp_path / "faulty", pg_bin, **FAULTS[fault]) if FAULTS[fault] else pg_bin
+    sent = tmp_path / "sent.log"
+    failing = "echo upload refused >&2; exit 3" if fault == "archive_command_fails" else None
+    config = write_config(tmp_path, out, tools, command=failing)
+
+    run = maintain(pg_dsn, config)
+    assert run.code == 2, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    reason = {
+        # pg_dump does not always notice a failed write; the verification does.
+        "disk_full": "verification failed" if "verification failed" in line else "pg_dump failed",
+        "verify_mismatch": "verification failed",
+        "backend_killed": "lost the connection",
+        "archive_command_fails": "archive_command failed (exit 3): upload refused",
+    }[fault]
+    assert reason in line and "1 more action not done" in line
+    first, second = EXPIRED
+    assert state(pg_conn, first) == "detached"  # out of the table, not out of the database
+    assert state(pg_conn, second) == "attached"  # not attempted after the failure
+    assert_all_rows_in_db(pg_conn, before)
+    assert "detached_leftover" in problems(pg_dsn, config)
+    assert not [f for f in archives(out) if f.startswith(".")]  # no temporary file left
+    dumped = {m["file"]: (out / m["file"]).stat().st_mtime_ns for m in manifests(out)}
+    assert len(dumped) == (1 if fault in ("backend_killed", "archive_command_fails") else 0)
+
+    # The next maintain, the fault gone, resumes: no second dump of the first partition.
+    config = write_config(tmp_path, out, pg_bin, command=f"echo {{path}} >> {sent}")
+    again = maintain(pg_dsn, config)
+    assert again.code == 0, again.stderr
+    for name in EXPIRED:
+        assert state(pg_conn, name) == "gone"
+    found = manifests(out)
+    assert sorted(m["table"] for m in found) == sorted(EXPIRED)
+    assert not [f for f in archives(out) if "~" in f or f.startswith(".")]
+    for file, mtime in dumped.items():
+        assert (out / file).stat().st_mtime_ns == mtime  # reused, not rewritten
+    assert len(sent.read_text().splitlines()) == 2
+    assert "detached_leftover" not in problems(pg_dsn, config)
+    for m in found:
+        assert m["rows"] == before[m["table"]][0]
+        back = cli(["restore", str(out / m["file"]), "--dsn", pg_dsn, "--config", str(config)])
+        assert back.code == 0, back.stderr
+    assert table_checksum(pg_conn, "messages") == whole
+
+
+def test_ctrl_c_during_the_dump_keeps_rows_and_resumes(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path
+) -> None:
+    build(pg_conn)
+    before = rows_before(pg_conn)
+    out = tmp_path / "archive"
+    # pg_dump's parent is pgpart: the "user" presses Ctrl-C while pg_dump runs.
+    tools = wrapper(
+        tmp_path / "slow",
+        pg_bin,
+        pg_dump='case "$1" in --version) exec "$REAL" "$@";; esac\nkill -INT "$PPID"\nexec sleep 30',
+    )
+    config = write_config(tmp_path, out, tools)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run(
+        [sys.executable, "-m", "pgpart", "maintain", "--dsn", pg_dsn, "--config", str(config),
+         "--now", NOW],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode in (2, 130), done.stderr
+    assert "Traceback" not in done.stderr and "interrupted" in done.stderr
+    assert state(pg_conn, EXPIRED[0]) == "detached"
+    assert state(pg_conn, EXPIRED[1]) == "attached"
+    assert_all_rows_in_db(pg_conn, before)
+    assert not archives(out) or not [
+        f for f in archives(out) if f.endswith(".dump") or f.startswith(".")
+    ]
+    assert "detached_leftover" in problems(pg_dsn, config)
+
+    again = maintain(pg_dsn, write_config(tmp_path, out, pg_bin))
+    assert again.code == 0, again.stderr
+    assert sorted(m["table"] for m in manifests(out)) == sorted(EXPIRED)
+
+
+# --- restore ----------------------------------------------------------------------
+
+
+def test_restore_into_an_occupied_range_keeps_a_plain_table(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path
+) -> None:
+    build(pg_conn)
+    before = rows_before(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    assert maintain(pg_dsn, config).code == 0
+    # Someone made a new partition for July meanwhile.
+    pg_conn.execute(
+        "CREATE TABLE july_again PARTITION OF messages"
+        " FOR VALUES FROM ('2026-07-01 00:00+00') TO ('2026-08-01 00:00+00')"
+    )
+    [m] = [m for m in manifests(out) if m["table"] == EXPIRED[0]]
+    run = cli(
+        ["restore", str(out / m["file"]), "--dsn", pg_dsn, "--config", str(config), "-f", "json"]
+    )
+    assert run.code == 0, run.stderr
+    result = run.json()["restore"]
+    assert result["attached"] is False and "july_again" in result["why"]
+    assert state(pg_conn, EXPIRED[0]) == "detached"
+    assert table_checksum(pg_conn, EXPIRED[0]) == before[EXPIRED[0]]
+    assert "detached_leftover" not in problems(pg_dsn, config)  # no archive mark on it
+
+    # The same archive again: the name is taken now; nothing is touched.
+    twice = cli(["restore", str(out / m["file"]), "--dsn", pg_dsn, "--config", str(config)])
+    assert twice.code == 2 and "already exists" in twice.stderr
+    assert table_checksum(pg_conn, EXPIRED[0]) == before[EXPIRED[0]]
+
+
+def test_restore_refuses_a_damaged_dump(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path
+) -> None:
+    build(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    assert maintain(pg_dsn, config).code == 0
+    [m, _] = manifests(out)
+    dump = out / m["file"]
+    data = bytearray(dump.read_bytes())
+    data[-10] ^= 0xFF
+    dump.write_bytes(bytes(data))
+    run = cli(["restore", str(dump), "--dsn", pg_dsn, "--config", str(config)])
+    assert run.code == 2 and "differs from the manifest" in run.stderr
+    assert state(pg_conn, m["table"]) == "gone"
+
+
+# --- any identifier ---------------------------------------------------------------
+
+
+def test_identifiers_with_spaces_quotes_and_unicode(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path
+) -> None:
+    from psycopg import sql
+
+    schema, table = 'sch ema "q"', 'Mess"ages ü.*'
+    parent = sql.Identifier(schema, table)
+    pg_conn.execute("SET TimeZone = 'UTC'")
+    pg_conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    pg_conn.execute(
+        sql.SQL(
+            "CREATE TABLE {} (id bigint, created_at timestamptz NOT NULL, body text)"
+            " PARTITION BY RANGE (created_at)"
+        ).format(parent)
+    )
+    for month in range(7, 12):
+        part = sql.Identifier(schema, f"{table} {month:02d} €")
+        pg_conn.execute(
+            sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                part,
+                parent,
+                sql.Literal(f"2026-{month:02d}-01"),
+                sql.Literal(f"2026-{month + 1:02d}-01"),
+            )
+        )
+    pg_conn.execute(
+        sql.SQL(
+            "INSERT INTO {} SELECT g, timestamptz '2026-07-01 00:00+00' + g * interval '6 hours',"
+            " 'row ' || g FROM generate_series(1, 560) g"
+        ).format(parent)
+    )
+
+    def checksum() -> tuple[Any, ...]:
+        row = pg_conn.execute(
+            sql.SQL(
+                "SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t::text)) FROM {} t"
+            ).format(parent)
+        ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    whole = checksum()
+    quoted = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin, table=quoted)
+    run = maintain(pg_dsn, config)
+    assert run.code == 0, run.stderr
+    found = manifests(out)
+    assert sorted(m["table"] for m in found) == [f"{table} 07 €", f"{table} 08 €"]
+    for name in archives(out):
+        assert name.isascii() and "/" not in name and '"' not in name and " " not in name
+    for m in found:
+        assert m["schema"] == schema and m["parent"]["table"] == table
+        back = cli(["restore", str(out / m["file"]), "--dsn", pg_dsn, "--config", str(config)])
+        assert back.code == 0, back.stderr
+        assert "attached it" in back.stdout
+    assert checksum() == whole
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    """A 256 kB tmpfs: a real full disk (ENOSPC). Mounting needs CAP_SYS_ADMIN,
+    which the test container has; elsewhere the disk_full case above (a file
+    size limit) covers the same path."""
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mountpoint
+    subprocess.run(["umount", str(mountpoint)], check=True)
+
+
+def test_full_disk_keeps_rows_and_leaves_no_partial_file(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path, small_disk: Path
+) -> None:
+    build(pg_conn)
+    # About 1 MB of poorly compressible text in July: its dump cannot fit.
+    pg_conn.execute(
+        "INSERT INTO messages SELECT 10000 + g, timestamptz '2026-07-02 00:00+00',"
+        " (SELECT string_agg(md5(random()::text || g || i), '') FROM generate_series(1, 8) i)"
+        " FROM generate_series(1, 4000) g"
+    )
+    before = rows_before(pg_conn)
+    out = small_disk / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    run = maintain(pg_dsn, config)
+    assert run.code == 2
+    [line] = run.stderr.strip().splitlines()
+    assert "No space left on device" in line or "verification failed" in line, line
+    assert state(pg_conn, EXPIRED[0]) == "detached"
+    assert_all_rows_in_db(pg_conn, before)
+    assert "detached_leftover" in problems(pg_dsn, config)
+    assert archives(out) == {}  # the partial dump was removed
