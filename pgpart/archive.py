@@ -112,6 +112,7 @@ class _Run:
         self.a, self.conn, self.ddl = action, conn, ddl
         self.run_steps, self.note = run_steps, note
         self.part = display_name(action.partition_schema, action.partition)
+        self.role: str | None = None  # pg_dump --role, see _dump_role
         # Before anything else: a dump that cannot be made detaches nothing.
         self.tools: Tools = find_tools(action.pg_bin, conn.info.server_version // 10000)
         self.directory = Path(action.archive_dir).expanduser().absolute()
@@ -140,7 +141,12 @@ class _Run:
     def _dump_command(self, out: Path) -> list[str]:
         a = self.a
         return dump_command(
-            self.tools, a.partition_schema, a.partition, out, self.ddl.lock_timeout_ms
+            self.tools,
+            a.partition_schema,
+            a.partition,
+            out,
+            self.ddl.lock_timeout_ms,
+            role=self.role,
         )
 
     # --- dry run -------------------------------------------------------------
@@ -163,6 +169,7 @@ class _Run:
 
     def carry_out(self) -> Outcome:
         ensure_dir(self.directory)
+        self.role = self._dump_role()
         for i, step in enumerate(self._detach_steps()):
             _, skipped = self.run_steps([step])
             if skipped and i == 0:
@@ -179,6 +186,34 @@ class _Run:
         self._send(paths)
         self.run_steps(self._drop_steps())
         return Outcome(skipped=False)
+
+    def _dump_role(self) -> str | None:
+        """The role pg_dump reads the table as (--role): None for the login
+        role itself; the owner when only membership grants the right (a
+        NOINHERIT member). Refused before detaching when neither can read it."""
+        import psycopg
+
+        a = self.a
+        try:
+            row = self.conn.execute(
+                "SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT'),"
+                " pg_catalog.pg_has_role(%(owner)s, 'MEMBER')"
+                " AND pg_catalog.has_table_privilege(%(owner)s, c.oid, 'SELECT')"
+                " FROM pg_catalog.pg_class c"
+                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %(schema)s AND c.relname = %(name)s",
+                {"owner": a.owner, "schema": a.partition_schema, "name": a.partition},
+            ).fetchone()
+        except psycopg.Error as exc:
+            raise QueryFailed(f"checking that pg_dump may read {self.part}", exc) from None
+        if row is None or row[0]:
+            return None
+        if row[1]:
+            return a.owner
+        raise ArchiveError(
+            f"pg_dump could not read {self.part}: neither the login role nor its owner"
+            f" {a.owner} (as a member) has SELECT on it; nothing was detached"
+        )
 
     def _table_facts(self) -> tuple[int, int] | None:
         """(oid, rows) of the detached table; None when it no longer exists."""
@@ -200,7 +235,10 @@ class _Run:
                 sql.Identifier(a.partition_schema, a.partition)
             )
             self.note(query.as_string(None))
-            counted = self.conn.execute(query).fetchone()
+            with self.conn.transaction():
+                if self.role:  # as pg_dump will read it
+                    self.conn.execute("SELECT set_config('role', %s, true)", (self.role,))
+                counted = self.conn.execute(query).fetchone()
         except psycopg.Error as exc:
             raise QueryFailed(f"counting the rows of {self.part} to archive it", exc) from None
         assert counted is not None

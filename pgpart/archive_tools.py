@@ -173,13 +173,16 @@ def table_pattern(schema: str, name: str) -> str:
     return f"{quoted(schema)}.{quoted(name)}"
 
 
-def dump_command(tools: Tools, schema: str, name: str, out: Path, lock_ms: int) -> list[str]:
+def dump_command(
+    tools: Tools, schema: str, name: str, out: Path, lock_ms: int, *, role: str | None = None
+) -> list[str]:
     return [
         str(tools.pg_dump),
         "--format=custom",
         "--no-password",
         "--strict-names",
         f"--lock-wait-timeout={lock_ms}",
+        *([f"--role={role}"] if role else []),
         f"--table={table_pattern(schema, name)}",
         f"--file={out}",
     ]

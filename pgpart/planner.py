@@ -794,8 +794,13 @@ def _copying(frame: _Frame, target: Target, snapshot: Snapshot) -> tuple[_Copyin
                 Status.WARNING,
                 "detached_leftover",
                 f"{left.qualified} was detached from {table.qualified} by pgpart's retention and "
-                "not dropped: its rows are no longer in the table; maintain drops it "
-                "(retention_mode = drop), or DROP TABLE or re-attach it yourself",
+                "not dropped: its rows are no longer in the table; maintain "
+                + (
+                    "archives it, then drops it (retention_mode = archive)"
+                    if " for archive " in left.note
+                    else "drops it (retention_mode = drop)"
+                )
+                + ", or DROP TABLE or re-attach it yourself",
             )
         )
     refuse = any(i.blocks for i in issues)

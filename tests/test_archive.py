@@ -27,7 +27,13 @@ import pytest
 
 from pgpart.devcluster import find_bindir
 from tests.cli_helpers import NOW, Run, cli
-from tests.sibling_compare import build_monthly, table_checksum
+from tests.sibling_compare import (
+    Roles,
+    build_monthly,
+    partitions_of,
+    roles_fixture,  # noqa: F401  (the roles fixture)
+    table_checksum,
+)
 
 EXPIRED = ("messages_2026_07", "messages_2026_08")  # wholly before NOW - 2 months
 
@@ -544,3 +550,59 @@ def test_full_disk_keeps_rows_and_leaves_no_partial_file(
     assert_all_rows_in_db(pg_conn, before)
     assert "detached_leftover" in problems(pg_dsn, config)
     assert archives(out) == {}  # the partial dump was removed
+
+
+# --- roles ------------------------------------------------------------------------
+
+
+def test_noinherit_member_of_the_owner_archives_as_the_owner(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path, roles: Roles
+) -> None:
+    """A NOINHERIT member holds no SELECT on the partitions until SET ROLE:
+    the count and pg_dump (--role) read them as their owner."""
+    build(pg_conn)
+    before = rows_before(pg_conn)
+    owner = roles.make("tbl_owner")
+    roles.sql("GRANT CREATE, USAGE ON SCHEMA public TO {}", owner)
+    for table in ["messages", *partitions_of(pg_conn, "messages")]:
+        roles.sql("ALTER TABLE {} OWNER TO {}", table.split(".")[-1], owner)
+    runner = roles.login("runner", "NOINHERIT")
+    roles.sql("GRANT {} TO {}", owner, runner)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+
+    run = maintain(roles.dsn_for(runner), config)
+    assert run.code == 0, run.stderr
+    found = manifests(out)
+    assert sorted(m["table"] for m in found) == sorted(EXPIRED)
+    for m in found:
+        assert m["rows"] == before[m["table"]][0]
+        back = cli(["restore", str(out / m["file"]), "--dsn", pg_dsn, "--config", str(config)])
+        assert back.code == 0, back.stderr
+        assert table_checksum(pg_conn, m["table"]) == before[m["table"]]
+
+
+def test_nothing_detached_when_the_login_role_cannot_read_the_partition(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path, roles: Roles
+) -> None:
+    build(pg_conn)
+    before = rows_before(pg_conn)
+    owner = roles.make("tbl_owner")
+    runner = roles.login("runner")
+    roles.sql("GRANT CREATE, USAGE ON SCHEMA public TO {}", owner)
+    roles.sql("ALTER TABLE {} OWNER TO {}", "messages", owner)
+    roles.sql("GRANT {} TO {}", owner, runner)
+    # The expired partitions: owned by the runner (it may drop them) but not
+    # readable by it (the owner revoked its own SELECT).
+    for name in EXPIRED:
+        roles.sql("ALTER TABLE {} OWNER TO {}", name, runner)
+        roles.sql("REVOKE SELECT ON {} FROM {}", name, runner)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    run = maintain(roles.dsn_for(runner), config)
+    assert run.code == 2
+    [line] = run.stderr.strip().splitlines()
+    assert "pg_dump could not read" in line and "nothing was detached" in line
+    for name in EXPIRED:
+        assert state(pg_conn, name) == "attached"
+    assert_all_rows_in_db(pg_conn, before)
