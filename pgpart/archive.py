@@ -8,11 +8,12 @@ the one before succeeded:
 2. mark the partition (the comment ``check`` reports as detached_leftover,
    with its bounds) and detach it, CONCURRENTLY where possible, with the
    lock timeout and retries of any retention step;
-3. count its rows; ``pg_dump -Fc`` it (outside any transaction; pg_dump
-   streams to the file itself) to a temporary file; verify that
-   ``pg_restore --list`` shows the table and its data and that the dump's
-   COPY data holds exactly the counted rows; take its sha256; link it to its
-   final name; write the manifest beside it the same way;
+3. count its rows; ``pg_dump -Fc`` it (outside any transaction) into a
+   temporary file, hashing (sha256) and feeding every byte to ``pg_restore
+   --data-only`` on the way, whose COPY lines must number exactly the
+   counted rows (archive_tools.stream_dump: the verification costs no second
+   pass); check that ``pg_restore --list`` shows the table and its data;
+   link the file to its final name; write the manifest beside it the same way;
 4. run archive_command with {path} and {manifest}, which must exit 0
    (``<base>.sent`` records that it did);
 5. drop the detached table.
@@ -53,12 +54,12 @@ from pgpart.archive_files import (
 from pgpart.archive_plan import archive_mark
 from pgpart.archive_tools import (
     Tools,
+    check_toc,
     client_for,
     dump_command,
     find_tools,
     run_archive_command,
-    run_dump,
-    verify_dump,
+    stream_dump,
 )
 from pgpart.bounds import format_bound
 from pgpart.ddl import DdlOptions, Step, mark_step, script, steps_for
@@ -138,15 +139,10 @@ class _Run:
         a = self.a
         return steps_for(DropLeftover(a.table, a.partition, a.partition_schema, a.owner), self.ddl)
 
-    def _dump_command(self, out: Path) -> list[str]:
+    def _dump_command(self) -> list[str]:
         a = self.a
         return dump_command(
-            self.tools,
-            a.partition_schema,
-            a.partition,
-            out,
-            self.ddl.lock_timeout_ms,
-            role=self.role,
+            self.tools, a.partition_schema, a.partition, self.ddl.lock_timeout_ms, role=self.role
         )
 
     # --- dry run -------------------------------------------------------------
@@ -154,10 +150,10 @@ class _Run:
     def describe(self) -> Outcome:
         first = ArchivePaths(self.directory, self.base)
         lines = [*script(self._detach_steps())]
-        lines.append(f"-- {self.tools.version}: {shlex.join(self._dump_command(first.dump))}")
+        lines.append(f"-- {self.tools.version}: {shlex.join(self._dump_command())} > {first.dump}")
         lines.append(
-            "-- verify: pg_restore --list shows the table and its data,"
-            " the dump's rows equal count(*), sha256 of the file"
+            "-- verify: the dump's rows (pg_restore --data-only, read as it is written) equal"
+            " count(*), pg_restore --list shows the table and its data, sha256 of the file"
         )
         lines.append(f"-- manifest: {first.manifest}")
         if self.a.archive_command:
@@ -268,18 +264,17 @@ class _Run:
     def _write(self, paths: ArchivePaths, oid: int, rows: int) -> dict[str, Any]:
         a = self.a
         temporary = paths.temporary("dump")
-        command = self._dump_command(temporary)
-        self.note(f"-- {shlex.join(command)}")
+        command = self._dump_command()
+        self.note(f"-- {shlex.join(command)} > {paths.dump}")
         try:
-            run_dump(self.tools, client_for(self.conn), command)
-            dumped = verify_dump(self.tools, temporary, a.partition_schema, a.partition)
-            if dumped != rows:
+            dumped = stream_dump(self.tools, client_for(self.conn), command, temporary)
+            if dumped.rows != rows:
                 raise ArchiveError(
-                    f"verification failed: the dump of {self.part} holds {dumped} rows,"
+                    f"verification failed: the dump of {self.part} holds {dumped.rows} rows,"
                     f" the table {rows}"
                 )
-            checksum = sha256_file(temporary)
-            size = temporary.stat().st_size
+            check_toc(self.tools, temporary, a.partition_schema, a.partition)
+            checksum, size = dumped.sha256, dumped.size
             publish(temporary, paths.dump)
             manifest = self._manifest(paths, oid, rows, size, checksum)
             write_new(paths, paths.manifest, "json", manifest_bytes(manifest))

@@ -12,22 +12,26 @@ any, travels in PGPASSWORD, never on a command line that ps would show.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pgpart.archive_files import ArchiveError
 
 if TYPE_CHECKING:
     import psycopg
 
+_CHUNK = 1 << 20
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 _cache: dict[tuple[str | None, int], Tools] = {}
 
@@ -174,8 +178,9 @@ def table_pattern(schema: str, name: str) -> str:
 
 
 def dump_command(
-    tools: Tools, schema: str, name: str, out: Path, lock_ms: int, *, role: str | None = None
+    tools: Tools, schema: str, name: str, lock_ms: int, *, role: str | None = None
 ) -> list[str]:
+    """pg_dump of one table, custom format, to stdout (see stream_dump)."""
     return [
         str(tools.pg_dump),
         "--format=custom",
@@ -184,25 +189,128 @@ def dump_command(
         f"--lock-wait-timeout={lock_ms}",
         *([f"--role={role}"] if role else []),
         f"--table={table_pattern(schema, name)}",
-        f"--file={out}",
     ]
 
 
-def run_dump(tools: Tools, client: Client, command: Sequence[str]) -> None:
-    """pg_dump (it streams to the file itself); exit 0 or ArchiveError."""
-    _run([*command, f"--dbname={client.conninfo}"], client.env, "pg_dump")
+@dataclass(frozen=True, slots=True)
+class Dumped:
+    rows: int  # in the dump's data section, as pg_restore reads it back
+    sha256: str
+    size: int
 
 
-def _run(args: Sequence[str], env: dict[str, str] | None, what: str) -> str:
+def stream_dump(tools: Tools, client: Client, command: Sequence[str], out: Path) -> Dumped:
+    """Run pg_dump into ``out`` (a new file), and on the way take the sha256
+    of every byte and feed them to ``pg_restore --data-only``, whose COPY
+    lines a thread counts: the verification runs alongside the dump instead
+    of after it, and nothing is held in memory beyond one chunk.
+
+    A custom-format dump written through a pipe has no data offsets in its
+    table of contents; pg_restore then reads it sequentially, which for one
+    table is what it does anyway."""
+    with (
+        tempfile.TemporaryFile() as dump_err,
+        tempfile.TemporaryFile() as restore_err,
+        out.open("xb") as f,
+    ):
+        dumped, restored, counter = _stream(tools, client, command, f, dump_err, restore_err)
+        f.flush()
+        os.fsync(f.fileno())
+        if dumped.returncode != 0:
+            raise ArchiveError(
+                f"pg_dump failed ({_exit(dumped.returncode)}): {_read_last(dump_err)}"
+            )
+        if restored.returncode != 0 or not counter.fed:
+            raise ArchiveError(
+                "verification failed: pg_restore --data-only could not read the dump"
+                f" ({_exit(restored.returncode)}): {_read_last(restore_err)}"
+            )
+    if counter.blocks != 1 or counter.inside:
+        raise ArchiveError(
+            f"verification failed: the dump {out.name} holds {counter.blocks} data sections"
+        )
+    return Dumped(counter.rows, counter.digest.hexdigest(), counter.size)
+
+
+class _Counter:
+    """Counts the COPY lines pg_restore prints; hashes what pg_dump wrote."""
+
+    def __init__(self) -> None:
+        self.rows = self.blocks = self.size = 0
+        self.inside = False
+        self.fed = True  # pg_restore took every byte
+        self.digest = hashlib.sha256()
+
+    def count(self, lines: Iterable[bytes]) -> None:
+        for line in lines:
+            if self.inside:
+                if line == b"\\.\n":
+                    self.inside = False
+                else:
+                    self.rows += 1
+            elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
+                self.inside, self.blocks = True, self.blocks + 1
+
+
+def _stream(
+    tools: Tools,
+    client: Client,
+    command: Sequence[str],
+    f: IO[bytes],
+    dump_err: IO[bytes],
+    restore_err: IO[bytes],
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], _Counter]:
+    counter = _Counter()
     try:
-        done = subprocess.run(
-            list(args), env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True
+        dump = subprocess.Popen(
+            [*command, f"--dbname={client.conninfo}"],
+            env=client.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=dump_err,
         )
     except OSError as exc:
-        raise ArchiveError(f"{what} could not run: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        raise ArchiveError(f"{what} failed ({_exit(done.returncode)}): {_last_line(done.stderr)}")
-    return done.stdout
+        raise ArchiveError(f"pg_dump could not run: {exc.strerror or exc}") from None
+    try:
+        restore = subprocess.Popen(
+            [str(tools.pg_restore), "--data-only", "--file=-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=restore_err,
+        )
+    except OSError as exc:
+        dump.kill()
+        dump.wait()
+        raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
+    assert dump.stdout is not None and restore.stdin is not None and restore.stdout is not None
+    reader = threading.Thread(target=counter.count, args=(restore.stdout,), daemon=True)
+    reader.start()
+    try:
+        while chunk := dump.stdout.read(_CHUNK):
+            f.write(chunk)
+            counter.digest.update(chunk)
+            counter.size += len(chunk)
+            if counter.fed:
+                try:
+                    restore.stdin.write(chunk)
+                except BrokenPipeError:
+                    counter.fed = False  # pg_restore gave up: said below
+        with contextlib.suppress(BrokenPipeError):
+            restore.stdin.close()
+        reader.join()
+        dump.wait()
+        restore.wait()
+    except BaseException:  # a full disk, Ctrl-C: stop both, keep nothing
+        for proc in (dump, restore):
+            proc.kill()
+            proc.wait()
+        raise
+    return dump, restore, counter
+
+
+def _read_last(f: IO[bytes]) -> str:
+    f.seek(0)
+    return _last_line(f.read().decode(errors="replace"))
 
 
 def _exit(code: int) -> str:
@@ -219,63 +327,24 @@ def _toc_name(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
 
-def verify_dump(tools: Tools, dump: Path, schema: str, name: str) -> int:
-    """The dump lists the table and its data (pg_restore --list); returns
-    the rows its data section holds (COPY lines, counted as they stream)."""
-    what = "verification failed: pg_restore --list"
-    listing = _run([str(tools.pg_restore), "--list", str(dump)], None, what)
+def check_toc(tools: Tools, dump: Path, schema: str, name: str) -> None:
+    """The dump's table of contents lists the table and its data."""
+    args = [str(tools.pg_restore), "--list", str(dump)]
+    try:
+        done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    except OSError as exc:
+        raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise ArchiveError(
+            f"verification failed: pg_restore --list failed ({_exit(done.returncode)}):"
+            f" {_last_line(done.stderr)}"
+        )
     tag = f" {_toc_name(schema)} {_toc_name(name)} "
     kinds = {"TABLE", "TABLE DATA"}
-    found = {k for k in kinds for line in listing.splitlines() if f" {k}{tag}" in f"{line} "}
+    found = {k for k in kinds for line in done.stdout.splitlines() if f" {k}{tag}" in f"{line} "}
     if found != kinds:
         missing = " and ".join(sorted(kinds - found))
         raise ArchiveError(f"verification failed: the dump {dump} lists no {missing} of {name}")
-    return count_rows(tools, dump)
-
-
-def count_rows(tools: Tools, dump: Path) -> int:
-    """Rows in the dump's COPY data (one line each: COPY escapes newlines)."""
-    args = [str(tools.pg_restore), "--data-only", "--file=-", str(dump)]
-    # stderr goes to a file: a pipe could fill up while stdout is read.
-    with tempfile.TemporaryFile() as errors:
-        try:
-            proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
-            )
-        except OSError as exc:
-            raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
-        rows, blocks, inside = _count_copy_lines(proc)
-        errors.seek(0)
-        err = errors.read().decode(errors="replace")
-    code = proc.returncode
-    if code != 0:
-        raise ArchiveError(
-            f"verification failed: pg_restore --data-only failed ({_exit(code)}): {_last_line(err)}"
-        )
-    if blocks != 1 or inside:
-        raise ArchiveError(f"verification failed: the dump {dump} holds {blocks} data sections")
-    return rows
-
-
-def _count_copy_lines(proc: subprocess.Popen[bytes]) -> tuple[int, int, bool]:
-    """(rows, COPY sections, whether the last one is unterminated); waits for proc."""
-    rows, blocks, inside = 0, 0, False
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if inside:
-                if line == b"\\.\n":
-                    inside = False
-                else:
-                    rows += 1
-            elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
-                inside, blocks = True, blocks + 1
-    except BaseException:  # Ctrl-C: stop pg_restore too
-        proc.kill()
-        raise
-    finally:
-        proc.wait()
-    return rows, blocks, inside
 
 
 def run_archive_command(template: str, dump: Path, manifest: Path) -> None:
