@@ -194,15 +194,25 @@ class _Run:
             row = self.conn.execute(
                 "SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT'),"
                 " pg_catalog.pg_has_role(%(owner)s, 'MEMBER')"
-                " AND pg_catalog.has_table_privilege(%(owner)s, c.oid, 'SELECT')"
-                " FROM pg_catalog.pg_class c"
+                " AND pg_catalog.has_table_privilege(%(owner)s, c.oid, 'SELECT'),"
+                " c.relkind::text FROM pg_catalog.pg_class c"
                 " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %(schema)s AND c.relname = %(name)s",
                 {"owner": a.owner, "schema": a.partition_schema, "name": a.partition},
             ).fetchone()
         except psycopg.Error as exc:
             raise QueryFailed(f"checking that pg_dump may read {self.part}", exc) from None
-        if row is None or row[0]:
+        if row is None:
+            return None
+        if row[2] != "r":
+            # pg_dump -t of a partitioned table dumps no rows of its children,
+            # and of a foreign table none at all: nothing to verify an archive by.
+            kind = "itself partitioned" if row[2] == "p" else f"of relkind {row[2]!r}"
+            raise ArchiveError(
+                f"{self.part} is {kind}: archive mode dumps plain tables only;"
+                " nothing was detached (use retention_mode = detach for this table)"
+            )
+        if row[0]:
             return None
         if row[1]:
             return a.owner

@@ -608,3 +608,32 @@ def test_nothing_detached_when_the_login_role_cannot_read_the_partition(
     for name in EXPIRED:
         assert state(pg_conn, name) == "attached"
     assert_all_rows_in_db(pg_conn, before)
+
+
+def test_sub_partitioned_partition_is_refused_before_detaching(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path
+) -> None:
+    """pg_dump -t of a partitioned table holds none of its children's rows:
+    such a partition is left attached, with a line saying why."""
+    build_monthly(
+        pg_conn,
+        columns="id bigint NOT NULL, created_at timestamptz NOT NULL, tenant int NOT NULL",
+        primary_key=None,
+        months=range(-4, 1),
+        partition_by="LIST (tenant)",
+        each=lambda part, lo, hi: pg_conn.execute(
+            f"CREATE TABLE {part}_t1 PARTITION OF {part} FOR VALUES IN (1)"
+        ),
+    )
+    pg_conn.execute(
+        "INSERT INTO messages SELECT g, timestamptz '2026-07-01 00:00+00' + g * interval '6 hours', 1"
+        " FROM generate_series(1, 560) g"
+    )
+    before = table_checksum(pg_conn, "messages")
+    out = tmp_path / "archive"
+    run = maintain(pg_dsn, write_config(tmp_path, out, pg_bin))
+    assert run.code == 2
+    [line] = run.stderr.strip().splitlines()
+    assert "is itself partitioned" in line and "nothing was detached" in line
+    assert state(pg_conn, EXPIRED[0]) == "attached"
+    assert table_checksum(pg_conn, "messages") == before
