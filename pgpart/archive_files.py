@@ -187,3 +187,62 @@ def verify_file(dump: Path, manifest: dict[str, Any]) -> None:
             f"{dump}: sha256 {actual} differs from the manifest's {checksum.get('value')}"
             " (the file is damaged or not this archive)"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSummary:
+    """What archive_dir holds for one table (``stats`` shows it)."""
+
+    directory: str
+    count: int
+    oldest_from: str | None  # ISO 8601, as the manifests have them
+    newest_to: str | None
+    rows: int
+    bytes: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dir": self.directory,
+            "count": self.count,
+            "oldest_from": self.oldest_from,
+            "newest_to": self.newest_to,
+            "rows": self.rows,
+            "bytes": self.bytes,
+        }
+
+    def line(self) -> str:
+        if not self.count:
+            return f"archives: none yet in {self.directory}"
+        return (
+            f"archives: {self.count} in {self.directory}, from {self.oldest_from}"
+            f" to {self.newest_to} ({self.rows:,} rows, {self.bytes:,} bytes)"
+        )
+
+
+def summarize(directory: Path, database: str, schema: str, table: str) -> ArchiveSummary:
+    """The manifests in ``directory`` of partitions of ``schema.table`` in
+    ``database`` (unreadable or foreign files are passed over)."""
+    found: list[dict[str, Any]] = []
+    with contextlib.suppress(OSError):
+        for path in sorted(directory.glob("*.json")):
+            try:
+                m = read_manifest(path)
+            except ArchiveError:
+                continue
+            parent = m.get("parent") or {}
+            if (m.get("database"), parent.get("schema"), parent.get("table")) == (
+                database,
+                schema,
+                table,
+            ):
+                found.append(m)
+    froms = sorted(str(m["from"]) for m in found if m.get("from"))
+    tos = sorted(str(m["to"]) for m in found if m.get("to"))
+    return ArchiveSummary(
+        directory=str(directory),
+        count=len(found),
+        oldest_from=froms[0] if froms else None,
+        newest_to=tos[-1] if tos else None,
+        rows=sum(int(m.get("rows") or 0) for m in found),
+        bytes=sum(int(m.get("bytes") or 0) for m in found),
+    )

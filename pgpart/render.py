@@ -230,6 +230,7 @@ def stats_json(stats: Sequence[TableStats]) -> dict[str, Any]:
                 "table": s.table,
                 "total_rows": s.total_rows,
                 "total_bytes": s.total_bytes,
+                **({"archives": s.archives.as_json()} if s.archives else {}),
                 "partitions": [
                     {
                         "name": p.name,
@@ -295,6 +296,8 @@ def render_stats(stats: Sequence[TableStats], fmt: Format) -> str:
             ]
         )
         out.append(f"{s.table}\n" + _tabulate(rows, ["partition", "from", "to", "rows", "size"]))
+        if s.archives:
+            out[-1] += f"\n{s.archives.line()}"
     return "\n\n".join(out) + "\n" if out else ""
 
 

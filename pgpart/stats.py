@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from pgpart.archive_files import ArchiveSummary
 from pgpart.bounds import KeyKind
 from pgpart.catalog import PartitionedTable
 
@@ -31,6 +32,7 @@ class PartitionStats:
 class TableStats:
     table: str
     partitions: tuple[PartitionStats, ...]
+    archives: ArchiveSummary | None = None  # archive_dir's manifests for this table
 
     @property
     def total_rows(self) -> int | None:

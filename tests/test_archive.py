@@ -197,6 +197,21 @@ def test_archive_then_restore_round_trip(
     assert "detached_leftover" not in problems(pg_dsn, config)
     assert "retention_overdue" not in problems(pg_dsn, config)
 
+    # stats lists the table's archives: how many, the oldest and newest bound.
+    listed = cli(["stats", "--dsn", pg_dsn, "--config", str(config), "-f", "json"])
+    assert listed.code == 0, listed.stderr
+    [entry] = [t for t in listed.json()["tables"] if t["table"] == "public.messages"]
+    assert entry["archives"] == {
+        "dir": str(out),
+        "count": 2,
+        "oldest_from": "2026-07-01T00:00:00+00:00",
+        "newest_to": "2026-09-01T00:00:00+00:00",
+        "rows": sum(r for r, _ in before.values()),
+        "bytes": sum(m["bytes"] for m in found),
+    }
+    shown = cli(["stats", "--dsn", pg_dsn, "--config", str(config)]).stdout
+    assert f"archives: 2 in {out}, from 2026-07-01T00:00:00+00:00" in shown
+
     # A second run has nothing to do.
     again = maintain(pg_dsn, config, "-f", "json")
     assert again.code == 0 and not [a for a in again.json()["actions"] if a["action"] == "archive"]
