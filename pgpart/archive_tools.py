@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     import psycopg
 
 _CHUNK = 1 << 20
+# pg_dump compresses and pg_restore decompresses on pgpart's host, which may
+# be the database's: they yield the CPU to the application (nice 10).
+_NICE = ("nice", "-n", "10") if shutil.which("nice") else ()
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 _cache: dict[tuple[str | None, int], Tools] = {}
 
@@ -263,7 +266,7 @@ def _stream(
     counter = _Counter()
     try:
         dump = subprocess.Popen(
-            [*command, f"--dbname={client.conninfo}"],
+            [*_NICE, *command, f"--dbname={client.conninfo}"],
             env=client.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -273,7 +276,7 @@ def _stream(
         raise ArchiveError(f"pg_dump could not run: {exc.strerror or exc}") from None
     try:
         restore = subprocess.Popen(
-            [str(tools.pg_restore), "--data-only", "--file=-"],
+            [*_NICE, str(tools.pg_restore), "--data-only", "--file=-"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=restore_err,
