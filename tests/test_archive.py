@@ -512,14 +512,17 @@ def test_identifiers_with_spaces_quotes_and_unicode(
 
     whole = checksum()
     quoted = '"' + schema.replace('"', '""') + '"."' + table.replace('"', '""') + '"'
-    out = tmp_path / "archive"
-    config = write_config(tmp_path, out, pg_bin, table=quoted)
+    out = tmp_path / "arch ive 'q' $HOME"  # archive_command gets it shell-quoted
+    config = write_config(
+        tmp_path, out, pg_bin, table=quoted, command="test -s {path} && test -s {manifest}"
+    )
     run = maintain(pg_dsn, config)
     assert run.code == 0, run.stderr
     found = manifests(out)
     assert sorted(m["table"] for m in found) == [f"{table} 07 €", f"{table} 08 €"]
     for name in archives(out):
         assert name.isascii() and "/" not in name and '"' not in name and " " not in name
+    assert len(list(out.glob("*.sent"))) == 2
     for m in found:
         assert m["schema"] == schema and m["parent"]["table"] == table
         back = cli(["restore", str(out / m["file"]), "--dsn", pg_dsn, "--config", str(config)])
