@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from pgpart.calendar import Interval
-    from pgpart.catalog import Partition, PartitionedTable, Snapshot
+    from pgpart.api import Gathered, apply, check, gather, open_connection, plan_changes
+    from pgpart.api import stats as read_stats
+    from pgpart.cli.output import Format, render_check, render_results, render_stats
     from pgpart.config import Overrides, RetentionMode, Settings, TablePolicy, load_settings
-    from pgpart.duration import Duration
-    from pgpart.errors import ConfigError, ExitCode, PgpartError
-    from pgpart.executor import ActionResult
-    from pgpart.plan import (
+    from pgpart.core.calendar import Interval
+    from pgpart.core.durations import Duration
+    from pgpart.core.plan import (
         Action,
         CreatePartition,
         DetachPartition,
@@ -43,13 +43,13 @@ if TYPE_CHECKING:
         Status,
         TablePlan,
     )
-    from pgpart.planner import Mode, Request
-    from pgpart.render import Format, render_check, render_results, render_stats
-    from pgpart.service import Gathered, apply, check, gather, open_connection, plan_changes
-    from pgpart.service import stats as read_stats
-    from pgpart.stats import PartitionStats, TableStats
+    from pgpart.core.planner import Mode, Request
+    from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
+    from pgpart.db.executor import ActionResult
+    from pgpart.db.stats import PartitionStats, TableStats
+    from pgpart.errors import ConfigError, ExitCode, PgpartError
 
-# name -> (module, attribute). `stats` is the module pgpart.stats, so the
+# name -> (module, attribute). `stats` is the module pgpart.db.stats, so the
 # service function is exported as read_stats.
 _EXPORTS: dict[str, tuple[str, str]] = {
     # settings
@@ -58,39 +58,39 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Settings": ("pgpart.config", "Settings"),
     "TablePolicy": ("pgpart.config", "TablePolicy"),
     "load_settings": ("pgpart.config", "load_settings"),
-    "Duration": ("pgpart.duration", "Duration"),
-    "Interval": ("pgpart.calendar", "Interval"),
+    "Duration": ("pgpart.core.durations", "Duration"),
+    "Interval": ("pgpart.core.calendar", "Interval"),
     # the pipeline
-    "open_connection": ("pgpart.service", "open_connection"),
-    "gather": ("pgpart.service", "gather"),
-    "Gathered": ("pgpart.service", "Gathered"),
-    "check": ("pgpart.service", "check"),
-    "read_stats": ("pgpart.service", "stats"),
-    "plan_changes": ("pgpart.service", "plan_changes"),
-    "apply": ("pgpart.service", "apply"),
-    "Mode": ("pgpart.planner", "Mode"),
-    "Request": ("pgpart.planner", "Request"),
+    "open_connection": ("pgpart.api", "open_connection"),
+    "gather": ("pgpart.api", "gather"),
+    "Gathered": ("pgpart.api", "Gathered"),
+    "check": ("pgpart.api", "check"),
+    "read_stats": ("pgpart.api", "stats"),
+    "plan_changes": ("pgpart.api", "plan_changes"),
+    "apply": ("pgpart.api", "apply"),
+    "Mode": ("pgpart.core.planner", "Mode"),
+    "Request": ("pgpart.core.planner", "Request"),
     # what it reads and produces
-    "Snapshot": ("pgpart.catalog", "Snapshot"),
-    "PartitionedTable": ("pgpart.catalog", "PartitionedTable"),
-    "Partition": ("pgpart.catalog", "Partition"),
-    "Plan": ("pgpart.plan", "Plan"),
-    "TablePlan": ("pgpart.plan", "TablePlan"),
-    "Problem": ("pgpart.plan", "Problem"),
-    "Status": ("pgpart.plan", "Status"),
-    "Action": ("pgpart.plan", "Action"),
-    "CreatePartition": ("pgpart.plan", "CreatePartition"),
-    "DropPartition": ("pgpart.plan", "DropPartition"),
-    "DetachPartition": ("pgpart.plan", "DetachPartition"),
-    "FinalizeDetach": ("pgpart.plan", "FinalizeDetach"),
-    "ActionResult": ("pgpart.executor", "ActionResult"),
-    "TableStats": ("pgpart.stats", "TableStats"),
-    "PartitionStats": ("pgpart.stats", "PartitionStats"),
+    "Snapshot": ("pgpart.core.snapshot", "Snapshot"),
+    "PartitionedTable": ("pgpart.core.snapshot", "PartitionedTable"),
+    "Partition": ("pgpart.core.snapshot", "Partition"),
+    "Plan": ("pgpart.core.plan", "Plan"),
+    "TablePlan": ("pgpart.core.plan", "TablePlan"),
+    "Problem": ("pgpart.core.plan", "Problem"),
+    "Status": ("pgpart.core.plan", "Status"),
+    "Action": ("pgpart.core.plan", "Action"),
+    "CreatePartition": ("pgpart.core.plan", "CreatePartition"),
+    "DropPartition": ("pgpart.core.plan", "DropPartition"),
+    "DetachPartition": ("pgpart.core.plan", "DetachPartition"),
+    "FinalizeDetach": ("pgpart.core.plan", "FinalizeDetach"),
+    "ActionResult": ("pgpart.db.executor", "ActionResult"),
+    "TableStats": ("pgpart.db.stats", "TableStats"),
+    "PartitionStats": ("pgpart.db.stats", "PartitionStats"),
     # output, as the CLI prints it
-    "Format": ("pgpart.render", "Format"),
-    "render_check": ("pgpart.render", "render_check"),
-    "render_stats": ("pgpart.render", "render_stats"),
-    "render_results": ("pgpart.render", "render_results"),
+    "Format": ("pgpart.cli.output", "Format"),
+    "render_check": ("pgpart.cli.output", "render_check"),
+    "render_stats": ("pgpart.cli.output", "render_stats"),
+    "render_results": ("pgpart.cli.output", "render_results"),
     # errors
     "PgpartError": ("pgpart.errors", "PgpartError"),
     "ConfigError": ("pgpart.errors", "ConfigError"),

@@ -1,3 +1,3 @@
-from pgpart.cli import main
+from pgpart.cli.app import main
 
 main()

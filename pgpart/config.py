@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pgpart import names
-from pgpart.calendar import Interval, parse_interval
-from pgpart.duration import Duration
+from pgpart.core import identifiers as names
+from pgpart.core.calendar import Interval, parse_interval
+from pgpart.core.durations import Duration
 from pgpart.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -47,7 +47,7 @@ MAX_FILE_BYTES = 1 << 20
 class RetentionMode(str, Enum):
     DROP = "drop"
     DETACH = "detach"
-    ARCHIVE = "archive"  # pg_dump, verify, archive_command, then drop (pgpart.archive)
+    ARCHIVE = "archive"  # pg_dump, verify, archive_command, then drop (pgpart.db.archive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +288,7 @@ def _zone_hint(name: str) -> str:
 
 
 def _naming(value: object) -> str:
-    from pgpart.naming import validate_template
+    from pgpart.core.partition_names import validate_template
 
     template = _string(value, '"{table}_{start:%Y_%m}"')
     validate_template(template)
@@ -350,7 +350,7 @@ _ENV_KEYS = {
 
 # -- table names -------------------------------------------------------------
 
-# One parser for every name a user writes: pgpart.names.
+# One parser for every name a user writes: pgpart.core.identifiers.
 parse_table_name = names.parse_table_name
 
 
@@ -627,7 +627,7 @@ def _check_naming_fits(
     place: _Place, values: Mapping[str, Any], defaults: Mapping[str, Any]
 ) -> None:
     """A template must give consecutive periods distinct names ({start:%Y_%m} can't be daily)."""
-    from pgpart.naming import validate_template
+    from pgpart.core.partition_names import validate_template
 
     template = values.get("naming", defaults.get("naming"))
     interval = values.get("interval")

@@ -11,7 +11,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from typer.testing import CliRunner
 
-from pgpart.cli import app
+from pgpart.cli.app import app
 
 # A fixed "now" keeps every test independent of the real date.
 NOW = "2026-11-22T12:00:00+00:00"

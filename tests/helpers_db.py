@@ -13,11 +13,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from pgpart.catalog import read_snapshot
-from pgpart.ddl import DdlOptions
-from pgpart.executor import ActionResult, ExecOptions, execute
-from pgpart.names import parse_qualified_name
-from pgpart.plan import (
+from pgpart.core.identifiers import parse_qualified_name
+from pgpart.core.plan import (
     Action,
     CreatePartition,
     DetachPartition,
@@ -25,6 +22,9 @@ from pgpart.plan import (
     StorageTemplate,
     TableRef,
 )
+from pgpart.db.catalog import read_snapshot
+from pgpart.db.ddl import DdlOptions
+from pgpart.db.executor import ActionResult, ExecOptions, execute
 
 
 def utc(y: int, m: int, d: int = 1) -> datetime:

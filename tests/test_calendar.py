@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgpart.calendar import (
+from pgpart.core.calendar import (
     Interval,
     align,
     infer_interval,

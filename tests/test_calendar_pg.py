@@ -1,4 +1,4 @@
-"""pgpart.calendar against a real PostgreSQL, session TimeZone = the zone.
+"""pgpart.core.calendar against a real PostgreSQL, session TimeZone = the zone.
 
 The server is asked with the session TimeZone set and the two-argument
 date_trunc: the three-argument form and AT TIME ZONE look a zone name up as a
@@ -8,7 +8,7 @@ zone file that ZoneInfo("CET") and SET TimeZone = 'CET' use.
 Where PostgreSQL is self-consistent (date_trunc(m) <= m < date_trunc(m) + 1
 unit, and that start is its own date_trunc), align must equal date_trunc
 exactly; likewise shift(s, n) must equal s + n units whenever that sum is a
-period start. Elsewhere (documented in pgpart/calendar.py) the module keeps
+period start. Elsewhere (documented in pgpart/core/calendar.py) the module keeps
 one grid; it is still checked against the server: every start it returns is
 a date_trunc fixed point.
 """
@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgpart.calendar import Interval, align, shift, wall_clock
+from pgpart.core.calendar import Interval, align, shift, wall_clock
 
 UTC = timezone.utc
 STEP = {

@@ -13,7 +13,6 @@ import tomli_w
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pgpart.calendar import Interval
 from pgpart.config import (
     Overrides,
     RetentionMode,
@@ -22,7 +21,8 @@ from pgpart.config import (
     parse_table_name,
     render_toml,
 )
-from pgpart.duration import Duration
+from pgpart.core.calendar import Interval
+from pgpart.core.durations import Duration
 from pgpart.errors import ConfigError
 
 CONTRACT_EXAMPLE = """\
@@ -466,7 +466,7 @@ T = '[[table]]\nname = "public.events"\n'  # two lines: keys added below are on 
         ("[defaults]\nmax_new_partitions = -1\n", 2, ["max_new_partitions: must be at least 1"]),
         ("[defaults]\nmax_new_partitions = 0\n", 2, ["must be at least 1"]),
         ("[defaults]\nmove_batch_rows = 0\n", 2, ["move_batch_rows: must be at least 1"]),
-        # naming templates (validated by pgpart.naming)
+        # naming templates (validated by pgpart.core.partition_names)
         (T + "naming = '{tabel}_{start:%Y}'\n", 3, ["naming: ", "{tabel}"]),
         (T + "naming = ''\n", 3, ["naming: ", "empty"]),
         (

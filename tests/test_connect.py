@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pgpart.connect import connect, mask_dsn, scrub
+from pgpart.db.connect import connect, mask_dsn, scrub
 
 
 def test_application_name_default_and_override(pg_dsn):

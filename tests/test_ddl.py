@@ -8,8 +8,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgpart.bounds import KeyKind
-from pgpart.ddl import (
+from pgpart.core.bounds import KeyKind
+from pgpart.core.plan import Action, FinalizeDetach, StorageTemplate, TableRef
+from pgpart.db.ddl import (
     BOUND_CONSTRAINT,
     AclItem,
     DdlOptions,
@@ -20,7 +21,6 @@ from pgpart.ddl import (
     script,
     steps_for,
 )
-from pgpart.plan import Action, FinalizeDetach, StorageTemplate, TableRef
 from tests.helpers_db import create, detach, drop, partitions, table_ref, utc
 
 REF = TableRef(

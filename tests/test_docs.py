@@ -22,7 +22,7 @@ import pytest
 import typer.main
 
 from pgpart import config as config_module
-from pgpart.cli import app
+from pgpart.cli.app import app
 from pgpart.errors import ExitCode
 from tests.cli_helpers import cli
 
@@ -302,7 +302,7 @@ def test_readme_toml_examples_load(tmp_path: Path) -> None:
 
 
 def _planner_codes() -> set[str]:
-    source = (ROOT / "pgpart" / "planner.py").read_text(encoding="utf-8")
+    source = (ROOT / "pgpart" / "core" / "planner.py").read_text(encoding="utf-8")
     return set(re.findall(r"Status\.[A-Z]+,\s*\"([a-z_]+)\"", source))
 
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgpart.duration import Duration
+from pgpart.core.durations import Duration
 
 UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")

@@ -40,7 +40,7 @@ EXAMPLES = ROOT / "examples"
 QUICKSTART = EXAMPLES / "quickstart.sh"
 PGPART_SOURCE = "\n".join(
     p.read_text(encoding="utf-8")
-    for p in (ROOT / "pgpart").glob("*.py")
+    for p in (ROOT / "pgpart").rglob("*.py")
     if p.name != "devcluster.py"
 )
 # Environment variables pgpart itself reads (the test harness's PGPART_TEST_* excluded).

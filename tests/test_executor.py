@@ -14,9 +14,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from pgpart.core.plan import FinalizeDetach, StorageTemplate
+from pgpart.db.executor import ActionResult, FailureKind
 from pgpart.devcluster import Server
-from pgpart.executor import ActionResult
-from pgpart.plan import FinalizeDetach, StorageTemplate
 from tests.helpers_db import (
     create,
     detach,
@@ -171,6 +171,9 @@ def test_a_failing_attach_leaves_no_table_behind(pg_conn: psycopg.Connection, pg
     assert "events_2026_02" in r1.error and "default partition" in r1.error
     assert "\n" not in r1.error
     assert r2.error is not None and r2.error.startswith("not attempted")
+    assert r1.failure is not None and r1.failure.kind is FailureKind.SERVER
+    assert r1.failure.sqlstate == "23514"  # check_violation: the default holds such rows
+    assert r2.failure is not None and r2.failure.kind is FailureKind.NOT_ATTEMPTED
     assert not relation_exists(pg_conn, "public", "events_2026_02")
     assert not relation_exists(pg_conn, "public", "events_2026_03")
     assert pg_conn.execute("SELECT count(*) FROM events_default").fetchone() == (2,)
@@ -314,6 +317,8 @@ def test_a_lock_held_past_the_budget_fails_naming_the_holder(
     assert result.error is not None and not result.done
     print(result.error)
     assert result.error.startswith("lock timeout on public.events after ")
+    assert result.failure is not None and result.failure.kind is FailureKind.LOCK
+    assert result.failure.sqlstate == "55P03" and result.failure.relation == "public.events"
     assert f"pid {holder.pid} (AccessExclusiveLock)" in result.error
     quoted = result.error.split('"')[1]
     assert quoted.endswith("...") and len(quoted) <= 60 and quoted.startswith("SELECT 'a report")
@@ -615,8 +620,8 @@ def test_no_reconnect_possible_fails_the_rest(
 
 
 def test_dry_run_needs_no_server_and_changes_nothing() -> None:
-    from pgpart.bounds import KeyKind
-    from pgpart.plan import TableRef
+    from pgpart.core.bounds import KeyKind
+    from pgpart.core.plan import TableRef
 
     ref = TableRef(1, "public", "events", "ts", KeyKind.TIMESTAMPTZ, "app")
     nowhere = "host=127.0.0.1 port=1 connect_timeout=1 password=hunter2"

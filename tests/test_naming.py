@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgpart.calendar import Interval, align, periods, shift
-from pgpart.naming import (
+from pgpart.core.calendar import Interval, align, periods, shift
+from pgpart.core.partition_names import (
     KNOWN_TEMPLATES,
     MAX_IDENTIFIER_BYTES,
     default_template,

@@ -13,9 +13,10 @@ import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgpart import calendar, duration
-from pgpart.localtime import to_instant
-from pgpart.names import parse_qualified_name
+from pgpart.core import calendar
+from pgpart.core import durations as duration
+from pgpart.core.identifiers import parse_qualified_name
+from pgpart.core.localtime import to_instant
 from tests.cli_helpers import NOW, cli, monthly_table
 
 

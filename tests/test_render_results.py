@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from pgpart.bounds import KeyKind
-from pgpart.executor import ActionResult
-from pgpart.plan import CreatePartition, Plan, Problem, Status, StorageTemplate, TablePlan, TableRef
-from pgpart.render import Format, render_results
+from pgpart.cli.output import Format, render_results
+from pgpart.core.bounds import KeyKind
+from pgpart.core.plan import (
+    CreatePartition,
+    Plan,
+    Problem,
+    Status,
+    StorageTemplate,
+    TablePlan,
+    TableRef,
+)
+from pgpart.db.executor import ActionResult
 
 REF = TableRef(1, "public", "events", "ts", KeyKind.TIMESTAMPTZ, "app")
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgpart.sibling import (
+from pgpart.core.siblings import (
     IndexCopy,
     MoveWatcher,
     ParentFacts,

@@ -32,10 +32,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgpart import service
+from pgpart import api as service
 from pgpart.config import Overrides, load_settings
-from pgpart.plan import Status
-from pgpart.planner import Mode, Request
+from pgpart.core.plan import Status
+from pgpart.core.planner import Mode, Request
 from tests.cli_helpers import cli
 
 ZONE = "Europe/Berlin"

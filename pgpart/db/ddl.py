@@ -18,10 +18,9 @@ from enum import Enum
 
 from psycopg import sql
 
-from pgpart import sibling_ddl
-from pgpart.bounds import KeyKind, format_bound
-from pgpart.names import display_name
-from pgpart.plan import (
+from pgpart.core.bounds import KeyKind, format_bound
+from pgpart.core.identifiers import display_name
+from pgpart.core.plan import (
     Action,
     CreatePartition,
     DetachPartition,
@@ -31,7 +30,8 @@ from pgpart.plan import (
     StorageTemplate,
     TableRef,
 )
-from pgpart.sibling import LEFTOVER_MARK, Relocation, SiblingTemplate
+from pgpart.core.siblings import LEFTOVER_MARK, Relocation, SiblingTemplate
+from pgpart.db import sibling_ddl
 
 # High 32 bits of every pgpart advisory lock key ('pgpt'); the low 32 bits are
 # the parent's oid. pg_locks shows them as classid / objid (objsubid 1).
@@ -294,7 +294,7 @@ def _create_table(
     #   INDEXES   ATTACH attaches or builds the parent's partitioned indexes,
     #             after any rows were moved (one bulk build, not row by row)
     # What the parent does not hold (UNLOGGED, storage parameters, tablespace,
-    # sub-partitioning) comes from the newest sibling: pgpart.sibling_ddl.
+    # sub-partitioning) comes from the newest sibling: pgpart.db.sibling_ddl.
     # https://www.postgresql.org/docs/current/sql-createtable.html
     likes = [
         sql.SQL("INCLUDING DEFAULTS"),
@@ -310,9 +310,10 @@ def _create_table(
     including = sql.SQL(" ").join(likes)
     if sibling is not None:
         persistence, tail = sibling_ddl.table_suffix(sibling)
-        return sql.SQL("CREATE {}TABLE {} (LIKE {} {})").format(
-            persistence, new, parent, including
-        ) + tail
+        return (
+            sql.SQL("CREATE {}TABLE {} (LIKE {} {})").format(persistence, new, parent, including)
+            + tail
+        )
     stmt = sql.SQL("CREATE TABLE {} (LIKE {} {})").format(new, parent, including)
     if storage.reloptions:
         stmt += sql.SQL(" WITH ({})").format(
@@ -477,6 +478,7 @@ def _columns_guard(t: TableRef, columns: Sequence[str], version: int) -> sql.Com
 
 
 # ---------------------------------------------------------------- grants
+
 
 @dataclass(frozen=True, slots=True)
 class AclItem:

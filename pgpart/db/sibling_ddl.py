@@ -1,6 +1,6 @@
 """Statements that make a new partition a faithful sibling of its template.
 
-Pure, like ``pgpart.ddl`` (which places them in the create transaction).
+Pure, like ``pgpart.db.ddl`` (which places them in the create transaction).
 The order matters and is the caller's (see ``ddl._create``):
 
 * ``table`` and ``children``: the table itself (UNLOGGED, PARTITION BY,
@@ -15,7 +15,7 @@ The order matters and is the caller's (see ``ddl._create``):
   that no copied trigger or policy sees the relocated rows;
 * ``after_attach``: publication membership.
 
-Definitions come from the server's own deparsing (``pgpart.sibling_read``),
+Definitions come from the server's own deparsing (``pgpart.db.templates``),
 so they are passed through as SQL text; every name pgpart substitutes is an
 ``sql.Identifier``.
 """
@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 from psycopg import sql
 
-from pgpart.sibling import (
+from pgpart.core.siblings import (
     ConstraintCopy,
     IndexCopy,
     ParentFacts,
@@ -247,8 +247,6 @@ def _privileges(
     new table is revoked first. With no sibling, the parent's grants, unless
     the parent has row security: a partition read directly bypasses the
     parent's policies, so it then gets no grant at all."""
-    from pgpart.ddl import parse_aclitem
-
     out = [
         sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(
             new, sql.Identifier(g) if g else sql.SQL("PUBLIC")
@@ -262,17 +260,33 @@ def _privileges(
         acl = () if facts.rls else parent_acl
         skip = {owner}
     for text in acl:
-        item = parse_aclitem(text)
-        if item.grantee in skip:
-            continue
-        to = sql.Identifier(item.grantee) if item.grantee else sql.SQL("PUBLIC")
-        plain = "".join(ch for ch in item.privileges if ch not in item.grantable)
-        for letters, option in ((plain, sql.SQL("")), (item.grantable, _GRANT_OPTION)):
-            privs = [_PRIVILEGES[ch] for ch in letters if ch in _PRIVILEGES]
-            if privs:
-                out.append(
-                    sql.SQL("GRANT {} ON TABLE {} TO {}{}").format(
-                        sql.SQL(", ").join(privs), new, to, option
-                    )
+        out.extend(_grant(text, new, skip))
+    for col in t.columns if t is not None else ():
+        for text in col.acl:
+            out.extend(_grant(text, new, skip, column=col.column))
+    return out
+
+
+def _grant(
+    text: str, new: sql.Composable, skip: set[str], column: str | None = None
+) -> list[sql.Composed]:
+    """GRANTs giving ``new`` what one aclitem of the sibling gives (made by
+    the owner, whoever granted it on the sibling)."""
+    from pgpart.db.ddl import parse_aclitem
+
+    item = parse_aclitem(text)
+    if item.grantee in skip:
+        return []
+    to = sql.Identifier(item.grantee) if item.grantee else sql.SQL("PUBLIC")
+    on = sql.SQL(" ({})").format(sql.Identifier(column)) if column else sql.SQL("")
+    plain = "".join(ch for ch in item.privileges if ch not in item.grantable)
+    out = []
+    for letters, option in ((plain, sql.SQL("")), (item.grantable, _GRANT_OPTION)):
+        privs = [_PRIVILEGES[ch] + on for ch in letters if ch in _PRIVILEGES]
+        if privs:
+            out.append(
+                sql.SQL("GRANT {} ON TABLE {} TO {}{}").format(
+                    sql.SQL(", ").join(privs), new, to, option
                 )
+            )
     return out

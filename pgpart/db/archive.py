@@ -37,7 +37,11 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from pgpart import __version__
-from pgpart.archive_files import (
+from pgpart.core.archive_plan import archive_mark
+from pgpart.core.bounds import format_bound
+from pgpart.core.identifiers import display_name
+from pgpart.core.plan import ArchivePartition, DetachPartition, DropLeftover
+from pgpart.db.archive_files import (
     CHECKSUM,
     MANIFEST_FORMAT,
     ArchiveError,
@@ -51,8 +55,7 @@ from pgpart.archive_files import (
     sha256_file,
     write_new,
 )
-from pgpart.archive_plan import archive_mark
-from pgpart.archive_tools import (
+from pgpart.db.archive_tools import (
     Tools,
     check_toc,
     client_for,
@@ -61,10 +64,7 @@ from pgpart.archive_tools import (
     run_archive_command,
     stream_dump,
 )
-from pgpart.bounds import format_bound
-from pgpart.ddl import DdlOptions, Step, mark_step, script, steps_for
-from pgpart.names import display_name
-from pgpart.plan import ArchivePartition, DetachPartition, DropLeftover
+from pgpart.db.ddl import DdlOptions, Step, mark_step, script, steps_for
 
 if TYPE_CHECKING:
     import psycopg

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
-    from pgpart.calendar import Interval
+    from pgpart.core.calendar import Interval
 
 _PERIOD_FORMATS = {
     "hourly": "%Y-%m-%d %H:00",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from pgpart.archive_files import ArchiveError
+from pgpart.db.archive_files import ArchiveError
 
 if TYPE_CHECKING:
     import psycopg

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from pgpart.bounds import KeyKind
-from pgpart.names import display_name
-from pgpart.sibling import ParentFacts, Relocation, SiblingTemplate
+from pgpart.core.bounds import KeyKind
+from pgpart.core.identifiers import display_name
+from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
 
 
 class Status(str, Enum):
@@ -137,7 +137,7 @@ class DropLeftover:
 @dataclass(frozen=True, slots=True)
 class ArchivePartition:
     """Detach, pg_dump and verify, manifest, archive_command, then drop
-    (retention_mode = "archive"; carried out by pgpart.archive)."""
+    (retention_mode = "archive"; carried out by pgpart.db.archive)."""
 
     table: TableRef
     partition: str

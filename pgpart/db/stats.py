@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pgpart.archive_files import ArchiveSummary
-from pgpart.bounds import KeyKind
-from pgpart.catalog import PartitionedTable
+from pgpart.core.bounds import KeyKind
+from pgpart.core.snapshot import PartitionedTable
+from pgpart.db.archive_files import ArchiveSummary
 
 if TYPE_CHECKING:
     import psycopg

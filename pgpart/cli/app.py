@@ -24,8 +24,8 @@ from pgpart import __version__
 from pgpart.errors import ExitCode, PgpartError, UsageError, primary_message
 
 if TYPE_CHECKING:
+    from pgpart.cli.output import Format
     from pgpart.config import Settings
-    from pgpart.render import Format
 
 T = TypeVar("T")
 
@@ -210,7 +210,7 @@ def _errors(dsn: str | None) -> Iterator[None]:
     try:
         yield
     except PgpartError as exc:
-        from pgpart.connect import scrub
+        from pgpart.db.connect import scrub
 
         _fail(scrub(exc.message, _effective_dsn(dsn)), exc.exit_code)
     except KeyboardInterrupt:
@@ -218,7 +218,7 @@ def _errors(dsn: str | None) -> Iterator[None]:
     except Exception as exc:
         import psycopg
 
-        from pgpart.connect import scrub
+        from pgpart.db.connect import scrub
 
         if isinstance(exc, psycopg.Error):
             reason = primary_message(exc)
@@ -289,7 +289,7 @@ def _emit(text: str) -> None:
 
 
 def _format(value: Enum) -> Format:
-    from pgpart.render import Format
+    from pgpart.cli.output import Format
 
     return Format(value.value)
 
@@ -319,8 +319,8 @@ def check(
     with _errors(dsn):
         settings = _settings(dsn, config)
         moment = _now(now)
-        from pgpart import service
-        from pgpart.render import render_check
+        from pgpart import api as service
+        from pgpart.cli.output import render_check
 
         with service.open_connection(settings) as conn:
             _log_queries(conn, verbose)
@@ -345,8 +345,8 @@ def stats(
     """Per-partition range, rows (estimate unless --exact) and bytes, with totals."""
     with _errors(dsn):
         settings = _settings(dsn, config)
-        from pgpart import service
-        from pgpart.render import render_stats
+        from pgpart import api as service
+        from pgpart.cli.output import render_stats
 
         with service.open_connection(settings) as conn:
             _log_queries(conn, verbose)
@@ -378,8 +378,8 @@ def init(
         if exists and not force:
             raise UsageError(f"{target} already exists: pass --force to overwrite it")
         settings = _settings(dsn, config)
-        from pgpart import service
-        from pgpart.init import suggest_config
+        from pgpart import api as service
+        from pgpart.cli.init_config import suggest_config
 
         with service.open_connection(settings) as conn:
             gathered = service.gather(conn, settings, tables or [], probe=False)
@@ -432,9 +432,9 @@ def _write(
     with _errors(dsn):
         settings = _settings(dsn, config, **flags)
         moment = _now(now)
-        from pgpart import service
-        from pgpart.planner import Request
-        from pgpart.render import render_results
+        from pgpart import api as service
+        from pgpart.cli.output import render_results
+        from pgpart.core.planner import Request
 
         request = Request(max_new_partitions=settings.max_new_partitions, **request_args)
         with service.open_connection(settings) as conn:
@@ -450,7 +450,7 @@ def _write(
         if refused and fmt is not WriteFormat.json:
             # Said once on stderr below; stdout keeps the tables pgpart could work on.
             # JSON keeps every table: its readers want one document, whatever happened.
-            from pgpart.plan import Plan
+            from pgpart.core.plan import Plan
 
             kept = tuple(t for t in planned.tables if not _refused(t))
             shown = Plan(planned.now, kept, planned.server_version)
@@ -466,15 +466,18 @@ def _write(
 def _report_failures(results: list[Any], dsn: str | None) -> None:
     """One stderr line per table whose actions failed (stdout has the details):
     the first error, and what the login role lacks when it is a privilege."""
-    from pgpart.connect import scrub
-    from pgpart.executor import NOT_ATTEMPTED
+    from pgpart.db.connect import scrub
+    from pgpart.db.executor import FailureKind
 
     by_table: dict[str, list[Any]] = {}
     for r in results:
         if r.error:
             by_table.setdefault(r.action.table.qualified, []).append(r)
     for table, failed in by_table.items():
-        first = next((r for r in failed if not r.error.startswith(NOT_ATTEMPTED)), failed[0])
+        first = next(
+            (r for r in failed if r.failure and r.failure.kind is not FailureKind.NOT_ATTEMPTED),
+            failed[0],
+        )
         more = len(failed) - 1
         line = f"{table}: {first.error}"
         if more:
@@ -488,7 +491,7 @@ WITHHOLDING_CODES = frozenset({"cannot_reproduce", "relocation_blocked", "cannot
 
 def _report_withheld(tables: Any, dsn: str | None) -> None:
     """One stderr line per problem for which work was deliberately left undone."""
-    from pgpart.connect import scrub
+    from pgpart.db.connect import scrub
 
     for table in tables:
         if table.blocked:
@@ -512,7 +515,7 @@ def _refused(table: Any) -> bool:
 
 def _report_refused(tables: Any, dsn: str | None) -> None:
     """One stderr line per table pgpart cannot work on (the problem names it)."""
-    from pgpart.connect import scrub
+    from pgpart.db.connect import scrub
 
     for table in tables:
         for problem in table.problems:
@@ -559,7 +562,7 @@ def create(
 ) -> None:
     """Create the missing partitions covering [--from, --to) (default: the current
     one through the premake horizon), moving matching rows out of DEFAULT."""
-    from pgpart.planner import Mode
+    from pgpart.core.planner import Mode
 
     with _errors(dsn):
         parsed_interval = _interval(interval)
@@ -594,7 +597,7 @@ def _comparable(value: datetime) -> datetime:
 def _interval(text: str | None) -> Any:
     if text is None:
         return None
-    from pgpart.calendar import parse_interval
+    from pgpart.core.calendar import parse_interval
 
     try:
         return parse_interval(text)
@@ -616,7 +619,7 @@ def maintain(
 ) -> None:
     """What cron runs: create partitions through the premake horizon, move DEFAULT rows
     into them, finish interrupted detaches, apply configured retention. Idempotent."""
-    from pgpart.planner import Mode
+    from pgpart.core.planner import Mode
 
     _write(
         dsn=dsn,
@@ -669,14 +672,14 @@ def drop(
 ) -> None:
     """Remove (or --detach) partitions lying wholly before a cutoff. The partition
     holding the current time, and every later one, is never touched."""
-    from pgpart.planner import Mode
+    from pgpart.core.planner import Mode
 
     with _errors(dsn):
         if (older_than is None) == (before is None):
             raise UsageError("give exactly one of --older-than DURATION or --before DATE")
         duration = None
         if older_than is not None:
-            from pgpart.duration import Duration
+            from pgpart.core.durations import Duration
 
             try:
                 duration = Duration.parse(older_than)
@@ -692,7 +695,7 @@ def drop(
     def confirm(planned: Any) -> bool:
         if yes:
             return True
-        from pgpart.render import Format, render_results
+        from pgpart.cli.output import Format, render_results
 
         preview = service_preview(planned)
         typer.echo(
@@ -726,7 +729,7 @@ def drop(
 
 def service_preview(planned: Any) -> list[Any]:
     """Planned actions as not-yet-run results, for the confirmation prompt."""
-    from pgpart.executor import ActionResult
+    from pgpart.db.executor import ActionResult
 
     return [
         ActionResult(
@@ -755,7 +758,7 @@ def restore(
     it as a plain table and say why)."""
     with _errors(dsn):
         settings = _settings(dsn, config, lock_timeout=lock_timeout)
-        from pgpart.restore import render_restore, restore
+        from pgpart.db.restore import render_restore, restore
 
         result = restore(settings, archive, dry_run=dry_run, log=_logger(verbose))
         if not quiet or fmt is WriteFormat.json:

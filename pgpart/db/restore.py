@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.archive_files import ArchiveError, manifest_for, verify_file
-from pgpart.archive_tools import Tools, client_for, find_tools
-from pgpart.ddl import ADVISORY_CLASS
+from pgpart.core.identifiers import display_name
+from pgpart.core.siblings import LEFTOVER_MARK
+from pgpart.db.archive_files import ArchiveError, manifest_for, verify_file
+from pgpart.db.archive_tools import Tools, client_for, find_tools
+from pgpart.db.ddl import ADVISORY_CLASS
 from pgpart.errors import primary_message
-from pgpart.names import display_name
-from pgpart.sibling import LEFTOVER_MARK
 
 if TYPE_CHECKING:
     import psycopg
@@ -53,7 +53,7 @@ class Restored:
 
 
 def restore(settings: Settings, path: Path, *, dry_run: bool, log: Log | None) -> Restored:
-    from pgpart.connect import connect
+    from pgpart.db.connect import connect
 
     manifest_path, m = manifest_for(path)
     dump = manifest_path.parent / str(m["file"])

@@ -3,8 +3,8 @@
 A new partition is a faithful sibling (CONTRACT.md, "What a new partition
 is"): ``CREATE TABLE (LIKE parent)`` + ATTACH carry over only what is
 declared on the parent, so everything a DBA set per partition is read from
-the newest existing partition (``pgpart.sibling_read``) into the records
-below and reproduced on the new, still-empty table (``pgpart.sibling_ddl``).
+the newest existing partition (``pgpart.db.templates``) into the records
+below and reproduced on the new, still-empty table (``pgpart.db.sibling_ddl``).
 
 This module is pure: records, the names of copied objects, and the
 findings (``cannot_reproduce``, ``sibling_drift``) the planner reports.
@@ -68,6 +68,7 @@ class ColumnSetting:
     column: str
     statistics: int | None  # None: the default
     options: tuple[str, ...]  # attoptions, e.g. n_distinct=-1
+    acl: tuple[str, ...] = ()  # column privileges (aclitem text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +282,10 @@ def fingerprint(t: SiblingTemplate) -> dict[str, tuple[str, ...]]:
         + tuple(sorted("toast." + o for o in t.toast_reloptions)),
         "tablespace": show(t.tablespace is not None, t.tablespace or ""),
         "column settings": tuple(
-            sorted(f"{c.column}:{c.statistics}:{','.join(c.options)}" for c in t.columns)
+            sorted(
+                f"{c.column}:{c.statistics}:{','.join(c.options)}:{','.join(sorted(c.acl))}"
+                for c in t.columns
+            )
         ),
         "sub-partitioning": (
             (sub.key, *sorted(f"{local(c.name)} {c.bound}" for c in sub.children)) if sub else ()
@@ -397,6 +401,6 @@ def _listed(items: Sequence[str]) -> str:
 
 
 def _role(name: str) -> str:
-    from pgpart.names import display_part
+    from pgpart.core.identifiers import display_part
 
     return display_part(name)

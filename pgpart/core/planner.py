@@ -14,14 +14,14 @@ from datetime import datetime, timezone
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from pgpart import calendar as cal
-from pgpart import naming
-from pgpart.bounds import KeyKind
-from pgpart.catalog import Leftover, Partition, PartitionedTable, Snapshot
 from pgpart.config import RetentionMode, TablePolicy
-from pgpart.duration import Duration
-from pgpart.localtime import to_instant
-from pgpart.plan import (
+from pgpart.core import calendar as cal
+from pgpart.core import partition_names as naming
+from pgpart.core.bounds import KeyKind
+from pgpart.core.durations import Duration
+from pgpart.core.localtime import to_instant
+from pgpart.core.moments import describe_moment
+from pgpart.core.plan import (
     Action,
     ArchivePartition,
     CreatePartition,
@@ -37,8 +37,7 @@ from pgpart.plan import (
     TablePlan,
     TableRef,
 )
-from pgpart.render_time import describe_moment
-from pgpart.sibling import (
+from pgpart.core.siblings import (
     Relocation,
     SiblingTemplate,
     copy_names,
@@ -46,6 +45,7 @@ from pgpart.sibling import (
     relocation_for,
     template_issues,
 )
+from pgpart.core.snapshot import Leftover, Partition, PartitionedTable, Snapshot
 
 
 class Mode(str, Enum):
@@ -458,14 +458,18 @@ def _actions(
         )
         return _finalize_actions(frame, ref, removals) + removals, [], refused
     if frame.interval is None:
-        return (), [
-            Problem(
-                Status.UNKNOWN,
-                "unknown_interval",
-                "cannot tell the partition interval (no partitions to infer it from): set "
-                "`interval` for this table in pgpart.toml or pass --interval",
-            )
-        ], False
+        return (
+            (),
+            [
+                Problem(
+                    Status.UNKNOWN,
+                    "unknown_interval",
+                    "cannot tell the partition interval (no partitions to infer it from): set "
+                    "`interval` for this table in pgpart.toml or pass --interval",
+                )
+            ],
+            False,
+        )
     creates, problems, failing = _create_actions(frame, target, snapshot, request, copying)
     retention: tuple[Action, ...] = ()
     if request.mode is Mode.MAINTAIN and policy.retention is not None:
@@ -476,7 +480,7 @@ def _actions(
         failing = failing or refused
         if policy.retention_mode is RetentionMode.ARCHIVE:
             # Dump, verify and upload before each drop; leftovers first (resume).
-            from pgpart.archive_plan import archiving
+            from pgpart.core.archive_plan import archiving
 
             left = [p for p in frame.table.leftovers if _may_drop(snapshot, p.owner)]
             retention = archiving(ref, retention, left, policy)
@@ -544,15 +548,19 @@ def _create_actions(
     ref = _table_ref(frame)
     periods = _periods_bounded(start, end, interval, tz, request)
     if periods is None:
-        return (), [
-            Problem(
-                Status.CRITICAL,
-                "refused",
-                f"would create more than {request.max_new_partitions} partitions "
-                f"[{describe_moment(start, tz)}, {describe_moment(end, tz)}); "
-                "narrow --from/--to, or pass --force (or raise max_new_partitions)",
-            )
-        ], False
+        return (
+            (),
+            [
+                Problem(
+                    Status.CRITICAL,
+                    "refused",
+                    f"would create more than {request.max_new_partitions} partitions "
+                    f"[{describe_moment(start, tz)}, {describe_moment(end, tz)}); "
+                    "narrow --from/--to, or pass --force (or raise max_new_partitions)",
+                )
+            ],
+            False,
+        )
     actions: list[Action] = []
     problems: list[Problem] = []
     for lo, hi in periods:

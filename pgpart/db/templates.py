@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pgpart.sibling import (
+from pgpart.core.siblings import (
     ColumnSetting,
     ConstraintCopy,
     IndexCopy,
@@ -95,11 +95,12 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
                   pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
                   ORDER BY p.polname), '[]')
           FROM pg_policy p WHERE p.polrelid = c.oid),
-       (SELECT coalesce(json_agg(json_build_array(a.attname, a.attstattarget, a.attoptions)
+       (SELECT coalesce(json_agg(json_build_array(
+                  a.attname, a.attstattarget, a.attoptions, a.attacl::text[])
                   ORDER BY a.attnum), '[]')
           FROM pg_attribute a
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-           AND (a.attstattarget >= 0 OR a.attoptions IS NOT NULL)),
+           AND (a.attstattarget >= 0 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL)),
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
        (SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{{}}')
           FROM pg_partitioned_table pt,
@@ -245,8 +246,10 @@ def _template(row: Sequence[Any]) -> SiblingTemplate:
             for n, perm, cmd, roles, q, w in policies
         ),
         columns=tuple(
-            ColumnSetting(n, s if s is not None and s >= 0 else None, tuple(o or ()))
-            for n, s, o in columns
+            ColumnSetting(
+                n, s if s is not None and s >= 0 else None, tuple(o or ()), tuple(a or ())
+            )
+            for n, s, o, a in columns
         ),
         subpartitioning=sub,
         publications=tuple(

@@ -2,7 +2,7 @@
 
 ``retention_mode = "archive"`` turns each expired partition's drop into an
 ArchivePartition (detach, pg_dump, verify, manifest, archive_command, drop:
-carried out by ``pgpart.archive``), and every table an earlier run detached
+carried out by ``pgpart.db.archive``), and every table an earlier run detached
 and did not drop (a leftover, marked with a comment) into an archive that
 resumes where that run stopped.
 
@@ -17,10 +17,10 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from pgpart.catalog import Leftover
 from pgpart.config import TablePolicy
-from pgpart.plan import Action, ArchivePartition, DropPartition, TableRef
-from pgpart.sibling import LEFTOVER_MARK
+from pgpart.core.plan import Action, ArchivePartition, DropPartition, TableRef
+from pgpart.core.siblings import LEFTOVER_MARK
+from pgpart.core.snapshot import Leftover
 
 _BOUNDS = re.compile(r" for archive from (\S+) to (\S+), to be dropped\Z")
 

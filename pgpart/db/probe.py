@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pgpart.bounds import KeyKind, parse_timestamp
-from pgpart.catalog import PartitionedTable, session_settings
-from pgpart.plan import DefaultPeriod, DefaultRows
+from pgpart.core.bounds import KeyKind, parse_timestamp
+from pgpart.core.plan import DefaultPeriod, DefaultRows
+from pgpart.core.snapshot import PartitionedTable
+from pgpart.db.catalog import session_settings
 
 if TYPE_CHECKING:
     import psycopg

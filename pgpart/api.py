@@ -13,13 +13,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pgpart import calendar as cal
-from pgpart.catalog import PartitionedTable, Snapshot, read_snapshot, resolve_tables
 from pgpart.config import Settings, TablePolicy
-from pgpart.connect import connect
-from pgpart.errors import WriteRefused
-from pgpart.plan import Plan, Problem, Status, TablePlan
-from pgpart.planner import (
+from pgpart.core import calendar as cal
+from pgpart.core.plan import Plan, Problem, Status, TablePlan
+from pgpart.core.planner import (
     Mode,
     Request,
     Target,
@@ -28,13 +25,17 @@ from pgpart.planner import (
     plan,
     with_default_rows,
 )
-from pgpart.probe import ProbeTarget, probe_defaults
+from pgpart.core.snapshot import PartitionedTable, Snapshot
+from pgpart.db.catalog import read_snapshot, resolve_tables
+from pgpart.db.connect import connect
+from pgpart.db.probe import ProbeTarget, probe_defaults
+from pgpart.errors import WriteRefused
 
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.executor import ActionResult
-    from pgpart.stats import TableStats
+    from pgpart.db.executor import ActionResult
+    from pgpart.db.stats import TableStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ def check(
 def stats(
     conn: psycopg.Connection[Any], settings: Settings, tables: Sequence[str], *, exact: bool = False
 ) -> tuple[list[TableStats], Plan]:
-    from pgpart.stats import exact_counts, table_stats
+    from pgpart.db.stats import exact_counts, table_stats
 
     gathered = gather(conn, settings, tables, with_sizes=True, probe=False)
     usable = [t.table for t in gathered.targets if t.table is not None and _stats_usable(t.table)]
@@ -155,7 +156,7 @@ def _with_archives(
     from dataclasses import replace
     from pathlib import Path
 
-    from pgpart.archive_files import summarize
+    from pgpart.db.archive_files import summarize
 
     dirs = {
         t.table.qualified: (t.table, t.policy.archive_dir)
@@ -256,8 +257,8 @@ def apply(
     log: Callable[[str], None] | None = None,
 ) -> list[ActionResult]:
     """Run a plan's actions, each in its own short transaction."""
-    from pgpart.ddl import DdlOptions
-    from pgpart.executor import ExecOptions, execute
+    from pgpart.db.ddl import DdlOptions
+    from pgpart.db.executor import ExecOptions, execute
 
     options = ExecOptions(
         ddl=DdlOptions(

@@ -16,122 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pgpart.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
-from pgpart.names import QualifiedName, display_name
-from pgpart.sibling import ParentFacts, Templates
+from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
+from pgpart.core.identifiers import QualifiedName, display_name
+from pgpart.core.siblings import ParentFacts, Templates
+from pgpart.core.snapshot import Leftover, Login, Partition, PartitionedTable, Snapshot
 
 if TYPE_CHECKING:
     import psycopg
-
-
-@dataclass(frozen=True, slots=True)
-class Partition:
-    schema: str
-    name: str
-    bound: RangeBound | None  # None for the DEFAULT partition
-    rows_estimate: int | None  # None: never analyzed (reltuples = -1)
-    bytes: int | None  # only read for `stats`
-    pending_detach: bool = False
-    reloptions: tuple[str, ...] = ()
-    tablespace: str | None = None
-    replica_identity: str = "d"
-    bound_error: str | None = None  # bound text pgpart could not interpret
-    owner: str | None = None
-    oid: int = 0
-
-    @property
-    def is_default(self) -> bool:
-        return self.bound is None and self.bound_error is None
-
-    @property
-    def lower(self) -> datetime | None:
-        return self.bound.lower if self.bound else None
-
-    @property
-    def upper(self) -> datetime | None:
-        return self.bound.upper if self.bound else None
-
-    @property
-    def qualified(self) -> str:
-        return display_name(self.schema, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class Leftover:
-    """A table pgpart detached for retention and did not drop (it is marked)."""
-
-    schema: str
-    name: str
-    owner: str
-    note: str = ""  # the mark (a table comment): archive mode records the bounds in it
-
-    @property
-    def qualified(self) -> str:
-        return display_name(self.schema, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class Login:
-    """The role pgpart connected as, and what it may do."""
-
-    name: str = ""
-    superuser: bool = False
-    may_set_replication_role: bool = False  # superuser, or GRANT SET ON PARAMETER (15+)
-    acts_as: frozenset[str] = frozenset()  # owners (of parents, partitions) it can act as
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionedTable:
-    oid: int
-    schema: str
-    name: str
-    owner: str
-    relkind: str  # 'p' partitioned, 'r' plain table, ...
-    strategy: str | None  # 'range', 'list', 'hash'; None when not partitioned
-    key_column: str | None  # None for an expression or multi-column key
-    key_type: str | None  # as format_type() prints it
-    key_kind: KeyKind | None  # None: not a date/time key pgpart handles
-    partitions: tuple[Partition, ...] = ()
-    managed_by_partman: bool = False
-    acl: tuple[str, ...] = ()  # the parent's grants as aclitem text, e.g. 'app=arwd/owner'
-    templates: Templates = field(default_factory=Templates)  # newest siblings, for planning
-    facts: ParentFacts = field(default_factory=ParentFacts)
-    leftovers: tuple[Leftover, ...] = ()
-
-    @property
-    def qualified(self) -> str:
-        return display_name(self.schema, self.name)
-
-    @property
-    def is_time_range(self) -> bool:
-        return self.strategy == "range" and self.key_kind is not None
-
-    @property
-    def default(self) -> Partition | None:
-        return next((p for p in self.partitions if p.is_default), None)
-
-    @property
-    def ranged(self) -> tuple[Partition, ...]:
-        """Non-default partitions with readable bounds, ordered by lower bound."""
-        return tuple(p for p in self.partitions if p.bound is not None)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    server_version: int
-    in_recovery: bool
-    search_path: tuple[str, ...]
-    tables: tuple[PartitionedTable, ...]
-    # Relation names already used per schema, so new partition names never collide.
-    taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
-    login: Login = field(default_factory=Login)
-
-    def find(self, oid: int) -> PartitionedTable | None:
-        return next((t for t in self.tables if t.oid == oid), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +88,13 @@ TEMPLATE_SIBLINGS = 3
 
 
 def session_settings(conn: psycopg.Connection[Any]) -> None:
-    """Pin the settings bounds are printed with, for this transaction only."""
+    """Pin the settings bounds are printed with, for this transaction only.
+
+    JIT off: catalog queries over thousands of partitions look expensive to
+    the planner, which then spends 100+ ms compiling what runs in a few."""
     conn.execute(
-        "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true)"
+        "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true),"
+        " set_config('jit', 'off', true)"
     )
 
 
@@ -205,7 +104,7 @@ def resolve_tables(conn: psycopg.Connection[Any], names: Sequence[str]) -> list[
     regclass: to_regclass raises "permission denied for schema" for a schema
     the role may not use, which would abort the whole run instead of that
     one table. (Such a table then reads as unknown.)"""
-    from pgpart.names import parse_qualified_name
+    from pgpart.core.identifiers import parse_qualified_name
 
     parsed: list[QualifiedName | None] = []
     for text in names:
@@ -235,7 +134,7 @@ def read_snapshot(
     with_templates: bool = True,
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``;
-    ``with_templates``: also what new partitions copy (pgpart.sibling_read)."""
+    ``with_templates``: also what new partitions copy (pgpart.db.templates)."""
     with conn.transaction():
         # One snapshot for every query below: under READ COMMITTED a partition
         # committed by a concurrent run between two of them would be seen by
@@ -348,8 +247,8 @@ def _with_templates(
     the leftovers of interrupted retention, in three queries."""
     from dataclasses import replace
 
-    from pgpart.sibling import LEFTOVER_MARK
-    from pgpart.sibling_read import read_parent_facts, read_templates
+    from pgpart.core.siblings import LEFTOVER_MARK
+    from pgpart.db.templates import read_parent_facts, read_templates
 
     usable = [t for t in tables if t.relkind == "p" and t.is_time_range]
     siblings = {t.oid: _newest_siblings(t) for t in usable}
@@ -357,9 +256,7 @@ def _with_templates(
     # printed schema-qualified, so the copies mean what the originals mean.
     conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
     templates = read_templates(conn, [p.oid for ps in siblings.values() for p in ps], version)
-    facts = read_parent_facts(
-        conn, [(t.oid, t.default.oid if t.default else None) for t in usable]
-    )
+    facts = read_parent_facts(conn, [(t.oid, t.default.oid if t.default else None) for t in usable])
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
         _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
@@ -393,7 +290,7 @@ def _newest_siblings(table: PartitionedTable) -> list[Partition]:
 
 
 def _login(conn: psycopg.Connection[Any], version: int, owners: set[str]) -> Login:
-    from pgpart.sibling_read import can_act_as
+    from pgpart.db.templates import can_act_as
 
     srr = (
         "has_parameter_privilege('session_replication_role', 'SET')"
@@ -411,8 +308,6 @@ def _login(conn: psycopg.Connection[Any], version: int, owners: set[str]) -> Log
         return Login()
     name, superuser, srr_ok, acts = row
     return Login(name, bool(superuser), bool(srr_ok), frozenset(acts))
-
-
 
 
 def _partition_order(p: Partition) -> tuple[int, datetime | str]:

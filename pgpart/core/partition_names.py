@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from pgpart.calendar import Interval, periods, wall_clock
+from pgpart.core.calendar import Interval, periods, wall_clock
 
 __all__ = [
     "KNOWN_TEMPLATES",

@@ -14,11 +14,11 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from pgpart.plan import Action, CreatePartition, Plan, Status, TablePlan
+from pgpart.core.plan import Action, CreatePartition, Plan, Status, TablePlan
 
 if TYPE_CHECKING:
-    from pgpart.executor import ActionResult
-    from pgpart.stats import TableStats
+    from pgpart.db.executor import ActionResult
+    from pgpart.db.stats import TableStats
 
 
 class Format(str, Enum):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pgpart import calendar as cal
-from pgpart.planner import inferred_interval, key_zone
+from pgpart.core import calendar as cal
+from pgpart.core.planner import inferred_interval, key_zone
 
 if TYPE_CHECKING:
+    from pgpart.api import Gathered
     from pgpart.config import Settings
-    from pgpart.service import Gathered
 
 # Enough runway that a daily cron of `maintain` missing a run or two is harmless.
 SUGGESTED_PREMAKE = {

@@ -1,6 +1,6 @@
 """Apply planned actions: short transactions, bounded lock waits, retries.
 
-Each action runs as the steps ``pgpart.ddl`` composes for it. A lock that is
+Each action runs as the steps ``pgpart.db.ddl`` composes for it. A lock that is
 not granted within lock_timeout (or a deadlock) rolls the step back; the step
 is retried with exponential backoff and full jitter until the action's time
 budget is spent, then the action fails naming the lock and who holds it.
@@ -19,12 +19,14 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.connect import connect, scrub
-from pgpart.ddl import (
+from pgpart.core.plan import Action, ArchivePartition, CreatePartition
+from pgpart.db.connect import connect, scrub
+from pgpart.db.ddl import (
     DdlOptions,
     Guard,
     LockTarget,
@@ -38,7 +40,6 @@ from pgpart.ddl import (
     steps_for,
 )
 from pgpart.errors import ConnectError, PgpartError, primary_message
-from pgpart.plan import Action, ArchivePartition, CreatePartition
 
 if TYPE_CHECKING:
     import psycopg
@@ -61,10 +62,34 @@ class ActionResult:
     action: Action
     done: bool  # the action's end state holds (also when skipped)
     skipped: bool  # nothing to do any more (e.g. another pgpart created it meanwhile)
-    error: str | None  # one line, what and where
+    error: str | None  # one line, what and where (failure.message)
     sql: tuple[str, ...]  # each step's statements as sent in its last attempt
     attempts: int
     seconds: float
+    failure: Failure | None = None
+
+
+class FailureKind(str, Enum):
+    LOCK = "lock"  # a lock (or deadlock) not resolved within the retry budget
+    CONNECTION = "connection"  # no connection, lost or not regained
+    PRIVILEGE = "privilege"  # SQLSTATE 42501
+    REFUSED = "refused"  # a guard found the catalog not as planned
+    SERVER = "server"  # any other error the server raised
+    NOT_ATTEMPTED = "not_attempted"  # an earlier action of its kind on the table failed
+    ARCHIVE = "archive"  # pg_dump, its verification, archive_dir or archive_command
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an action failed: classified from the SQLSTATE and the catalog."""
+
+    kind: FailureKind
+    message: str  # one line, what and where
+    sqlstate: str | None = None
+    relation: str | None = None  # the relation waited for, when known
 
 
 def execute(
@@ -77,13 +102,15 @@ def execute(
     """Run ``actions`` in order; one result per action, never an exception
     for an expected failure (lock timeout, privilege, lost connection)."""
     session = _Session(dsn)
-    failed: dict[tuple[int, str], str] = {}
+    failed: dict[tuple[int, str], Failure] = {}
     results: list[ActionResult] = []
     try:
         for action in actions:
             group = (action.table.oid, _group(action))
             if session.failure is not None:
-                results.append(_not_attempted(action, session.failure))
+                results.append(
+                    _not_attempted(action, Failure(FailureKind.CONNECTION, session.failure))
+                )
                 continue
             if group in failed:
                 results.append(_not_attempted(action, failed[group]))
@@ -93,9 +120,10 @@ def execute(
                 ddl = replace(ddl, lock_timeout_ms=lock_timeouts_ms[action.table.oid])
             result = _ActionRun(session, action, replace(options, ddl=ddl)).run()
             if result.error is not None:
-                failed[group] = (
+                failed[group] = Failure(
+                    FailureKind.NOT_ATTEMPTED,
                     f"{NOT_ATTEMPTED}an earlier {group[1]} action"
-                    f" on {action.table.qualified} failed"
+                    f" on {action.table.qualified} failed",
                 )
             results.append(result)
     finally:
@@ -111,8 +139,8 @@ def _group(action: Action) -> str:
     return "create" if isinstance(action, CreatePartition) else "retention"
 
 
-def _not_attempted(action: Action, why: str) -> ActionResult:
-    return ActionResult(action, False, False, why, (), 0, 0.0)
+def _not_attempted(action: Action, why: Failure) -> ActionResult:
+    return ActionResult(action, False, False, why.message, (), 0, 0.0, why)
 
 
 class _Unavailable(Exception):
@@ -157,9 +185,16 @@ class _Session:
 
 
 class _Failed(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        kind: FailureKind = FailureKind.SERVER,
+        sqlstate: str | None = None,
+        relation: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.kind, self.sqlstate, self.relation = kind, sqlstate, relation
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,15 +224,17 @@ class _ActionRun:
             done, skipped = self._run_steps(conn, list(self._steps(conn)))
             return self._result(done=done, skipped=skipped)
         except _Unavailable as exc:
-            return self._result(error=str(exc))
+            return self._result(failure=Failure(FailureKind.CONNECTION, str(exc)))
         except _Failed as exc:
-            return self._result(error=scrub(exc.message, self.session.dsn))
-        except PgpartError as exc:  # pgpart.archive: pg_dump, files, archive_command
-            return self._result(error=scrub(exc.message, self.session.dsn))
+            message = scrub(exc.message, self.session.dsn)
+            return self._result(failure=Failure(exc.kind, message, exc.sqlstate, exc.relation))
+        except PgpartError as exc:  # pgpart.db.archive: pg_dump, files, archive_command
+            message = scrub(exc.message, self.session.dsn)
+            return self._result(failure=Failure(FailureKind.ARCHIVE, message))
 
     def _archive(self) -> ActionResult:
-        """Detach, dump, verify, send, drop: pgpart.archive runs the steps here."""
-        from pgpart.archive import QueryFailed, run_archive
+        """Detach, dump, verify, send, drop: pgpart.db.archive runs the steps here."""
+        from pgpart.db.archive import QueryFailed, run_archive
 
         assert isinstance(self.action, ArchivePartition)
         conn = self.session.get()
@@ -214,7 +251,7 @@ class _ActionRun:
                 note=lambda text: self._log(text, self.sent),
             )
         except QueryFailed as exc:
-            raise _Failed(self._error_line(conn, exc.cause, exc.where)) from None
+            raise self._failed(conn, exc.cause, exc.where) from None
         if outcome.script is not None:
             return self._result(sql=outcome.script)
         return self._result(done=True, skipped=outcome.skipped)
@@ -224,17 +261,18 @@ class _ActionRun:
         *,
         done: bool = False,
         skipped: bool = False,
-        error: str | None = None,
+        failure: Failure | None = None,
         sql: tuple[str, ...] | None = None,
     ) -> ActionResult:
         return ActionResult(
             action=self.action,
             done=done,
             skipped=skipped,
-            error=error,
+            error=failure.message if failure else None,
             sql=tuple(self.sent) if sql is None else sql,
             attempts=self.attempts,
             seconds=time.monotonic() - self.start,
+            failure=failure,
         )
 
     def _steps(self, conn: psycopg.Connection[Any] | None) -> tuple[Step, ...]:
@@ -265,7 +303,7 @@ class _ActionRun:
                 f"reading the columns of {self.action.table.qualified}"
                 f" (to move rows into {self.action.partition})"
             )
-            raise _Failed(self._error_line(conn, exc, where)) from None
+            raise self._failed(conn, exc, where) from None
         return [str(r[0]) for r in rows]
 
     def _run_steps(self, conn: psycopg.Connection[Any], queue: list[Step]) -> tuple[bool, bool]:
@@ -281,7 +319,7 @@ class _ActionRun:
             elif verdict is Verdict.PENDING and step.on_pending:
                 queue[:0] = step.on_pending
             else:
-                raise _Failed(f"{step.description}: {message}")
+                raise _Failed(f"{step.description}: {message}", FailureKind.REFUSED)
         return True, False
 
     def _with_retries(self, conn: psycopg.Connection[Any], step: Step) -> tuple[Verdict, str]:
@@ -304,7 +342,12 @@ class _ActionRun:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.sent.extend(statements)
-                    raise _Failed(self._lock_message(step, exc, blocker, waits)) from None
+                    raise _Failed(
+                        self._lock_message(step, exc, blocker, waits),
+                        FailureKind.LOCK,
+                        exc.sqlstate,
+                        blocker.target.relation if blocker else None,
+                    ) from None
                 delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** (waits - 1)))
                 time.sleep(min(delay, remaining))
             except psycopg.Error as exc:
@@ -312,7 +355,7 @@ class _ActionRun:
                 conflict = self._conflict(conn, exc)
                 if conflict is not None:
                     return conflict
-                raise _Failed(self._error_line(conn, exc, step.description)) from None
+                raise self._failed(conn, exc, step.description) from None
 
     def _attempt(
         self, conn: psycopg.Connection[Any], step: Step, out: list[str]
@@ -455,6 +498,20 @@ class _ActionRun:
         except psycopg.Error:
             return None
         return None
+
+    def _failed(self, conn: psycopg.Connection[Any], exc: Exception, where: str) -> _Failed:
+        import psycopg
+
+        lost = conn.closed or conn.broken
+        kind = (
+            FailureKind.CONNECTION
+            if lost
+            else FailureKind.PRIVILEGE
+            if isinstance(exc, psycopg.errors.InsufficientPrivilege)
+            else FailureKind.SERVER
+        )
+        sqlstate = exc.sqlstate if isinstance(exc, psycopg.Error) else None
+        return _Failed(self._error_line(conn, exc, where), kind, sqlstate)
 
     def _error_line(self, conn: psycopg.Connection[Any], exc: Exception, where: str) -> str:
         import psycopg

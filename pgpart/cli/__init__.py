@@ -1,0 +1,1 @@
+"""The `pgpart` command: options, output formats, exit codes."""

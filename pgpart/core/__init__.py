@@ -1,0 +1,1 @@
+"""Pure domain code: calendar, durations, names, the planner. Never imports psycopg."""

@@ -1,0 +1,121 @@
+"""The catalog as pgpart sees it: one snapshot of partitioned tables.
+
+Frozen records, read by ``pgpart.db.catalog`` and planned from by the pure
+``pgpart.core.planner``. Partitions are known by their bounds; names are
+labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pgpart.core.bounds import KeyKind, RangeBound
+from pgpart.core.identifiers import display_name
+from pgpart.core.siblings import ParentFacts, Templates
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    schema: str
+    name: str
+    bound: RangeBound | None  # None for the DEFAULT partition
+    rows_estimate: int | None  # None: never analyzed (reltuples = -1)
+    bytes: int | None  # only read for `stats`
+    pending_detach: bool = False
+    reloptions: tuple[str, ...] = ()
+    tablespace: str | None = None
+    replica_identity: str = "d"
+    bound_error: str | None = None  # bound text pgpart could not interpret
+    owner: str | None = None
+    oid: int = 0
+
+    @property
+    def is_default(self) -> bool:
+        return self.bound is None and self.bound_error is None
+
+    @property
+    def lower(self) -> datetime | None:
+        return self.bound.lower if self.bound else None
+
+    @property
+    def upper(self) -> datetime | None:
+        return self.bound.upper if self.bound else None
+
+    @property
+    def qualified(self) -> str:
+        return display_name(self.schema, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """A table pgpart detached for retention and did not drop (it is marked)."""
+
+    schema: str
+    name: str
+    owner: str
+    note: str = ""  # the mark (a table comment): archive mode records the bounds in it
+
+    @property
+    def qualified(self) -> str:
+        return display_name(self.schema, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """The role pgpart connected as, and what it may do."""
+
+    name: str = ""
+    superuser: bool = False
+    may_set_replication_role: bool = False  # superuser, or GRANT SET ON PARAMETER (15+)
+    acts_as: frozenset[str] = frozenset()  # owners (of parents, partitions) it can act as
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionedTable:
+    oid: int
+    schema: str
+    name: str
+    owner: str
+    relkind: str  # 'p' partitioned, 'r' plain table, ...
+    strategy: str | None  # 'range', 'list', 'hash'; None when not partitioned
+    key_column: str | None  # None for an expression or multi-column key
+    key_type: str | None  # as format_type() prints it
+    key_kind: KeyKind | None  # None: not a date/time key pgpart handles
+    partitions: tuple[Partition, ...] = ()
+    managed_by_partman: bool = False
+    acl: tuple[str, ...] = ()  # the parent's grants as aclitem text, e.g. 'app=arwd/owner'
+    templates: Templates = field(default_factory=Templates)  # newest siblings, for planning
+    facts: ParentFacts = field(default_factory=ParentFacts)
+    leftovers: tuple[Leftover, ...] = ()
+
+    @property
+    def qualified(self) -> str:
+        return display_name(self.schema, self.name)
+
+    @property
+    def is_time_range(self) -> bool:
+        return self.strategy == "range" and self.key_kind is not None
+
+    @property
+    def default(self) -> Partition | None:
+        return next((p for p in self.partitions if p.is_default), None)
+
+    @property
+    def ranged(self) -> tuple[Partition, ...]:
+        """Non-default partitions with readable bounds, ordered by lower bound."""
+        return tuple(p for p in self.partitions if p.bound is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    server_version: int
+    in_recovery: bool
+    search_path: tuple[str, ...]
+    tables: tuple[PartitionedTable, ...]
+    # Relation names already used per schema, so new partition names never collide.
+    taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
+    login: Login = field(default_factory=Login)
+
+    def find(self, oid: int) -> PartitionedTable | None:
+        return next((t for t in self.tables if t.oid == oid), None)
