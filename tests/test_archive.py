@@ -660,6 +660,7 @@ def test_sub_partitioned_partition_is_refused_before_detaching(
 # --- a year of weekly maintenance -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_year_of_weekly_archiving_archives_each_month_once_and_all_restore(
     pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path
 ) -> None:
