@@ -150,6 +150,7 @@ def stats(
         for t in gathered.targets
         if t.table is not None and _stats_usable(t.table)
     ]
+    out = _with_archives(out, gathered.targets, conn.info.dbname)
     # Unknown names, plain tables and list/hash/integer-partitioned tables are
     # reported (exit 3) through the check findings, as check reports them.
     findings = plan(
@@ -159,6 +160,31 @@ def stats(
         Request(Mode.CHECK),
     )
     return out, findings
+
+
+def _with_archives(
+    out: list[TableStats], targets: Sequence[Target], database: str
+) -> list[TableStats]:
+    """Each table's archives, for the tables with an archive_dir."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from pgpart.db.archive_files import summarize
+
+    dirs = {
+        t.table.qualified: (t.table, t.policy.archive_dir)
+        for t in targets
+        if t.table is not None and t.policy.archive_dir
+    }
+    result = []
+    for s in out:
+        found = dirs.get(s.table)
+        if found is not None:
+            table, directory = found
+            where = Path(directory).expanduser().absolute()
+            s = replace(s, archives=summarize(where, database, table.schema, table.name))
+        result.append(s)
+    return result
 
 
 def _stats_usable(table: PartitionedTable | None) -> bool:

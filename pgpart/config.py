@@ -47,6 +47,7 @@ MAX_FILE_BYTES = 1 << 20
 class RetentionMode(str, Enum):
     DROP = "drop"
     DETACH = "detach"
+    ARCHIVE = "archive"  # pg_dump, verify, archive_command, then drop (pgpart.db.archive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,10 @@ class TablePolicy:
     # The interval the existing partitions follow, stated: then a different
     # `interval` takes effect going forward even while they lie ahead.
     previous_interval: Interval | None = None
+    # retention_mode = "archive": where dumps go, what uploads them, which pg_dump.
+    archive_dir: str | None = None
+    archive_command: str | None = None
+    pg_bin: str | None = None
 
     def effective_warn_ahead(self, interval: Interval) -> Duration:
         """warn_ahead, or the default that suits a daily cron with premake 3."""
@@ -234,7 +239,21 @@ def _retention_mode(value: object) -> RetentionMode:
     try:
         return RetentionMode(text.strip().lower())
     except ValueError:
-        raise ValueError(f'must be "drop" or "detach", not {_show(text)}') from None
+        raise ValueError(f'must be "drop", "detach" or "archive", not {_show(text)}') from None
+
+
+def _path_text(value: object) -> str:
+    text = _string(value, '"/var/backups/pgpart"')
+    if not text.strip() or "\0" in text:
+        raise ValueError("must be a non-empty path")
+    return text
+
+
+def _command_text(value: object) -> str:
+    text = _string(value, '"aws s3 cp {path} s3://bucket/pgpart/"')
+    if not text.strip():
+        raise ValueError("must be a non-empty shell command (or leave it out)")
+    return text
 
 
 def _interval(value: object) -> Interval:
@@ -291,6 +310,9 @@ _POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
     "warn_ahead": _duration,
     "critical_ahead": _duration,
     "lock_timeout": _lock_timeout,
+    "archive_dir": _path_text,
+    "archive_command": _command_text,
+    "pg_bin": _path_text,
 }
 _SETTINGS_CHECKS: dict[str, Callable[[object], Any]] = {
     "statement_timeout": _statement_timeout,
@@ -314,6 +336,9 @@ _BUILTIN_POLICY: dict[str, Any] = {
     "warn_ahead": None,
     "critical_ahead": Duration(),
     "lock_timeout": Duration(microseconds=500_000),
+    "archive_dir": None,
+    "archive_command": None,
+    "pg_bin": None,
 }
 _BUILTIN_SETTINGS: dict[str, Any] = {
     "statement_timeout": Duration(microseconds=5 * 60 * 1_000_000),
@@ -563,6 +588,7 @@ def _read_file(text: str, shown: str) -> _FileContent:
     if not isinstance(raw_tables, list):
         hint = ": write [[table]], not [table]" if isinstance(raw_tables, dict) else ""
         raise top.error("table", f"table must be an array of tables{hint}")
+    _check_archive_dir(_Place(shown, locator, "defaults", None, "[defaults]"), defaults, {})
     tables: list[tuple[str, dict[str, Any]]] = []
     seen: dict[tuple[str | None, str], int] = {}
     for index, entry in enumerate(raw_tables):
@@ -589,8 +615,19 @@ def _read_file(text: str, shown: str) -> _FileContent:
         seen[identity] = index
         values = _check_values(place, entry, _POLICY_CHECKS)
         _check_naming_fits(place, values, defaults)
+        _check_archive_dir(place, values, defaults)
         tables.append((name, values))
     return _FileContent(defaults, tuple(tables))
+
+
+def _check_archive_dir(
+    place: _Place, values: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> None:
+    """retention_mode = "archive" needs somewhere to write the archives."""
+    mode = values.get("retention_mode", defaults.get("retention_mode"))
+    if mode is RetentionMode.ARCHIVE and not values.get("archive_dir", defaults.get("archive_dir")):
+        key = "retention_mode" if "retention_mode" in values else None
+        raise place.error(key, 'retention_mode = "archive" needs archive_dir (a directory)')
 
 
 def _check_naming_fits(
@@ -702,7 +739,9 @@ _HEADER = """\
 #   premake         future partitions kept ready, counted in intervals
 #   lock_timeout    longest any query may wait behind pgpart's DDL (at most 1 hour)
 #   retention       optional: maintain drops partitions wholly older than this
-#   retention_mode  "drop" or "detach"
+#   retention_mode  "drop", "detach" or "archive" (pg_dump to archive_dir, verify,
+#                   archive_command with {path} and {manifest}, then drop; pg_bin: where
+#                   pg_dump/pg_restore are, else PATH, else pg_config --bindir)
 #   warn_ahead, critical_ahead   check warns / fails when coverage ends sooner than
 #                   now + this (default: 2 days, 2 hours for hourly; 0)
 #   naming          e.g. "{table}_{start:%Y_%m}"; default: continue the existing names

@@ -380,6 +380,8 @@ def test_readme_commands_run(pg_conn, pg_dsn, tmp_path, monkeypatch) -> None:
         if not argv or argv[0].startswith("-"):
             continue  # --version, completion: no database
         args = list(argv)
+        if args[0] == "restore":
+            continue  # needs an archive that maintain wrote: tests/test_archive.py runs it
         if "--dsn" in args:
             args[args.index("--dsn") + 1] = pg_dsn
         if args[0] in WRITING and "--dry-run" not in args:

@@ -1079,6 +1079,34 @@ def _drop_preview(planned: Any, settings: Any, verb: str, width: int | None) -> 
     return render_drop_preview(planned.actions, [found.get(n) for n in names], verb, width)
 
 
+@app.command()
+def restore(
+    archive: Annotated[
+        Path,
+        typer.Argument(help="An archive's dump (.dump) or manifest (.json), as maintain wrote it."),
+    ],
+    dry_run: DryRunOpt = False,
+    lock_timeout: LockTimeoutOpt = None,
+    fmt: WriteFormatOpt = WriteFormat.table,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    dsn: DsnOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Bring back a partition that retention_mode = "archive" dumped: pg_restore it,
+    check its rows and checksum, and re-attach it when its range is free (else keep
+    it as a plain table and say why)."""
+    with _errors(dsn):
+        settings = _settings(dsn, config, lock_timeout=lock_timeout)
+        from pgpart.db.restore import render_restore, restore
+
+        result = restore(settings, archive, dry_run=dry_run, log=_logger(verbose))
+        if not quiet or fmt is WriteFormat.json:
+            _emit(render_restore(result, fmt.value))
+        if not result.attached and not dry_run and quiet:
+            _say(f"{result.table} restored as a plain table: {result.why}")
+
+
 def main() -> None:
     app()
 

@@ -337,6 +337,7 @@ def stats_json(stats: Sequence[TableStats]) -> dict[str, Any]:
                 "table": s.table,
                 "total_rows": s.total_rows,
                 "total_bytes": s.total_bytes,
+                **({"archives": s.archives.as_json()} if s.archives else {}),
                 "partitions": [
                     {
                         "name": p.name,
@@ -412,6 +413,8 @@ def render_stats(stats: Sequence[TableStats], fmt: Format, *, width: int | None 
                 f" `ANALYZE {s.table};` to refresh the estimates",
                 width,
             )
+        if s.archives:
+            text += f"\n{s.archives.line()}"
         out.append(text)
     return "\n\n".join(out) + "\n" if out else ""
 

@@ -135,7 +135,34 @@ class DropLeftover:
     action = "drop_leftover"
 
 
-Action = CreatePartition | DropPartition | DetachPartition | FinalizeDetach | DropLeftover
+@dataclass(frozen=True, slots=True)
+class ArchivePartition:
+    """Detach, pg_dump and verify, manifest, archive_command, then drop
+    (retention_mode = "archive"; carried out by pgpart.db.archive)."""
+
+    table: TableRef
+    partition: str
+    partition_schema: str
+    lower: datetime | None  # None: a leftover whose bounds pgpart did not record
+    upper: datetime | None
+    concurrently: bool
+    detached: bool  # already detached by an earlier run (a leftover): resume
+    owner: str  # the partition's owner, who may drop it
+    archive_dir: str
+    archive_command: str | None = None
+    pg_bin: str | None = None
+
+    action = "archive"
+
+
+Action = (
+    CreatePartition
+    | DropPartition
+    | DetachPartition
+    | FinalizeDetach
+    | DropLeftover
+    | ArchivePartition
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from pgpart.core.localtime import to_instant
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import (
     Action,
+    ArchivePartition,
     CreatePartition,
     DefaultRows,
     DetachPartition,
@@ -511,7 +512,14 @@ def _actions(
             frame, ref, snapshot, _retention_cutoff(frame, policy.retention), detach=detach
         )
         failing = failing or refused
-        if not detach:
+        if policy.retention_mode is RetentionMode.ARCHIVE:
+            # Dump, verify and upload before each drop; leftovers first (resume).
+            from pgpart.core.archive_plan import archiving
+
+            left = [p for p in frame.table.leftovers if _may_drop(snapshot, p.owner)]
+            retention = archiving(ref, retention, left, policy)
+            failing = failing or len(left) < len(frame.table.leftovers)
+        elif not detach:
             leftovers, refused = _leftover_drops(frame, ref, snapshot)
             retention += leftovers
             failing = failing or refused
@@ -524,7 +532,9 @@ def _finalize_actions(
     """Finish every detach left pending, except for partitions retention drops
     anyway (their drop step finalizes first, then drops)."""
     dropping = {
-        (a.partition_schema, a.partition) for a in retention if isinstance(a, DropPartition)
+        (a.partition_schema, a.partition)
+        for a in retention
+        if isinstance(a, (DropPartition, ArchivePartition))
     }
     return tuple(
         FinalizeDetach(ref, p.name, p.schema)
@@ -925,8 +935,13 @@ def _copying(frame: _Frame, target: Target, snapshot: Snapshot) -> tuple[_Copyin
                 Status.WARNING,
                 "detached_leftover",
                 f"{left.qualified} was detached from {table.qualified} by pgpart's retention and "
-                "not dropped: its rows are no longer in the table; maintain drops it "
-                "(retention_mode = drop), or DROP TABLE or re-attach it yourself",
+                "not dropped: its rows are no longer in the table; maintain "
+                + (
+                    "archives it, then drops it (retention_mode = archive)"
+                    if " for archive " in left.note
+                    else "drops it (retention_mode = drop)"
+                )
+                + ", or DROP TABLE or re-attach it yourself",
             )
         )
     refuse = any(i.blocks for i in issues)

@@ -54,6 +54,7 @@ class Leftover:
     schema: str
     name: str
     owner: str
+    note: str = ""  # the mark (a table comment): archive mode records the bounds in it
 
     @property
     def qualified(self) -> str:

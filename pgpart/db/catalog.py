@@ -285,7 +285,8 @@ def _with_templates(
     ).fetchall():
         found = _LEFTOVER_PARENT.search(text)
         if found:
-            leftovers.setdefault(int(found.group(1)), []).append(Leftover(schema, name, owner))
+            left = Leftover(schema, name, owner, text)
+            leftovers.setdefault(int(found.group(1)), []).append(left)
     out = []
     for t in tables:
         newest = siblings.get(t.oid, [])[:1]

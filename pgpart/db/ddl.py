@@ -582,13 +582,15 @@ def leftover_comment(t: TableRef) -> str:
     return f"{LEFTOVER_MARK}{t.qualified} (oid {t.oid}) for retention, to be dropped"
 
 
-def _mark_for_drop(t: TableRef, schema: str, name: str, o: DdlOptions, owner: str) -> Step:
+def _mark_for_drop(
+    t: TableRef, schema: str, name: str, o: DdlOptions, owner: str, comment: str | None = None
+) -> Step:
     stmts = (
         *_prologue(t, o),
         _partition_guard(t, schema, name, o.version),
         _as_role(owner, local=True),
         sql.SQL("COMMENT ON TABLE {} IS {}").format(
-            _ident(schema, name), sql.Literal(leftover_comment(t))
+            _ident(schema, name), sql.Literal(comment or leftover_comment(t))
         ),
     )
     return Step(
@@ -598,6 +600,11 @@ def _mark_for_drop(t: TableRef, schema: str, name: str, o: DdlOptions, owner: st
         guards=(Guard(len(_prologue(t, o)), _MARK_OUTCOMES),),
         locks=(_advisory(t), LockTarget(display_name(schema, name), "SHARE UPDATE EXCLUSIVE")),
     )
+
+
+def mark_step(t: TableRef, schema: str, name: str, o: DdlOptions, owner: str, comment: str) -> Step:
+    """Mark a partition before detaching it (archive mode: the mark holds its bounds)."""
+    return _mark_for_drop(t, schema, name, o, owner, comment)
 
 
 def _detach(a: DetachPartition, o: DdlOptions) -> Step:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.core.plan import Action, CreatePartition
+from pgpart.core.plan import Action, ArchivePartition, CreatePartition
 from pgpart.db.connect import connect, scrub
 from pgpart.db.ddl import (
     DdlOptions,
@@ -41,7 +41,7 @@ from pgpart.db.ddl import (
     script,
     steps_for,
 )
-from pgpart.errors import ConnectError, primary_message
+from pgpart.errors import ConnectError, PgpartError, primary_message
 
 if TYPE_CHECKING:
     import psycopg
@@ -99,6 +99,7 @@ class FailureKind(str, Enum):
     REFUSED = "refused"  # a guard found the catalog not as planned
     SERVER = "server"  # any other error the server raised
     NOT_ATTEMPTED = "not_attempted"  # an earlier action of its kind on the table failed
+    ARCHIVE = "archive"  # pg_dump, its verification, archive_dir or archive_command
 
     def __str__(self) -> str:
         return self.value
@@ -144,7 +145,10 @@ def execute(
             if lock_timeouts_ms and action.table.oid in lock_timeouts_ms:
                 ddl = replace(ddl, lock_timeout_ms=lock_timeouts_ms[action.table.oid])
             run = _ActionRun(session, action, replace(options, ddl=ddl))
-            with _HeldInterrupt(not isinstance(action, CreatePartition)) as held:
+            # An archive is not held: its dump may take minutes, and Ctrl-C at
+            # any point leaves the rows in the (marked) detached table.
+            held_back = not isinstance(action, (CreatePartition, ArchivePartition))
+            with _HeldInterrupt(held_back) as held:
                 if options.progress is not None:
                     options.progress(Progress("started", action))
                 run.held = held
@@ -279,6 +283,8 @@ class _ActionRun:
 
     def run(self) -> ActionResult:
         try:
+            if isinstance(self.action, ArchivePartition):
+                return self._archive()
             if self.options.dry_run:
                 steps = self._steps(None)
                 return self._result(done=False, sql=script(steps))
@@ -290,6 +296,33 @@ class _ActionRun:
         except _Failed as exc:
             message = scrub(exc.message, self.session.dsn)
             return self._result(failure=Failure(exc.kind, message, exc.sqlstate, exc.relation))
+        except PgpartError as exc:  # pgpart.db.archive: pg_dump, files, archive_command
+            message = scrub(exc.message, self.session.dsn)
+            return self._result(failure=Failure(FailureKind.ARCHIVE, message))
+
+    def _archive(self) -> ActionResult:
+        """Detach, dump, verify, send, drop: pgpart.db.archive runs the steps here."""
+        from pgpart.db.archive import QueryFailed, run_archive
+
+        assert isinstance(self.action, ArchivePartition)
+        conn = self.session.get()
+        ddl = self.options.ddl
+        if ddl.server_version_num is None:
+            ddl = replace(ddl, server_version_num=conn.info.server_version)
+        try:
+            outcome = run_archive(
+                self.action,
+                conn,
+                ddl,
+                dry_run=self.options.dry_run,
+                run_steps=lambda steps: self._run_steps(conn, list(steps)),
+                note=lambda text: self._log(text, self.sent),
+            )
+        except QueryFailed as exc:
+            raise self._failed(conn, exc.cause, exc.where) from None
+        if outcome.script is not None:
+            return self._result(sql=outcome.script)
+        return self._result(done=True, skipped=outcome.skipped)
 
     def _result(
         self,

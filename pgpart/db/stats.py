@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pgpart.core.bounds import KeyKind
 from pgpart.core.snapshot import PartitionedTable
+from pgpart.db.archive_files import ArchiveSummary
 
 if TYPE_CHECKING:
     import psycopg
@@ -31,6 +32,7 @@ class PartitionStats:
 class TableStats:
     table: str
     partitions: tuple[PartitionStats, ...]
+    archives: ArchiveSummary | None = None  # archive_dir's manifests for this table
 
     @property
     def total_rows(self) -> int | None:

@@ -1,0 +1,368 @@
+"""pg_dump and pg_restore: finding them, running them, reading what they wrote.
+
+They are looked for in ``pg_bin`` when it is set (and only there), else on
+PATH, else in ``pg_config --bindir``; the first whose major version is at
+least the server's is used: pg_dump refuses to dump a newer server, and
+checking first means nothing is detached for a dump that cannot be made.
+https://www.postgresql.org/docs/current/app-pgdump.html (Notes)
+
+They connect with the parameters of pgpart's own session; the password, if
+any, travels in PGPASSWORD, never on a command line that ps would show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from pgpart.db.archive_files import ArchiveError
+
+if TYPE_CHECKING:
+    import psycopg
+
+_CHUNK = 1 << 20
+# pg_dump compresses and pg_restore decompresses on pgpart's host, which may
+# be the database's: they yield the CPU to the application (nice 10).
+_NICE = ("nice", "-n", "10") if shutil.which("nice") else ()
+_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
+_cache: dict[tuple[str | None, int], Tools] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    pg_dump: Path
+    pg_restore: Path
+    major: int
+    version: str  # as pg_dump --version prints it
+
+
+def find_tools(pg_bin: str | None, server_major: int) -> Tools:
+    key = (pg_bin, server_major)
+    if key not in _cache:
+        _cache[key] = _find(pg_bin, server_major)
+    return _cache[key]
+
+
+def _find(pg_bin: str | None, server_major: int) -> Tools:
+    if pg_bin:
+        where = [Path(pg_bin).expanduser()]
+    else:
+        where = []
+        on_path = shutil.which("pg_dump")
+        if on_path:
+            where.append(Path(on_path).parent)
+        bindir = _pg_config_bindir()
+        if bindir is not None and bindir not in where:
+            where.append(bindir)
+    seen: list[str] = []
+    for directory in where:
+        dump, restore = directory / "pg_dump", directory / "pg_restore"
+        if not (_runnable(dump) and _runnable(restore)):
+            seen.append(f"no pg_dump and pg_restore in {directory}")
+            continue
+        major, text = _version(dump)
+        if major >= server_major:
+            return Tools(dump, restore, major, text)
+        seen.append(f"{dump} is {text or 'of an unknown version'}")
+    source = "pg_bin" if pg_bin else "PATH and pg_config --bindir"
+    found = "; ".join(seen) or "none found"
+    raise ArchiveError(
+        f"no pg_dump/pg_restore of PostgreSQL {server_major} or later in {source} ({found}):"
+        f" install the client of the server's version, or set pg_bin; nothing was detached"
+    )
+
+
+def _runnable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _pg_config_bindir() -> Path | None:
+    pg_config = shutil.which("pg_config")
+    if pg_config is None:
+        return None
+    try:
+        out = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(out) if out else None
+
+
+def _version(exe: Path) -> tuple[int, str]:
+    try:
+        out = subprocess.run(
+            [str(exe), "--version"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return 0, ""
+    found = _VERSION.search(out)
+    return (int(found.group(1)), out) if found else (0, out)
+
+
+# --- running them -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """How a client program reaches the server pgpart is connected to."""
+
+    conninfo: str
+    env: dict[str, str]
+
+
+_CLIENT_KEYS = frozenset(
+    (
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "passfile",
+        "connect_timeout",
+        "options",
+        "application_name",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "sslmode",
+        "sslcert",
+        "sslkey",
+        "sslrootcert",
+        "sslcrl",
+        "requirepeer",
+        "krbsrvname",
+        "gsslib",
+        "gssencmode",
+        "channel_binding",
+        "ssl_min_protocol_version",
+        "ssl_max_protocol_version",
+        "target_session_attrs",
+    )
+)
+
+
+def client_for(conn: psycopg.Connection[Any]) -> Client:
+    from psycopg.conninfo import make_conninfo
+
+    # Only what every pg_dump since PostgreSQL 13 understands: the session's
+    # libpq may be newer and report options (sslcertmode...) an older one rejects.
+    params = {k: v for k, v in conn.info.get_parameters().items() if k in _CLIENT_KEYS}
+    params.setdefault("application_name", "pgpart")
+    params.setdefault("dbname", conn.info.dbname)
+    env = dict(os.environ)
+    password = conn.info.password
+    if password:
+        env["PGPASSWORD"] = password
+    return Client(make_conninfo("", **params), env)
+
+
+def table_pattern(schema: str, name: str) -> str:
+    """A -t pattern matching exactly this table: double quotes make every
+    character literal (case, '.', '*', '?'), a quote is written twice."""
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace('"', '""') + '"'
+
+    return f"{quoted(schema)}.{quoted(name)}"
+
+
+def dump_command(
+    tools: Tools, schema: str, name: str, lock_ms: int, *, role: str | None = None
+) -> list[str]:
+    """pg_dump of one table, custom format, to stdout (see stream_dump)."""
+    return [
+        str(tools.pg_dump),
+        "--format=custom",
+        "--no-password",
+        "--strict-names",
+        f"--lock-wait-timeout={lock_ms}",
+        *([f"--role={role}"] if role else []),
+        f"--table={table_pattern(schema, name)}",
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Dumped:
+    rows: int  # in the dump's data section, as pg_restore reads it back
+    sha256: str
+    size: int
+
+
+def stream_dump(tools: Tools, client: Client, command: Sequence[str], out: Path) -> Dumped:
+    """Run pg_dump into ``out`` (a new file), and on the way take the sha256
+    of every byte and feed them to ``pg_restore --data-only``, whose COPY
+    lines a thread counts: the verification runs alongside the dump instead
+    of after it, and nothing is held in memory beyond one chunk.
+
+    A custom-format dump written through a pipe has no data offsets in its
+    table of contents; pg_restore then reads it sequentially, which for one
+    table is what it does anyway."""
+    with (
+        tempfile.TemporaryFile() as dump_err,
+        tempfile.TemporaryFile() as restore_err,
+        out.open("xb") as f,
+    ):
+        dumped, restored, counter = _stream(tools, client, command, f, dump_err, restore_err)
+        f.flush()
+        os.fsync(f.fileno())
+        if dumped.returncode != 0:
+            raise ArchiveError(
+                f"pg_dump failed ({_exit(dumped.returncode)}): {_read_last(dump_err)}"
+            )
+        if restored.returncode != 0 or not counter.fed:
+            raise ArchiveError(
+                "verification failed: pg_restore --data-only could not read the dump"
+                f" ({_exit(restored.returncode)}): {_read_last(restore_err)}"
+            )
+    if counter.blocks != 1 or counter.inside:
+        raise ArchiveError(
+            f"verification failed: the dump {out.name} holds {counter.blocks} data sections"
+        )
+    return Dumped(counter.rows, counter.digest.hexdigest(), counter.size)
+
+
+class _Counter:
+    """Counts the COPY lines pg_restore prints; hashes what pg_dump wrote."""
+
+    def __init__(self) -> None:
+        self.rows = self.blocks = self.size = 0
+        self.inside = False
+        self.fed = True  # pg_restore took every byte
+        self.digest = hashlib.sha256()
+
+    def count(self, lines: Iterable[bytes]) -> None:
+        for line in lines:
+            if self.inside:
+                if line == b"\\.\n":
+                    self.inside = False
+                else:
+                    self.rows += 1
+            elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
+                self.inside, self.blocks = True, self.blocks + 1
+
+
+def _stream(
+    tools: Tools,
+    client: Client,
+    command: Sequence[str],
+    f: IO[bytes],
+    dump_err: IO[bytes],
+    restore_err: IO[bytes],
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], _Counter]:
+    counter = _Counter()
+    try:
+        dump = subprocess.Popen(
+            [*_NICE, *command, f"--dbname={client.conninfo}"],
+            env=client.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=dump_err,
+        )
+    except OSError as exc:
+        raise ArchiveError(f"pg_dump could not run: {exc.strerror or exc}") from None
+    try:
+        restore = subprocess.Popen(
+            [*_NICE, str(tools.pg_restore), "--data-only", "--file=-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=restore_err,
+        )
+    except OSError as exc:
+        dump.kill()
+        dump.wait()
+        raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
+    assert dump.stdout is not None and restore.stdin is not None and restore.stdout is not None
+    reader = threading.Thread(target=counter.count, args=(restore.stdout,), daemon=True)
+    reader.start()
+    try:
+        while chunk := dump.stdout.read(_CHUNK):
+            f.write(chunk)
+            counter.digest.update(chunk)
+            counter.size += len(chunk)
+            if counter.fed:
+                try:
+                    restore.stdin.write(chunk)
+                except BrokenPipeError:
+                    counter.fed = False  # pg_restore gave up: said below
+        with contextlib.suppress(BrokenPipeError):
+            restore.stdin.close()
+        reader.join()
+        dump.wait()
+        restore.wait()
+    except BaseException:  # a full disk, Ctrl-C: stop both, keep nothing
+        for proc in (dump, restore):
+            proc.kill()
+            proc.wait()
+        raise
+    return dump, restore, counter
+
+
+def _read_last(f: IO[bytes]) -> str:
+    f.seek(0)
+    return _last_line(f.read().decode(errors="replace"))
+
+
+def _exit(code: int) -> str:
+    return f"killed by signal {-code}" if code < 0 else f"exit {code}"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def _toc_name(text: str) -> str:
+    # pg_restore --list prints names with line breaks turned into spaces.
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def check_toc(tools: Tools, dump: Path, schema: str, name: str) -> None:
+    """The dump's table of contents lists the table and its data."""
+    args = [str(tools.pg_restore), "--list", str(dump)]
+    try:
+        done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    except OSError as exc:
+        raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise ArchiveError(
+            f"verification failed: pg_restore --list failed ({_exit(done.returncode)}):"
+            f" {_last_line(done.stderr)}"
+        )
+    tag = f" {_toc_name(schema)} {_toc_name(name)} "
+    kinds = {"TABLE", "TABLE DATA"}
+    found = {k for k in kinds for line in done.stdout.splitlines() if f" {k}{tag}" in f"{line} "}
+    if found != kinds:
+        missing = " and ".join(sorted(kinds - found))
+        raise ArchiveError(f"verification failed: the dump {dump} lists no {missing} of {name}")
+
+
+def run_archive_command(template: str, dump: Path, manifest: Path) -> None:
+    """archive_command with {path} and {manifest} (shell-quoted); exit 0 or ArchiveError."""
+    command = template.replace("{path}", shlex.quote(str(dump))).replace(
+        "{manifest}", shlex.quote(str(manifest))
+    )
+    try:
+        done = subprocess.run(
+            command, shell=True, stdin=subprocess.DEVNULL, capture_output=True, text=True
+        )
+    except OSError as exc:
+        raise ArchiveError(f"archive_command could not run: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise ArchiveError(
+            f"archive_command failed ({_exit(done.returncode)}):"
+            f" {_last_line(done.stderr or done.stdout)}"
+        )
