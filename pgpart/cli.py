@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TypeVar
 
@@ -102,13 +103,29 @@ class WriteFormat(str, Enum):
 
 # Options shared by every command, declared once.
 DsnOpt = Annotated[
-    Optional[str],  # noqa: UP045 - typer needs Optional at runtime on 3.10
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional at runtime on 3.10
     typer.Option(
         "--dsn",
-        help="libpq connection string or URI [env: PGPART_DSN; else libpq's PG* variables]",
+        help="libpq connection string or URI; repeat it for many databases "
+        "[env: PGPART_DSN; else libpq's PG* variables]",
         show_default=False,
     ),
 ]
+ServiceOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--service",
+        help="A database by its name in libpq's pg_service.conf; repeatable",
+        show_default=False,
+    ),
+]
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs", min=1, help="Databases worked on at once when there are many (1: one by one)."
+    ),
+]
+DEFAULT_JOBS = 4
 ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
@@ -294,6 +311,35 @@ def _format(value: Enum) -> Format:
     return Format(value.value)
 
 
+def _fleet(
+    dsns: list[str] | None, services: list[str] | None, jobs: int, config: Path | None, **flags: Any
+) -> tuple[str | None, Any]:
+    """(the DSN, None) for one database as always; (first DSN, Fleet) for many
+    databases: repeated --dsn, any --service, or [[database]] blocks in the config
+    (unless $PGPART_DSN names one database). See pgpart.fleet_cli."""
+    dsns, services = list(dsns or []), list(services or [])
+    dsn = dsns[0] if dsns else None
+    if len(dsns) <= 1 and not services:
+        if dsn is not None:
+            return dsn, None
+        try:
+            settings = _settings(None, config, **flags)
+        except PgpartError:
+            return dsn, None  # the single-database path says what is wrong, as always
+        if settings.databases and os.environ.get("PGPART_DSN"):
+            _say(
+                f"PGPART_DSN is set: working on that one database, not on the "
+                f"[[database]] blocks of {settings.config_path} (unset it for them)"
+            )
+            return dsn, None
+        if not settings.databases:
+            return dsn, None
+    from pgpart.fleet_cli import Fleet
+
+    with _errors(dsn):
+        return dsn, Fleet.create(dsns, services, jobs, _settings(None, config, **flags))
+
+
 # --- read commands ----------------------------------------------------------
 
 
@@ -308,13 +354,20 @@ def check(
     ] = False,
     fmt: ReadFormatOpt = ReadFormat.table,
     quiet: QuietOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     now: NowOpt = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Read-only health of each table's partitions; the exit code is the verdict
     (0 ok, 1 warning, 2 critical, 3 unknown)."""
+    dsn, fleet = _fleet(dsns, services, jobs, config)
+    if fleet is not None:
+        fleet.check(
+            tables or [], exact=exact, fmt=_format(fmt), quiet=quiet, now=now, verbose=verbose
+        )
     settings = None
     with _errors(dsn):
         settings = _settings(dsn, config)
@@ -337,12 +390,17 @@ def stats(
         typer.Option("--exact", help="Count rows with count(*) instead of the planner's estimate."),
     ] = False,
     fmt: ReadFormatOpt = ReadFormat.table,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Per-partition range, rows (estimate unless --exact) and bytes, with totals."""
+    dsn, fleet = _fleet(dsns, services, jobs, config)
+    if fleet is not None:
+        fleet.stats(tables or [], exact=exact, fmt=_format(fmt), quiet=quiet, verbose=verbose)
     with _errors(dsn):
         settings = _settings(dsn, config)
         from pgpart import service
@@ -364,11 +422,14 @@ def init(
         str, typer.Option("--output", "-o", help="File to write, or - for stdout.")
     ] = "pgpart.toml",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Introspect the database and write a pgpart.toml for its partitioned tables."""
+    dsn, fleet = _fleet(dsns, services, jobs, config)
     with _errors(dsn):
         target = None if output == "-" else Path(output)
         try:
@@ -377,6 +438,8 @@ def init(
             raise UsageError(f"--output: cannot use {output!r}: {exc}") from None
         if exists and not force:
             raise UsageError(f"{target} already exists: pass --force to overwrite it")
+        if fleet is not None:
+            fleet.init(tables or [], target=target, quiet=quiet)
         settings = _settings(dsn, config)
         from pgpart import service
         from pgpart.init import suggest_config
@@ -428,7 +491,20 @@ def _write(
     verbose: bool,
     fmt: WriteFormat,
     confirm: Callable[[Any], bool] | None = None,
+    fleet: Any = None,
+    confirm_all: Callable[[Any], bool] | None = None,
 ) -> None:
+    if fleet is not None:
+        fleet.write(
+            tables=tables,
+            request_args=request_args,
+            now=now,
+            dry_run=dry_run,
+            quiet=quiet,
+            verbose=verbose,
+            fmt=_format(fmt),
+            confirm=confirm_all,
+        )
     with _errors(dsn):
         settings = _settings(dsn, config, **flags)
         moment = _now(now)
@@ -556,13 +632,17 @@ def create(
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
     """Create the missing partitions covering [--from, --to) (default: the current
     one through the premake horizon), moving matching rows out of DEFAULT."""
     from pgpart.planner import Mode
+
+    dsn, fleet = _fleet(dsns, services, jobs, config, lock_timeout=lock_timeout)
 
     with _errors(dsn):
         parsed_interval = _interval(interval)
@@ -572,6 +652,7 @@ def create(
             raise UsageError(f"--from {from_} is not before --to {to}")
     _write(
         dsn=dsn,
+        fleet=fleet,
         config=config,
         tables=[table],
         now=now,
@@ -613,7 +694,9 @@ def maintain(
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
@@ -621,8 +704,11 @@ def maintain(
     into them, finish interrupted detaches, apply configured retention. Idempotent."""
     from pgpart.planner import Mode
 
+    dsn, fleet = _fleet(dsns, services, jobs, config, lock_timeout=lock_timeout)
+
     _write(
         dsn=dsn,
+        fleet=fleet,
         config=config,
         tables=tables or [],
         now=now,
@@ -666,13 +752,17 @@ def drop(
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
     """Remove (or --detach) partitions lying wholly before a cutoff. The partition
     holding the current time, and every later one, is never touched."""
     from pgpart.planner import Mode
+
+    dsn, fleet = _fleet(dsns, services, jobs, config, lock_timeout=lock_timeout)
 
     with _errors(dsn):
         if (older_than is None) == (before is None):
@@ -709,6 +799,7 @@ def drop(
 
     _write(
         dsn=dsn,
+        fleet=fleet,
         config=config,
         tables=[table],
         now=now,
@@ -718,6 +809,7 @@ def drop(
         fmt=fmt,
         flags={"lock_timeout": lock_timeout},
         confirm=confirm,
+        confirm_all=None if yes else partial(_prompt_drop, detach=detach),
         request_args={
             "mode": Mode.DROP,
             "drop_older_than": duration,
@@ -725,6 +817,12 @@ def drop(
             "drop_detach": detach,
         },
     )
+
+
+def _prompt_drop(plans: Any, *, detach: bool) -> bool:
+    from pgpart.fleet_cli import prompt_drop
+
+    return prompt_drop(plans, detach=detach)
 
 
 def service_preview(planned: Any) -> list[Any]:
