@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from pgpart.cli import WITHHOLDING_CODES, _emit, _fail, _now, _refused, _say, service_preview
+from pgpart.cli import (
+    WITHHOLDING_CODES,
+    _emit,
+    _errors,
+    _fail,
+    _now,
+    _refused,
+    _say,
+    service_preview,
+)
 from pgpart.errors import ExitCode, UsageError
 from pgpart.fleet import Member, Outcome, members, run, worst
 from pgpart.render import Format
@@ -76,8 +85,13 @@ class Fleet:
     def labelled(self) -> bool:
         return len(self.members) > 1
 
-    def _run(self, work: Callable[[Member], Any]) -> list[Outcome[Any]]:
-        outcomes = run(self.members, work, self.jobs)
+    def run_members(
+        self, work: Callable[[Member], Any], members: Sequence[Member] | None = None
+    ) -> list[Outcome[Any]]:
+        # Ctrl-C: databases not started are skipped, running ones finish their
+        # current action (each in its own transaction); then exit as for one database.
+        with _errors(None):
+            outcomes = run(self.members if members is None else members, work, self.jobs)
         for o in outcomes:
             if o.failed:
                 _say(f"{o.member.name}: {o.error}")
@@ -106,7 +120,7 @@ class Fleet:
                 _log_queries(conn, verbose, m.name)
                 return service.check(conn, m.settings, tables or m.tables, moment, exact=exact)
 
-        outcomes = self._run(work)
+        outcomes = self.run_members(work)
         if self.labelled:
             _emit(render_check_fleet(outcomes, fmt, moment, quiet))
         elif outcomes[0].value is not None:
@@ -126,7 +140,7 @@ class Fleet:
                 result, findings = service.stats(conn, m.settings, tables or m.tables, exact=exact)
             return result, findings.tables
 
-        outcomes = self._run(work)
+        outcomes = self.run_members(work)
         shown = [replace(o, value=o.value[0] if o.value is not None else None) for o in outcomes]
         if not quiet:
             if self.labelled:
@@ -179,25 +193,21 @@ class Fleet:
         if confirm is None or dry_run:
             # Plan and apply in one go per member: a member waiting for a lock
             # holds up no other member.
-            outcomes = self._run(lambda m: apply_one(m, plan_one(m)))
+            outcomes = self.run_members(lambda m: apply_one(m, plan_one(m)))
         else:
-            plans = self._run(plan_one)
+            plans = self.run_members(plan_one)
             if any(o.value is not None and o.value.actions for o in plans) and not confirm(plans):
                 _say("nothing done")
                 _exit(0)
             by_name = {o.member.name: o.value for o in plans if o.value is not None}
             applied = {
                 o.member.name: o
-                for o in run(
-                    [m for m in self.members if m.name in by_name],
+                for o in self.run_members(
                     lambda m: apply_one(m, by_name[m.name]),
-                    self.jobs,
+                    [m for m in self.members if m.name in by_name],
                 )
             }
             outcomes = [applied.get(o.member.name, o) for o in plans]
-            for o in applied.values():
-                if o.failed:
-                    _say(f"{o.member.name}: {o.error}")
         self._report_writes(outcomes, fmt, quiet=quiet, dry_run=dry_run)
 
     def _report_writes(

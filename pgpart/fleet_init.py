@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.cli import _fail, _say
 from pgpart.errors import ExitCode, UsageError
-from pgpart.fleet import Member, run
+from pgpart.fleet import Member
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,10 +73,8 @@ def fleet_config(fleet: Fleet, tables: Sequence[str]) -> str:
 
     from pgpart.config import render_toml
 
-    outcomes = run(fleet.members, lambda m: _suggest(m, tables), fleet.jobs)
+    outcomes = fleet.run_members(lambda m: _suggest(m, tables))
     failed = [o for o in outcomes if o.failed]
-    for o in failed:
-        _say(f"{o.member.name}: {o.error}")
     if failed:
         _fail("nothing written", ExitCode.UNKNOWN)
     union: dict[str, dict[str, Any]] = {}
