@@ -14,13 +14,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pgpart import names
 from pgpart.calendar import Interval, parse_interval
 from pgpart.duration import Duration
 from pgpart.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pgpart.config_database import DatabaseBlock
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -541,7 +544,7 @@ def _check_values(
 class _FileContent:
     defaults: dict[str, Any]  # checked values, policy and settings keys
     tables: tuple[tuple[str, dict[str, Any]], ...]  # (name as written, checked values)
-    databases: tuple[_DatabaseBlock, ...] = ()
+    databases: tuple[DatabaseBlock, ...] = ()  # pgpart.config_database
 
 
 def _table_title(name: str) -> str:
@@ -597,7 +600,9 @@ def _read_file(text: str, shown: str) -> _FileContent:
         values = _check_values(place, entry, _POLICY_CHECKS)
         _check_naming_fits(place, values, defaults)
         tables.append((name, values))
-    databases = _read_databases(document.get("database", []), text, shown)
+    from pgpart.config_database import read_databases
+
+    databases = read_databases(document.get("database", []), text, shown)
     return _FileContent(defaults, tuple(tables), databases)
 
 
@@ -782,114 +787,3 @@ def render_toml(defaults: Mapping[str, object], tables: Sequence[Mapping[str, ob
     if tomllib.loads(body) != document:
         body = tomli_w.dumps(document)
     return _HEADER + body
-
-
-# -- [[database]] blocks (a fleet) --------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _DatabaseBlock:
-    name: str
-    dsn: str | None
-    service: str | None
-    tables: tuple[str, ...]
-    values: dict[str, Any]  # checked per-database defaults
-    line: int | None
-
-
-_DATABASE_KEYS = ("name", "dsn", "service", "tables", *_DEFAULTS_KEYS)
-
-
-def _database_lines(text: str) -> list[tuple[int, dict[str, int]]]:
-    """Per [[database]] header: its line and the line of each key below it."""
-    blocks: list[tuple[int, dict[str, int]]] = []
-    keys: dict[str, int] | None = None
-    for number, line in enumerate(text.split("\n"), start=1):
-        stripped = line.lstrip()
-        if stripped.startswith("["):
-            path, _ = _dotted_key(stripped, 2 if stripped.startswith("[[") else 1)
-            keys = None
-            if stripped.startswith("[[") and path == ["database"]:
-                keys = {}
-                blocks.append((number, keys))
-            continue
-        path, end = _dotted_key(line, 0)
-        if keys is not None and path and line[end : end + 1] == "=":
-            keys.setdefault(path[0], number)
-    return blocks
-
-
-def _read_databases(raw: object, text: str, shown: str) -> tuple[_DatabaseBlock, ...]:
-    """[[database]] blocks: name, exactly one of dsn/service, optional tables and
-    per-database defaults; every problem names file:line and the key."""
-    if not isinstance(raw, list):
-        hint = ": write [[database]], not [database]" if isinstance(raw, dict) else ""
-        raise ConfigError(f"{shown}: database must be an array of tables{hint}")
-    lines = _database_lines(text)
-    out: list[_DatabaseBlock] = []
-    seen: dict[str, int | None] = {}
-    for index, entry in enumerate(raw):
-        header, keys = lines[index] if index < len(lines) else (None, {})
-
-        def fail(
-            key: str | None,
-            reason: str,
-            keys: dict[str, int] = keys,
-            header: int | None = header,
-            number: int = index + 1,
-        ) -> ConfigError:
-            line = keys.get(key, header) if key is not None else header
-            at = f"{shown}:{line}" if line is not None else shown
-            return ConfigError(f"{at}: [[database]] #{number}: {reason}")
-
-        if not isinstance(entry, dict):
-            raise fail(None, f"must be a table with a name, not {_type_name(entry)}")
-        for key in entry:
-            if key not in _DATABASE_KEYS:
-                close = difflib.get_close_matches(key, _DATABASE_KEYS, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise fail(key, f"key {_show(key)} is unknown{hint}")
-        name = entry.get("name")
-        if not isinstance(name, str) or not name.strip() or not name.isprintable():
-            raise fail("name", "key 'name' must be a non-empty string such as \"eu-1\"")
-        if name in seen:
-            first = seen[name]
-            where = f"line {first}" if first is not None else "an earlier block"
-            raise fail("name", f"name {name!r} is already used at {where}")
-        seen[name] = header
-        given = [k for k in ("dsn", "service") if k in entry]
-        if len(given) != 1:
-            reason = "both dsn and service" if given else "neither dsn nor service"
-            raise fail(
-                given[-1] if given else None,
-                f"{name}: give exactly one of dsn or service, not {reason}",
-            )
-        where = entry[given[0]]
-        if not isinstance(where, str) or not where.strip():
-            raise fail(given[0], f"{given[0]} must be a non-empty string")
-        tables = entry.get("tables", [])
-        if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
-            raise fail("tables", 'tables must be an array of names, e.g. ["public.events"]')
-        for table in tables:
-            try:
-                parse_table_name(table)
-            except ValueError as exc:
-                raise fail("tables", f"tables: {exc}") from None
-        values: dict[str, Any] = {}
-        for key, value in entry.items():
-            if key in _DEFAULTS_KEYS:
-                try:
-                    values[key] = _DEFAULTS_KEYS[key](value)
-                except ValueError as exc:
-                    raise fail(key, f"{key}: {exc}") from None
-        out.append(
-            _DatabaseBlock(
-                name=name,
-                dsn=where if given[0] == "dsn" else None,
-                service=where.strip() if given[0] == "service" else None,
-                tables=tuple(tables),
-                values=values,
-                line=header,
-            )
-        )
-    return tuple(out)

@@ -26,6 +26,15 @@ if TYPE_CHECKING:
     from pgpart.fleet_cli import Fleet
 
 
+FLEET_HEADER = """\
+# [[database]]: one block per database. name is what reports show; exactly one of
+# dsn (no password: ~/.pgpass) or service (an entry of pg_service.conf); tables
+# when it holds other tables than the [[table]] entries; any [defaults] key as
+# this database's own default.
+
+"""
+
+
 def _suggest(member: Member, tables: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
     from pgpart import service
     from pgpart.init import suggest_config
@@ -116,6 +125,6 @@ def fleet_config(fleet: Fleet, tables: Sequence[str]) -> str:
             f"the password of {', '.join(stripped)} is not written to the file: "
             "put it in ~/.pgpass (or PGPASSFILE)"
         )
-    text = render_toml(defaults, list(union.values())) + "\n" + "\n".join(blocks)
+    text = render_toml(defaults, list(union.values())) + "\n" + FLEET_HEADER + "\n".join(blocks)
     tomllib.loads(text)  # what pgpart writes, it reads
     return text
