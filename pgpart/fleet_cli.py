@@ -240,8 +240,7 @@ class Fleet:
             _emit(render_results_fleet(shown, fmt, quiet=quiet, dry_run=dry_run))
         elif shown[0].value is not None:
             results, kept = shown[0].value
-            original = outcomes[0].value[1] if outcomes[0].value is not None else kept
-            if kept.tables or not [t for t in original.tables if _refused(t)]:
+            if kept.tables or codes[0] != 3:  # as for one database: refusals only on stderr
                 _emit(render_results(results, kept, fmt, quiet=quiet, dry_run=dry_run))
         for o in outcomes:
             if o.value is not None:

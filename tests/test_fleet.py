@@ -542,3 +542,37 @@ def test_readme_kubernetes_fleet_example() -> None:
     assert argv[0] == "pgpart" and "--jobs" in argv
     check_argv(argv[1:])
     assert re.search(r"name: PGSERVICEFILE\s+value: /etc/pgpart/secret/pg_service.conf", text)
+
+
+def test_a_failing_member_never_stops_the_others(databases: Databases, tmp_path: Path) -> None:
+    locked, free = databases.make(2, critical)
+    config = tmp_path / "pgpart.toml"
+    config.write_text(
+        '[defaults]\nlock_timeout = "100ms"\nretry_for = "1s"\n\n'
+        f'[[database]]\nname = "locked"\ndsn = "{locked}"\n\n'
+        f'[[database]]\nname = "free"\ndsn = "{free}"\n',
+        encoding="utf-8",
+    )
+    with psycopg.connect(locked) as app:  # an application transaction that outlives the run
+        app.execute("LOCK TABLE messages IN SHARE MODE")
+        run = cli(["maintain", "--config", str(config), *N])
+        app.rollback()
+    assert run.code == 2, run.stderr  # the lock failure; the other database was done
+    assert "messages_2026_11" in partitions(free)
+    assert "messages_2026_11" not in partitions(locked)
+    (said,) = [line for line in run.stderr.splitlines() if "public.messages" in line]
+    assert said.startswith("pgpart: locked: public.messages: ")
+    rows = run.stdout.split("\n\n")[0].splitlines()[2:]
+    assert {r.split()[0] for r in rows} == {"locked", "free"}
+    for row in rows:
+        assert (" failed " in row) == row.startswith("locked"), row
+        assert (" done" in row) == row.startswith("free"), row
+
+
+def test_unknown_table_in_one_member(databases: Databases) -> None:
+    with_table = databases.make(1, critical)[0]
+    without = databases.make(1)[0]
+    run = cli(["create", "messages", *dsn_args([with_table, without]), *N])
+    assert run.code == 3
+    assert "messages_2026_11" in partitions(with_table)
+    assert f"pgpart: {dsn_name(without)}: " in run.stderr and "messages" in run.stderr
