@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
@@ -144,17 +144,31 @@ def _service_secret(params: Mapping[str, str]) -> str | None:
     return make_conninfo("", password=password)
 
 
-def run(members: Sequence[Member], work: Callable[[Member], T], jobs: int) -> list[Outcome[T]]:
+def run(
+    members: Sequence[Member],
+    work: Callable[[Member], T],
+    jobs: int,
+    finished: Callable[[Outcome[T], int], None] | None = None,
+) -> list[Outcome[T]]:
     """``work`` for every member, ``jobs`` at a time; outcomes in member order.
 
     Every exception a member raises is caught and becomes its outcome.
+    ``finished(outcome, how_many_so_far)`` is called as each member ends.
     """
     workers = max(1, min(jobs, len(members)))
     if workers == 1:
-        return [_one(m, work) for m in members]
+        outcomes = []
+        for m in members:
+            outcomes.append(_one(m, work))
+            if finished is not None:
+                finished(outcomes[-1], len(outcomes))
+        return outcomes
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgpart-member") as pool:
         futures = [pool.submit(_one, m, work) for m in members]
         try:
+            for count, future in enumerate(as_completed(futures), start=1):
+                if finished is not None:
+                    finished(future.result(), count)
             return [f.result() for f in futures]
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)

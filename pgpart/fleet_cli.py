@@ -10,6 +10,7 @@ name; passwords are masked with that member's DSN (or service file entry).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -86,12 +87,17 @@ class Fleet:
         return len(self.members) > 1
 
     def run_members(
-        self, work: Callable[[Member], Any], members: Sequence[Member] | None = None
+        self,
+        work: Callable[[Member], Any],
+        members: Sequence[Member] | None = None,
+        *,
+        quiet: bool = False,
     ) -> list[Outcome[Any]]:
         # Ctrl-C: databases not started are skipped, running ones finish their
         # current action (each in its own transaction); then exit as for one database.
+        chosen = self.members if members is None else members
         with _errors(None):
-            outcomes = run(self.members if members is None else members, work, self.jobs)
+            outcomes = run(chosen, work, self.jobs, None if quiet else _progress(len(chosen)))
         for o in outcomes:
             if o.failed:
                 _say(f"{o.member.name}: {o.error}")
@@ -120,7 +126,7 @@ class Fleet:
                 _log_queries(conn, verbose, m.name)
                 return service.check(conn, m.settings, tables or m.tables, moment, exact=exact)
 
-        outcomes = self.run_members(work)
+        outcomes = self.run_members(work, quiet=quiet)
         if self.labelled:
             _emit(render_check_fleet(outcomes, fmt, moment, quiet))
         elif outcomes[0].value is not None:
@@ -140,7 +146,7 @@ class Fleet:
                 result, findings = service.stats(conn, m.settings, tables or m.tables, exact=exact)
             return result, findings.tables
 
-        outcomes = self.run_members(work)
+        outcomes = self.run_members(work, quiet=quiet)
         shown = [replace(o, value=o.value[0] if o.value is not None else None) for o in outcomes]
         if not quiet:
             if self.labelled:
@@ -193,9 +199,9 @@ class Fleet:
         if confirm is None or dry_run:
             # Plan and apply in one go per member: a member waiting for a lock
             # holds up no other member.
-            outcomes = self.run_members(lambda m: apply_one(m, plan_one(m)))
+            outcomes = self.run_members(lambda m: apply_one(m, plan_one(m)), quiet=quiet)
         else:
-            plans = self.run_members(plan_one)
+            plans = self.run_members(plan_one, quiet=quiet)
             if any(o.value is not None and o.value.actions for o in plans) and not confirm(plans):
                 _say("nothing done")
                 _exit(0)
@@ -205,6 +211,7 @@ class Fleet:
                 for o in self.run_members(
                     lambda m: apply_one(m, by_name[m.name]),
                     [m for m in self.members if m.name in by_name],
+                    quiet=quiet,
                 )
             }
             outcomes = [applied.get(o.member.name, o) for o in plans]
@@ -285,7 +292,7 @@ class Fleet:
     def init(self, tables: Sequence[str], *, target: Path | None, quiet: bool) -> NoReturn:
         from pgpart.fleet_init import fleet_config
 
-        text = fleet_config(self, tables)
+        text = fleet_config(self, tables, quiet=quiet)
         if target is None:
             _emit(text)
         else:
@@ -296,6 +303,18 @@ class Fleet:
             if not quiet:
                 typer.echo(f"wrote {target}", err=True)
         _exit(0)
+
+
+def _progress(total: int) -> Callable[[Outcome[Any], int], None] | None:
+    """On a terminal, one stderr line as each database ends (cron logs stay clean)."""
+    if total < 2 or not sys.stderr.isatty():
+        return None
+
+    def finished(outcome: Outcome[Any], count: int) -> None:
+        state = "failed" if outcome.failed else "finished"
+        typer.echo(f"pgpart: [{count}/{total}] {outcome.member.name}: {state}", err=True)
+
+    return finished
 
 
 def _guarded(get: Callable[[], datetime]) -> datetime:

@@ -76,13 +76,13 @@ def without_password(dsn: str) -> str:
     return make_conninfo("", **params)
 
 
-def fleet_config(fleet: Fleet, tables: Sequence[str]) -> str:
+def fleet_config(fleet: Fleet, tables: Sequence[str], *, quiet: bool = False) -> str:
     """The text of the file, or exit 3 (nothing written) when a database failed."""
     import tomli_w
 
     from pgpart.config import render_toml
 
-    outcomes = fleet.run_members(lambda m: _suggest(m, tables))
+    outcomes = fleet.run_members(lambda m: _suggest(m, tables), quiet=quiet)
     failed = [o for o in outcomes if o.failed]
     if failed:
         _fail("nothing written", ExitCode.UNKNOWN)

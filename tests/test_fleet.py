@@ -576,3 +576,33 @@ def test_unknown_table_in_one_member(databases: Databases) -> None:
     assert run.code == 3
     assert "messages_2026_11" in partitions(with_table)
     assert f"pgpart: {dsn_name(without)}: " in run.stderr and "messages" in run.stderr
+
+
+def test_run_reports_each_member_as_it_ends(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from pgpart.fleet import Member, run
+
+    base = load_settings(Overrides(), {}, tmp_path)
+    members = [Member(f"m{i}", base) for i in range(6)]
+    seen: list[tuple[str, int]] = []
+    threads: set[str] = set()
+
+    def work(m: Member) -> str:
+        threads.add(threading.current_thread().name)
+        if m.name == "m2":
+            raise RuntimeError("boom")
+        time.sleep(0.3 if m.name == "m0" else 0.0)
+        return m.name.upper()
+
+    outcomes = run(members, work, 3, lambda o, n: seen.append((o.member.name, n)))
+    assert [o.value for o in outcomes] == ["M0", "M1", None, "M3", "M4", "M5"]  # member order
+    assert outcomes[2].error == "internal error: RuntimeError: boom" and outcomes[2].code == 3
+    assert [n for _, n in seen] == [1, 2, 3, 4, 5, 6]
+    assert sorted(name for name, _ in seen) == [m.name for m in members]
+    assert seen[-1][0] == "m0"  # the slow one ended last, and was reported then
+    assert len(threads) == 3
+    serial: list[int] = []
+    run(members, work, 1, lambda o, n: serial.append(n))
+    assert serial == [1, 2, 3, 4, 5, 6]
