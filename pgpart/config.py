@@ -11,16 +11,19 @@ import difflib
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pgpart.core import identifiers as names
 from pgpart.core.calendar import Interval, parse_interval
 from pgpart.core.durations import Duration
 from pgpart.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pgpart.config_database import DatabaseBlock
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -94,6 +97,7 @@ class Settings:
     retry_for: Duration  # total time to keep retrying after a lock timeout
     max_new_partitions: int  # per table and run, unless forced
     move_batch_rows: int  # rows per batch when moving rows out of DEFAULT
+    databases: tuple[Database, ...] = ()  # the [[database]] blocks (a fleet)
 
     def policy_for(
         self, schema: str, table: str, search_path_schemas: Sequence[str] = ("public",)
@@ -117,6 +121,18 @@ class Settings:
             if want_schema is None and bare is None and schema in search_path_schemas:
                 bare = policy
         return bare if bare is not None else self.defaults
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """One [[database]] block: where it is, and its settings, every layer merged."""
+
+    name: str
+    dsn: str | None  # exactly one of dsn and service
+    service: str | None
+    tables: tuple[str, ...]  # its TABLE arguments when none are given; () for the default
+    line: int | None  # of its [[database]] header, for messages
+    settings: Settings  # [defaults] < this block < [[table]] < environment < flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +576,7 @@ def _check_values(
 class _FileContent:
     defaults: dict[str, Any]  # checked values, policy and settings keys
     tables: tuple[tuple[str, dict[str, Any]], ...]  # (name as written, checked values)
+    databases: tuple[DatabaseBlock, ...] = ()  # pgpart.config_database
 
 
 def _table_title(name: str) -> str:
@@ -573,8 +590,8 @@ def _read_file(text: str, shown: str) -> _FileContent:
     locator = _Locator(text)
     top = _Place(shown, locator, "", None, "")
     for key in document:
-        if key not in ("defaults", "table"):
-            raise _unknown_key(top, key, ["defaults", "table"])
+        if key not in ("defaults", "table", "database"):
+            raise _unknown_key(top, key, ["defaults", "table", "database"])
 
     raw_defaults = document.get("defaults", {})
     if not isinstance(raw_defaults, dict):
@@ -617,7 +634,10 @@ def _read_file(text: str, shown: str) -> _FileContent:
         _check_naming_fits(place, values, defaults)
         _check_archive_dir(place, values, defaults)
         tables.append((name, values))
-    return _FileContent(defaults, tuple(tables))
+    from pgpart.config_database import read_databases
+
+    databases = read_databases(document.get("database", []), text, shown)
+    return _FileContent(defaults, tuple(tables), databases)
 
 
 def _check_archive_dir(
@@ -716,16 +736,32 @@ def load_settings(overrides: Overrides, environ: Mapping[str, str], cwd: Path) -
     settings = dict(_BUILTIN_SETTINGS)
     settings.update({k: v for k, v in content.defaults.items() if k in _SETTINGS_CHECKS})
     dsn = overrides.dsn if overrides.dsn is not None else environ.get("PGPART_DSN") or None
-    return Settings(
-        dsn=dsn,
-        config_path=chosen[0] if chosen is not None else None,
-        defaults=_policy(None, (content.defaults, environment, flags)),
-        tables=tuple(
-            _policy(name, (content.defaults, values, environment, flags))
-            for name, values in content.tables
-        ),
-        **settings,
+
+    def build(dsn: str | None, block: Mapping[str, Any]) -> Settings:
+        run = settings | {k: v for k, v in block.items() if k in _SETTINGS_CHECKS}
+        return Settings(
+            dsn=dsn,
+            config_path=chosen[0] if chosen is not None else None,
+            defaults=_policy(None, (content.defaults, block, environment, flags)),
+            tables=tuple(
+                _policy(name, (content.defaults, block, values, environment, flags))
+                for name, values in content.tables
+            ),
+            **run,
+        )
+
+    databases = tuple(
+        Database(
+            d.name,
+            d.dsn,
+            d.service,
+            d.tables,
+            d.line,
+            build(d.dsn if d.dsn is not None else f"service={d.service}", d.values),
+        )
+        for d in content.databases
     )
+    return replace(build(dsn, {}), databases=databases)
 
 
 # -- writing a config (pgpart init) ------------------------------------------

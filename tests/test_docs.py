@@ -375,6 +375,15 @@ def test_readme_commands_run(pg_conn, pg_dsn, tmp_path, monkeypatch) -> None:
     config = tmp_path / "config" / "pgpart.toml"
     config.parent.mkdir()
     config.write_text((EXAMPLES / "pgpart.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    # Every --service NAME the README uses names this test database.
+    services = sorted(
+        {a[i + 1] for a in readme_invocations() for i in range(len(a) - 1) if a[i] == "--service"}
+    )
+    service_file = tmp_path / "pg_service.conf"
+    service_file.write_text(
+        "".join(f"[{name}]\n" + pg_dsn.replace(" ", "\n") + "\n\n" for name in services),
+        encoding="utf-8",
+    )
     failures = []
     for i, argv in enumerate(readme_invocations()):
         if not argv or argv[0].startswith("-"):
@@ -390,6 +399,7 @@ def test_readme_commands_run(pg_conn, pg_dsn, tmp_path, monkeypatch) -> None:
         cwd.mkdir()
         monkeypatch.chdir(cwd)  # init writes ./pgpart.toml
         env = {"PGPART_DSN": pg_dsn, "PGPART_CONFIG": str(config), "PGPART_NOW": ""}
+        env["PGSERVICEFILE"] = str(service_file)
         run = cli(args, env=env)
         allowed = (0, 1, 2) if args[0] == "check" else (0,)
         if run.code not in allowed:

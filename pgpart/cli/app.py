@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, TypeVar
 
@@ -114,14 +115,34 @@ class WriteFormat(str, Enum):
 
 # Options shared by every command, declared once.
 DsnOpt = Annotated[
-    Optional[str],  # noqa: UP045 - typer needs Optional at runtime on 3.10
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional at runtime on 3.10
     typer.Option(
         "--dsn",
         metavar="DSN",
-        help="libpq connection string or URI [env: PGPART_DSN; else libpq's PG* variables]",
+        help="libpq connection string or URI; repeat it for many databases "
+        "[env: PGPART_DSN; else libpq's PG* variables]",
         show_default=False,
     ),
 ]
+ServiceOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--service",
+        metavar="NAME",
+        help="A database by its name in libpq's pg_service.conf; repeatable",
+        show_default=False,
+    ),
+]
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        min=1,
+        metavar="N",
+        help="Databases worked on at once when there are many (1: one by one).",
+    ),
+]
+DEFAULT_JOBS = 4
 ConfigOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option(
@@ -328,6 +349,35 @@ def _format(value: Enum) -> Format:
     return Format(value.value)
 
 
+def _fleet(
+    dsns: list[str] | None, services: list[str] | None, jobs: int, config: Path | None, **flags: Any
+) -> tuple[str | None, Any]:
+    """(the DSN, None) for one database as always; (first DSN, Fleet) for many
+    databases: repeated --dsn, any --service, or [[database]] blocks in the config
+    (unless $PGPART_DSN names one database). See pgpart.cli.fleet."""
+    dsns, services = list(dsns or []), list(services or [])
+    dsn = dsns[0] if dsns else None
+    if len(dsns) <= 1 and not services:
+        if dsn is not None:
+            return dsn, None
+        try:
+            settings = _settings(None, config, **flags)
+        except PgpartError:
+            return dsn, None  # the single-database path says what is wrong, as always
+        if settings.databases and os.environ.get("PGPART_DSN"):
+            _say(
+                f"PGPART_DSN is set: working on that one database, not on the "
+                f"[[database]] blocks of {settings.config_path} (unset it for them)"
+            )
+            return dsn, None
+        if not settings.databases:
+            return dsn, None
+    from pgpart.cli.fleet import Fleet
+
+    with _errors(dsn):
+        return dsn, Fleet.create(dsns, services, jobs, _settings(None, config, **flags))
+
+
 # --- read commands ----------------------------------------------------------
 
 
@@ -343,7 +393,9 @@ def check(
     fmt: ReadFormatOpt = ReadFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     now: NowOpt = None,
     verbose: VerboseOpt = False,
@@ -358,6 +410,12 @@ def check(
       pgpart check public.events -f json    # one table, for a script
       pgpart check -q                       # Nagios/Icinga: silent unless not OK
     """
+
+    dsn, fleet = _fleet(dsns, services, jobs, config)
+    if fleet is not None:
+        fleet.check(
+            tables or [], exact=exact, fmt=_format(fmt), quiet=quiet, now=now, verbose=verbose
+        )
     settings = None
     with _errors(dsn):
         settings = _settings(dsn, config)
@@ -382,7 +440,9 @@ def stats(
     ] = False,
     fmt: ReadFormatOpt = ReadFormat.table,
     wide: WideOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -396,6 +456,10 @@ def stats(
       pgpart stats --exact public.events    # count(*) every partition
       pgpart stats -f prometheus > /var/lib/node_exporter/pgpart_stats.prom
     """
+
+    dsn, fleet = _fleet(dsns, services, jobs, config)
+    if fleet is not None:
+        fleet.stats(tables or [], exact=exact, fmt=_format(fmt), quiet=quiet, verbose=verbose)
     with _errors(dsn):
         settings = _settings(dsn, config)
         from pgpart import api as service
@@ -418,7 +482,9 @@ def init(
         str, typer.Option("--output", "-o", metavar="FILE", help="File to write, or - for stdout.")
     ] = "pgpart.toml",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -431,6 +497,8 @@ def init(
       pgpart init public.events -o -        # one table, to stdout
       pgpart init --force                   # overwrite ./pgpart.toml
     """
+
+    dsn, fleet = _fleet(dsns, services, jobs, config)
     with _errors(dsn):
         target = None if output == "-" else Path(output)
         try:
@@ -439,6 +507,8 @@ def init(
             raise UsageError(f"--output: cannot use {output!r}: {exc}") from None
         if exists and not force:
             raise UsageError(f"{target} already exists: pass --force to overwrite it")
+        if fleet is not None:
+            fleet.init(tables or [], target=target, quiet=quiet)
         settings = _settings(dsn, config)
         from pgpart import api as service
         from pgpart.cli.init_config import suggest_config
@@ -495,7 +565,20 @@ def _write(
     fmt: WriteFormat,
     wide: bool = False,
     confirm: Callable[[Any, Any], bool] | None = None,
+    fleet: Any = None,
+    confirm_all: Callable[[Any], bool] | None = None,
 ) -> None:
+    if fleet is not None:
+        fleet.write(
+            tables=tables,
+            request_args=request_args,
+            now=now,
+            dry_run=dry_run,
+            quiet=quiet,
+            verbose=verbose,
+            fmt=_format(fmt),
+            confirm=confirm_all,
+        )
     width = None if wide else _width()
     with _errors(dsn):
         settings = _settings(dsn, config, **flags)
@@ -827,7 +910,9 @@ def create(
     quiet: QuietOpt = False,
     wide: WideOpt = False,
     verbose: VerboseOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
@@ -843,6 +928,8 @@ def create(
     """
     from pgpart.core.planner import Mode
 
+    dsn, fleet = _fleet(dsns, services, jobs, config, lock_timeout=lock_timeout)
+
     with _errors(dsn):
         parsed_interval = _interval(interval)
         start = _parse_moment(from_, "--from") if from_ is not None else None
@@ -851,6 +938,7 @@ def create(
             raise UsageError(f"--from {from_} is not before --to {to}")
     _write(
         dsn=dsn,
+        fleet=fleet,
         config=config,
         tables=[table],
         now=now,
@@ -902,7 +990,9 @@ def maintain(
     quiet: QuietOpt = False,
     wide: WideOpt = False,
     verbose: VerboseOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
@@ -918,8 +1008,11 @@ def maintain(
     """
     from pgpart.core.planner import Mode
 
+    dsn, fleet = _fleet(dsns, services, jobs, config, lock_timeout=lock_timeout)
+
     _write(
         dsn=dsn,
+        fleet=fleet,
         config=config,
         tables=tables or [],
         now=now,
@@ -979,7 +1072,9 @@ def drop(
     quiet: QuietOpt = False,
     wide: WideOpt = False,
     verbose: VerboseOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
     config: ConfigOpt = None,
     now: NowOpt = None,
 ) -> None:
@@ -996,6 +1091,8 @@ def drop(
       pgpart drop public.messages --older-than "12 months" --detach
     """
     from pgpart.core.planner import Mode
+
+    dsn, fleet = _fleet(dsns, services, jobs, config, lock_timeout=lock_timeout)
 
     with _errors(dsn):
         if (older_than is None) == (before is None):
@@ -1038,6 +1135,7 @@ def drop(
 
     _write(
         dsn=dsn,
+        fleet=fleet,
         config=config,
         tables=[table],
         now=now,
@@ -1048,6 +1146,7 @@ def drop(
         wide=wide,
         flags={"lock_timeout": lock_timeout},
         confirm=confirm,
+        confirm_all=None if yes else partial(_prompt_drop, detach=detach),
         request_args={
             "mode": Mode.DROP,
             "drop_older_than": duration,
@@ -1056,6 +1155,12 @@ def drop(
             "force": force,
         },
     )
+
+
+def _prompt_drop(plans: Any, *, detach: bool) -> bool:
+    from pgpart.cli.fleet import prompt_drop
+
+    return prompt_drop(plans, detach=detach)
 
 
 def _drop_preview(planned: Any, settings: Any, verb: str, width: int | None) -> str:
@@ -1090,13 +1195,16 @@ def restore(
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
-    dsn: DsnOpt = None,
+    dsns: DsnOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Bring back a partition that retention_mode = "archive" dumped: pg_restore it,
     check its rows and checksum, and re-attach it when its range is free (else keep
     it as a plain table and say why)."""
+    dsn = dsns[0] if dsns else None
     with _errors(dsn):
+        if dsns and len(dsns) > 1:
+            raise UsageError("restore works on one database: give one --dsn")
         settings = _settings(dsn, config, lock_timeout=lock_timeout)
         from pgpart.db.restore import render_restore, restore
 

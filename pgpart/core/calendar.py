@@ -43,6 +43,7 @@ the time line), and says so:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -257,6 +258,13 @@ def _fits(lower: datetime, upper: datetime, spec: Spec, tz: ZoneInfo | None) -> 
 
 
 def infer_grid(ranges: Sequence[tuple[datetime, datetime]], tz: ZoneInfo | None) -> Grid | None:
+    """:func:`_infer_grid`, remembered: the probe and the planner both ask,
+    and the tables of many databases (a fleet) often have the same bounds."""
+    return _infer_grid(tuple((_check(lo, tz), _check(hi, tz)) for lo, hi in ranges), tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _infer_grid(ranges: tuple[tuple[datetime, datetime], ...], tz: ZoneInfo | None) -> Grid | None:
     """The grid the existing partitions' [lower, upper) ranges follow.
 
     Candidates are the six named intervals' calendar periods, and every
@@ -275,7 +283,6 @@ def infer_grid(ranges: Sequence[tuple[datetime, datetime]], tz: ZoneInfo | None)
     one) and by more than half of them: a single odd partition does not make
     an interval. None when nothing qualifies.
     """
-    ranges = [(_check(lo, tz), _check(hi, tz)) for lo, hi in ranges]
     options: list[Grid] = []
     for lower, upper in reversed(ranges[-3:]):
         options += [Grid(i, lower) for i in _grid.candidates(lower, upper, tz)]
