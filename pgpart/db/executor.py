@@ -31,15 +31,20 @@ from pgpart.db.connect import connect, scrub
 from pgpart.db.ddl import (
     DdlOptions,
     Guard,
-    LockTarget,
     Step,
     Verdict,
     columns_query,
     conflict_checks,
-    overlap_query,
     render_sql,
     script,
     steps_for,
+)
+from pgpart.db.diagnosis import (
+    Blocker,
+    find_blocker,
+    lock_message,
+    overlapping,
+    privilege_hint,
 )
 from pgpart.errors import ConnectError, PgpartError, primary_message
 
@@ -48,7 +53,6 @@ if TYPE_CHECKING:
 
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 2.0
-QUERY_CHARS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,12 +266,6 @@ class _Failed(Exception):
         self.kind, self.sqlstate, self.relation = kind, sqlstate, relation
 
 
-@dataclass(frozen=True, slots=True)
-class _Blocker:
-    target: LockTarget
-    text: str  # e.g. 'held by pid 4242 (AccessShareLock): "SELECT ..."'
-
-
 class _ActionRun:
     def __init__(self, session: _Session, action: Action, options: ExecOptions) -> None:
         self.session = session
@@ -396,7 +394,7 @@ class _ActionRun:
         from psycopg import errors
 
         deadline = self.start + self.options.retry_for_s
-        blocker: _Blocker | None = None
+        blocker: Blocker | None = None
         waits = 0
         while True:
             self.attempts += 1
@@ -409,14 +407,22 @@ class _ActionRun:
                 waits += 1
                 if self.held is not None and self.held.pending and not self.did_something:
                     raise KeyboardInterrupt from None  # no lock granted: nothing done yet
-                blocker = self._blocker(conn, step) or blocker
+                blocker = find_blocker(conn, step) or blocker
                 if self.options.progress is not None:
                     self.options.progress(self._lock_progress(step, blocker, waits))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.sent.extend(statements)
                     raise _Failed(
-                        self._lock_message(step, exc, blocker, waits),
+                        lock_message(
+                            "deadlock"
+                            if isinstance(exc, errors.DeadlockDetected)
+                            else "lock timeout",
+                            step,
+                            blocker,
+                            waits,
+                            time.monotonic() - self.start,
+                        ),
                         FailureKind.LOCK,
                         exc.sqlstate,
                         blocker.target.relation if blocker else None,
@@ -602,7 +608,7 @@ class _ActionRun:
             return f"{where}: lost the connection to the server: {primary}{note}"
         line = f"{where}: {primary}"
         overlap = (
-            self._overlapping(conn)
+            overlapping(conn, self.action)
             if isinstance(exc, psycopg.errors.InvalidObjectDefinition)
             else None
         )
@@ -615,7 +621,7 @@ class _ActionRun:
                 " (made since pgpart read the catalog); nothing was created"
             )
         elif isinstance(exc, psycopg.errors.InsufficientPrivilege):
-            line += self._privilege_hint(conn)
+            line += privilege_hint(conn, self.action)
         elif (
             isinstance(exc, psycopg.errors.CheckViolation)
             and isinstance(self.action, CreatePartition)
@@ -624,69 +630,7 @@ class _ActionRun:
             line += " (the default partition holds rows of this range: plan again to move them)"
         return line
 
-    def _overlapping(self, conn: psycopg.Connection[Any]) -> str | None:
-        """A partition whose range overlaps the one being created, from the catalog."""
-        import psycopg
-
-        if not isinstance(self.action, CreatePartition):
-            return None
-        try:
-            row = conn.execute(overlap_query(self.action)).fetchone()
-        except psycopg.Error:
-            return None
-        return None if row is None else str(row[0])
-
-    def _privilege_hint(self, conn: psycopg.Connection[Any]) -> str:
-        """What the login role lacks, from the catalog: pgpart acts as the
-        owner of what it changes, which needs membership of that role."""
-        import psycopg
-
-        owners = [self.action.table.owner]
-        extra = getattr(self.action, "owner", None)
-        if isinstance(extra, str) and extra not in owners:
-            owners.append(extra)
-        try:
-            rows = conn.execute(
-                "SELECT r, pg_catalog.pg_has_role(session_user, r, 'MEMBER')"
-                " FROM unnest(%s::text[]) AS r",
-                (owners,),
-            ).fetchall()
-        except psycopg.Error:
-            return ""
-        missing = [str(r) for r, member in rows if not member]
-        if not missing:
-            return ""
-        return (
-            "; pgpart changes partitions as their owner: the login role must be"
-            f' a member of role "{missing[0]}"'
-        )
-
-    def _blocker(self, conn: psycopg.Connection[Any], step: Step) -> _Blocker | None:
-        """Who holds (or waits ahead for) a lock conflicting with one we need."""
-        import psycopg
-
-        try:
-            for target in step.locks:
-                modes = list(_CONFLICTS[_MODE_NAMES[target.mode]])
-                args: dict[str, Any]
-                if target.advisory_key is not None:
-                    query, args = (
-                        _ADVISORY_HOLDERS,
-                        {
-                            "hi": target.advisory_key >> 32,
-                            "lo": target.advisory_key & 0xFFFFFFFF,
-                        },
-                    )
-                else:
-                    query, args = _RELATION_HOLDERS, {"rel": target.relation}
-                rows = conn.execute(query, {**args, "modes": modes}).fetchall()
-                if rows:
-                    return _Blocker(target, "; ".join(_holder(*r) for r in rows))
-        except psycopg.Error:
-            return None  # diagnosis only: the failure message does without it
-        return None
-
-    def _lock_progress(self, step: Step, blocker: _Blocker | None, waits: int) -> Progress:
+    def _lock_progress(self, step: Step, blocker: Blocker | None, waits: int) -> Progress:
         if blocker is None:
             relation = next((t.relation for t in step.locks if t.advisory_key is None), None)
             return Progress("lock_wait", self.action, relation=relation, attempt=waits)
@@ -698,32 +642,6 @@ class _ActionRun:
             attempt=waits,
         )
 
-    def _lock_message(
-        self, step: Step, exc: Exception, blocker: _Blocker | None, waits: int
-    ) -> str:
-        from psycopg import errors
-
-        what = "deadlock" if isinstance(exc, errors.DeadlockDetected) else "lock timeout"
-        elapsed = time.monotonic() - self.start
-        tries = f"after {waits} attempt{'s' if waits != 1 else ''} over {elapsed:.1f} s"
-        if blocker is None:
-            relation = next((t.relation for t in step.locks if t.advisory_key is None), "?")
-            return (
-                f"{what} on {relation} {tries} ({step.description};"
-                " no conflicting lock visible any more)"
-            )
-        t = blocker.target
-        lock = "pgpart's advisory lock" if t.advisory_key is not None else t.mode
-        return f"{what} on {t.relation} {tries} (waiting for {lock}; {blocker.text})"
-
-
-def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
-    text = " ".join((query or "").split())
-    if len(text) > QUERY_CHARS:
-        text = text[: QUERY_CHARS - 3] + "..."
-    state = "held" if granted else "queued ahead"
-    return f'{state} by pid {pid} ({mode}): "{text}"'
-
 
 def _decide(cur: psycopg.Cursor[Any], guard: Guard) -> tuple[Verdict, str] | None:
     """The guard's verdict on the query's row (state, detail); None: no row."""
@@ -731,43 +649,3 @@ def _decide(cur: psycopg.Cursor[Any], guard: Guard) -> tuple[Verdict, str] | Non
     if row is None:
         return None
     return guard.decide(str(row[0]), None if row[1] is None else str(row[1]))
-
-
-_HOLDERS = (
-    "SELECT l.pid, l.mode, l.granted, a.query FROM pg_catalog.pg_locks l"
-    " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
-)
-_ORDER = " ORDER BY l.granted DESC, l.pid LIMIT 3"
-_ADVISORY_HOLDERS = (
-    _HOLDERS + "l.locktype = 'advisory' AND l.classid = %(hi)s::bigint::oid"
-    " AND l.objid = %(lo)s::bigint::oid AND l.objsubid = 1" + _ORDER
-)
-_RELATION_HOLDERS = (
-    _HOLDERS + "l.locktype = 'relation' AND l.relation = to_regclass(%(rel)s)"
-    " AND l.database = (SELECT oid FROM pg_catalog.pg_database"
-    " WHERE datname = current_database())" + _ORDER
-)
-
-_MODE_NAMES = {
-    "ACCESS SHARE": "AccessShareLock",
-    "ROW SHARE": "RowShareLock",
-    "ROW EXCLUSIVE": "RowExclusiveLock",
-    "SHARE UPDATE EXCLUSIVE": "ShareUpdateExclusiveLock",
-    "SHARE": "ShareLock",
-    "SHARE ROW EXCLUSIVE": "ShareRowExclusiveLock",
-    "EXCLUSIVE": "ExclusiveLock",
-    "ACCESS EXCLUSIVE": "AccessExclusiveLock",
-}
-_ALL = tuple(_MODE_NAMES.values())
-# https://www.postgresql.org/docs/current/explicit-locking.html#TABLE-LOCK-COMPATIBILITY
-_CONFLICTS: dict[str, tuple[str, ...]] = {
-    "AccessShareLock": _ALL[7:],
-    "RowShareLock": _ALL[6:],
-    "RowExclusiveLock": _ALL[4:],
-    "ShareUpdateExclusiveLock": _ALL[3:],
-    "ShareLock": (_ALL[2], _ALL[3], *_ALL[5:]),
-    "ShareRowExclusiveLock": _ALL[2:],
-    "ExclusiveLock": _ALL[1:],
-    "AccessExclusiveLock": _ALL,
-}

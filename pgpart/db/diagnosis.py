@@ -1,0 +1,150 @@
+"""Why an action failed, from the catalog: who holds the lock pgpart waited
+for, which partition overlaps, what membership the login role lacks.
+
+Diagnosis only: every query here is best effort after a failure (the
+message does without it when it fails), and none reads the server's words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pgpart.core.plan import Action, CreatePartition
+from pgpart.db.ddl import LockTarget, Step, overlap_query
+
+if TYPE_CHECKING:
+    import psycopg
+
+QUERY_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    target: LockTarget
+    text: str  # e.g. 'held by pid 4242 (AccessShareLock): "SELECT ..."'
+
+
+def overlapping(conn: psycopg.Connection[Any], action: Action) -> str | None:
+    """A partition whose range overlaps the one being created, from the catalog."""
+    import psycopg
+
+    if not isinstance(action, CreatePartition):
+        return None
+    try:
+        row = conn.execute(overlap_query(action)).fetchone()
+    except psycopg.Error:
+        return None
+    return None if row is None else str(row[0])
+
+
+def privilege_hint(conn: psycopg.Connection[Any], action: Action) -> str:
+    """What the login role lacks, from the catalog: pgpart acts as the
+    owner of what it changes, which needs membership of that role."""
+    import psycopg
+
+    owners = [action.table.owner]
+    extra = getattr(action, "owner", None)
+    if isinstance(extra, str) and extra not in owners:
+        owners.append(extra)
+    try:
+        rows = conn.execute(
+            "SELECT r, pg_catalog.pg_has_role(session_user, r, 'MEMBER')"
+            " FROM unnest(%s::text[]) AS r",
+            (owners,),
+        ).fetchall()
+    except psycopg.Error:
+        return ""
+    missing = [str(r) for r, member in rows if not member]
+    if not missing:
+        return ""
+    return (
+        "; pgpart changes partitions as their owner: the login role must be"
+        f' a member of role "{missing[0]}"'
+    )
+
+
+def find_blocker(conn: psycopg.Connection[Any], step: Step) -> Blocker | None:
+    """Who holds (or waits ahead for) a lock conflicting with one the step
+    needs, looking at its locks in the order it takes them."""
+    import psycopg
+
+    try:
+        for target in step.locks:
+            modes = list(_CONFLICTS[_MODE_NAMES[target.mode]])
+            args: dict[str, Any]
+            if target.advisory_key is not None:
+                query, args = (
+                    _ADVISORY_HOLDERS,
+                    {"hi": target.advisory_key >> 32, "lo": target.advisory_key & 0xFFFFFFFF},
+                )
+            else:
+                query, args = _RELATION_HOLDERS, {"rel": target.relation}
+            rows = conn.execute(query, {**args, "modes": modes}).fetchall()
+            if rows:
+                return Blocker(target, "; ".join(_holder(*r) for r in rows))
+    except psycopg.Error:
+        return None  # diagnosis only: the failure message does without it
+    return None
+
+
+def lock_message(what: str, step: Step, blocker: Blocker | None, waits: int, elapsed: float) -> str:
+    """'lock timeout on REL after N attempts over S s (waiting for MODE; held by ...)'."""
+    tries = f"after {waits} attempt{'s' if waits != 1 else ''} over {elapsed:.1f} s"
+    if blocker is None:
+        relation = next((t.relation for t in step.locks if t.advisory_key is None), "?")
+        return (
+            f"{what} on {relation} {tries} ({step.description};"
+            " no conflicting lock visible any more)"
+        )
+    t = blocker.target
+    lock = "pgpart's advisory lock" if t.advisory_key is not None else t.mode
+    return f"{what} on {t.relation} {tries} (waiting for {lock}; {blocker.text})"
+
+
+def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
+    text = " ".join((query or "").split())
+    if len(text) > QUERY_CHARS:
+        text = text[: QUERY_CHARS - 3] + "..."
+    state = "held" if granted else "queued ahead"
+    return f'{state} by pid {pid} ({mode}): "{text}"'
+
+
+_HOLDERS = (
+    "SELECT l.pid, l.mode, l.granted, a.query FROM pg_catalog.pg_locks l"
+    " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
+)
+_ORDER = " ORDER BY l.granted DESC, l.pid LIMIT 3"
+_ADVISORY_HOLDERS = (
+    _HOLDERS + "l.locktype = 'advisory' AND l.classid = %(hi)s::bigint::oid"
+    " AND l.objid = %(lo)s::bigint::oid AND l.objsubid = 1" + _ORDER
+)
+_RELATION_HOLDERS = (
+    _HOLDERS + "l.locktype = 'relation' AND l.relation = to_regclass(%(rel)s)"
+    " AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+    " WHERE datname = current_database())" + _ORDER
+)
+
+_MODE_NAMES = {
+    "ACCESS SHARE": "AccessShareLock",
+    "ROW SHARE": "RowShareLock",
+    "ROW EXCLUSIVE": "RowExclusiveLock",
+    "SHARE UPDATE EXCLUSIVE": "ShareUpdateExclusiveLock",
+    "SHARE": "ShareLock",
+    "SHARE ROW EXCLUSIVE": "ShareRowExclusiveLock",
+    "EXCLUSIVE": "ExclusiveLock",
+    "ACCESS EXCLUSIVE": "AccessExclusiveLock",
+}
+_ALL = tuple(_MODE_NAMES.values())
+# https://www.postgresql.org/docs/current/explicit-locking.html#TABLE-LOCK-COMPATIBILITY
+_CONFLICTS: dict[str, tuple[str, ...]] = {
+    "AccessShareLock": _ALL[7:],
+    "RowShareLock": _ALL[6:],
+    "RowExclusiveLock": _ALL[4:],
+    "ShareUpdateExclusiveLock": _ALL[3:],
+    "ShareLock": (_ALL[2], _ALL[3], *_ALL[5:]),
+    "ShareRowExclusiveLock": _ALL[2:],
+    "ExclusiveLock": _ALL[1:],
+    "AccessExclusiveLock": _ALL,
+}
