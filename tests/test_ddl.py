@@ -15,12 +15,12 @@ from pgpart.db.ddl import (
     AclItem,
     DdlOptions,
     Verdict,
-    conflict_checks,
     parse_aclitem,
     render_sql,
     script,
     steps_for,
 )
+from pgpart.db.ddl_create import conflict_checks
 from tests.helpers_db import create, detach, drop, partitions, table_ref, utc
 
 REF = TableRef(

@@ -64,7 +64,8 @@ from pgpart.db.archive_tools import (
     run_archive_command,
     stream_dump,
 )
-from pgpart.db.ddl import DdlOptions, Step, mark_step, script, steps_for
+from pgpart.db.ddl import DdlOptions, Step, script, steps_for
+from pgpart.db.ddl_retention import mark_step
 
 if TYPE_CHECKING:
     import psycopg

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.plan import Action, CreatePartition
-from pgpart.db.ddl import LockTarget, Step, overlap_query
+from pgpart.db.ddl import LockTarget, Step
+from pgpart.db.ddl_create import overlap_query
 
 if TYPE_CHECKING:
     import psycopg

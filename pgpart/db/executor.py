@@ -33,12 +33,11 @@ from pgpart.db.ddl import (
     Guard,
     Step,
     Verdict,
-    columns_query,
-    conflict_checks,
     render_sql,
     script,
     steps_for,
 )
+from pgpart.db.ddl_create import columns_query, conflict_checks
 from pgpart.db.diagnosis import (
     Blocker,
     find_blocker,
