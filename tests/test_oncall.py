@@ -185,14 +185,16 @@ def test_check_exit_codes_0_1_2_3(pg_conn, pg_dsn):
     assert cli(["check", "nope", "--dsn", pg_dsn, "--now", NOW]).code == 3
 
 
-def test_a_failed_writing_command_exits_2(pg_conn, pg_dsn):
+def test_a_failed_writing_command_exits_2(pg_conn, pg_dsn, tmp_path):
     monthly_table(pg_conn, months=range(-1, 1))
+    config = tmp_path / "pgpart.toml"
+    config.write_text('[defaults]\nretry_for = "1s"\n')  # not the default 30 s of retries
     with psycopg.connect(pg_dsn) as locker:
         # ONLY: the partitions stay readable (a lock on them is another test's)
         locker.execute("LOCK TABLE ONLY messages IN ACCESS EXCLUSIVE MODE")
         run = cli(
             ["maintain", "--dsn", pg_dsn, "--now", NOW, "--lock-timeout", "20ms", "-q"],
-            env={"PGPART_CONFIG": "", "COLUMNS": "80"},
+            env={"PGPART_CONFIG": str(config), "COLUMNS": "80"},
         )
     assert run.code == 2, run
     assert run.stdout == ""
