@@ -314,15 +314,17 @@ def _parse_moment(text: str, flag: str) -> datetime:
         raise UsageError(f"{flag}: {text!r} is not an ISO 8601 date or timestamp ({exc})") from None
 
 
-def _logger(verbose: bool) -> Callable[[str], None] | None:
+def _logger(verbose: bool, member: str | None = None) -> Callable[[str], None] | None:
+    """With -v, how statements are logged (after a fleet member's name)."""
     if not verbose:
         return None
-    return lambda line: typer.echo(f"pgpart: sql: {line}", err=True)
+    prefix = f"pgpart: sql: {member}: " if member else "pgpart: sql: "
+    return lambda line: typer.echo(f"{prefix}{line}", err=True)
 
 
-def _log_queries(conn: Any, verbose: bool) -> None:
+def _log_queries(conn: Any, verbose: bool, member: str | None = None) -> None:
     """With -v, log every query pgpart sends on ``conn`` (catalog reads too)."""
-    maybe = _logger(verbose)
+    maybe = _logger(verbose, member)
     if maybe is None:
         return
     log: Callable[[str], None] = maybe

@@ -24,6 +24,8 @@ from pgpart.cli.app import (
     _emit,
     _errors,
     _fail,
+    _log_queries,
+    _logger,
     _now,
     _refused,
     _say,
@@ -33,36 +35,12 @@ from pgpart.errors import ExitCode, UsageError
 from pgpart.fleet import Member, Outcome, members, run, worst
 
 if TYPE_CHECKING:
-    import psycopg
 
     from pgpart.config import Settings
     from pgpart.core.plan import Plan
     from pgpart.db.executor import ActionResult
 
 Confirm = Callable[[Sequence[Outcome["Plan"]]], bool]
-
-
-def _logger(verbose: bool, name: str) -> Callable[[str], None] | None:
-    if not verbose:
-        return None
-    return lambda line: typer.echo(f"pgpart: sql: {name}: {line}", err=True)
-
-
-def _log_queries(conn: psycopg.Connection[Any], verbose: bool, name: str) -> None:
-    """With -v, every query sent on ``conn``, after the member's name."""
-    maybe = _logger(verbose, name)
-    if maybe is None:
-        return
-    log: Callable[[str], None] = maybe
-    import psycopg
-
-    class LoggingCursor(psycopg.Cursor[Any]):
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            text = query if isinstance(query, str) else query.as_string(self)
-            log(" ".join(text.split()))
-            return super().execute(query, params, **kwargs)
-
-    conn.cursor_factory = LoggingCursor
 
 
 def _exit(code: int) -> NoReturn:
