@@ -55,8 +55,12 @@ def gather(
     interval: cal.Interval | None = None,
     for_writing: bool = False,
     list_unsupported: bool = False,
+    templates: bool = True,
 ) -> Gathered:
     """Read the catalog once and pair each table with its policy.
+
+    ``templates``: also read what new partitions copy from their newest
+    siblings (planning needs it; stats and init do not).
 
     Tables named on the command line win; else the config's tables; else
     every range-partitioned table with a date/time key (discovery).
@@ -70,6 +74,7 @@ def gather(
             discover=False,
             with_sizes=with_sizes,
             with_taken_names=for_writing,
+            with_templates=templates,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []
@@ -86,7 +91,11 @@ def gather(
             targets.append(Target(r.argument, table, policy))
     else:
         snapshot = read_snapshot(
-            conn, discover=True, with_sizes=with_sizes, with_taken_names=for_writing
+            conn,
+            discover=True,
+            with_sizes=with_sizes,
+            with_taken_names=for_writing,
+            with_templates=templates,
         )
         # With list_unsupported (check, maintain, create, drop) every
         # partitioned table is listed, those pgpart cannot handle with the
@@ -142,7 +151,7 @@ def stats(
 ) -> tuple[list[TableStats], Plan]:
     from pgpart.db.stats import exact_counts, table_stats
 
-    gathered = gather(conn, settings, tables, with_sizes=True, probe=False)
+    gathered = gather(conn, settings, tables, with_sizes=True, probe=False, templates=False)
     usable = [t.table for t in gathered.targets if t.table is not None and _stats_usable(t.table)]
     counts = exact_counts(conn, usable) if exact else None
     out = [

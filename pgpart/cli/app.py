@@ -516,7 +516,7 @@ def init(
         from pgpart.cli.init_config import suggest_config
 
         with service.open_connection(settings) as conn:
-            gathered = service.gather(conn, settings, tables or [], probe=False)
+            gathered = service.gather(conn, settings, tables or [], probe=False, templates=False)
         # A TABLE named on the command line that is not a time-partitioned table is
         # an error (exit 3, nothing written), not a note: the config would lack it.
         refused = [

@@ -41,7 +41,7 @@ def _suggest(member: Member, tables: Sequence[str]) -> tuple[dict[str, Any], lis
 
     names = list(tables or member.tables)
     with service.open_connection(member.settings) as conn:
-        gathered = service.gather(conn, member.settings, names, probe=False)
+        gathered = service.gather(conn, member.settings, names, probe=False, templates=False)
     refused = [
         t
         for t in gathered.targets
