@@ -49,7 +49,16 @@ def display_name(schema: str, name: str) -> str:
 
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)')
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-MAX_NAME_BYTES = 63
+MAX_NAME_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL's limit for any identifier
+
+
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def cut_to_bytes(text: str, max_bytes: int) -> str:
+    """Longest prefix of ``text`` within ``max_bytes`` UTF-8 bytes, whole characters."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
 
 
 def parse_table_name(text: str) -> tuple[str | None, str]:
@@ -70,7 +79,7 @@ def parse_table_name(text: str) -> tuple[str | None, str]:
         part = quoted.replace('""', '"') if quoted is not None else plain.translate(_ASCII_LOWER)
         if "\x00" in part:
             raise ValueError(f"{_show(text)} is not a table name (it contains a NUL character)")
-        if len(part.encode()) > MAX_NAME_BYTES:
+        if utf8_len(part) > MAX_NAME_BYTES:
             raise ValueError(f"{_show(part)} is longer than PostgreSQL's 63-byte limit for names")
         parts.append(part)
         pos = match.end()

@@ -49,6 +49,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from pgpart.core.calendar import Interval, Unit, periods, wall_clock
+from pgpart.core.identifiers import MAX_NAME_BYTES, cut_to_bytes, utf8_len
 
 __all__ = [
     "KNOWN_TEMPLATES",
@@ -62,7 +63,7 @@ __all__ = [
     "validate_template",
 ]
 
-MAX_IDENTIFIER_BYTES = 63
+MAX_IDENTIFIER_BYTES = MAX_NAME_BYTES
 FIELDS = ("table", "start", "quarter", "week", "isoyear")
 _FOLD_MARK = "b"
 _HASH_HEX_DIGITS = 6
@@ -303,15 +304,6 @@ def validate_template(template: str, interval: Interval | None = None) -> None:
 # -- rendering ------------------------------------------------------------------
 
 
-def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
-
-
-def _cut(text: str, max_bytes: int) -> str:
-    """Longest prefix of ``text`` within ``max_bytes`` UTF-8 bytes, whole characters."""
-    return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
-
-
 def _table_tag(table: str) -> str:
     digest = hashlib.blake2b(table.encode("utf-8"), digest_size=_HASH_HEX_DIGITS // 2)
     return "_" + digest.hexdigest()
@@ -319,17 +311,17 @@ def _table_tag(table: str) -> str:
 
 def _fit(template: str, table: str, values: dict[str, object], extra: str, cut: Cut) -> str:
     name = template.format(table=table, **values) + extra
-    if _utf8_len(name) <= MAX_IDENTIFIER_BYTES:
+    if utf8_len(name) <= MAX_IDENTIFIER_BYTES:
         return name
     tables = _table_fields(template)
     fixed_text = template.format(table="", **values) + extra
-    fixed = _utf8_len(fixed_text)
+    fixed = utf8_len(fixed_text)
     if cut is Cut.PLAIN and tables == 1 and template.startswith(_TABLE):
         # pg_partman: the parent cut to 63 characters in all, nothing added.
         plain = table[: max(MAX_IDENTIFIER_BYTES - len(fixed_text), 0)] + fixed_text
-        if _utf8_len(plain) > MAX_IDENTIFIER_BYTES:  # multi-byte: keep the suffix whole
-            plain = _cut(table, MAX_IDENTIFIER_BYTES - fixed) + fixed_text
-        if plain != fixed_text and _utf8_len(plain) <= MAX_IDENTIFIER_BYTES:
+        if utf8_len(plain) > MAX_IDENTIFIER_BYTES:  # multi-byte: keep the suffix whole
+            plain = cut_to_bytes(table, MAX_IDENTIFIER_BYTES - fixed) + fixed_text
+        if plain != fixed_text and utf8_len(plain) <= MAX_IDENTIFIER_BYTES:
             return plain
     tag = _table_tag(table)
     budget = (MAX_IDENTIFIER_BYTES - fixed) // tables - len(tag) if tables else 0
@@ -338,7 +330,7 @@ def _fit(template: str, table: str, values: dict[str, object], extra: str, cut: 
             f"partition name {name!r} exceeds {MAX_IDENTIFIER_BYTES} bytes "
             "and the template leaves no room to shorten the table name"
         )
-    head = _cut(table, budget)
+    head = cut_to_bytes(table, budget)
     short = (head.rstrip("_") or head) + tag
     return template.format(table=short, **values) + extra
 
@@ -387,7 +379,7 @@ def _shortening(prefix: str, table: str, name: str) -> Cut | bool:
         return Cut.HASH  # our own shortening
     # Plain truncation (pg_partman): only when the name is at the limit, give or
     # take a multi-byte character that did not fit.
-    if table.startswith(prefix) and _utf8_len(name) > MAX_IDENTIFIER_BYTES - 4:
+    if table.startswith(prefix) and utf8_len(name) > MAX_IDENTIFIER_BYTES - 4:
         return Cut.PLAIN
     return False
 

@@ -17,7 +17,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-MAX_IDENTIFIER_BYTES = 63
+from pgpart.core.identifiers import MAX_NAME_BYTES, cut_to_bytes, utf8_len
+
 # How the comment pgpart puts on a partition it is about to detach and drop
 # begins: a table so marked that is no partition is a detached_leftover.
 LEFTOVER_MARK = "pgpart: detached from "
@@ -179,23 +180,15 @@ def copied_name(old: str, sibling: str, new: str, taken: Collection[str]) -> str
     and never one of ``taken``."""
     rest = old[len(sibling) :] if old.startswith(sibling) and sibling else "_" + old
     name = new + rest
-    if _utf8_len(name) <= MAX_IDENTIFIER_BYTES and name not in taken:
+    if utf8_len(name) <= MAX_NAME_BYTES and name not in taken:
         return name
     digest = hashlib.sha1(f"{new}\0{old}".encode()).hexdigest()
     for length in range(6, 41):
         tag = "_" + digest[:length]
-        candidate = _cut(name, MAX_IDENTIFIER_BYTES - len(tag)) + tag
+        candidate = cut_to_bytes(name, MAX_NAME_BYTES - len(tag)) + tag
         if candidate not in taken:
             return candidate
     raise ValueError(f"no free name for the copy of {old}")
-
-
-def _utf8_len(text: str) -> int:
-    return len(text.encode())
-
-
-def _cut(text: str, max_bytes: int) -> str:
-    return text.encode()[:max_bytes].decode(errors="ignore")
 
 
 # --- findings ----------------------------------------------------------------
