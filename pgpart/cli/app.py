@@ -801,23 +801,36 @@ def _bad_config(planned: Any) -> bool:
 
 def _report_blocked(tables: Any, dsn: str | None) -> None:
     """With -q, the problems that kept pgpart from changing a table (stdout is silent)."""
-    from pgpart.db.connect import scrub
-
     for table in tables:
         for problem in table.problems:
-            _say(scrub(f"{table.table}: {problem.code}: {problem.message}", _effective_dsn(dsn)))
+            _say_problem(table, problem, dsn)
+
+
+def _say_problem(table: Any, problem: Any, dsn: str | None) -> None:
+    """One stderr line: 'TABLE: CODE: MESSAGE', the password masked."""
+    from pgpart.db.connect import scrub
+
+    _say(scrub(f"{table.table}: {problem.code}: {problem.message}", _effective_dsn(dsn)))
 
 
 def _report_failures(results: list[Any], dsn: str | None) -> None:
-    """One stderr line per table whose actions failed (stdout has the details):
-    the first error, and what the login role lacks when it is a privilege."""
+    """One stderr line per table whose actions failed (stdout has the details)."""
     from pgpart.db.connect import scrub
+
+    for line in failure_lines(results):
+        _say(scrub(line, _effective_dsn(dsn)))
+
+
+def failure_lines(results: list[Any]) -> list[str]:
+    """Per table whose actions failed: its first real failure (not a 'not
+    attempted'), and how many more actions were not done."""
     from pgpart.db.executor import FailureKind
 
     by_table: dict[str, list[Any]] = {}
     for r in results:
         if r.error:
             by_table.setdefault(r.action.table.qualified, []).append(r)
+    lines = []
     for table, failed in by_table.items():
         first = next(
             (r for r in failed if r.failure and r.failure.kind is not FailureKind.NOT_ATTEMPTED),
@@ -827,7 +840,8 @@ def _report_failures(results: list[Any], dsn: str | None) -> None:
         line = f"{table}: {first.error}"
         if more:
             line += f" ({more} more action{'s' if more > 1 else ''} not done)"
-        _say(scrub(line, _effective_dsn(dsn)))
+        lines.append(line)
+    return lines
 
 
 # Problems that make pgpart leave part of a table's work undone (exit 2).
@@ -838,14 +852,12 @@ def _report_withheld(tables: Any, dsn: str | None, *, quiet: bool) -> None:
     """One stderr line per problem for which work was deliberately left undone
     (with -q, _report_blocked says those), and per thing new partitions will
     lack although they are made (a publication pgpart may not change)."""
-    from pgpart.db.connect import scrub
-
     for table in tables:
         for p in table.problems:
             withheld = table.blocked and not quiet and p.code in WITHHOLDING_CODES
             lacking = not table.blocked and table.actions and p.code == "cannot_reproduce"
             if withheld or lacking:
-                _say(scrub(f"{table.table}: {p.code}: {p.message}", _effective_dsn(dsn)))
+                _say_problem(table, p, dsn)
 
 
 # Problems that mean "this is not a table pgpart can work on": UNKNOWN, exit 3.

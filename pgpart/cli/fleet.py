@@ -29,13 +29,13 @@ from pgpart.cli.app import (
     _now,
     _refused,
     _say,
+    failure_lines,
 )
 from pgpart.cli.output import Format
 from pgpart.errors import ExitCode, UsageError
 from pgpart.fleet import Member, Outcome, members, run, worst
 
 if TYPE_CHECKING:
-
     from pgpart.config import Settings
     from pgpart.core.plan import Plan
     from pgpart.db.executor import ActionResult
@@ -233,7 +233,6 @@ class Fleet:
 
     def _say_problems(self, member: Member, results: list[ActionResult], planned: Plan) -> None:
         """What one database says on stderr: tables refused, failed, withheld."""
-        from pgpart.db.executor import FailureKind
 
         def say(text: str) -> None:
             _say(member.scrub(self._named(member, text)))
@@ -242,22 +241,8 @@ class Fleet:
             if _refused(table):
                 for p in table.problems:
                     say(p.message)
-        by_table: dict[str, list[ActionResult]] = {}
-        for r in results:
-            if r.error:
-                by_table.setdefault(r.action.table.qualified, []).append(r)
-        for table_name, failed in by_table.items():
-            first = next(
-                (
-                    r
-                    for r in failed
-                    if r.failure and r.failure.kind is not FailureKind.NOT_ATTEMPTED
-                ),
-                failed[0],
-            )
-            more = len(failed) - 1
-            tail = f" ({more} more action{'s' if more > 1 else ''} not done)" if more else ""
-            say(f"{table_name}: {first.error}{tail}")
+        for line in failure_lines(results):
+            say(line)
         for table in planned.tables:
             if table.blocked:
                 for p in table.problems:
