@@ -284,7 +284,15 @@ def _infer_grid(ranges: tuple[tuple[datetime, datetime], ...], tz: ZoneInfo | No
     an interval. None when nothing qualifies.
     """
     options: list[Grid] = []
-    for lower, upper in reversed(ranges[-3:]):
+    # Origins: the three newest lower bounds, and the one latest in its month.
+    # Month arithmetic clamps (Jan 31 + 5 months = Jun 30): counted from a
+    # clamped bound, the grid would miss the 31sts the real origin gives.
+    anchors = list(reversed(ranges[-3:]))
+    if ranges:
+        latest = max(ranges, key=lambda r: (wall_clock(r[0], tz).day, r[0]))
+        if latest not in anchors:
+            anchors.append(latest)
+    for lower, upper in anchors:
         options += [Grid(i, lower) for i in _grid.candidates(lower, upper, tz)]
     options += [Grid(i) for i in Interval]
     best: tuple[int, int] = (0, 0)
