@@ -12,7 +12,9 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from pgpart.config import _DEFAULTS_KEYS, _dotted_key, _show, _type_name, parse_table_name
+from pgpart.config.positions import dotted_key
+from pgpart.config.values import DEFAULTS_KEYS, show, type_name
+from pgpart.core.identifiers import parse_table_name
 from pgpart.errors import ConfigError
 
 
@@ -26,7 +28,7 @@ class DatabaseBlock:
     line: int | None
 
 
-_DATABASE_KEYS = ("name", "dsn", "service", "tables", *_DEFAULTS_KEYS)
+_DATABASE_KEYS = ("name", "dsn", "service", "tables", *DEFAULTS_KEYS)
 
 
 def _database_lines(text: str) -> list[tuple[int, dict[str, int]]]:
@@ -36,13 +38,13 @@ def _database_lines(text: str) -> list[tuple[int, dict[str, int]]]:
     for number, line in enumerate(text.split("\n"), start=1):
         stripped = line.lstrip()
         if stripped.startswith("["):
-            path, _ = _dotted_key(stripped, 2 if stripped.startswith("[[") else 1)
+            path, _ = dotted_key(stripped, 2 if stripped.startswith("[[") else 1)
             keys = None
             if stripped.startswith("[[") and path == ["database"]:
                 keys = {}
                 blocks.append((number, keys))
             continue
-        path, end = _dotted_key(line, 0)
+        path, end = dotted_key(line, 0)
         if keys is not None and path and line[end : end + 1] == "=":
             keys.setdefault(path[0], number)
     return blocks
@@ -72,12 +74,12 @@ def read_databases(raw: object, text: str, shown: str) -> tuple[DatabaseBlock, .
             return ConfigError(f"{at}: [[database]] #{number}: {reason}")
 
         if not isinstance(entry, dict):
-            raise fail(None, f"must be a table with a name, not {_type_name(entry)}")
+            raise fail(None, f"must be a table with a name, not {type_name(entry)}")
         for key in entry:
             if key not in _DATABASE_KEYS:
                 close = difflib.get_close_matches(key, _DATABASE_KEYS, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise fail(key, f"key {_show(key)} is unknown{hint}")
+                raise fail(key, f"key {show(key)} is unknown{hint}")
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip() or not name.isprintable():
             raise fail("name", "key 'name' must be a non-empty string such as \"eu-1\"")
@@ -106,9 +108,9 @@ def read_databases(raw: object, text: str, shown: str) -> tuple[DatabaseBlock, .
                 raise fail("tables", f"tables: {exc}") from None
         values: dict[str, Any] = {}
         for key, value in entry.items():
-            if key in _DEFAULTS_KEYS:
+            if key in DEFAULTS_KEYS:
                 try:
-                    values[key] = _DEFAULTS_KEYS[key](value)
+                    values[key] = DEFAULTS_KEYS[key](value)
                 except ValueError as exc:
                     raise fail(key, f"{key}: {exc}") from None
         out.append(
