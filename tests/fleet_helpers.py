@@ -12,7 +12,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from pgpart.devcluster import Server
+from devcluster import Server
 
 _counter = itertools.count(1)
 

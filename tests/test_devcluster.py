@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgpart.devcluster import (
+from devcluster import (
     ENV_DSN,
     ENV_PGBIN,
     Cluster,
@@ -29,6 +29,8 @@ from pgpart.devcluster import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+# `python -m devcluster` in a child: devtools/ (not in the wheel) and this checkout.
+DEVCLUSTER_PATH = os.pathsep.join([str(REPO / "devtools"), str(REPO)])
 
 
 def _uids_of(pid: int) -> list[int]:
@@ -261,9 +263,9 @@ def test_server_for_dsn_error_hides_the_password() -> None:
 def test_cli_start_and_stop(pg_cluster_control: Cluster, reachable_tmp: Path) -> None:
     # Long enough that the unix socket cannot live inside it (sun_path is 108 bytes).
     basedir = reachable_tmp / ("d" * 100)
-    env = {**os.environ, "PYTHONPATH": str(REPO), ENV_PGBIN: str(pg_cluster_control.bindir)}
+    env = {**os.environ, "PYTHONPATH": DEVCLUSTER_PATH, ENV_PGBIN: str(pg_cluster_control.bindir)}
     started = subprocess.run(
-        [sys.executable, "-m", "pgpart.devcluster", "start", str(basedir)],
+        [sys.executable, "-m", "devcluster", "start", str(basedir)],
         capture_output=True,
         text=True,
         env=env,
@@ -285,7 +287,7 @@ def test_cli_start_and_stop(pg_cluster_control: Cluster, reachable_tmp: Path) ->
             )
     finally:
         stopped = subprocess.run(
-            [sys.executable, "-m", "pgpart.devcluster", "stop", str(basedir)],
+            [sys.executable, "-m", "devcluster", "stop", str(basedir)],
             capture_output=True,
             text=True,
             env=env,

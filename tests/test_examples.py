@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from devcluster import ClusterError, find_bindir
 from pgpart.config import Overrides, Settings, load_settings
-from pgpart.devcluster import ClusterError, find_bindir
 from tests.cli_helpers import cli
 from tests.test_docs import (
     check_argv,
@@ -38,11 +38,7 @@ from tests.test_docs import (
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 QUICKSTART = EXAMPLES / "quickstart.sh"
-PGPART_SOURCE = "\n".join(
-    p.read_text(encoding="utf-8")
-    for p in (ROOT / "pgpart").rglob("*.py")
-    if p.name != "devcluster.py"
-)
+PGPART_SOURCE = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "pgpart").rglob("*.py"))
 # Environment variables pgpart itself reads (the test harness's PGPART_TEST_* excluded).
 PGPART_VARIABLES = set(re.findall(r"\"(PGPART_[A-Z_]+)\"", PGPART_SOURCE))
 
@@ -210,7 +206,7 @@ def test_quickstart_stops_a_half_started_server(qs_tmp: Path) -> None:
     # state file: the server is found by its postmaster.pid and stopped.
     quickstart_bindir()
     body = (
-        'if [[ "$1 $2 $3" == "-m pgpart.devcluster start" ]]; then\n'
+        'if [[ "$1 $2 $3" == "-m devcluster start" ]]; then\n'
         f'  "{sys.executable}" "$@" >/dev/null; rm -f "$4/devcluster.json"; exit 1\n'
         "fi"
     )

@@ -14,9 +14,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from devcluster import Server
 from pgpart.core.plan import FinalizeDetach, StorageTemplate
 from pgpart.db.executor import ActionResult, FailureKind
-from pgpart.devcluster import Server
 from tests.helpers_db import (
     create,
     detach,

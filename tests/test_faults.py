@@ -34,7 +34,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgpart.devcluster import Cluster, Server
+from devcluster import Cluster, Server
 from tests.cli_helpers import NOW, daily_table, monthly_table
 
 pytestmark = pytest.mark.slow

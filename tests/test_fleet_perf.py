@@ -23,8 +23,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from devcluster import Server
 from pgpart.core.snapshot import Snapshot
-from pgpart.devcluster import Server
 from tests.benchmarks import fleet as bench
 from tests.cli_helpers import cli
 

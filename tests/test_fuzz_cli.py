@@ -45,7 +45,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from pgpart.devcluster import Server
+from devcluster import Server
 from tests.cli_helpers import NOW, Run, cli, daily_table, monthly_table
 from tests.test_hostile_input import fingerprint
 

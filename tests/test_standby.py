@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgpart.devcluster import destroy_cluster, start_standby
+from devcluster import destroy_cluster, start_standby
 from tests.cli_helpers import NOW, cli, monthly_table
 
 

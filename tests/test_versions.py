@@ -1,7 +1,7 @@
 """Running the suite on several PostgreSQL majors: finding them, and what must agree.
 
 .ci/run runs the whole suite on PostgreSQL 15 (Debian), 16 and 18 (PyPI
-wheels, see pgpart.devcluster.WHEELS); these tests check the harness that
+wheels, see devtools/devcluster: WHEELS); these tests check the harness that
 makes that possible.
 """
 
@@ -18,21 +18,23 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from pgpart.devcluster import (
+from devcluster import (
     ENV_PGBIN,
     ENV_PGROOT,
     WHEELS,
     Cluster,
     ClusterError,
     Server,
-    _open_to_all,
     bindir_for,
     find_bindir,
     server_major,
     timezone_dir,
 )
+from devcluster.binaries import open_to_all
 
 REPO = Path(__file__).resolve().parent.parent
+# `python -m devcluster` in a child: devtools/ (not in the wheel) and this checkout.
+DEVCLUSTER_PATH = os.pathsep.join([str(REPO / "devtools"), str(REPO)])
 
 # Zones whose rules changed often, or whose future tzdata predicts.
 ZONES = [
@@ -144,7 +146,7 @@ def test_open_to_all(tmp_path: Path) -> None:
     data.chmod(0o600)
     (top / "bin").chmod(0o700)
     top.chmod(0o700)
-    _open_to_all(top)
+    open_to_all(top)
     assert stat.S_IMODE(top.stat().st_mode) == 0o755
     assert stat.S_IMODE((top / "bin").stat().st_mode) == 0o755
     assert stat.S_IMODE(prog.stat().st_mode) == 0o755
@@ -153,10 +155,10 @@ def test_open_to_all(tmp_path: Path) -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pgpart.devcluster", *args],
+        [sys.executable, "-m", "devcluster", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        env={**os.environ, "PYTHONPATH": DEVCLUSTER_PATH, **(env or {})},
         stdin=subprocess.DEVNULL,
         timeout=120,
         check=False,

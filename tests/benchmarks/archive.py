@@ -33,7 +33,8 @@ from pathlib import Path
 import psycopg
 from dateutil.relativedelta import relativedelta
 
-from pgpart.devcluster import running_cluster
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "devtools"))  # not in the wheel
+from devcluster import running_cluster
 
 ROW_BYTES = 260  # about, per row of the payload below (heap)
 MONTH = date.today().replace(day=1)

@@ -255,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cluster = None
     dsn = args.dsn
     if dsn is None:
-        from pgpart.devcluster import destroy_cluster, start_cluster
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "devtools"))
+        from devcluster import destroy_cluster, start_cluster
 
         cluster = start_cluster()
         dsn = cluster.dsn

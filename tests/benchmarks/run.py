@@ -51,7 +51,8 @@ import psycopg
 from dateutil.relativedelta import relativedelta
 from psycopg.conninfo import conninfo_to_dict
 
-from pgpart.devcluster import running_cluster
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "devtools"))  # not in the wheel
+from devcluster import running_cluster
 
 PG_MAJOR = 15
 PARTMAN_PACKAGE = f"postgresql-{PG_MAJOR}-partman"
