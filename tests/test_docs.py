@@ -23,6 +23,7 @@ import typer.main
 
 from pgpart import config as config_module
 from pgpart.cli.app import app
+from pgpart.config import values as config_values
 from pgpart.errors import ExitCode
 from tests.cli_helpers import cli
 
@@ -281,11 +282,11 @@ def test_check_argv_catches_mistakes() -> None:
 def test_config_keys_table_is_complete_and_true() -> None:
     rows = table_rows(section(readme(), "Configuration (`pgpart.toml`)"))
     where = {backticked(r[0])[0]: r[1] for r in rows if len(r) >= 4 and backticked(r[0])}
-    policy = set(config_module._POLICY_CHECKS)
-    settings = set(config_module._SETTINGS_CHECKS)
+    policy = set(config_values.POLICY_CHECKS)
+    settings = set(config_values.SETTINGS_CHECKS)
     assert set(where) == {"name"} | policy | settings
     for key, place in where.items():
-        table_only = key == "name" or key not in config_module._DEFAULTS_KEYS
+        table_only = key == "name" or key not in config_values.DEFAULTS_KEYS
         expected = "table" if table_only else "defaults" if key in settings else "both"
         assert place == expected, f"{key}: README says {place!r}, the loader allows {expected!r}"
 

@@ -193,7 +193,7 @@ def login_role(db: Db) -> Iterator[str]:
 
 
 def test_password_auth_is_really_used_and_never_printed(db: Db, login_role: str) -> None:
-    # pg_hba (pgpart.devcluster): trust for the superuser only; scram over TCP
+    # pg_hba (devtools/devcluster): trust for the superuser only; scram over TCP
     # for everyone else. So the right password is needed, and a wrong one fails.
     host, port = db.host_port()
     dbname = conninfo_to_dict(db.dsn)["dbname"]

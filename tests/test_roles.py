@@ -9,7 +9,7 @@
   ``check`` and ``stats`` work; the DEFAULT-partition probe and
   ``stats --exact`` need SELECT and say so.
 
-pg_hba (pgpart.devcluster) trusts only the superuser; these roles log in over
+pg_hba (devtools/devcluster) trusts only the superuser; these roles log in over
 TCP with a password (scram), so the tests also run the password path.
 """
 

@@ -16,12 +16,6 @@ from pgpart.config.file import DEFAULT_FILE
 from pgpart.config.layers import load_settings
 from pgpart.config.policy import Database, Overrides, RetentionMode, Settings, TablePolicy
 from pgpart.config.render import render_toml
-from pgpart.config.values import (
-    BUILTIN_POLICY,
-    DEFAULTS_KEYS,
-    POLICY_CHECKS,
-    SETTINGS_CHECKS,
-)
 from pgpart.core.identifiers import parse_table_name
 from pgpart.errors import ConfigError
 
@@ -38,8 +32,3 @@ __all__ = [
     "render_toml",
 ]
 
-# The names config.py had before it became this package (tests/test_docs.py reads them).
-_POLICY_CHECKS = POLICY_CHECKS
-_SETTINGS_CHECKS = SETTINGS_CHECKS
-_DEFAULTS_KEYS = DEFAULTS_KEYS
-_BUILTIN_POLICY = BUILTIN_POLICY
