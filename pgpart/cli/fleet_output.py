@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,8 @@ from pgpart.cli.output import (
     results_json,
     stats_json,
 )
+from pgpart.cli.output.common import dumps
+from pgpart.cli.output.prometheus import label
 from pgpart.core.plan import Plan, Status
 
 if TYPE_CHECKING:
@@ -51,21 +52,13 @@ def labelled(value: Any, name: str) -> Any:
     return value
 
 
-def _dumps(data: object) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def merge_prometheus(parts: Sequence[tuple[str, str]]) -> str:
     """Exposition texts of several databases as one: a ``database`` label on
     every sample, each metric family once (HELP, TYPE, then all its samples)."""
     headers: dict[str, list[str]] = {}
     samples: dict[str, list[str]] = {}
     for name, text in parts:
-        label = f'database="{_label(name)}"'
+        database = f'database="{label(name)}"'
         for line in text.splitlines():
             if not line:
                 continue
@@ -78,10 +71,10 @@ def merge_prometheus(parts: Sequence[tuple[str, str]]) -> str:
                 continue
             metric, brace, rest = line.partition("{")
             if brace:
-                samples.setdefault(metric, []).append(f"{metric}{{{label},{rest}")
+                samples.setdefault(metric, []).append(f"{metric}{{{database},{rest}")
             else:
                 metric, _, value = line.partition(" ")
-                samples.setdefault(metric, []).append(f"{metric}{{{label}}} {value}")
+                samples.setdefault(metric, []).append(f"{metric}{{{database}}} {value}")
     lines: list[str] = []
     for metric, found in samples.items():
         lines += headers.get(metric, [])
@@ -152,7 +145,7 @@ def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quie
         ]
         if quiet and not tables and not failed:
             return ""
-        return _dumps(
+        return dumps(
             {
                 "status": status.value,
                 "now": now.isoformat(),
@@ -206,7 +199,7 @@ def render_stats_fleet(outcomes: StatsOutcomes, fmt: Format) -> str:
     if fmt is Format.PROMETHEUS:
         return merge_prometheus([(name, render_stats(stats, fmt)) for name, stats in ok])
     if fmt is Format.JSON:
-        return _dumps(
+        return dumps(
             {
                 "tables": [
                     labelled(t, name) for name, stats in ok for t in stats_json(stats)["tables"]
@@ -249,7 +242,7 @@ def render_results_fleet(
     if quiet and not any_failed:
         return ""
     if fmt is Format.JSON:
-        return _dumps(
+        return dumps(
             {
                 "status": "failed" if any_failed else "ok",
                 "actions": [labelled(a, name) for name, d in docs for a in d["actions"]],
