@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgpart.cli.output import (
     Format,
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from pgpart.db.executor import ActionResult
     from pgpart.db.stats import TableStats
     from pgpart.fleet import Outcome
+
+T = TypeVar("T")
 
 CheckOutcomes = Sequence["Outcome[Plan]"]
 StatsOutcomes = Sequence["Outcome[list[TableStats]]"]
@@ -86,13 +88,13 @@ def _csv_rows(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
-def _write_csv(rows: Sequence[Sequence[Any]]) -> str:
+def _write_csv(rows: Sequence[Sequence[object]]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue()
 
 
-def _tabulate(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+def _tabulate(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     from tabulate import tabulate
 
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
@@ -104,11 +106,13 @@ def _short(text: str | None) -> str:
     return datetime.fromisoformat(text).isoformat(sep=" ", timespec="minutes")
 
 
-def _databases(outcomes: Sequence[Outcome[Any]], status: Any) -> list[dict[str, Any]]:
+def _databases(outcomes: Sequence[Outcome[T]], status: Callable[[T], str]) -> list[dict[str, Any]]:
     return [
         {
             "database": o.member.name,
-            "status": _STATUS_BY_CODE.get(o.code, "unknown") if o.failed else status(o.value),
+            "status": _STATUS_BY_CODE.get(o.code, "unknown")
+            if o.value is None
+            else status(o.value),
             "error": o.error,
         }
         for o in outcomes
@@ -116,7 +120,7 @@ def _databases(outcomes: Sequence[Outcome[Any]], status: Any) -> list[dict[str, 
 
 
 def _fleet_status(outcomes: CheckOutcomes) -> Status:
-    from pgpart.fleet import worst
+    from pgpart.cli.exit_codes import worst
 
     codes = [o.value.status.rank if o.value is not None else o.code for o in outcomes]
     return Status(_STATUS_BY_CODE.get(worst(codes), "unknown"))

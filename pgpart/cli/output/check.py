@@ -8,6 +8,7 @@ from typing import Any
 
 from pgpart.cli.output.common import Format, compact, dumps, iso, short, tabulate, to_csv, wrap_line
 from pgpart.cli.output.prometheus import label, metric
+from pgpart.cli.problem_codes import MISSING_CURRENT_CODE
 from pgpart.core.plan import Plan, Status, TablePlan
 
 
@@ -134,7 +135,7 @@ def check_prometheus(plan: Plan) -> str:
         if t.status is Status.UNKNOWN:
             continue
         if t.covered_until is None:
-            covered_now = not any(p.code == "missing_current" for p in t.problems)
+            covered_now = not any(p.code == MISSING_CURRENT_CODE for p in t.problems)
             ahead.append((tl[t.table], math.inf if covered_now and t.partitions else 0))
         else:
             ahead.append((tl[t.table], max(0.0, (t.covered_until - now).total_seconds())))

@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Sequence
 from datetime import datetime, time, timedelta
 from enum import Enum
-from typing import Any, TextIO
+from typing import TextIO
 
 
 class Format(str, Enum):
@@ -26,7 +26,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def tabulate(
-    rows: Sequence[Sequence[Any]],
+    rows: Sequence[Sequence[object]],
     headers: Sequence[str],
     width: int | None = None,
     wrap: Sequence[int] = (),
@@ -36,7 +36,7 @@ def tabulate(
     narrower). Columns are two spaces apart, headers unpadded."""
     import tabulate as tab
 
-    def render(cells: Sequence[Sequence[Any]]) -> str:
+    def render(cells: Sequence[Sequence[object]]) -> str:
         saved = tab.MIN_PADDING
         tab.MIN_PADDING = 0  # headers as wide as their text, not two more
         try:
@@ -115,7 +115,7 @@ def wrap_line(text: str, width: int | None, indent: str = "  ", hang: str = "   
     )
 
 
-def to_csv(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+def to_csv(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(headers)
