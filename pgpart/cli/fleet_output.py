@@ -120,9 +120,9 @@ def _databases(outcomes: Sequence[Outcome[T]], status: Callable[[T], str]) -> li
 
 
 def _fleet_status(outcomes: CheckOutcomes) -> Status:
-    from pgpart.cli.exit_codes import worst
+    from pgpart.cli.exit_codes import check_exit_code, worst
 
-    codes = [o.value.status.rank if o.value is not None else o.code for o in outcomes]
+    codes = [check_exit_code(o.value.status) if o.value is not None else o.code for o in outcomes]
     return Status(_STATUS_BY_CODE.get(worst(codes), "unknown"))
 
 
