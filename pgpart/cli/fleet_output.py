@@ -130,7 +130,6 @@ def _fleet_status(outcomes: CheckOutcomes) -> Status:
 
 
 def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quiet: bool) -> str:
-    status = _fleet_status(outcomes)
     ok = [(o.member.name, o.value) for o in outcomes if o.value is not None]
     failed = [o for o in outcomes if o.failed]
     if fmt is Format.PROMETHEUS:
@@ -141,22 +140,44 @@ def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quie
         ]
         return merge_prometheus(parts)
     if fmt is Format.JSON:
-        tables = [
-            labelled(t, name)
-            for name, plan in ok
-            for t in check_json(plan)["tables"]
-            if not quiet or t["status"] != "ok"
-        ]
-        if quiet and not tables and not failed:
-            return ""
-        return dumps(
-            {
-                "status": status.value,
-                "now": now.isoformat(),
-                "tables": tables,
-                "databases": _databases(outcomes, lambda p: p.status.value),
-            }
-        )
+        return _check_json_fleet(outcomes, now, quiet)
+    headers, rows = _check_rows(ok, failed, now, quiet)
+    if fmt is Format.CSV:
+        return _write_csv([headers, *rows])
+    if not rows:
+        return ""
+    text = _tabulate([r[:-1] for r in rows], headers[:-1]) + "\n"
+    problems = _check_problem_lines(ok, failed, quiet)
+    if problems:
+        text += "\n" + "\n".join(problems) + "\n"
+    return text + _check_summary(outcomes)
+
+
+def _check_json_fleet(outcomes: CheckOutcomes, now: datetime, quiet: bool) -> str:
+    tables = [
+        labelled(t, o.member.name)
+        for o in outcomes
+        if o.value is not None
+        for t in check_json(o.value)["tables"]
+        if not quiet or t["status"] != "ok"
+    ]
+    if quiet and not tables and not any(o.failed for o in outcomes):
+        return ""
+    return dumps(
+        {
+            "status": _fleet_status(outcomes).value,
+            "now": now.isoformat(),
+            "tables": tables,
+            "databases": _databases(outcomes, lambda p: p.status.value),
+        }
+    )
+
+
+def _check_rows(
+    ok: Sequence[tuple[str, Plan]], failed: CheckOutcomes, now: datetime, quiet: bool
+) -> tuple[list[str], list[list[str]]]:
+    """The CSV columns with a first "database", and a row per table (per
+    database that failed)."""
     rows: list[list[str]] = []
     headers: list[str] = []
     for name, plan in ok:
@@ -166,11 +187,12 @@ def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quie
     if not headers:
         headers = _csv_rows(render_check(Plan(now, ()), Format.CSV))[0]
     rows += [[o.member.name, "", "UNKNOWN", "", "", "", "", o.error or ""] for o in failed]
-    headers = ["database", *headers]
-    if fmt is Format.CSV:
-        return _write_csv([headers, *rows])
-    if not rows:
-        return ""
+    return ["database", *headers], rows
+
+
+def _check_problem_lines(
+    ok: Sequence[tuple[str, Plan]], failed: CheckOutcomes, quiet: bool
+) -> list[str]:
     problems = [
         f"  {p.severity.value.upper():8} {name}: {t.table}: {p.code}: {p.message}"
         for name, plan in ok
@@ -178,21 +200,21 @@ def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quie
         if not quiet or t.status is not Status.OK
         for p in t.problems
     ]
-    problems += [f"  {'UNKNOWN':8} {o.member.name}: {o.error}" for o in failed]
+    return problems + [f"  {'UNKNOWN':8} {o.member.name}: {o.error}" for o in failed]
+
+
+def _check_summary(outcomes: CheckOutcomes) -> str:
     counts: dict[str, int] = {}
-    for _, plan in ok:
-        for t in plan.tables:
+    for o in outcomes:
+        for t in o.value.tables if o.value is not None else ():
             counts[t.status.value] = counts.get(t.status.value, 0) + 1
     by_status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no tables"
-    summary = (
-        f"\n{status.value.upper()}: {len(outcomes)} databases"
-        + (f" ({len(failed)} not checked)" if failed else "")
+    failed = sum(1 for o in outcomes if o.failed)
+    return (
+        f"\n{_fleet_status(outcomes).value.upper()}: {len(outcomes)} databases"
+        + (f" ({failed} not checked)" if failed else "")
         + f"; tables: {by_status}\n"
     )
-    text = _tabulate([r[:-1] for r in rows], headers[:-1]) + "\n"
-    if problems:
-        text += "\n" + "\n".join(problems) + "\n"
-    return text + summary
 
 
 # --- stats -----------------------------------------------------------------------
@@ -246,21 +268,7 @@ def render_results_fleet(
     if quiet and not any_failed:
         return ""
     if fmt is Format.JSON:
-        return dumps(
-            {
-                "status": "failed" if any_failed else "ok",
-                "actions": [labelled(a, name) for name, d in docs for a in d["actions"]],
-                "tables": [labelled(t, name) for name, d in docs for t in d["tables"]],
-                "databases": [
-                    {
-                        "database": o.member.name,
-                        "status": "failed" if o.failed else dict(docs)[o.member.name]["status"],
-                        "error": o.error,
-                    }
-                    for o in outcomes
-                ],
-            }
-        )
+        return _results_json_fleet(outcomes, docs, any_failed)
     if dry_run:
         scripts = [
             f"-- database {name}\n" + render_results(results, plan, fmt, quiet=False, dry_run=True)
@@ -268,6 +276,35 @@ def render_results_fleet(
         ]
         scripts += [f"-- database {o.member.name}: {o.error}\n" for o in failed]
         return "\n".join(scripts)
+    return _results_table_fleet(docs, failed, quiet)
+
+
+Document = dict[str, Any]  # results_json of one database
+
+
+def _results_json_fleet(
+    outcomes: WriteOutcomes, docs: Sequence[tuple[str, Document]], any_failed: bool
+) -> str:
+    return dumps(
+        {
+            "status": "failed" if any_failed else "ok",
+            "actions": [labelled(a, name) for name, d in docs for a in d["actions"]],
+            "tables": [labelled(t, name) for name, d in docs for t in d["tables"]],
+            "databases": [
+                {
+                    "database": o.member.name,
+                    "status": "failed" if o.failed else dict(docs)[o.member.name]["status"],
+                    "error": o.error,
+                }
+                for o in outcomes
+            ],
+        }
+    )
+
+
+def _results_table_fleet(
+    docs: Sequence[tuple[str, Document]], failed: WriteOutcomes, quiet: bool
+) -> str:
     rows = [
         [
             name,

@@ -54,61 +54,67 @@ def render_stats(stats: Sequence[TableStats], fmt: Format, *, width: int | None 
         return dumps(stats_json(stats))
     if fmt is Format.PROMETHEUS:
         return stats_prometheus(stats)
-    headers = ["table", "partition", "from", "to", "rows", "bytes", "size"]
     if fmt is Format.CSV:
-        rows = [
-            [
-                s.table,
-                p.name,
-                "DEFAULT" if p.is_default else iso(p.lower) or "MINVALUE",
-                "" if p.is_default else iso(p.upper) or "MAXVALUE",
-                "" if p.rows is None else p.rows,
-                "" if p.bytes is None else p.bytes,
-                "",
-            ]
-            for s in stats
-            for p in s.partitions
-        ]
-        return to_csv([r[:-1] for r in rows], headers[:-1])
-    out = []
-    for s in stats:
-        rows = [
-            [
-                p.name + (" (detach pending)" if p.pending_detach else ""),
-                "DEFAULT" if p.is_default else compact(p.lower) or "MINVALUE",
-                "" if p.is_default else compact(p.upper) or "MAXVALUE",
-                row_count(p.rows, p.rows_exact),
-                human(p.bytes),
-            ]
-            for p in s.partitions
-        ]
-        total = s.total_rows
-        rows.append(
-            [
-                "total",
-                "",
-                "",
-                row_count(total, all(p.rows_exact for p in s.partitions))
-                if total is not None
-                else f"~{s.known_rows:,}+",
-                human(s.total_bytes),
-            ]
-        )
-        text = f"{s.table}\n" + tabulate(
-            rows, ["partition", "from", "to", "rows", "size"], width, wrap=(0,)
-        )
-        never = [p.name for p in s.partitions if p.rows is None]
-        if never:
-            text += "\n" + wrap_line(
-                f"rows unknown: {len(never)} partition(s) never analyzed (or vacuumed):"
-                f" run `pgpart stats --exact {s.table}` to count them, or"
-                f" `ANALYZE {s.table};` to refresh the estimates",
-                width,
-            )
-        if s.archives:
-            text += f"\n{s.archives.line()}"
-        out.append(text)
+        return _stats_csv(stats)
+    out = [_table_block(s, width) for s in stats]
     return "\n\n".join(out) + "\n" if out else ""
+
+
+def _stats_csv(stats: Sequence[TableStats]) -> str:
+    headers = ["table", "partition", "from", "to", "rows", "bytes"]
+    rows = [
+        [
+            s.table,
+            p.name,
+            "DEFAULT" if p.is_default else iso(p.lower) or "MINVALUE",
+            "" if p.is_default else iso(p.upper) or "MAXVALUE",
+            "" if p.rows is None else p.rows,
+            "" if p.bytes is None else p.bytes,
+        ]
+        for s in stats
+        for p in s.partitions
+    ]
+    return to_csv(rows, headers)
+
+
+def _table_block(s: TableStats, width: int | None) -> str:
+    """One table's partitions under its name, the total last, then notes."""
+    rows = [
+        [
+            p.name + (" (detach pending)" if p.pending_detach else ""),
+            "DEFAULT" if p.is_default else compact(p.lower) or "MINVALUE",
+            "" if p.is_default else compact(p.upper) or "MAXVALUE",
+            row_count(p.rows, p.rows_exact),
+            human(p.bytes),
+        ]
+        for p in s.partitions
+    ]
+    total = s.total_rows
+    rows.append(
+        [
+            "total",
+            "",
+            "",
+            row_count(total, all(p.rows_exact for p in s.partitions))
+            if total is not None
+            else f"~{s.known_rows:,}+",
+            human(s.total_bytes),
+        ]
+    )
+    text = f"{s.table}\n" + tabulate(
+        rows, ["partition", "from", "to", "rows", "size"], width, wrap=(0,)
+    )
+    never = [p.name for p in s.partitions if p.rows is None]
+    if never:
+        text += "\n" + wrap_line(
+            f"rows unknown: {len(never)} partition(s) never analyzed (or vacuumed):"
+            f" run `pgpart stats --exact {s.table}` to count them, or"
+            f" `ANALYZE {s.table};` to refresh the estimates",
+            width,
+        )
+    if s.archives:
+        text += f"\n{s.archives.line()}"
+    return text
 
 
 def stats_prometheus(stats: Sequence[TableStats]) -> str:
