@@ -1,4 +1,4 @@
-"""Exception hierarchy and exit codes, mapped once for the CLI."""
+"""The exceptions of expected failures, and the exit codes (mapped in pgpart.cli.exit_codes)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,6 @@ class ExitCode(IntEnum):
     CRITICAL = 2  # check: critical; writing commands: something failed
     UNKNOWN = 3  # cannot connect, bad config or arguments, unknown table
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
-
-
-def write_exit_code(*, refused: bool, failed: bool, interrupted: bool = False) -> ExitCode:
-    """The one place a writing command's outcome becomes its exit code.
-
-    ``interrupted``: Ctrl-C (what was done is reported); ``refused``: a table,
-    argument or config value pgpart cannot work with (UNKNOWN); ``failed``: an
-    action failed or a table's problems blocked it. A run that did everything
-    asked, or deliberately nothing (standby, declined confirmation), is OK.
-    """
-    if interrupted:
-        return ExitCode.INTERRUPTED
-    if refused:
-        return ExitCode.UNKNOWN
-    if failed:
-        return ExitCode.CRITICAL
-    return ExitCode.OK
 
 
 class PgpartError(Exception):

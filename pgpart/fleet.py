@@ -19,16 +19,9 @@ from typing import Generic, TypeVar
 
 from pgpart.config import Settings
 from pgpart.db.connect import scrub
-from pgpart.errors import ConfigError, ExitCode, PgpartError, primary_message
+from pgpart.errors import ConfigError, ExitCode
 
 T = TypeVar("T")
-
-DEFAULT_JOBS = 4
-
-# Across members, the exit code is the worst by this order: a database known
-# to be CRITICAL (inserts failing, an action failed) outranks one that could
-# not be checked (UNKNOWN), which outranks WARNING. See README "Many databases".
-SEVERITY = {0: 0, 1: 1, 3: 2, 2: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +49,14 @@ class Outcome(Generic[T]):
         return self.error is not None
 
 
-def worst(codes: Sequence[int]) -> int:
-    """The worst exit code: 2 (critical, failed) > 3 (unknown) > 1 > 0."""
-    return max(codes, key=lambda c: SEVERITY.get(c, 4), default=0)
-
-
 def dsn_name(dsn: str) -> str:
     """host[:port]/dbname (or the service) of a DSN: never its user or password."""
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     try:
         params = conninfo_to_dict(dsn)
-    except Exception:  # malformed: connecting will say so, with the password masked
+    except psycopg.ProgrammingError:  # malformed: connecting will say so, with the password masked
         return "invalid-dsn"
     if params.get("service") and not params.get("host"):
         return str(params["service"])
@@ -176,17 +165,15 @@ def run(
 
 
 def _one(member: Member, work: Callable[[Member], T]) -> Outcome[T]:
+    from pgpart.cli.exit_codes import Stop, expected_failure
+
     try:
         return Outcome(member, work(member))
-    except PgpartError as exc:
-        return Outcome(member, None, member.scrub(exc.message), int(exc.exit_code))
+    # The boundary of one member: whatever it raises, even a bug, becomes its
+    # outcome (with its name) and the other members carry on.
     except Exception as exc:
-        import psycopg
-
-        if isinstance(exc, psycopg.Error):
-            reason = primary_message(exc)
-            if isinstance(exc, psycopg.OperationalError):
-                reason = f"lost the connection to the server: {reason}"
-        else:  # a bug: reported with the member's name, the others carry on
-            reason = f"internal error: {type(exc).__name__}: {exc}"
-        return Outcome(member, None, member.scrub(" ".join(reason.split())), int(ExitCode.UNKNOWN))
+        stop = expected_failure(exc)
+        if stop is None:  # a bug: reported with the member's name
+            bug = " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
+            stop = Stop(bug, ExitCode.UNKNOWN)
+        return Outcome(member, None, member.scrub(stop.message), int(stop.code))

@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pgpart.cli.app as cli_module
+import pgpart.cli.write_commands as cli_module
+from pgpart.cli.exit_codes import worst
 from pgpart.config import Overrides, load_settings
-from pgpart.fleet import dsn_name, worst
+from pgpart.fleet import dsn_name
 from tests.cli_helpers import NOW, cli, daily_table, monthly_table
 from tests.fleet_helpers import UNREACHABLE, Databases, databases, service_file
 

@@ -1,4 +1,4 @@
-"""The commands on many databases: what pgpart.cli.app runs when it is given a fleet.
+"""The commands on many databases: what the commands run when given a fleet.
 
 Each command runs the single-database pipeline (pgpart.api) once per
 member, ``--jobs`` members at a time, each on its own connection, then prints
@@ -14,37 +14,35 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 
-from pgpart.cli.app import (
-    WITHHOLDING_CODES,
-    _emit,
-    _errors,
-    _fail,
-    _log_queries,
-    _logger,
-    _now,
-    _refused,
-    _say,
-    failure_lines,
+from pgpart.cli.console import emit, fail, finish, say
+from pgpart.cli.exit_codes import (
+    ExitCode,
+    check_exit_code,
+    reported,
+    stats_exit_code,
+    worst,
+    write_exit_code,
 )
+from pgpart.cli.inputs import parse_now
 from pgpart.cli.output import Format
-from pgpart.errors import ExitCode, UsageError
-from pgpart.fleet import Member, Outcome, members, run, worst
+from pgpart.cli.reporting import failure_lines, is_refused, withheld_lines, without_refused
+from pgpart.cli.sql_log import log_queries, logger
+from pgpart.errors import UsageError
+from pgpart.fleet import Member, Outcome, members, run
 
 if TYPE_CHECKING:
+    from pgpart.cli.requests import InitRequest, ReadRequest, Where, WriteRequest
     from pgpart.config import Settings
-    from pgpart.core.plan import Plan
+    from pgpart.core.plan import Plan, TablePlan
     from pgpart.db.executor import ActionResult
+    from pgpart.db.stats import TableStats
 
-Confirm = Callable[[Sequence[Outcome["Plan"]]], bool]
-
-
-def _exit(code: int) -> NoReturn:
-    raise typer.Exit(code)
+T = TypeVar("T")
+Written = tuple[list["ActionResult"], "Plan"]  # a member's results, and the plan they ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +51,9 @@ class Fleet:
     jobs: int
 
     @classmethod
-    def create(
-        cls, dsns: Sequence[str], services: Sequence[str], jobs: int, settings: Settings
-    ) -> Fleet | None:
-        found = members(dsns, services, settings)
-        return None if found is None else cls(tuple(found), jobs)
+    def create(cls, where: Where, settings: Settings) -> Fleet | None:
+        found = members(where.dsns, where.services, settings)
+        return None if found is None else cls(tuple(found), where.jobs)
 
     @property
     def labelled(self) -> bool:
@@ -65,143 +61,148 @@ class Fleet:
 
     def run_members(
         self,
-        work: Callable[[Member], Any],
+        work: Callable[[Member], T],
         members: Sequence[Member] | None = None,
         *,
         quiet: bool = False,
-    ) -> list[Outcome[Any]]:
+    ) -> list[Outcome[T]]:
         # Ctrl-C: databases not started are skipped, running ones finish their
         # current action (each in its own transaction); then exit as for one database.
         chosen = self.members if members is None else members
-        with _errors(None):
+        with reported(None):
             outcomes = run(chosen, work, self.jobs, None if quiet else _progress(len(chosen)))
         for o in outcomes:
             if o.failed:
-                _say(f"{o.member.name}: {o.error}")
+                say(f"{o.member.name}: {o.error}")
         return outcomes
 
     # --- check and stats -----------------------------------------------------------
 
-    def check(
-        self,
-        tables: Sequence[str],
-        *,
-        exact: bool,
-        fmt: Format,
-        quiet: bool,
-        now: str | None,
-        verbose: bool,
-    ) -> NoReturn:
-        from pgpart import api as service
+    def check(self, request: ReadRequest) -> NoReturn:
+        from pgpart import api
         from pgpart.cli.fleet_output import render_check_fleet
         from pgpart.cli.output import render_check
 
-        moment = _guarded(lambda: _now(now))
+        display = request.display
+        moment = _guarded(lambda: parse_now(request.now))
 
         def work(m: Member) -> Plan:
-            with service.open_connection(m.settings) as conn:
-                _log_queries(conn, verbose, m.name)
-                return service.check(conn, m.settings, tables or m.tables, moment, exact=exact)
+            with api.open_connection(m.settings) as conn:
+                log_queries(conn, display.verbose, m.name)
+                tables = request.tables or m.tables
+                return api.check(conn, m.settings, tables, moment, exact=request.exact)
 
-        outcomes = self.run_members(work, quiet=quiet)
+        outcomes = self.run_members(work, quiet=display.quiet)
         if self.labelled:
-            _emit(render_check_fleet(outcomes, fmt, moment, quiet))
+            emit(render_check_fleet(outcomes, display.fmt, moment, display.quiet))
         elif outcomes[0].value is not None:
-            _emit(render_check(outcomes[0].value, fmt, quiet=quiet))
-        _exit(worst([o.value.status.rank if o.value is not None else o.code for o in outcomes]))
+            emit(render_check(outcomes[0].value, display.fmt, quiet=display.quiet))
+        codes = [
+            check_exit_code(o.value.status) if o.value is not None else o.code for o in outcomes
+        ]
+        finish(worst(codes))
 
-    def stats(
-        self, tables: Sequence[str], *, exact: bool, fmt: Format, quiet: bool, verbose: bool
-    ) -> NoReturn:
-        from pgpart import api as service
+    def stats(self, request: ReadRequest) -> NoReturn:
+        from pgpart import api
         from pgpart.cli.fleet_output import render_stats_fleet
         from pgpart.cli.output import render_stats
 
-        def work(m: Member) -> tuple[Any, Any]:
-            with service.open_connection(m.settings) as conn:
-                _log_queries(conn, verbose, m.name)
-                result, findings = service.stats(conn, m.settings, tables or m.tables, exact=exact)
+        display = request.display
+
+        def work(m: Member) -> tuple[list[TableStats], tuple[TablePlan, ...]]:
+            with api.open_connection(m.settings) as conn:
+                log_queries(conn, display.verbose, m.name)
+                tables = request.tables or m.tables
+                result, findings = api.stats(conn, m.settings, tables, exact=request.exact)
             return result, findings.tables
 
-        outcomes = self.run_members(work, quiet=quiet)
-        shown = [replace(o, value=o.value[0] if o.value is not None else None) for o in outcomes]
-        if not quiet:
+        outcomes = self.run_members(work, quiet=display.quiet)
+        shown = [
+            Outcome(o.member, o.value[0] if o.value is not None else None, o.error, o.code)
+            for o in outcomes
+        ]
+        if not display.quiet:
             if self.labelled:
-                _emit(render_stats_fleet(shown, fmt))
+                emit(render_stats_fleet(shown, display.fmt))
             elif shown[0].value is not None:
-                _emit(render_stats(shown[0].value, fmt))
+                emit(render_stats(shown[0].value, display.fmt))
         codes = []
         for o in outcomes:
             refused = o.value[1] if o.value is not None else ()
             for table in refused:
                 for problem in table.problems:
-                    _say(o.member.scrub(self._named(o.member, problem.message)))
-            codes.append(o.code if o.failed else 3 if refused else 0)
-        _exit(worst(codes))
+                    say(o.member.scrub(self._named(o.member, problem.message)))
+            codes.append(o.code if o.failed else stats_exit_code(refused=bool(refused)))
+        finish(worst(codes))
 
     def _named(self, member: Member, text: str) -> str:
         return f"{member.name}: {text}" if self.labelled else text
 
     # --- create, maintain, drop ----------------------------------------------------
 
-    def write(
-        self,
-        *,
-        tables: Sequence[str],
-        request_args: dict[str, Any],
-        now: str | None,
-        dry_run: bool,
-        quiet: bool,
-        verbose: bool,
-        fmt: Format,
-        confirm: Confirm | None,
-    ) -> NoReturn:
-        from pgpart import api as service
-        from pgpart.core.planner import Request
+    def write(self, request: WriteRequest) -> NoReturn:
+        from pgpart import api
 
-        moment = _guarded(lambda: _now(now))
+        moment = _guarded(lambda: parse_now(request.now))
+        dry_run, display = request.dry_run, request.display
 
         def plan_one(m: Member) -> Plan:
-            request = Request(max_new_partitions=m.settings.max_new_partitions, **request_args)
-            with service.open_connection(m.settings) as conn:
-                _log_queries(conn, verbose, m.name)
-                return service.plan_changes(
-                    conn, m.settings, tables or m.tables, moment, request, allow_standby=dry_run
+            change = replace(request.change, max_new_partitions=m.settings.max_new_partitions)
+            with api.open_connection(m.settings) as conn:
+                log_queries(conn, display.verbose, m.name)
+                tables = request.tables or m.tables
+                return api.plan_changes(
+                    conn, m.settings, tables, moment, change, allow_standby=dry_run
                 )
 
-        def apply_one(m: Member, planned: Plan) -> tuple[list[ActionResult], Plan]:
-            log = _logger(verbose, m.name)
-            return service.apply(m.settings, planned, dry_run=dry_run, log=log), planned
+        def apply_one(m: Member, planned: Plan) -> Written:
+            log = logger(display.verbose, m.name)
+            return api.apply(m.settings, planned, dry_run=dry_run, log=log), planned
 
-        if confirm is None or dry_run:
+        if not request.confirm or dry_run:
             # Plan and apply in one go per member: a member waiting for a lock
             # holds up no other member.
-            outcomes = self.run_members(lambda m: apply_one(m, plan_one(m)), quiet=quiet)
+            outcomes = self.run_members(lambda m: apply_one(m, plan_one(m)), quiet=display.quiet)
         else:
-            plans = self.run_members(plan_one, quiet=quiet)
-            if any(o.value is not None and o.value.actions for o in plans) and not confirm(plans):
-                _say("nothing done")
-                _exit(0)
-            by_name = {o.member.name: o.value for o in plans if o.value is not None}
-            applied = {
-                o.member.name: o
-                for o in self.run_members(
-                    lambda m: apply_one(m, by_name[m.name]),
-                    [m for m in self.members if m.name in by_name],
-                    quiet=quiet,
-                )
-            }
-            outcomes = [applied.get(o.member.name, o) for o in plans]
-        self._report_writes(outcomes, fmt, quiet=quiet, dry_run=dry_run)
+            outcomes = self._confirmed(request, plan_one, apply_one)
+        self._report_writes(outcomes, display.fmt, quiet=display.quiet, dry_run=dry_run)
+
+    def _confirmed(
+        self,
+        request: WriteRequest,
+        plan_one: Callable[[Member], Plan],
+        apply_one: Callable[[Member, Plan], Written],
+    ) -> list[Outcome[Written]]:
+        """Plan everywhere, ask once, then apply where there is something to do."""
+        from pgpart.cli.drop_confirm import confirm_fleet_drop
+
+        quiet = request.display.quiet
+        plans = self.run_members(plan_one, quiet=quiet)
+        detach = request.change.drop_detach
+        if any(o.value is not None and o.value.actions for o in plans) and not confirm_fleet_drop(
+            plans, detach=detach
+        ):
+            say("nothing done")
+            finish(ExitCode.OK)
+        by_name = {o.member.name: o.value for o in plans if o.value is not None}
+        applied = {
+            o.member.name: o
+            for o in self.run_members(
+                lambda m: apply_one(m, by_name[m.name]),
+                [m for m in self.members if m.name in by_name],
+                quiet=quiet,
+            )
+        }
+        failed: list[Outcome[Written]] = [Outcome(o.member, None, o.error, o.code) for o in plans]
+        return [applied.get(o.member.name, f) for o, f in zip(plans, failed, strict=True)]
 
     def _report_writes(
-        self, outcomes: list[Outcome[Any]], fmt: Format, *, quiet: bool, dry_run: bool
+        self, outcomes: list[Outcome[Written]], fmt: Format, *, quiet: bool, dry_run: bool
     ) -> NoReturn:
         from pgpart.cli.fleet_output import render_results_fleet
         from pgpart.cli.output import render_results
-        from pgpart.core.plan import Plan
 
-        shown: list[Outcome[Any]] = []
+        shown: list[Outcome[Written]] = []
         codes: list[int] = []
         for o in outcomes:
             if o.value is None:
@@ -209,70 +210,56 @@ class Fleet:
                 codes.append(o.code)
                 continue
             results, planned = o.value
-            refused = [t for t in planned.tables if _refused(t)]
+            refused = any(is_refused(t) for t in planned.tables)
             kept = planned
             if refused and fmt is not Format.JSON:  # said on stderr instead, as for one database
-                kept = Plan(
-                    planned.now,
-                    tuple(t for t in planned.tables if not _refused(t)),
-                    planned.server_version,
-                )
+                kept = without_refused(planned)
             shown.append(replace(o, value=(results, kept)))
             failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
-            codes.append(3 if refused else 2 if failed else 0)
+            codes.append(write_exit_code(refused=refused, failed=failed))
         if self.labelled:
-            _emit(render_results_fleet(shown, fmt, quiet=quiet, dry_run=dry_run))
+            emit(render_results_fleet(shown, fmt, quiet=quiet, dry_run=dry_run))
         elif shown[0].value is not None:
             results, kept = shown[0].value
-            if kept.tables or codes[0] != 3:  # as for one database: refusals only on stderr
-                _emit(render_results(results, kept, fmt, quiet=quiet, dry_run=dry_run))
+            if kept.tables or codes[0] != ExitCode.UNKNOWN:  # as for one database
+                emit(render_results(results, kept, fmt, quiet=quiet, dry_run=dry_run))
         for o in outcomes:
             if o.value is not None:
                 self._say_problems(o.member, *o.value)
-        _exit(worst(codes))
+        finish(worst(codes))
 
     def _say_problems(self, member: Member, results: list[ActionResult], planned: Plan) -> None:
         """What one database says on stderr: tables refused, failed, withheld."""
 
-        def say(text: str) -> None:
-            _say(member.scrub(self._named(member, text)))
+        def say_member(text: str) -> None:
+            say(member.scrub(self._named(member, text)))
 
         for table in planned.tables:
-            if _refused(table):
+            if is_refused(table):
                 for p in table.problems:
-                    say(p.message)
+                    say_member(p.message)
         for line in failure_lines(results):
-            say(line)
-        for table in planned.tables:
-            if table.blocked:
-                for p in table.problems:
-                    if p.code in WITHHOLDING_CODES:
-                        say(f"{table.table}: {p.code}: {p.message}")
+            say_member(line)
+        # Only the work withheld: what new partitions will lack is said by check.
+        for line in withheld_lines(planned.tables, lacking=False):
+            say_member(line)
 
     # --- init ------------------------------------------------------------------------
 
-    def init(self, tables: Sequence[str], *, target: Path | None, quiet: bool) -> NoReturn:
+    def init(self, request: InitRequest) -> NoReturn:
         from pgpart.cli.fleet_init import fleet_config
+        from pgpart.cli.read_commands import write_config
 
-        text = fleet_config(self, tables, quiet=quiet)
-        if target is None:
-            _emit(text)
-        else:
-            try:
-                target.write_text(text, encoding="utf-8")
-            except OSError as exc:
-                _fail(f"cannot write {target}: {exc.strerror or exc}", ExitCode.UNKNOWN)
-            if not quiet:
-                typer.echo(f"wrote {target}", err=True)
-        _exit(0)
+        write_config(request, fleet_config(self, request.tables, quiet=request.quiet))
+        finish(ExitCode.OK)
 
 
-def _progress(total: int) -> Callable[[Outcome[Any], int], None] | None:
+def _progress(total: int) -> Callable[[Outcome[T], int], None] | None:
     """On a terminal, one stderr line as each database ends (cron logs stay clean)."""
     if total < 2 or not sys.stderr.isatty():
         return None
 
-    def finished(outcome: Outcome[Any], count: int) -> None:
+    def finished(outcome: Outcome[T], count: int) -> None:
         state = "failed" if outcome.failed else "finished"
         typer.echo(f"pgpart: [{count}/{total}] {outcome.member.name}: {state}", err=True)
 
@@ -283,33 +270,4 @@ def _guarded(get: Callable[[], datetime]) -> datetime:
     try:
         return get()
     except UsageError as exc:
-        _fail(exc.message, exc.exit_code)
-
-
-def prompt_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
-    """Every database's partitions, then one question (on stderr)."""
-    from pgpart.cli.fleet_output import render_results_fleet
-
-    previews = [
-        Outcome(o.member, (service_preview(o.value), o.value)) for o in plans if o.value is not None
-    ]
-    typer.echo(render_results_fleet(previews, Format.TABLE, quiet=False, dry_run=False), err=True)
-    count = sum(len(o.value.actions) for o in plans if o.value is not None)
-    where = sum(1 for o in plans if o.value is not None and o.value.actions)
-    return typer.confirm(
-        f"{'Detach' if detach else 'Drop'} these {count} partition(s) in {where} database(s)?",
-        default=False,
-        err=True,
-    )
-
-
-def service_preview(planned: Any) -> list[Any]:
-    """Planned actions as not-yet-run results, for the confirmation prompt."""
-    from pgpart.db.executor import ActionResult
-
-    return [
-        ActionResult(
-            action=a, done=False, skipped=False, error=None, sql=(), attempts=0, seconds=0.0
-        )
-        for a in planned.actions
-    ]
+        fail(exc.message, exc.exit_code)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pgpart.cli.app import _fail, _say
+from pgpart.cli.console import fail, say
 from pgpart.errors import ExitCode, UsageError
 from pgpart.fleet import Member
 
@@ -36,37 +36,27 @@ FLEET_HEADER = """\
 
 
 def _suggest(member: Member, tables: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    from pgpart import api as service
-    from pgpart.cli.init_config import suggest_config
+    from pgpart import api
+    from pgpart.cli.init_config import not_time_partitioned, suggest_config
 
     names = list(tables or member.tables)
-    with service.open_connection(member.settings) as conn:
-        gathered = service.gather(conn, member.settings, names, probe=False, templates=False)
-    refused = [
-        t
-        for t in gathered.targets
-        if names and (t.table is None or not t.table.is_time_range or t.table.relkind != "p")
-    ]
+    with api.open_connection(member.settings) as conn:
+        gathered = api.gather(conn, member.settings, names, probe=False, templates=False)
+    refused = not_time_partitioned(gathered, names)
     if refused:
-        raise UsageError(
-            "; ".join(
-                f"table {t.argument} does not exist"
-                if t.table is None
-                else f"{t.table.qualified} is not range-partitioned on a date/time column"
-                for t in refused
-            )
-        )
+        raise UsageError("; ".join(refused))
     text, skipped = suggest_config(gathered, member.settings)
     return tomllib.loads(text), skipped
 
 
 def without_password(dsn: str) -> str:
     """The DSN as written, or rebuilt without its password when it has one."""
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     try:
         params = conninfo_to_dict(dsn)
-    except Exception:
+    except psycopg.ProgrammingError:  # malformed: masked as it is
         from pgpart.db.connect import mask_dsn
 
         return mask_dsn(dsn)
@@ -85,7 +75,7 @@ def fleet_config(fleet: Fleet, tables: Sequence[str], *, quiet: bool = False) ->
     outcomes = fleet.run_members(lambda m: _suggest(m, tables), quiet=quiet)
     failed = [o for o in outcomes if o.failed]
     if failed:
-        _fail("nothing written", ExitCode.UNKNOWN)
+        fail("nothing written", ExitCode.UNKNOWN)
     union: dict[str, dict[str, Any]] = {}
     owned: dict[str, list[str]] = {}
     defaults: dict[str, Any] = {}
@@ -93,14 +83,14 @@ def fleet_config(fleet: Fleet, tables: Sequence[str], *, quiet: bool = False) ->
         assert o.value is not None
         document, skipped = o.value
         for line in skipped:
-            _say(f"{o.member.name}: skipped {line}")
+            say(f"{o.member.name}: skipped {line}")
         defaults = defaults or document.get("defaults", {})
         owned[o.member.name] = []
         for entry in document.get("table", []):
             owned[o.member.name].append(entry["name"])
             first = union.setdefault(entry["name"], entry)
             if first is not entry and first.get("interval") != entry.get("interval"):
-                _say(
+                say(
                     f"{o.member.name}: {entry['name']} is {entry.get('interval')} here but "
                     f"{first.get('interval')} elsewhere: the [[table]] entry says "
                     f"{first.get('interval')}; pgpart infers the interval from the existing "
@@ -121,7 +111,7 @@ def fleet_config(fleet: Fleet, tables: Sequence[str], *, quiet: bool = False) ->
             block["tables"] = owned[m.name]
         blocks.append("[[database]]\n" + tomli_w.dumps(block))
     if stripped:
-        _say(
+        say(
             f"the password of {', '.join(stripped)} is not written to the file: "
             "put it in ~/.pgpass (or PGPASSFILE)"
         )

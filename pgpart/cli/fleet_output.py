@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pgpart.cli.output import (
     Format,
@@ -25,12 +24,16 @@ from pgpart.cli.output import (
     results_json,
     stats_json,
 )
+from pgpart.cli.output.common import dumps
+from pgpart.cli.output.prometheus import label
 from pgpart.core.plan import Plan, Status
 
 if TYPE_CHECKING:
     from pgpart.db.executor import ActionResult
     from pgpart.db.stats import TableStats
     from pgpart.fleet import Outcome
+
+T = TypeVar("T")
 
 CheckOutcomes = Sequence["Outcome[Plan]"]
 StatsOutcomes = Sequence["Outcome[list[TableStats]]"]
@@ -51,21 +54,13 @@ def labelled(value: Any, name: str) -> Any:
     return value
 
 
-def _dumps(data: object) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def merge_prometheus(parts: Sequence[tuple[str, str]]) -> str:
     """Exposition texts of several databases as one: a ``database`` label on
     every sample, each metric family once (HELP, TYPE, then all its samples)."""
     headers: dict[str, list[str]] = {}
     samples: dict[str, list[str]] = {}
     for name, text in parts:
-        label = f'database="{_label(name)}"'
+        database = f'database="{label(name)}"'
         for line in text.splitlines():
             if not line:
                 continue
@@ -78,10 +73,10 @@ def merge_prometheus(parts: Sequence[tuple[str, str]]) -> str:
                 continue
             metric, brace, rest = line.partition("{")
             if brace:
-                samples.setdefault(metric, []).append(f"{metric}{{{label},{rest}")
+                samples.setdefault(metric, []).append(f"{metric}{{{database},{rest}")
             else:
                 metric, _, value = line.partition(" ")
-                samples.setdefault(metric, []).append(f"{metric}{{{label}}} {value}")
+                samples.setdefault(metric, []).append(f"{metric}{{{database}}} {value}")
     lines: list[str] = []
     for metric, found in samples.items():
         lines += headers.get(metric, [])
@@ -93,13 +88,13 @@ def _csv_rows(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
-def _write_csv(rows: Sequence[Sequence[Any]]) -> str:
+def _write_csv(rows: Sequence[Sequence[object]]) -> str:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
     return buf.getvalue()
 
 
-def _tabulate(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+def _tabulate(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     from tabulate import tabulate
 
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
@@ -111,11 +106,13 @@ def _short(text: str | None) -> str:
     return datetime.fromisoformat(text).isoformat(sep=" ", timespec="minutes")
 
 
-def _databases(outcomes: Sequence[Outcome[Any]], status: Any) -> list[dict[str, Any]]:
+def _databases(outcomes: Sequence[Outcome[T]], status: Callable[[T], str]) -> list[dict[str, Any]]:
     return [
         {
             "database": o.member.name,
-            "status": _STATUS_BY_CODE.get(o.code, "unknown") if o.failed else status(o.value),
+            "status": _STATUS_BY_CODE.get(o.code, "unknown")
+            if o.value is None
+            else status(o.value),
             "error": o.error,
         }
         for o in outcomes
@@ -123,9 +120,9 @@ def _databases(outcomes: Sequence[Outcome[Any]], status: Any) -> list[dict[str, 
 
 
 def _fleet_status(outcomes: CheckOutcomes) -> Status:
-    from pgpart.fleet import worst
+    from pgpart.cli.exit_codes import check_exit_code, worst
 
-    codes = [o.value.status.rank if o.value is not None else o.code for o in outcomes]
+    codes = [check_exit_code(o.value.status) if o.value is not None else o.code for o in outcomes]
     return Status(_STATUS_BY_CODE.get(worst(codes), "unknown"))
 
 
@@ -133,7 +130,6 @@ def _fleet_status(outcomes: CheckOutcomes) -> Status:
 
 
 def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quiet: bool) -> str:
-    status = _fleet_status(outcomes)
     ok = [(o.member.name, o.value) for o in outcomes if o.value is not None]
     failed = [o for o in outcomes if o.failed]
     if fmt is Format.PROMETHEUS:
@@ -144,22 +140,44 @@ def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quie
         ]
         return merge_prometheus(parts)
     if fmt is Format.JSON:
-        tables = [
-            labelled(t, name)
-            for name, plan in ok
-            for t in check_json(plan)["tables"]
-            if not quiet or t["status"] != "ok"
-        ]
-        if quiet and not tables and not failed:
-            return ""
-        return _dumps(
-            {
-                "status": status.value,
-                "now": now.isoformat(),
-                "tables": tables,
-                "databases": _databases(outcomes, lambda p: p.status.value),
-            }
-        )
+        return _check_json_fleet(outcomes, now, quiet)
+    headers, rows = _check_rows(ok, failed, now, quiet)
+    if fmt is Format.CSV:
+        return _write_csv([headers, *rows])
+    if not rows:
+        return ""
+    text = _tabulate([r[:-1] for r in rows], headers[:-1]) + "\n"
+    problems = _check_problem_lines(ok, failed, quiet)
+    if problems:
+        text += "\n" + "\n".join(problems) + "\n"
+    return text + _check_summary(outcomes)
+
+
+def _check_json_fleet(outcomes: CheckOutcomes, now: datetime, quiet: bool) -> str:
+    tables = [
+        labelled(t, o.member.name)
+        for o in outcomes
+        if o.value is not None
+        for t in check_json(o.value)["tables"]
+        if not quiet or t["status"] != "ok"
+    ]
+    if quiet and not tables and not any(o.failed for o in outcomes):
+        return ""
+    return dumps(
+        {
+            "status": _fleet_status(outcomes).value,
+            "now": now.isoformat(),
+            "tables": tables,
+            "databases": _databases(outcomes, lambda p: p.status.value),
+        }
+    )
+
+
+def _check_rows(
+    ok: Sequence[tuple[str, Plan]], failed: CheckOutcomes, now: datetime, quiet: bool
+) -> tuple[list[str], list[list[str]]]:
+    """The CSV columns with a first "database", and a row per table (per
+    database that failed)."""
     rows: list[list[str]] = []
     headers: list[str] = []
     for name, plan in ok:
@@ -169,11 +187,12 @@ def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quie
     if not headers:
         headers = _csv_rows(render_check(Plan(now, ()), Format.CSV))[0]
     rows += [[o.member.name, "", "UNKNOWN", "", "", "", "", o.error or ""] for o in failed]
-    headers = ["database", *headers]
-    if fmt is Format.CSV:
-        return _write_csv([headers, *rows])
-    if not rows:
-        return ""
+    return ["database", *headers], rows
+
+
+def _check_problem_lines(
+    ok: Sequence[tuple[str, Plan]], failed: CheckOutcomes, quiet: bool
+) -> list[str]:
     problems = [
         f"  {p.severity.value.upper():8} {name}: {t.table}: {p.code}: {p.message}"
         for name, plan in ok
@@ -181,21 +200,21 @@ def render_check_fleet(outcomes: CheckOutcomes, fmt: Format, now: datetime, quie
         if not quiet or t.status is not Status.OK
         for p in t.problems
     ]
-    problems += [f"  {'UNKNOWN':8} {o.member.name}: {o.error}" for o in failed]
+    return problems + [f"  {'UNKNOWN':8} {o.member.name}: {o.error}" for o in failed]
+
+
+def _check_summary(outcomes: CheckOutcomes) -> str:
     counts: dict[str, int] = {}
-    for _, plan in ok:
-        for t in plan.tables:
+    for o in outcomes:
+        for t in o.value.tables if o.value is not None else ():
             counts[t.status.value] = counts.get(t.status.value, 0) + 1
     by_status = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no tables"
-    summary = (
-        f"\n{status.value.upper()}: {len(outcomes)} databases"
-        + (f" ({len(failed)} not checked)" if failed else "")
+    failed = sum(1 for o in outcomes if o.failed)
+    return (
+        f"\n{_fleet_status(outcomes).value.upper()}: {len(outcomes)} databases"
+        + (f" ({failed} not checked)" if failed else "")
         + f"; tables: {by_status}\n"
     )
-    text = _tabulate([r[:-1] for r in rows], headers[:-1]) + "\n"
-    if problems:
-        text += "\n" + "\n".join(problems) + "\n"
-    return text + summary
 
 
 # --- stats -----------------------------------------------------------------------
@@ -206,7 +225,7 @@ def render_stats_fleet(outcomes: StatsOutcomes, fmt: Format) -> str:
     if fmt is Format.PROMETHEUS:
         return merge_prometheus([(name, render_stats(stats, fmt)) for name, stats in ok])
     if fmt is Format.JSON:
-        return _dumps(
+        return dumps(
             {
                 "tables": [
                     labelled(t, name) for name, stats in ok for t in stats_json(stats)["tables"]
@@ -249,21 +268,7 @@ def render_results_fleet(
     if quiet and not any_failed:
         return ""
     if fmt is Format.JSON:
-        return _dumps(
-            {
-                "status": "failed" if any_failed else "ok",
-                "actions": [labelled(a, name) for name, d in docs for a in d["actions"]],
-                "tables": [labelled(t, name) for name, d in docs for t in d["tables"]],
-                "databases": [
-                    {
-                        "database": o.member.name,
-                        "status": "failed" if o.failed else dict(docs)[o.member.name]["status"],
-                        "error": o.error,
-                    }
-                    for o in outcomes
-                ],
-            }
-        )
+        return _results_json_fleet(outcomes, docs, any_failed)
     if dry_run:
         scripts = [
             f"-- database {name}\n" + render_results(results, plan, fmt, quiet=False, dry_run=True)
@@ -271,6 +276,35 @@ def render_results_fleet(
         ]
         scripts += [f"-- database {o.member.name}: {o.error}\n" for o in failed]
         return "\n".join(scripts)
+    return _results_table_fleet(docs, failed, quiet)
+
+
+Document = dict[str, Any]  # results_json of one database
+
+
+def _results_json_fleet(
+    outcomes: WriteOutcomes, docs: Sequence[tuple[str, Document]], any_failed: bool
+) -> str:
+    return dumps(
+        {
+            "status": "failed" if any_failed else "ok",
+            "actions": [labelled(a, name) for name, d in docs for a in d["actions"]],
+            "tables": [labelled(t, name) for name, d in docs for t in d["tables"]],
+            "databases": [
+                {
+                    "database": o.member.name,
+                    "status": "failed" if o.failed else dict(docs)[o.member.name]["status"],
+                    "error": o.error,
+                }
+                for o in outcomes
+            ],
+        }
+    )
+
+
+def _results_table_fleet(
+    docs: Sequence[tuple[str, Document]], failed: WriteOutcomes, quiet: bool
+) -> str:
     rows = [
         [
             name,

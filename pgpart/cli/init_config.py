@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pgpart.core import handover
@@ -62,3 +63,17 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         tables,
     )
     return handover.annotate(text, comments), skipped
+
+
+def not_time_partitioned(gathered: Gathered, named: Sequence[str]) -> list[str]:
+    """One line per TABLE named on the command line that init cannot write
+    (no such table, or not range-partitioned on a date/time column)."""
+    if not named:
+        return []
+    return [
+        f"table {t.argument} does not exist"
+        if t.table is None
+        else f"{t.table.qualified} is not range-partitioned on a date/time column"
+        for t in gathered.targets
+        if t.table is None or not t.table.is_time_range or t.table.relkind != "p"
+    ]

@@ -1,0 +1,90 @@
+"""drop's confirmation on a terminal: what is about to go, then one question."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import typer
+
+from pgpart.cli.console import fail, say
+from pgpart.errors import ExitCode, PgpartError
+
+if TYPE_CHECKING:
+    from pgpart.config import Settings
+    from pgpart.core.plan import Plan
+    from pgpart.db.executor import ActionResult
+    from pgpart.db.stats import PartitionStats
+    from pgpart.fleet import Outcome
+
+
+def confirm_drop(planned: Plan, settings: Settings, *, detach: bool, width: int | None) -> bool:
+    """The partitions with their sizes, then [y/N] on stderr; Ctrl-C: exit 130."""
+    verb = "detach" if detach else "drop"
+    typer.echo(drop_preview(planned, settings, verb, width), err=True)
+    try:
+        sys.stderr.write(f"{verb.capitalize()} these {len(planned.actions)} partition(s)? [y/N]: ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        typer.echo("", err=True)
+        fail(f"interrupted (Ctrl-C): nothing {verb}ped", ExitCode.INTERRUPTED)
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    if not answer:
+        typer.echo("", err=True)  # end of input: end the prompt's line
+    say(f"not confirmed: nothing {verb}ped")
+    return False
+
+
+def drop_preview(planned: Plan, settings: Settings, verb: str, width: int | None) -> str:
+    """What the prompt is about to remove: each partition with its range,
+    estimated rows and size, and the total."""
+    import psycopg
+
+    from pgpart import api
+    from pgpart.cli.output import render_drop_preview
+    from pgpart.cli.output.drop_preview import partition_name
+
+    names = [partition_name(a) for a in planned.actions]
+    found: dict[str, PartitionStats] = {}
+    try:
+        with api.open_connection(settings) as conn:
+            tables = sorted({a.table.qualified for a in planned.actions})
+            stats, _ = api.stats(conn, settings, tables)
+        found = {p.name: p for s in stats for p in s.partitions}
+    except (PgpartError, psycopg.Error):
+        pass  # sizes unknown: the list of partitions is still shown
+    return render_drop_preview(planned.actions, [found.get(n) for n in names], verb, width)
+
+
+def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
+    """Every database's partitions, then one question (on stderr)."""
+    from pgpart.cli.fleet_output import render_results_fleet
+    from pgpart.cli.output import Format
+    from pgpart.fleet import Outcome
+
+    previews = [
+        Outcome(o.member, (not_yet_run(o.value), o.value)) for o in plans if o.value is not None
+    ]
+    typer.echo(render_results_fleet(previews, Format.TABLE, quiet=False, dry_run=False), err=True)
+    count = sum(len(o.value.actions) for o in plans if o.value is not None)
+    where = sum(1 for o in plans if o.value is not None and o.value.actions)
+    return typer.confirm(
+        f"{'Detach' if detach else 'Drop'} these {count} partition(s) in {where} database(s)?",
+        default=False,
+        err=True,
+    )
+
+
+def not_yet_run(planned: Plan) -> list[ActionResult]:
+    """Planned actions as not-yet-run results, for the confirmation prompt."""
+    from pgpart.db.executor import ActionResult
+
+    return [
+        ActionResult(
+            action=a, done=False, skipped=False, error=None, sql=(), attempts=0, seconds=0.0
+        )
+        for a in planned.actions
+    ]

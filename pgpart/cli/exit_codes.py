@@ -1,0 +1,113 @@
+"""The one place where outcomes and errors become exit codes (CONTRACT.md "Exit codes").
+
+0 OK (also a deliberate no-op), 1 WARNING, 2 CRITICAL or a writing command
+that failed, 3 UNKNOWN (cannot connect, bad config or arguments, unknown
+table), 130 interrupted. ``reported`` is the boundary every command runs in:
+an expected failure becomes one stderr line and its code, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pgpart.cli.console import fail, masked
+from pgpart.errors import ExitCode, PgpartError, primary_message
+
+if TYPE_CHECKING:
+    from pgpart.core.plan import Status
+
+__all__ = [
+    "ExitCode",
+    "Stop",
+    "check_exit_code",
+    "expected_failure",
+    "reported",
+    "stats_exit_code",
+    "worst",
+    "write_exit_code",
+]
+
+
+def check_exit_code(status: Status) -> ExitCode:
+    """check's verdict: ok 0, warning 1, critical 2, unknown 3."""
+    return ExitCode(status.rank)
+
+
+def stats_exit_code(*, refused: bool) -> ExitCode:
+    """stats: UNKNOWN when a table named is not one it can show."""
+    return ExitCode.UNKNOWN if refused else ExitCode.OK
+
+
+def write_exit_code(*, refused: bool, failed: bool, interrupted: bool = False) -> ExitCode:
+    """A writing command's outcome as its exit code.
+
+    ``interrupted``: Ctrl-C (what was done is reported); ``refused``: a table,
+    argument or config value pgpart cannot work with (UNKNOWN); ``failed``: an
+    action failed or a table's problems blocked it. A run that did everything
+    asked, or deliberately nothing (standby, declined confirmation), is OK.
+    """
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    if refused:
+        return ExitCode.UNKNOWN
+    if failed:
+        return ExitCode.CRITICAL
+    return ExitCode.OK
+
+
+# Across databases, the worst exit code by this order: a database known to be
+# CRITICAL (inserts failing, an action failed) outranks one that could not be
+# checked (UNKNOWN), which outranks WARNING. See README "Many databases".
+_SEVERITY: dict[int, int] = {
+    ExitCode.OK: 0,
+    ExitCode.WARNING: 1,
+    ExitCode.UNKNOWN: 2,
+    ExitCode.CRITICAL: 3,
+}
+
+
+def worst(codes: Sequence[int]) -> ExitCode:
+    """The worst exit code: 2 (critical, failed) > 3 (unknown) > 1 > 0."""
+    return ExitCode(max(codes, key=lambda c: _SEVERITY.get(c, 4), default=0))
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """An expected failure: the line that says it, and the exit code."""
+
+    message: str
+    code: ExitCode
+
+
+def expected_failure(exc: BaseException) -> Stop | None:
+    """What an exception means for the user, or None when it is not an
+    expected failure (a bug: its traceback is worth seeing)."""
+    if isinstance(exc, PgpartError):
+        return Stop(exc.message, exc.exit_code)
+    import psycopg
+
+    if not isinstance(exc, psycopg.Error):
+        return None
+    reason = primary_message(exc)
+    if isinstance(exc, psycopg.OperationalError):
+        reason = f"lost the connection to the server: {reason}"
+    return Stop(" ".join(reason.split()), ExitCode.UNKNOWN)
+
+
+@contextmanager
+def reported(dsn: str | None) -> Iterator[None]:
+    """Every expected failure inside as one line (password masked) and its
+    exit code; Ctrl-C before anything was changed as 130."""
+    import psycopg
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        fail("interrupted (Ctrl-C): nothing was changed", ExitCode.INTERRUPTED)
+    except (PgpartError, psycopg.Error) as exc:
+        stop = expected_failure(exc)
+        assert stop is not None
+        fail(masked(stop.message, dsn), stop.code)

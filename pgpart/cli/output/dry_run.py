@@ -1,0 +1,72 @@
+"""`--dry-run`: the summary and the plan as SQL comments, then every statement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pgpart.cli.output.actions import bounds, describe, dt, moves
+from pgpart.cli.output.check import problem_lines
+from pgpart.cli.output.common import compact, wrap_line
+from pgpart.cli.output.tally import Tally
+from pgpart.core.plan import Plan
+
+if TYPE_CHECKING:
+    from pgpart.db.executor import ActionResult
+
+
+def dry_run_script(results: Sequence[ActionResult], plan: Plan, width: int | None = None) -> str:
+    """The summary and the plan first, then every statement (as SQL comments
+    and statements, so the output can be reviewed and even run by hand)."""
+    head = [f"-- pgpart dry run at {plan.now.isoformat()}: nothing was changed"]
+    head.append("-- " + Tally.of(results).line(dry_run=True))
+    narrower = None if width is None else width - 3
+    for line in grouped(results):
+        head.extend("-- " + part for part in wrap_line(line, narrower, "", "  ").splitlines())
+    problems = problem_lines([t for t in plan.tables if t.problems], narrower)
+    if problems:
+        head.append("--\n-- problems:")
+        head.extend("-- " + line for line in problems.strip("\n").splitlines())
+    if not results:
+        head.append("-- nothing to do")
+    lines = head
+    for r in results:
+        lower, upper = bounds(r.action)
+        lines.append(
+            f"\n-- {r.action.table.qualified}: {describe(r.action)} {r.action.partition}"
+            + (f" [{lower}, {upper})" if upper else "")
+        )
+        lines.extend(s if s.rstrip().endswith(";") else s + ";" for s in r.sql)
+    return "\n".join(lines) + "\n"
+
+
+def grouped(results: Sequence[ActionResult]) -> list[str]:
+    """One line per run of consecutive actions of one kind on one table:
+    how many, which partitions, what range (a summary of 200 statements)."""
+    lines: list[str] = []
+    i = 0
+    while i < len(results):
+        first = results[i]
+        n = 1
+        while (
+            i + n < len(results)
+            and results[i + n].action.table == first.action.table
+            and results[i + n].action.action == first.action.action
+        ):
+            n += 1
+        group = results[i : i + n]
+        last = group[-1]
+        names = (
+            first.action.partition
+            if n == 1
+            else f"{first.action.partition} .. {last.action.partition}"
+        )
+        lower, upper = dt(first.action, "lower"), dt(last.action, "upper")
+        span = f" [{compact(lower) or 'MINVALUE'}, {compact(upper)})" if upper else ""
+        moving = [r.action.partition for r in group if moves(r)]
+        moving_note = f"; moving DEFAULT rows into {', '.join(moving)}" if moving else ""
+        lines.append(
+            f"{first.action.table.qualified}: {first.action.action} {n}: {names}{span}{moving_note}"
+        )
+        i += n
+    return lines

@@ -1,0 +1,85 @@
+"""The closing summary of a writing run: created N, dropped M, rows moved R, failed F."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pgpart.core.plan import CreatePartition
+
+if TYPE_CHECKING:
+    from pgpart.db.executor import ActionResult
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What a writing run did (or, dry, would do): the closing summary."""
+
+    created: int = 0
+    dropped: int = 0
+    detached: int = 0
+    finalized: int = 0
+    rows_moved: int = 0
+    moves: int = 0  # creations that move rows out of DEFAULT
+    failed: int = 0  # failed, or not attempted after a failure
+    skipped: int = 0  # already there (a concurrent run made it)
+
+    @classmethod
+    def of(cls, results: Sequence[ActionResult]) -> Tally:
+        counts = {"create": 0, "drop": 0, "detach": 0, "finalize_detach": 0}
+        failed = skipped = moved = moves = 0
+        for r in results:
+            if r.error:
+                failed += 1
+                continue
+            if r.skipped:
+                skipped += 1
+                continue
+            counts[r.action.action] = counts.get(r.action.action, 0) + 1
+            moved += r.rows_moved
+            moves += isinstance(r.action, CreatePartition) and r.action.move_rows
+        return cls(
+            counts["create"],
+            counts["drop"],
+            counts["detach"],
+            counts["finalize_detach"],
+            moved,
+            moves,
+            failed,
+            skipped,
+        )
+
+    def line(self, *, dry_run: bool) -> str:
+        if dry_run:
+            parts = [f"would create {self.created}", f"drop {self.dropped}"]
+            if self.detached:
+                parts.append(f"detach {self.detached}")
+            if self.finalized:
+                parts.append(f"finish {self.finalized} interrupted detach(es)")
+            if self.moves:
+                parts.append(f"move DEFAULT rows into {self.moves}")
+            return "dry run: " + ", ".join(parts) + "; nothing was changed"
+        parts = [f"created {self.created}", f"dropped {self.dropped}"]
+        if self.detached:
+            parts.append(f"detached {self.detached}")
+        if self.finalized:
+            parts.append(f"finished {self.finalized} interrupted detach(es)")
+        parts.append(f"rows moved {self.rows_moved:,}")
+        if self.skipped:
+            parts.append(f"already there {self.skipped}")
+        parts.append(f"failed {self.failed}")
+        return ", ".join(parts)
+
+
+def tally_json(tally: Tally, dry_run: bool) -> dict[str, Any]:
+    return {
+        "dry_run": dry_run,
+        "created": tally.created,
+        "dropped": tally.dropped,
+        "detached": tally.detached,
+        "finalized": tally.finalized,
+        "rows_moved": tally.rows_moved,
+        "failed": tally.failed,
+        "skipped": tally.skipped,
+    }

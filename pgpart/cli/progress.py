@@ -1,0 +1,70 @@
+"""Progress of a writing run on stderr (a terminal only), and what finished.
+
+Receives the executor's progress events: keeps the finished results (what
+was done, should Ctrl-C come) and, on a terminal, shows lock waits and rows
+moved as one status line rewritten in place. Nothing in cron (no terminal)
+or with -q.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TYPE_CHECKING
+
+from pgpart.cli.console import one_line
+
+if TYPE_CHECKING:
+    from pgpart.core.plan import Action
+    from pgpart.db.executor import ActionResult, Progress
+
+# The executor's lock holder: who first (pid, mode), then the query, which the width may cut.
+_HOLDER = re.compile(r"(held|queued ahead) by pid (\d+)[^:]*(?:: (.*))?")
+
+
+class RunProgress:
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.finished: list[ActionResult] = []
+        self.in_flight: Action | None = None
+        self.shown = False
+
+    def __call__(self, event: Progress) -> None:
+        if event.kind == "started":
+            self.in_flight = event.action
+            return
+        if event.kind == "finished":
+            if event.result is not None:
+                self.finished.append(event.result)
+            self.in_flight = None
+            return
+        if self.enabled:
+            self._show(_describe(event))
+
+    def _show(self, text: str) -> None:
+        from pgpart.cli.output import terminal_width
+
+        width = (terminal_width(sys.stderr) or 80) - 1
+        if len(text) > width:
+            text = text[: width - 3] + "..."
+        sys.stderr.write("\r\x1b[2K" + one_line(text))
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        """Erase the status line (before the result is printed)."""
+        if self.shown:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self.shown = False
+
+
+def _describe(event: Progress) -> str:
+    if event.kind == "lock_wait":
+        who = _HOLDER.match(event.holder or "")
+        holder = f" {who.group(1)} by pid {who.group(2)}" if who else ""
+        query = f": {who.group(3)}" if who and who.group(3) else ""
+        return (
+            f"waiting for a lock on {event.relation or '?'}{holder}, attempt {event.attempt}{query}"
+        )
+    return f"{event.action.partition}: {event.rows:,} rows moved out of DEFAULT so far"

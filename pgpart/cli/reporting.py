@@ -1,0 +1,115 @@
+"""The stderr lines of a writing run: tables refused, actions failed, work
+withheld, problems that blocked a table (with -q). Stdout has the details;
+each line here is said once, with the password masked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from pgpart.cli.console import masked, say
+from pgpart.cli.problem_codes import (
+    BAD_CONFIG_CODES,
+    LACKING_CODE,
+    REFUSED_CODES,
+    WITHHOLDING_CODES,
+)
+
+if TYPE_CHECKING:
+    from pgpart.core.plan import Plan, Problem, TablePlan
+    from pgpart.db.executor import ActionResult
+
+
+def is_refused(table: TablePlan) -> bool:
+    """Not a table pgpart can work on (unknown, not partitioned...): UNKNOWN."""
+    from pgpart.core.plan import Status
+
+    return bool(
+        table.status is Status.UNKNOWN
+        and table.blocked
+        and not table.actions
+        and any(p.code in REFUSED_CODES for p in table.problems)
+    )
+
+
+def has_bad_config(tables: Iterable[TablePlan]) -> bool:
+    """A config value or argument refused while planning (it needed the interval)."""
+    return any(p.code in BAD_CONFIG_CODES for t in tables for p in t.problems)
+
+
+def without_refused(planned: Plan) -> Plan:
+    """The plan minus the tables refused (said once on stderr instead)."""
+    from pgpart.core.plan import Plan
+
+    kept = tuple(t for t in planned.tables if not is_refused(t))
+    return Plan(planned.now, kept, planned.server_version)
+
+
+def problem_line(table: TablePlan, problem: Problem) -> str:
+    """'TABLE: CODE: MESSAGE'."""
+    return f"{table.table}: {problem.code}: {problem.message}"
+
+
+def failure_lines(results: Sequence[ActionResult]) -> list[str]:
+    """Per table whose actions failed: its first real failure (not a 'not
+    attempted'), and how many more actions were not done."""
+    from pgpart.db.executor import FailureKind
+
+    by_table: dict[str, list[ActionResult]] = {}
+    for r in results:
+        if r.error:
+            by_table.setdefault(r.action.table.qualified, []).append(r)
+    lines = []
+    for table, failed in by_table.items():
+        first = next(
+            (r for r in failed if r.failure and r.failure.kind is not FailureKind.NOT_ATTEMPTED),
+            failed[0],
+        )
+        more = len(failed) - 1
+        line = f"{table}: {first.error}"
+        if more:
+            line += f" ({more} more action{'s' if more > 1 else ''} not done)"
+        lines.append(line)
+    return lines
+
+
+def withheld_lines(
+    tables: Iterable[TablePlan], *, quiet: bool = False, lacking: bool = True
+) -> list[str]:
+    """One line per problem for which work was deliberately left undone
+    (with -q, report_blocked says those), and (``lacking``) per thing new
+    partitions will lack although they are made (a publication pgpart may
+    not change)."""
+    lines = []
+    for table in tables:
+        for p in table.problems:
+            withheld = table.blocked and not quiet and p.code in WITHHOLDING_CODES
+            lacks = lacking and not table.blocked and table.actions and p.code == LACKING_CODE
+            if withheld or lacks:
+                lines.append(problem_line(table, p))
+    return lines
+
+
+def report_refused(tables: Iterable[TablePlan], dsn: str | None) -> None:
+    """One stderr line per table pgpart cannot work on (the problem names it)."""
+    for table in tables:
+        for problem in table.problems:
+            say(masked(problem.message, dsn))
+
+
+def report_blocked(tables: Iterable[TablePlan], dsn: str | None) -> None:
+    """With -q, the problems that kept pgpart from changing a table (stdout is silent)."""
+    for table in tables:
+        for problem in table.problems:
+            say(masked(problem_line(table, problem), dsn))
+
+
+def report_failures(results: Sequence[ActionResult], dsn: str | None) -> None:
+    """One stderr line per table whose actions failed (stdout has the details)."""
+    for line in failure_lines(results):
+        say(masked(line, dsn))
+
+
+def report_withheld(tables: Iterable[TablePlan], dsn: str | None, *, quiet: bool) -> None:
+    for line in withheld_lines(tables, quiet=quiet):
+        say(masked(line, dsn))

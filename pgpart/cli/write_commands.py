@@ -1,0 +1,273 @@
+"""The commands that change the database: create, maintain, drop, restore.
+
+Each reads its flags into a WriteRequest (flag values checked here, exit 3
+when they cannot be read) and hands it to pgpart.cli.write_run.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pgpart.cli.console import emit, say
+from pgpart.cli.databases import choose, load_settings
+from pgpart.cli.exit_codes import reported
+from pgpart.cli.inputs import as_utc_if_naive, parse_duration, parse_interval, parse_moment
+from pgpart.cli.options import (
+    DEFAULT_JOBS,
+    ConfigOpt,
+    DryRunOpt,
+    DsnOpt,
+    JobsOpt,
+    LockTimeoutOpt,
+    NowOpt,
+    QuietOpt,
+    ServiceOpt,
+    TableArg,
+    TablesArg,
+    VerboseOpt,
+    WideOpt,
+    WriteFormat,
+    WriteFormatOpt,
+    output_format,
+)
+from pgpart.cli.requests import Display, Where, WriteRequest
+from pgpart.cli.sql_log import logger
+from pgpart.cli.write_run import run_write
+from pgpart.errors import UsageError
+
+
+def create(
+    table: TableArg,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="DATE",
+            help="Start (ISO date or timestamp; default: the current period).",
+            show_default=False,
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="DATE",
+            help="End, exclusive (default: the premake horizon).",
+            show_default=False,
+        ),
+    ] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option(
+            "--interval",
+            metavar="INTERVAL",
+            help="hourly, daily, weekly, monthly, quarterly, yearly, or e.g. '15 minutes',"
+            " '2 weeks' (default: configured, else inferred).",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow creating more than max_new_partitions.")
+    ] = False,
+    dry_run: DryRunOpt = False,
+    lock_timeout: LockTimeoutOpt = None,
+    fmt: WriteFormatOpt = WriteFormat.table,
+    quiet: QuietOpt = False,
+    wide: WideOpt = False,
+    verbose: VerboseOpt = False,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+    config: ConfigOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Create the missing partitions covering [--from, --to) (default: the current
+    one through the premake horizon), moving matching rows out of DEFAULT.
+
+    Examples:
+
+    \b
+      pgpart create public.events                                   # now .. premake
+      pgpart create public.events --from 2026-10-01 --to 2026-12-01 # a backfill
+      pgpart create audit_log --interval daily --dry-run            # no partitions yet
+    """
+    from pgpart.core.planner import Mode, Request
+
+    where = Where.of(dsns, services, jobs, config, lock_timeout)
+    dsn, fleet = where.dsn, choose(where)
+    with reported(dsn):
+        parsed_interval = parse_interval(interval)
+        start = parse_moment(from_, "--from") if from_ is not None else None
+        end = parse_moment(to, "--to") if to is not None else None
+        if start and end and as_utc_if_naive(start) >= as_utc_if_naive(end):
+            raise UsageError(f"--from {from_} is not before --to {to}")
+    change = Request(
+        Mode.CREATE, interval=parsed_interval, create_from=start, create_to=end, force=force
+    )
+    display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
+    run_write(WriteRequest(where, display, (table,), change, now, dry_run), fleet)
+
+
+def maintain(
+    tables: TablesArg = None,
+    dry_run: DryRunOpt = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Apply a retention shorter than one partition interval (refused otherwise: "
+            "a typo must not drop data), and create more than max_new_partitions.",
+        ),
+    ] = False,
+    lock_timeout: LockTimeoutOpt = None,
+    fmt: WriteFormatOpt = WriteFormat.table,
+    quiet: QuietOpt = False,
+    wide: WideOpt = False,
+    verbose: VerboseOpt = False,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+    config: ConfigOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """What cron runs: create partitions through the premake horizon, move DEFAULT rows
+    into them, finish interrupted detaches, apply configured retention. Idempotent.
+
+    Examples:
+
+    \b
+      pgpart maintain -q                    # cron: silent unless something failed
+      pgpart maintain --dry-run             # the summary, then every statement
+      pgpart maintain public.messages --lock-timeout 200ms
+    """
+    from pgpart.core.planner import Mode, Request
+
+    where = Where.of(dsns, services, jobs, config, lock_timeout)
+    fleet = choose(where)
+    display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
+    change = Request(Mode.MAINTAIN, force=force)
+    run_write(WriteRequest(where, display, tuple(tables or ()), change, now, dry_run), fleet)
+
+
+def drop(
+    table: TableArg,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Drop partitions lying wholly before now minus this, e.g. '90 days' or "
+            "'6 mon' (a bare m is refused). Required unless --before (give exactly one).",
+            show_default=False,
+        ),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="DATE",
+            help="Drop partitions lying wholly before this date (ISO 8601). "
+            "Required unless --older-than (give exactly one).",
+            show_default=False,
+        ),
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Detach instead of dropping (keep the tables).")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Allow --older-than shorter than one partition interval (refused otherwise: "
+            "a typo such as '6 min' for '6 mon' must not drop data).",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Do not ask for confirmation (required without a terminal)."
+        ),
+    ] = False,
+    dry_run: DryRunOpt = False,
+    lock_timeout: LockTimeoutOpt = None,
+    fmt: WriteFormatOpt = WriteFormat.table,
+    quiet: QuietOpt = False,
+    wide: WideOpt = False,
+    verbose: VerboseOpt = False,
+    dsns: DsnOpt = None,
+    services: ServiceOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+    config: ConfigOpt = None,
+    now: NowOpt = None,
+) -> None:
+    """Remove (or --detach) partitions lying wholly before a cutoff. The partition
+    holding the current time, and every later one, is never touched.
+
+    Exactly one of --older-than DURATION or --before DATE is required.
+
+    Examples:
+
+    \b
+      pgpart drop public.events --older-than "90 days" --dry-run
+      pgpart drop public.events --before 2026-01-01 --yes
+      pgpart drop public.messages --older-than "12 months" --detach
+    """
+    from pgpart.core.planner import Mode, Request
+
+    where = Where.of(dsns, services, jobs, config, lock_timeout)
+    dsn, fleet = where.dsn, choose(where)
+    with reported(dsn):
+        if (older_than is None) == (before is None):
+            raise UsageError("give exactly one of --older-than DURATION or --before DATE")
+        duration = parse_duration(older_than, "--older-than")
+        cutoff = parse_moment(before, "--before") if before is not None else None
+        if not dry_run and not yes and not sys.stdin.isatty():
+            raise UsageError(
+                "refusing to drop without a terminal to confirm: pass --yes "
+                "(or --dry-run to see what would go)"
+            )
+    change = Request(
+        Mode.DROP,
+        drop_older_than=duration,
+        drop_before=cutoff,
+        drop_detach=detach,
+        force=force,
+    )
+    display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
+    request = WriteRequest(where, display, (table,), change, now, dry_run, confirm=not yes)
+    run_write(request, fleet)
+
+
+def restore(
+    archive: Annotated[
+        Path,
+        typer.Argument(help="An archive's dump (.dump) or manifest (.json), as maintain wrote it."),
+    ],
+    dry_run: DryRunOpt = False,
+    lock_timeout: LockTimeoutOpt = None,
+    fmt: WriteFormatOpt = WriteFormat.table,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+    dsns: DsnOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Bring back a partition that retention_mode = "archive" dumped: pg_restore it,
+    check its rows and checksum, and re-attach it when its range is free (else keep
+    it as a plain table and say why)."""
+    where = Where.of(dsns, lock_timeout=lock_timeout, config=config)
+    dsn = where.dsn
+    with reported(dsn):
+        if len(where.dsns) > 1:
+            raise UsageError("restore works on one database: give one --dsn")
+        settings = load_settings(where, dsn)
+        from pgpart.db.restore import render_restore, restore
+
+        result = restore(settings, archive, dry_run=dry_run, log=logger(verbose))
+        if not quiet or fmt is WriteFormat.json:
+            emit(render_restore(result, fmt.value))
+        if not result.attached and not dry_run and quiet:
+            say(f"{result.table} restored as a plain table: {result.why}")

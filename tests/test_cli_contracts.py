@@ -1,0 +1,117 @@
+"""The command line's own contracts, without a server: exit codes mapped in
+one place, expected failures as one line, the typed request feeding the
+settings, and the one error boundary left in the code."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgpart.cli.exit_codes import (
+    Stop,
+    check_exit_code,
+    expected_failure,
+    stats_exit_code,
+    worst,
+    write_exit_code,
+)
+from pgpart.cli.requests import Where
+from pgpart.config import Overrides
+from pgpart.core.plan import Status
+from pgpart.errors import ConfigError, ExitCode, UsageError, WriteRefused
+
+PGPART = Path(__file__).resolve().parents[1] / "pgpart"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (Status.OK, ExitCode.OK),
+        (Status.WARNING, ExitCode.WARNING),
+        (Status.CRITICAL, ExitCode.CRITICAL),
+        (Status.UNKNOWN, ExitCode.UNKNOWN),
+    ],
+)
+def test_check_exit_code_is_the_verdict(status: Status, code: ExitCode) -> None:
+    assert check_exit_code(status) is code
+
+
+def test_stats_exit_code() -> None:
+    assert stats_exit_code(refused=False) is ExitCode.OK
+    assert stats_exit_code(refused=True) is ExitCode.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("refused", "failed", "interrupted", "code"),
+    [
+        (False, False, False, ExitCode.OK),
+        (False, True, False, ExitCode.CRITICAL),
+        (True, True, False, ExitCode.UNKNOWN),
+        (True, True, True, ExitCode.INTERRUPTED),
+        (False, False, True, ExitCode.INTERRUPTED),
+    ],
+)
+def test_write_exit_code_precedence(
+    refused: bool, failed: bool, interrupted: bool, code: ExitCode
+) -> None:
+    assert write_exit_code(refused=refused, failed=failed, interrupted=interrupted) is code
+
+
+def test_worst_over_databases_ranks_critical_above_unknown() -> None:
+    assert worst([]) is ExitCode.OK
+    assert worst([0, 1]) is ExitCode.WARNING
+    assert worst([1, 3]) is ExitCode.UNKNOWN
+    assert worst([3, 2, 1]) is ExitCode.CRITICAL
+
+
+def test_expected_failures_are_one_line_with_their_code() -> None:
+    assert expected_failure(ConfigError("bad key")) == Stop("bad key", ExitCode.UNKNOWN)
+    assert expected_failure(UsageError("--from")) == Stop("--from", ExitCode.UNKNOWN)
+    assert expected_failure(WriteRefused("no --yes")) == Stop("no --yes", ExitCode.CRITICAL)
+    lost = expected_failure(psycopg.OperationalError("server closed\n  the connection"))
+    assert lost == Stop(
+        "lost the connection to the server: server closed the connection", ExitCode.UNKNOWN
+    )
+    assert expected_failure(psycopg.ProgrammingError("bad")) == Stop("bad", ExitCode.UNKNOWN)
+
+
+def test_a_bug_is_not_an_expected_failure() -> None:
+    assert expected_failure(KeyError("x")) is None
+
+
+def test_where_builds_the_settings_overrides() -> None:
+    where = Where.of(["host=a", "host=b"], ["svc"], 2, Path("p.toml"), "200ms")
+    assert where.dsn == "host=a"
+    assert where.overrides(None) == Overrides(config=Path("p.toml"), lock_timeout="200ms")
+    assert where.overrides("host=a") == Overrides(
+        dsn="host=a", config=Path("p.toml"), lock_timeout="200ms"
+    )
+    assert Where.of(None).dsn is None
+
+
+def _broad_handlers(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ExceptHandler)
+        and (
+            node.type is None
+            or (isinstance(node.type, ast.Name) and node.type.id in {"Exception", "BaseException"})
+        )
+    ]
+
+
+def test_one_boundary_catches_everything() -> None:
+    """In the command line and the fleet runner, only a fleet member's
+    boundary catches every exception (a bug in one member must not stop
+    the others); everything else names what it expects."""
+    files = [*sorted((PGPART / "cli").rglob("*.py")), PGPART / "fleet.py"]
+    found = {str(p.relative_to(PGPART)): _broad_handlers(p) for p in files}
+    assert {name: lines for name, lines in found.items() if lines} == {
+        "fleet.py": found["fleet.py"]
+    }
+    assert len(found["fleet.py"]) == 1
