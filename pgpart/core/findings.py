@@ -1,5 +1,5 @@
 """What check reports about one table's state, every mode alike: whether
-pgpart can work on it at all, its coverage (missing_current,
+pgpart can work on it at all (and read its bounds), its coverage (missing_current,
 insufficient_ahead, gap), its DEFAULT partition's rows, and hygiene
 (pending_detach, retention_overdue)."""
 
@@ -46,6 +46,19 @@ def unsupported(target: Target) -> Problem | None:
             " not a date or time column",
         )
     return None
+
+
+def unreadable_bound(table: PartitionedTable) -> Problem | None:
+    """A partition whose bound pgpart cannot read: no DDL on the table."""
+    unreadable = [p for p in table.partitions if p.bound_error]
+    if not unreadable:
+        return None
+    first = unreadable[0]
+    return Problem(
+        Status.UNKNOWN,
+        ProblemCode.UNSUPPORTED_KEY,
+        f"cannot read the bound of {first.qualified}: {first.bound_error}",
+    )
 
 
 def _unsupported_key(table: PartitionedTable, why: str) -> Problem:

@@ -27,6 +27,7 @@ from pgpart.core.findings import (
     coverage_problems,
     default_problems,
     hygiene_problems,
+    unreadable_bound,
     unsupported,
 )
 from pgpart.core.framing import (
@@ -126,15 +127,8 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     policy = target.policy
     frame, source, problems, blocked = _framed(table, policy, snapshot, now, request)
     expiry = _Expiry.of(frame, policy, request)
-    problems += coverage_problems(frame, live_partitions(table), policy)
-    problems += default_problems(frame, target.default_rows, policy.premake)
-    overdue = None if expiry.retention_short else expiry.retained
-    problems += hygiene_problems(frame, overdue, policy.retention)
-    copy, sibling_problems = copying(table, target.default_rows, snapshot)
-    problems += sibling_problems
-    problems += leftover_problems(table)
-    drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
-    problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
+    copy, found = _findings(frame, target, snapshot, request, expiry)
+    problems += found
     partman = partman_problem(table, snapshot, request.mode)
     skip = partman is not None and request.mode in (Mode.MAINTAIN, Mode.DROP)
     if partman is not None:
@@ -145,16 +139,10 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     if short is not None:
         problems.append(short)
         blocked = blocked or request.mode is Mode.DROP
-    unreadable = [p for p in table.partitions if p.bound_error]
-    if unreadable:
+    unreadable = unreadable_bound(table)
+    if unreadable is not None:
+        problems.append(unreadable)
         blocked = True
-        problems.append(
-            Problem(
-                Status.UNKNOWN,
-                ProblemCode.UNSUPPORTED_KEY,
-                f"cannot read the bound of {unreadable[0].qualified}: {unreadable[0].bound_error}",
-            )
-        )
 
     actions: tuple[Action, ...] = ()
     if request.mode is not Mode.CHECK and not blocked and not skip:
@@ -171,6 +159,24 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         # the rest is done and the command fails.
         blocked = blocked or failing
     return _table_plan(frame, target, source, problems, actions, blocked)
+
+
+def _findings(
+    frame: TableFrame, target: Target, snapshot: Snapshot, request: Request, expiry: _Expiry
+) -> tuple[Copying, list[Problem]]:
+    """How new partitions are made, and what check reports about the table's
+    coverage, DEFAULT rows, hygiene, siblings and retention."""
+    table, policy = frame.table, target.policy
+    problems = coverage_problems(frame, live_partitions(table), policy)
+    problems += default_problems(frame, target.default_rows, policy.premake)
+    overdue = None if expiry.retention_short else expiry.retained
+    problems += hygiene_problems(frame, overdue, policy.retention)
+    copy, sibling_problems = copying(table, target.default_rows, snapshot)
+    problems += sibling_problems
+    problems += leftover_problems(table)
+    drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
+    problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
+    return copy, problems
 
 
 def _not_planned(target: Target, problem: Problem) -> TablePlan:
