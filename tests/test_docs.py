@@ -302,10 +302,14 @@ def test_readme_toml_examples_load(tmp_path: Path) -> None:
 
 
 def _planner_codes() -> set[str]:
+    """The codes the planner's modules report (ProblemCode.X, or a bare string)."""
+    from pgpart.core.plan import ProblemCode
+
     codes: set[str] = set()
-    for module in ("planner.py", "framing.py"):
-        source = (ROOT / "pgpart" / "core" / module).read_text(encoding="utf-8")
+    for path in (ROOT / "pgpart" / "core").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
         codes |= set(re.findall(r"Status\.[A-Z]+,\s*\"([a-z_]+)\"", source))
+        codes |= {ProblemCode[m].value for m in re.findall(r"ProblemCode\.([A-Z_]+)\b", source)}
     return codes
 
 

@@ -511,7 +511,9 @@ def test_alert_rules_use_real_metrics(pg_conn, pg_dsn) -> None:
     prepared_database(pg_conn, pg_dsn, maintained=False)  # every problem has a sample
     emitted = emitted_metrics(pg_dsn)
     all_labels = set().union(*emitted.values())
-    codes = set(re.findall(r"Status\.[A-Z]+,\s*\"([a-z_]+)\"", PGPART_SOURCE))
+    from pgpart.core.plan import ProblemCode
+
+    codes = {c.value for c in ProblemCode}
     severities = {"warning", "critical", "unknown"}
     rules = alert_rules_structurally()
     assert len(rules) >= 5

@@ -1,0 +1,60 @@
+"""How new partitions of one table are made: from its newest sibling, unless
+that sibling cannot be reproduced; and how rows leave the DEFAULT partition
+for them. With the findings that decide it (cannot_reproduce, sibling_drift,
+relocation_blocked)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
+from pgpart.core.siblings import Relocation, SiblingTemplate, drift, relocation_for, template_issues
+from pgpart.core.snapshot import PartitionedTable, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Copying:
+    """How new partitions of one table are made."""
+
+    template: SiblingTemplate | None
+    refuse: bool  # cannot_reproduce: no partition is created
+    relocation: Relocation | None  # None: rows cannot leave DEFAULT unnoticed
+
+
+def copying(
+    table: PartitionedTable, rows: DefaultRows | None, snapshot: Snapshot
+) -> tuple[Copying, list[Problem]]:
+    newest = table.templates.newest
+    problems: list[Problem] = []
+    issues = template_issues(newest, table.key_column or "", table.templates.unreadable)
+    for issue in issues:
+        problems.append(
+            Problem(
+                Status.WARNING,
+                ProblemCode.CANNOT_REPRODUCE,
+                issue.message
+                + ("; pgpart creates no partition for this table" if issue.blocks else ""),
+            )
+        )
+    if newest is not None:
+        differs = drift(newest, table.templates.previous)
+        if differs:
+            problems.append(Problem(Status.WARNING, ProblemCode.SIBLING_DRIFT, differs))
+    relocation: Relocation | None = Relocation.PLAIN
+    if table.default is not None:
+        login = snapshot.login
+        relocation, why = relocation_for(
+            table.facts, login.name, login.may_set_replication_role, snapshot.server_version
+        )
+        holds = rows is None or rows.error is not None or rows.rows > 0
+        if why is not None and holds:
+            problems.append(
+                Problem(
+                    Status.WARNING,
+                    ProblemCode.RELOCATION_BLOCKED,
+                    f"{why}; the rows stay in {table.default.qualified} and their ranges get no "
+                    "partition until then",
+                )
+            )
+    refuse = any(i.blocks for i in issues)
+    return Copying(newest, refuse, relocation), problems

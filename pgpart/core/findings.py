@@ -1,0 +1,205 @@
+"""What check reports about one table's state, every mode alike: whether
+pgpart can work on it at all (and read its bounds), its coverage (missing_current,
+insufficient_ahead, gap), its DEFAULT partition's rows, and hygiene
+(pending_detach, retention_overdue)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import datetime
+
+from pgpart.config import TablePolicy
+from pgpart.core import calendar as cal
+from pgpart.core.coverage import segment_at, segments
+from pgpart.core.durations import Duration
+from pgpart.core.moments import describe_moment
+from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
+from pgpart.core.request import Target
+from pgpart.core.retention import Expired
+from pgpart.core.snapshot import Partition, PartitionedTable
+from pgpart.core.table_frame import TableFrame, wall_text
+
+
+def unsupported(target: Target) -> Problem | None:
+    """Why pgpart cannot work on a table at all; None when it can."""
+    table = target.table
+    if table is None:
+        return Problem(
+            Status.UNKNOWN, ProblemCode.UNKNOWN_TABLE, f"table {target.argument} does not exist"
+        )
+    if table.relkind != "p":
+        return Problem(
+            Status.UNKNOWN,
+            ProblemCode.NOT_PARTITIONED,
+            f"{table.qualified} is not a partitioned table",
+        )
+
+    if table.strategy != "range":
+        return _unsupported_key(table, f"is partitioned by {table.strategy}, not by a time range")
+    if table.key_column is None:
+        return _unsupported_key(table, "has a multi-column or expression partition key")
+    if table.key_kind is None:
+        return _unsupported_key(
+            table,
+            f"is partitioned on {table.key_column} of type {table.key_type},"
+            " not a date or time column",
+        )
+    return None
+
+
+def unreadable_bound(table: PartitionedTable) -> Problem | None:
+    """A partition whose bound pgpart cannot read: no DDL on the table."""
+    unreadable = [p for p in table.partitions if p.bound_error]
+    if not unreadable:
+        return None
+    first = unreadable[0]
+    return Problem(
+        Status.UNKNOWN,
+        ProblemCode.UNSUPPORTED_KEY,
+        f"cannot read the bound of {first.qualified}: {first.bound_error}",
+    )
+
+
+def _unsupported_key(table: PartitionedTable, why: str) -> Problem:
+    return Problem(Status.UNKNOWN, ProblemCode.UNSUPPORTED_KEY, f"{table.qualified} {why}")
+
+
+def coverage_problems(
+    frame: TableFrame, live: Sequence[Partition], policy: TablePolicy
+) -> list[Problem]:
+    problems: list[Problem] = []
+    stretches = segments(live)
+    current = segment_at(stretches, frame.now)
+    if current is None:
+        has_default = frame.table.default is not None
+        problems.append(
+            Problem(
+                Status.CRITICAL,
+                ProblemCode.MISSING_CURRENT,
+                f"no partition covers now ({describe_moment(frame.now, frame.tz)}): inserts "
+                + ("go to the DEFAULT partition" if has_default else "are failing"),
+            )
+        )
+    elif current[1] is not None:
+        short = _ahead_problem(frame, current[1], policy)
+        problems += [short] if short else []
+    for (_, a_hi), (b_lo, _) in itertools.pairwise(stretches):
+        assert a_hi is not None and b_lo is not None
+        if a_hi <= frame.now < b_lo:
+            continue  # already reported as missing_current
+        problems.append(
+            Problem(
+                Status.WARNING,
+                ProblemCode.GAP,
+                f"no partition covers [{describe_moment(a_hi, frame.tz)}, "
+                f"{describe_moment(b_lo, frame.tz)})",
+            )
+        )
+    return problems
+
+
+def _ahead_problem(frame: TableFrame, until: datetime, policy: TablePolicy) -> Problem | None:
+    """insufficient_ahead: the partitions holding now end too soon."""
+    crit = policy.critical_ahead
+    warn = policy.effective_warn_ahead(frame.interval) if frame.interval else Duration(days=2)
+    left = describe_moment(until, frame.tz)
+    if crit and until < crit.after(frame.now, frame.tz):
+        severity, margin = Status.CRITICAL, crit
+    elif warn and until < warn.after(frame.now, frame.tz):
+        severity, margin = Status.WARNING, warn
+    else:
+        return None
+    return Problem(
+        severity,
+        ProblemCode.INSUFFICIENT_AHEAD,
+        f"partitions end at {left}, less than {margin} ahead",
+    )
+
+
+def default_problems(frame: TableFrame, rows: DefaultRows | None, premake: int) -> list[Problem]:
+    """default_has_rows: what the probe found in the DEFAULT partition."""
+    if frame.table.default is None or rows is None:
+        return []
+    if rows.error:
+        return [
+            Problem(
+                Status.WARNING,
+                ProblemCode.DEFAULT_HAS_ROWS,
+                f"could not probe the DEFAULT partition: {rows.error}",
+            )
+        ]
+    if rows.rows == 0:
+        return []
+    count = f"{rows.rows}" if rows.exact else f"at least {rows.rows}"
+    shown = [
+        f"{describe_moment(p.start, frame.tz, frame.interval)} ({p.rows})" for p in rows.periods[:6]
+    ]
+    if len(rows.periods) > 6:
+        shown.append(f"... {len(rows.periods) - 6} more periods")
+    far = [
+        p
+        for p in rows.periods
+        if p.start > frame.now
+        and frame.grid
+        and p.start
+        >= cal.shift(cal.align(frame.now, frame.grid, frame.tz), frame.grid, 24, frame.tz)
+    ]
+    note = f"; {len(far)} far-future period(s): stray rows?" if far else ""
+    note += _outside_window_fix(frame, rows, premake)
+    return [
+        Problem(
+            Status.WARNING,
+            ProblemCode.DEFAULT_HAS_ROWS,
+            f"DEFAULT partition {frame.table.default.qualified} holds {count} rows: "
+            + ", ".join(shown)
+            + note,
+        )
+    ]
+
+
+def _outside_window_fix(frame: TableFrame, rows: DefaultRows, premake: int) -> str:
+    """The command that moves DEFAULT rows maintain leaves alone (periods
+    before the current one or beyond the premake horizon)."""
+    if frame.interval is None or not rows.periods:
+        return ""
+    current = cal.align(frame.now, frame.interval, frame.tz)
+    horizon = cal.shift(current, frame.interval, premake + 1, frame.tz)
+    outside = [p.start for p in rows.periods if not current <= p.start < horizon]
+    if not outside:
+        return ""
+    start = cal.align(min(outside), frame.interval, frame.tz)
+    end = cal.shift(cal.align(max(outside), frame.interval, frame.tz), frame.interval, 1, frame.tz)
+    return (
+        "; maintain leaves rows outside [now, premake] there: move them with"
+        f" `pgpart create {frame.table.qualified} --from {wall_text(start, frame)}"
+        f" --to {wall_text(end, frame)}`"
+    )
+
+
+def hygiene_problems(
+    frame: TableFrame, overdue: Expired | None, retention: Duration | None
+) -> list[Problem]:
+    """pending_detach, and retention_overdue: ``overdue`` is what the policy's
+    ``retention`` would remove (None: no retention, or one refused as too short)."""
+    problems = [
+        Problem(
+            Status.WARNING,
+            ProblemCode.PENDING_DETACH,
+            f"{p.qualified} is half-detached (DETACH CONCURRENTLY was interrupted);"
+            " maintain finishes it",
+        )
+        for p in frame.table.ranged
+        if p.pending_detach
+    ]
+    old = overdue.settled if overdue else ()
+    if overdue and old:
+        problems.append(
+            Problem(
+                Status.WARNING,
+                ProblemCode.RETENTION_OVERDUE,
+                f"{len(old)} partition(s) lie wholly before the retention cutoff "
+                f"{describe_moment(overdue.cutoff, frame.tz)} (retention {retention})",
+            )
+        )
+    return problems

@@ -1,0 +1,60 @@
+"""Problem codes are one enum (ProblemCode) whose members print, serialize
+and compare as their bare value, so output stays what it was, and every
+code pgpart reports or tests for is a member."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pgpart.core.plan import Problem, ProblemCode, Status
+
+PGPART = Path(__file__).resolve().parents[1] / "pgpart"
+
+
+def _sources() -> dict[Path, str]:
+    return {p: p.read_text(encoding="utf-8") for p in PGPART.rglob("*.py")}
+
+
+def test_a_member_reads_as_its_bare_value() -> None:
+    code = ProblemCode.MISSING_CURRENT
+    assert f"{code}: x" == "missing_current: x"
+    assert f"{code:>17}" == "  missing_current"
+    assert str(code) == "missing_current" and code == "missing_current"
+    assert json.dumps({"code": code}) == '{"code": "missing_current"}'
+    assert code in frozenset({"missing_current"})
+    assert ProblemCode("missing_current") is code
+
+
+def test_a_problem_holds_a_member_and_refuses_an_unknown_code() -> None:
+    problem = Problem(Status.UNKNOWN, "out_of_range", "m")
+    assert problem.code is ProblemCode.OUT_OF_RANGE
+    assert problem == Problem(Status.UNKNOWN, ProblemCode.OUT_OF_RANGE, "m")
+    with pytest.raises(ValueError):
+        Problem(Status.WARNING, "no_such_code", "m")
+
+
+def test_every_member_is_reported_somewhere() -> None:
+    sources = {p: s for p, s in _sources().items() if p.name != "plan.py"}
+    text = "\n".join(sources.values())
+    unused = [
+        c.name for c in ProblemCode if f"ProblemCode.{c.name}" not in text and f'"{c}"' not in text
+    ]
+    assert not unused, f"members no module reports: {unused}"
+
+
+def test_every_code_compared_with_is_a_member() -> None:
+    from pgpart.cli.app import BAD_CONFIG_CODES, REFUSED_CODES, WITHHOLDING_CODES
+
+    members = {c.value for c in ProblemCode}
+    assert not (BAD_CONFIG_CODES | REFUSED_CODES | WITHHOLDING_CODES) - members
+    compared = {
+        code
+        for source in _sources().values()
+        for code in re.findall(r"\.code (?:==|!=|is) \"([a-z_]+)\"", source)
+    }
+    assert compared, "no comparison with a code string found: the pattern is stale"
+    assert compared <= members, f"not problem codes: {compared - members}"
