@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pgpart.config import Settings, TablePolicy
 from pgpart.core import calendar as cal
-from pgpart.core.plan import Plan, Problem, Status, TablePlan
+from pgpart.core.plan import Plan, Problem, ProblemCode, Status, TablePlan
 from pgpart.core.planner import (
     Mode,
     Request,
@@ -258,7 +258,7 @@ def _plan_guarded(
                     problems=(
                         Problem(
                             Status.UNKNOWN,
-                            "out_of_range",
+                            ProblemCode.OUT_OF_RANGE,
                             f"{name}: cannot plan: a date falls outside the years 1 to 9999 "
                             f"({' '.join(str(exc).split())}); check premake, retention, "
                             "warn_ahead/critical_ahead and --now/--from/--to/--older-than",

@@ -8,9 +8,7 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
-from pgpart.core.plan import Problem, ProblemCode, Status
+from pgpart.core.plan import ProblemCode
 
 PGPART = Path(__file__).resolve().parents[1] / "pgpart"
 
@@ -27,14 +25,6 @@ def test_a_member_reads_as_its_bare_value() -> None:
     assert json.dumps({"code": code}) == '{"code": "missing_current"}'
     assert code in frozenset({"missing_current"})
     assert ProblemCode("missing_current") is code
-
-
-def test_a_problem_holds_a_member_and_refuses_an_unknown_code() -> None:
-    problem = Problem(Status.UNKNOWN, "out_of_range", "m")
-    assert problem.code is ProblemCode.OUT_OF_RANGE
-    assert problem == Problem(Status.UNKNOWN, ProblemCode.OUT_OF_RANGE, "m")
-    with pytest.raises(ValueError):
-        Problem(Status.WARNING, "no_such_code", "m")
 
 
 def test_every_member_is_reported_somewhere() -> None:

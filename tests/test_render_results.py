@@ -10,6 +10,7 @@ from pgpart.core.plan import (
     CreatePartition,
     Plan,
     Problem,
+    ProblemCode,
     Status,
     StorageTemplate,
     TablePlan,
@@ -74,7 +75,7 @@ def test_quiet_prints_nothing_on_stdout_the_cli_says_it_once_on_stderr() -> None
 
 def test_after_a_run_the_summary_and_the_state_it_left_close_the_output() -> None:
     done = ActionResult(_create(0), True, False, None, (), 1, 0.01, rows_moved=1234)
-    problem = Problem(Status.CRITICAL, "missing_current", "nothing covers now")
+    problem = Problem(Status.CRITICAL, ProblemCode.MISSING_CURRENT, "nothing covers now")
     after = Plan(
         NOW, (TablePlan("public.events", Status.OK, "daily", "inferred", 4, None, None, 0),)
     )

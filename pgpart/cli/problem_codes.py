@@ -6,21 +6,31 @@ its stderr lines; the codes themselves are the planner's (pgpart.core).
 
 from __future__ import annotations
 
+from pgpart.core.plan import ProblemCode
+
 # Problems that mean "this is not a table pgpart can work on": UNKNOWN, exit 3.
 REFUSED_CODES = frozenset(
-    {"unknown_table", "not_partitioned", "unsupported_key", "out_of_range", "retention_too_short"}
+    {
+        ProblemCode.UNKNOWN_TABLE,
+        ProblemCode.NOT_PARTITIONED,
+        ProblemCode.UNSUPPORTED_KEY,
+        ProblemCode.OUT_OF_RANGE,
+        ProblemCode.RETENTION_TOO_SHORT,
+    }
 )
 
 # A refusal of a config value or argument found only while planning (it needs
 # the table's interval): UNKNOWN, exit 3, even when other actions ran.
-BAD_CONFIG_CODES = frozenset({"retention_too_short"})
+BAD_CONFIG_CODES = frozenset({ProblemCode.RETENTION_TOO_SHORT})
 
 # Problems that make pgpart leave part of a table's work undone (exit 2).
-WITHHOLDING_CODES = frozenset({"cannot_reproduce", "relocation_blocked", "cannot_drop"})
+WITHHOLDING_CODES = frozenset(
+    {ProblemCode.CANNOT_REPRODUCE, ProblemCode.RELOCATION_BLOCKED, ProblemCode.CANNOT_DROP}
+)
 
 # What new partitions will lack although they are made (a publication pgpart
 # may not change): said on stderr even when the table's work went ahead.
-LACKING_CODE = "cannot_reproduce"
+LACKING_CODE = ProblemCode.CANNOT_REPRODUCE
 
 # Nothing but the DEFAULT partition covers now (Prometheus: 0 s of coverage ahead).
-MISSING_CURRENT_CODE = "missing_current"
+MISSING_CURRENT_CODE = ProblemCode.MISSING_CURRENT

@@ -22,7 +22,7 @@ from pgpart.core import calendar as cal
 from pgpart.core.bounds import KeyKind
 from pgpart.core.grid import candidates
 from pgpart.core.moments import describe_moment
-from pgpart.core.plan import Problem, Status
+from pgpart.core.plan import Problem, ProblemCode, Status
 from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
 
 
@@ -79,7 +79,7 @@ def partman_problem(table: PartitionedTable, snapshot: Snapshot, mode: str) -> P
         what = "pg_partman manages" if table.managed_by_partman else "pg_partman may manage"
         return Problem(
             Status.INFO,
-            "managed_elsewhere",
+            ProblemCode.MANAGED_ELSEWHERE,
             f"{what} this table; created as requested, with the names and bounds of its "
             "partitions, so that pg_partman's run_maintenance() carries on",
         )
@@ -87,13 +87,13 @@ def partman_problem(table: PartitionedTable, snapshot: Snapshot, mode: str) -> P
     if table.managed_by_partman:
         return Problem(
             Status.INFO,
-            "managed_elsewhere",
+            ProblemCode.MANAGED_ELSEWHERE,
             f"pg_partman maintains this table (part_config): {verb} by pgpart; "
             "`pgpart create` repairs it explicitly",
         )
     return Problem(
         Status.WARNING,
-        "managed_elsewhere",
+        ProblemCode.MANAGED_ELSEWHERE,
         f"pg_partman is installed but pgpart {snapshot.partman_error}, so it cannot tell whether "
         f"pg_partman manages this table: {verb}"
         + (", no changes made" if mode != "check" else "")
@@ -136,7 +136,7 @@ def interval_change(
     if ahead and not explicit:
         return Problem(
             Status.WARNING,
-            "interval_mismatch",
+            ProblemCode.INTERVAL_MISMATCH,
             f"{source} interval is {new.value} but the existing partitions are "
             f"{old.interval.value}, {len(ahead)} of them ahead of now; no DDL until they agree. "
             f'To change the interval going forward, set previous_interval = "{old.interval.value}"'
@@ -151,7 +151,7 @@ def interval_change(
         bridge = f" (one partition bridging to {describe_moment(cal.shift(end, new, 1, tz), tz)})"
     return Problem(
         Status.INFO,
-        "interval_change",
+        ProblemCode.INTERVAL_CHANGE,
         f"interval changes from {old.interval.value} to {new.value} ({source}): existing "
         f"partitions stay; new ones follow {new.value} from {describe_moment(end, tz)}{bridge}",
     )
@@ -187,7 +187,7 @@ def table_zone(
         return tz, None
     return other, Problem(
         Status.INFO,
-        "timezone_inferred",
+        ProblemCode.TIMEZONE_INFERRED,
         f"periods follow {session_zone}, the database's TimeZone: the bounds sit on its "
         "local boundaries; set `timezone` for this table in pgpart.toml to say so",
     )
@@ -232,7 +232,7 @@ def unknown_interval(
     # refuse the table all the same.
     return Problem(
         Status.WARNING,
-        "unknown_interval",
+        ProblemCode.UNKNOWN_INTERVAL,
         f"cannot tell the partition interval: {_why_no_interval(table, tz)}; set "
         f'`interval` in its [[table]] entry of pgpart.toml (name = "{table.qualified}",'
         ' interval = "daily", or hourly, monthly, "15 minutes", ...)'

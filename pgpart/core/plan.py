@@ -84,18 +84,11 @@ class ProblemCode(StrEnum):
     REFUSED = "refused"
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, slots=True)
 class Problem:
     severity: Status  # INFO, WARNING, CRITICAL or UNKNOWN
     code: ProblemCode
     message: str
-
-    def __init__(self, severity: Status, code: ProblemCode | str, message: str) -> None:
-        # A plain string must name a member (ValueError otherwise): pgpart.api
-        # still builds out_of_range from one.
-        object.__setattr__(self, "severity", severity)
-        object.__setattr__(self, "code", ProblemCode(code))
-        object.__setattr__(self, "message", message)
 
 
 @dataclass(frozen=True, slots=True)

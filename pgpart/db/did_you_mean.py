@@ -12,7 +12,7 @@ from difflib import get_close_matches
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.identifiers import display_name, parse_qualified_name
-from pgpart.core.plan import Plan, TablePlan
+from pgpart.core.plan import Plan, ProblemCode, TablePlan
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,7 +45,9 @@ def similar_tables(
 
 def with_suggestions(conn: psycopg.Connection[Any], plan: Plan) -> Plan:
     """The plan, its unknown_table problems ending with "did you mean ...?"."""
-    unknown = [t for t in plan.tables if any(p.code == "unknown_table" for p in t.problems)]
+    unknown = [
+        t for t in plan.tables if any(p.code is ProblemCode.UNKNOWN_TABLE for p in t.problems)
+    ]
     if not unknown:
         return plan
     import psycopg
@@ -60,7 +62,7 @@ def with_suggestions(conn: psycopg.Connection[Any], plan: Plan) -> Plan:
 def _suggest(table: TablePlan, rows: list[tuple[str, str, bool]]) -> TablePlan:
     problems = []
     for p in table.problems:
-        if p.code == "unknown_table":
+        if p.code is ProblemCode.UNKNOWN_TABLE:
             close = similar_tables(table.table, rows)
             if close:
                 p = replace(p, message=f"{p.message} (did you mean {' or '.join(close)}?)")
