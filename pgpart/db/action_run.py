@@ -38,7 +38,7 @@ class ActionRun:
         session: Session,
         action: Action,
         options: ExecOptions,
-        held: HeldInterrupt | None = None,
+        held: HeldInterrupt,
     ) -> None:
         self.session = session
         self.action = action
@@ -181,7 +181,7 @@ class ActionRun:
 
     def _interrupt_pending(self) -> bool:
         """Ctrl-C came while nothing of the action took effect yet."""
-        return self.held is not None and self.held.pending and not self.did_something
+        return self.held.pending and not self.did_something
 
     def _conflict(
         self, conn: psycopg.Connection[Any], exc: Exception

@@ -87,14 +87,14 @@ def execute(
             if group in failed:
                 finished(not_attempted(action, failed[group]))
                 continue
-            run = ActionRun(session, action, _with_lock_timeout(options, action, lock_timeouts_ms))
+            own = _with_lock_timeout(options, action, lock_timeouts_ms)
             # An archive is not held: its dump may take minutes, and Ctrl-C at
             # any point leaves the rows in the (marked) detached table.
             held_back = not isinstance(action, (CreatePartition, ArchivePartition))
             with HeldInterrupt(held_back) as held:
+                run = ActionRun(session, action, own, held)
                 if options.progress is not None:
                     options.progress(Progress(ProgressKind.STARTED, action))
-                run.held = held
                 result = run.run()
             if result.error is not None:
                 failed[group] = Failure(
