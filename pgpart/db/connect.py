@@ -25,11 +25,14 @@ def mask_dsn(text: str) -> str:
 def _password_of(dsn: str | None) -> str | None:
     if not dsn:
         return None
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     try:
         value = conninfo_to_dict(dsn).get("password")
-    except Exception:  # malformed DSN: masking by pattern still applies
+    except (psycopg.Error, UnicodeError):
+        # Malformed (ProgrammingError), or not encodable (a lone surrogate):
+        # masking by pattern still applies.
         return None
     return str(value) if value else None
 

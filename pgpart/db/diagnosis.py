@@ -1,5 +1,6 @@
 """Why an action failed, from the catalog: who holds the lock pgpart waited
-for, which partition overlaps, what membership the login role lacks.
+for, which partition overlaps, what membership the login role lacks; and
+the Failure record a server error becomes.
 
 Diagnosis only: every query here is best effort after a failure (the
 message does without it when it fails), and none reads the server's words.
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from pgpart.core.plan import Action, CreatePartition
 from pgpart.db.ddl import LockTarget, Step
 from pgpart.db.ddl_create import overlap_query
+from pgpart.db.results import Failure, FailureKind
+from pgpart.errors import primary_message
 
 if TYPE_CHECKING:
     import psycopg
@@ -24,6 +27,51 @@ QUERY_CHARS = 60
 class Blocker:
     target: LockTarget
     text: str  # e.g. 'held by pid 4242 (AccessShareLock): "SELECT ..."'
+
+
+def server_failure(
+    conn: psycopg.Connection[Any],
+    exc: Exception,
+    where: str,
+    action: Action,
+    *,
+    committing: bool,
+) -> Failure:
+    """The failure ``exc`` raised while ``where``: classified by SQLSTATE and
+    by the connection's state, worded with what the catalog tells.
+    ``committing``: the attempt had sent its COMMIT."""
+    import psycopg
+
+    primary = primary_message(exc)
+    sqlstate = exc.sqlstate if isinstance(exc, psycopg.Error) else None
+    if conn.closed or conn.broken:
+        note = " (it may or may not have committed)" if committing else ""
+        line = f"{where}: lost the connection to the server: {primary}{note}"
+        return Failure(FailureKind.CONNECTION, line, sqlstate)
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        line = f"{where}: {primary}{privilege_hint(conn, action)}"
+        return Failure(FailureKind.PRIVILEGE, line, sqlstate)
+    line = f"{where}: {primary}"
+    overlap = (
+        overlapping(conn, action)
+        if isinstance(exc, psycopg.errors.InvalidObjectDefinition)
+        else None
+    )
+    if overlap is not None:
+        # ATTACH's own overlap check (the create step has no guard up front;
+        # ddl.conflict_checks found no partition of exactly these bounds):
+        # a partition made since pgpart read the catalog.
+        line = (
+            f"{where}: the range overlaps partition {overlap}"
+            " (made since pgpart read the catalog); nothing was created"
+        )
+    elif (
+        isinstance(exc, psycopg.errors.CheckViolation)
+        and isinstance(action, CreatePartition)
+        and action.default_partition
+    ):
+        line += " (the default partition holds rows of this range: plan again to move them)"
+    return Failure(FailureKind.SERVER, line, sqlstate)
 
 
 def overlapping(conn: psycopg.Connection[Any], action: Action) -> str | None:

@@ -1,0 +1,112 @@
+"""What applying an action came to: its result, its failure, and the
+progress events of a run. Records only, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from pgpart.core.plan import Action
+
+# How the error of an action skipped after an earlier one failed begins.
+NOT_ATTEMPTED = "not attempted: "
+
+
+class FailureKind(str, Enum):
+    LOCK = "lock"  # a lock (or deadlock) not resolved within the retry budget
+    CONNECTION = "connection"  # no connection, lost or not regained
+    PRIVILEGE = "privilege"  # SQLSTATE 42501
+    REFUSED = "refused"  # a guard found the catalog not as planned
+    SERVER = "server"  # any other error the server raised
+    NOT_ATTEMPTED = "not_attempted"  # an earlier action of its kind on the table failed
+    ARCHIVE = "archive"  # pg_dump, its verification, archive_dir or archive_command
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an action failed: classified from the SQLSTATE and the catalog."""
+
+    kind: FailureKind
+    message: str  # one line, what and where
+    sqlstate: str | None = None
+    relation: str | None = None  # the relation waited for, when known
+
+
+class ActionFailed(Exception):
+    """An action stopped on ``failure``; the runner turns it into its result."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class Outcome(str, Enum):
+    """Where an action ended, one of five."""
+
+    DONE = "done"  # its end state holds, pgpart made it so
+    SKIPPED = "skipped"  # its end state already held (e.g. another run made it)
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not_attempted"  # an earlier action of its kind on the table failed
+    NOT_RUN = "not_run"  # dry run, or a preview before confirmation
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    action: Action
+    done: bool  # the action's end state holds (also when skipped)
+    skipped: bool  # nothing to do any more (e.g. another pgpart created it meanwhile)
+    error: str | None  # one line, what and where (failure.message)
+    sql: tuple[str, ...]  # each step's statements as sent in its last attempt
+    attempts: int
+    seconds: float
+    failure: Failure | None = None
+    rows_moved: int = 0  # rows moved out of DEFAULT by the committed attempt
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.failure is not None:
+            if self.failure.kind is FailureKind.NOT_ATTEMPTED:
+                return Outcome.NOT_ATTEMPTED
+            return Outcome.FAILED
+        if self.error:
+            # A result built by hand with an error line and no Failure (the
+            # executor always sets both): its prefix is all there is to go by.
+            if self.error.startswith(NOT_ATTEMPTED):
+                return Outcome.NOT_ATTEMPTED
+            return Outcome.FAILED
+        if self.skipped:
+            return Outcome.SKIPPED
+        return Outcome.DONE if self.done else Outcome.NOT_RUN
+
+
+def not_attempted(action: Action, why: Failure) -> ActionResult:
+    return ActionResult(action, False, False, why.message, (), 0, 0.0, why)
+
+
+class ProgressKind(str, Enum):
+    STARTED = "started"  # the action begins
+    LOCK_WAIT = "lock_wait"  # a lock was not granted: relation, holder, attempt
+    ROWS_MOVED = "rows_moved"  # rows moved out of DEFAULT so far in this attempt
+    FINISHED = "finished"  # result (also when it failed or was not attempted)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a long action is doing, for a progress display (``ExecOptions.progress``)."""
+
+    kind: ProgressKind
+    action: Action
+    relation: str | None = None
+    holder: str | None = None
+    attempt: int = 0
+    rows: int = 0
+    result: ActionResult | None = None

@@ -1,0 +1,96 @@
+"""Retrying a step whose lock was not granted: lock_timeout (or a
+deadlock) rolls the attempt back; it is tried again after an exponential
+backoff with full jitter until the action's time budget is spent, then the
+action fails naming the lock and who holds it."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pgpart.db.ddl import Step, Verdict
+from pgpart.db.diagnosis import Blocker, find_blocker, lock_message
+from pgpart.db.results import ActionFailed, Failure, FailureKind
+
+if TYPE_CHECKING:
+    import psycopg
+
+BACKOFF_START_S = 0.05
+BACKOFF_CAP_S = 2.0
+
+
+@dataclass(slots=True)
+class RetryBudget:
+    """One action's time for retrying lock waits, shared by its steps."""
+
+    seconds: float
+    start: float = field(default_factory=time.monotonic)
+    attempts: int = 0  # attempts of all the action's steps so far
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def remaining(self) -> float:
+        return self.start + self.seconds - time.monotonic()
+
+
+def backoff_delay(waits: int) -> float:
+    """Full jitter: uniform below an exponentially growing cap."""
+    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** (waits - 1)))
+
+
+Attempt = Callable[[list[str]], tuple[Verdict, str]]
+
+
+def until_granted(
+    conn: psycopg.Connection[Any],
+    step: Step,
+    attempt: Attempt,
+    budget: RetryBudget,
+    sent: list[str],
+    *,
+    on_wait: Callable[[Blocker | None, int], None],
+    give_up_now: Callable[[], bool],
+) -> tuple[Verdict, str]:
+    """``attempt(statements)`` until no lock wait stops it; the statements of
+    its last attempt are added to ``sent``.
+
+    ``on_wait(blocker, waits)`` after each lock wait; ``give_up_now()``: an
+    interrupt is pending and nothing was done yet, so KeyboardInterrupt.
+    Any other server error is raised as it is; a budget spent raises
+    ActionFailed (kind LOCK).
+    """
+    import psycopg
+    from psycopg import errors
+
+    blocker: Blocker | None = None
+    waits = 0
+    while True:
+        budget.attempts += 1
+        statements: list[str] = []  # only the last attempt's go into the result
+        try:
+            outcome = attempt(statements)
+            sent.extend(statements)
+            return outcome
+        except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
+            waits += 1
+            if give_up_now():
+                raise KeyboardInterrupt from None  # no lock granted: nothing done yet
+            blocker = find_blocker(conn, step) or blocker
+            on_wait(blocker, waits)
+            remaining = budget.remaining()
+            if remaining <= 0:
+                sent.extend(statements)
+                what = "deadlock" if isinstance(exc, errors.DeadlockDetected) else "lock timeout"
+                message = lock_message(what, step, blocker, waits, budget.elapsed())
+                relation = blocker.target.relation if blocker else None
+                raise ActionFailed(
+                    Failure(FailureKind.LOCK, message, exc.sqlstate, relation)
+                ) from None
+            time.sleep(min(backoff_delay(waits), remaining))
+        except psycopg.Error:
+            sent.extend(statements)
+            raise
