@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     )
     from pgpart.core.planner import Mode, Request
     from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
     from pgpart.db.stats import PartitionStats, TableStats
     from pgpart.errors import ConfigError, ExitCode, PgpartError
 

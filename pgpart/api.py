@@ -34,7 +34,7 @@ from pgpart.errors import StandbyRefused
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.db.executor import ActionResult, Progress
+    from pgpart.db.results import ActionResult, Progress
     from pgpart.db.stats import TableStats
 
 

@@ -16,7 +16,7 @@ from pgpart.core.plan import (
     TablePlan,
     TableRef,
 )
-from pgpart.db.executor import ActionResult
+from pgpart.db.results import ActionResult
 
 REF = TableRef(1, "public", "events", "ts", KeyKind.TIMESTAMPTZ, "app")
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)

@@ -14,7 +14,7 @@ from pgpart.errors import ExitCode, PgpartError
 if TYPE_CHECKING:
     from pgpart.config import Settings
     from pgpart.core.plan import Plan
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
     from pgpart.db.stats import PartitionStats
     from pgpart.fleet import Outcome
 
@@ -80,7 +80,7 @@ def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
 
 def not_yet_run(planned: Plan) -> list[ActionResult]:
     """Planned actions as not-yet-run results, for the confirmation prompt."""
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
 
     return [
         ActionResult(

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from pgpart.cli.requests import InitRequest, ReadRequest, Where, WriteRequest
     from pgpart.config import Settings
     from pgpart.core.plan import Plan, TablePlan
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
     from pgpart.db.stats import TableStats
 
 T = TypeVar("T")

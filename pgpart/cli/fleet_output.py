@@ -29,7 +29,7 @@ from pgpart.cli.output.prometheus import label
 from pgpart.core.plan import Plan, Status
 
 if TYPE_CHECKING:
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
     from pgpart.db.stats import TableStats
     from pgpart.fleet import Outcome
 

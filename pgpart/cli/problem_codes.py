@@ -6,7 +6,7 @@ its stderr lines; the codes themselves are the planner's (pgpart.core).
 
 from __future__ import annotations
 
-from pgpart.core.plan import ProblemCode
+from pgpart.core.problem_code import ProblemCode
 
 # Problems that mean "this is not a table pgpart can work on": UNKNOWN, exit 3.
 REFUSED_CODES = frozenset(

@@ -13,10 +13,11 @@ import sys
 from typing import TYPE_CHECKING
 
 from pgpart.cli.console import one_line
+from pgpart.db.results import ProgressKind
 
 if TYPE_CHECKING:
     from pgpart.core.plan import Action
-    from pgpart.db.executor import ActionResult, Progress
+    from pgpart.db.results import ActionResult, Progress
 
 # The executor's lock holder: who first (pid, mode), then the query, which the width may cut.
 _HOLDER = re.compile(r"(held|queued ahead) by pid (\d+)[^:]*(?:: (.*))?")
@@ -30,10 +31,10 @@ class RunProgress:
         self.shown = False
 
     def __call__(self, event: Progress) -> None:
-        if event.kind == "started":
+        if event.kind is ProgressKind.STARTED:
             self.in_flight = event.action
             return
-        if event.kind == "finished":
+        if event.kind is ProgressKind.FINISHED:
             if event.result is not None:
                 self.finished.append(event.result)
             self.in_flight = None
@@ -60,7 +61,7 @@ class RunProgress:
 
 
 def _describe(event: Progress) -> str:
-    if event.kind == "lock_wait":
+    if event.kind is ProgressKind.LOCK_WAIT:
         who = _HOLDER.match(event.holder or "")
         holder = f" {who.group(1)} by pid {who.group(2)}" if who else ""
         query = f": {who.group(3)}" if who and who.group(3) else ""

@@ -17,7 +17,7 @@ from pgpart.cli.problem_codes import (
 
 if TYPE_CHECKING:
     from pgpart.core.plan import Plan, Problem, TablePlan
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
 
 
 def is_refused(table: TablePlan) -> bool:
@@ -53,7 +53,7 @@ def problem_line(table: TablePlan, problem: Problem) -> str:
 def failure_lines(results: Sequence[ActionResult]) -> list[str]:
     """Per table whose actions failed: its first real failure (not a 'not
     attempted'), and how many more actions were not done."""
-    from pgpart.db.executor import FailureKind
+    from pgpart.db.results import FailureKind
 
     by_table: dict[str, list[ActionResult]] = {}
     for r in results:

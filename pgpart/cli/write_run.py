@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from pgpart.config import Settings
     from pgpart.core.plan import Plan
     from pgpart.core.planner import Request
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
 
 
 def run_write(request: WriteRequest, fleet: Fleet | None) -> NoReturn:

@@ -7,13 +7,13 @@ exactly the statements the executor would send for it.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_name
+from pgpart.core.problem_code import ProblemCode as ProblemCode
 from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
 
 
@@ -34,54 +34,6 @@ class Status(str, Enum):
 
 
 _RANK = {Status.OK: 0, Status.INFO: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
-
-
-if sys.version_info >= (3, 11):
-    from enum import StrEnum
-else:  # Python 3.10 (still supported): the same behaviour, spelt out
-
-    class StrEnum(str, Enum):
-        def __str__(self) -> str:
-            return str.__str__(self)
-
-        def __format__(self, spec: str) -> str:
-            return str.__format__(str(self), spec)
-
-
-class ProblemCode(StrEnum):
-    """What a problem is about: the ``code`` of check's JSON, text and metrics
-    (README, "check"). A StrEnum: f-strings, ``str()``, JSON and comparisons
-    with plain strings see the bare value."""
-
-    # a table pgpart cannot work on
-    UNKNOWN_TABLE = "unknown_table"
-    NOT_PARTITIONED = "not_partitioned"
-    UNSUPPORTED_KEY = "unsupported_key"
-    OUT_OF_RANGE = "out_of_range"
-    # its zone and interval
-    TIMEZONE_INFERRED = "timezone_inferred"
-    UNKNOWN_INTERVAL = "unknown_interval"
-    INTERVAL_MISMATCH = "interval_mismatch"
-    INTERVAL_CHANGE = "interval_change"
-    # coverage and the DEFAULT partition
-    MISSING_CURRENT = "missing_current"
-    INSUFFICIENT_AHEAD = "insufficient_ahead"
-    GAP = "gap"
-    OVERLAP = "overlap"
-    DEFAULT_HAS_ROWS = "default_has_rows"
-    # detaches and retention
-    PENDING_DETACH = "pending_detach"
-    RETENTION_OVERDUE = "retention_overdue"
-    RETENTION_TOO_SHORT = "retention_too_short"
-    CANNOT_DROP = "cannot_drop"
-    DETACHED_LEFTOVER = "detached_leftover"
-    # making new partitions like their siblings
-    CANNOT_REPRODUCE = "cannot_reproduce"
-    SIBLING_DRIFT = "sibling_drift"
-    RELOCATION_BLOCKED = "relocation_blocked"
-    # refusals
-    MANAGED_ELSEWHERE = "managed_elsewhere"
-    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)

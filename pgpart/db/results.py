@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from pgpart.core.plan import Action
+if TYPE_CHECKING:
+    from pgpart.core.plan import Action
+
 
 # How the error of an action skipped after an earlier one failed begins.
 NOT_ATTEMPTED = "not attempted: "

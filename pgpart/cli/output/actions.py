@@ -7,9 +7,18 @@ from typing import TYPE_CHECKING
 
 from pgpart.cli.output.common import compact, iso
 from pgpart.core.plan import Action, CreatePartition
+from pgpart.db.results import Outcome
 
 if TYPE_CHECKING:
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
+
+OUTCOME_LABELS = {
+    Outcome.DONE: "done",
+    Outcome.SKIPPED: "already there",
+    Outcome.FAILED: "failed",
+    Outcome.NOT_ATTEMPTED: "not attempted",
+    Outcome.NOT_RUN: "not run",
+}
 
 
 def bounds(action: Action) -> tuple[str | None, str | None]:
@@ -43,8 +52,4 @@ def moves(r: ActionResult) -> bool:
 
 
 def outcome(r: ActionResult) -> str:
-    if r.error:
-        return "not attempted" if r.error.startswith("not attempted") else "failed"
-    if r.skipped:
-        return "already there"
-    return "done" if r.done else "not run"
+    return OUTCOME_LABELS[r.outcome]

@@ -12,7 +12,7 @@ from pgpart.cli.output.tally import Tally
 from pgpart.core.plan import Plan
 
 if TYPE_CHECKING:
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
 
 
 def dry_run_script(results: Sequence[ActionResult], plan: Plan, width: int | None = None) -> str:

@@ -14,7 +14,7 @@ from pgpart.cli.output.tally import Tally, tally_json
 from pgpart.core.plan import CreatePartition, Plan
 
 if TYPE_CHECKING:
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
 
 
 def results_json(results: Sequence[ActionResult], plan: Plan) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pgpart.core.plan import CreatePartition
 
 if TYPE_CHECKING:
-    from pgpart.db.executor import ActionResult
+    from pgpart.db.results import ActionResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,57 @@
+"""What a problem is about: the codes check reports.
+
+Its own module, importing nothing else of pgpart: the command line's code
+sets need it at start-up, which must stay fast (``pgpart --version``).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # Python 3.10 (still supported): the same behaviour, spelt out
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str.__str__(self)
+
+        def __format__(self, spec: str) -> str:
+            return str.__format__(str(self), spec)
+
+
+class ProblemCode(StrEnum):
+    """What a problem is about: the ``code`` of check's JSON, text and metrics
+    (README, "check"). A StrEnum: f-strings, ``str()``, JSON and comparisons
+    with plain strings see the bare value."""
+
+    # a table pgpart cannot work on
+    UNKNOWN_TABLE = "unknown_table"
+    NOT_PARTITIONED = "not_partitioned"
+    UNSUPPORTED_KEY = "unsupported_key"
+    OUT_OF_RANGE = "out_of_range"
+    # its zone and interval
+    TIMEZONE_INFERRED = "timezone_inferred"
+    UNKNOWN_INTERVAL = "unknown_interval"
+    INTERVAL_MISMATCH = "interval_mismatch"
+    INTERVAL_CHANGE = "interval_change"
+    # coverage and the DEFAULT partition
+    MISSING_CURRENT = "missing_current"
+    INSUFFICIENT_AHEAD = "insufficient_ahead"
+    GAP = "gap"
+    OVERLAP = "overlap"
+    DEFAULT_HAS_ROWS = "default_has_rows"
+    # detaches and retention
+    PENDING_DETACH = "pending_detach"
+    RETENTION_OVERDUE = "retention_overdue"
+    RETENTION_TOO_SHORT = "retention_too_short"
+    CANNOT_DROP = "cannot_drop"
+    DETACHED_LEFTOVER = "detached_leftover"
+    # making new partitions like their siblings
+    CANNOT_REPRODUCE = "cannot_reproduce"
+    SIBLING_DRIFT = "sibling_drift"
+    RELOCATION_BLOCKED = "relocation_blocked"
+    # refusals
+    MANAGED_ELSEWHERE = "managed_elsewhere"
+    REFUSED = "refused"
