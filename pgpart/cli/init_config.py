@@ -41,7 +41,7 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
             )
             continue
         # premake is left to [defaults] (the same built-in default a run without
-        # any config uses, config._BUILTIN_POLICY), unless the table already has its own:
+        # any config uses, config.values.BUILTIN_POLICY), unless the table already has its own:
         # coverage must not depend on whether `init` was run.
         entry: dict[str, object] = {"name": table.qualified, "interval": interval.value}
         if "premake" in target.policy.configured_keys and target.policy.name is not None:
