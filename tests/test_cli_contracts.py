@@ -17,10 +17,11 @@ from pgpart.cli.exit_codes import (
     stats_exit_code,
     worst,
     write_exit_code,
+    written_exit_code,
 )
 from pgpart.cli.requests import Where
 from pgpart.config import Overrides
-from pgpart.core.plan import Status
+from pgpart.core.plan import Plan, Problem, ProblemCode, Status, TablePlan
 from pgpart.errors import ConfigError, ExitCode, UsageError, WriteRefused
 
 PGPART = Path(__file__).resolve().parents[1] / "pgpart"
@@ -115,3 +116,25 @@ def test_one_boundary_catches_everything() -> None:
         "fleet.py": found["fleet.py"]
     }
     assert len(found["fleet.py"]) == 1
+
+
+def _table(*problems: Problem, blocked: bool = False) -> TablePlan:
+    return TablePlan(
+        "public.events", Status.OK, "1 day", "inferred", 3, None, None, 0, problems, (), blocked
+    )
+
+
+def test_a_writing_run_maps_the_same_alone_and_in_a_fleet() -> None:
+    """One function for one database and for each fleet member: a retention
+    refused while planning is UNKNOWN even when the table's other work ran."""
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    too_short = Problem(Status.UNKNOWN, ProblemCode.RETENTION_TOO_SHORT, "retention too short")
+    withheld = Problem(Status.CRITICAL, ProblemCode.CANNOT_DROP, "not the owner")
+    assert written_exit_code(Plan(now, (_table(),)), []) is ExitCode.OK
+    assert written_exit_code(Plan(now, (_table(too_short),)), []) is ExitCode.UNKNOWN
+    assert written_exit_code(Plan(now, (_table(withheld, blocked=True),)), []) is ExitCode.CRITICAL
+    assert written_exit_code(Plan(now, (_table(),)), [], interrupted=True) is ExitCode.INTERRUPTED
+    fleet_source = (PGPART / "cli" / "fleet.py").read_text(encoding="utf-8")
+    assert "written_exit_code(planned, results)" in fleet_source

@@ -17,7 +17,8 @@ from pgpart.cli.console import fail, masked
 from pgpart.errors import ExitCode, PgpartError, primary_message
 
 if TYPE_CHECKING:
-    from pgpart.core.plan import Status
+    from pgpart.core.plan import Plan, Status
+    from pgpart.db.results import ActionResult
 
 __all__ = [
     "ExitCode",
@@ -28,6 +29,7 @@ __all__ = [
     "stats_exit_code",
     "worst",
     "write_exit_code",
+    "written_exit_code",
 ]
 
 
@@ -56,6 +58,17 @@ def write_exit_code(*, refused: bool, failed: bool, interrupted: bool = False) -
     if failed:
         return ExitCode.CRITICAL
     return ExitCode.OK
+
+
+def written_exit_code(
+    planned: Plan, results: Sequence[ActionResult], *, interrupted: bool = False
+) -> ExitCode:
+    """A writing run on one database (alone or a fleet member), from its plan and results."""
+    from pgpart.cli.problem_codes import has_bad_config, is_refused
+
+    refused = any(is_refused(t) for t in planned.tables) or has_bad_config(planned.tables)
+    failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
+    return write_exit_code(refused=refused, failed=failed, interrupted=interrupted)
 
 
 # Across databases, the worst exit code by this order: a database known to be

@@ -25,11 +25,12 @@ from pgpart.cli.exit_codes import (
     reported,
     stats_exit_code,
     worst,
-    write_exit_code,
+    written_exit_code,
 )
 from pgpart.cli.inputs import parse_now
 from pgpart.cli.output import Format
-from pgpart.cli.reporting import failure_lines, is_refused, withheld_lines, without_refused
+from pgpart.cli.problem_codes import is_refused
+from pgpart.cli.reporting import failure_lines, withheld_lines, without_refused
 from pgpart.cli.sql_log import log_queries, logger
 from pgpart.errors import UsageError
 from pgpart.fleet import Member, Outcome, members, run
@@ -215,8 +216,7 @@ class Fleet:
             if refused and fmt is not Format.JSON:  # said on stderr instead, as for one database
                 kept = without_refused(planned)
             shown.append(replace(o, value=(results, kept)))
-            failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
-            codes.append(write_exit_code(refused=refused, failed=failed))
+            codes.append(written_exit_code(planned, results))
         if self.labelled:
             emit(render_results_fleet(shown, fmt, quiet=quiet, dry_run=dry_run))
         elif shown[0].value is not None:
@@ -240,8 +240,7 @@ class Fleet:
                     say_member(p.message)
         for line in failure_lines(results):
             say_member(line)
-        # Only the work withheld: what new partitions will lack is said by check.
-        for line in withheld_lines(planned.tables, lacking=False):
+        for line in withheld_lines(planned.tables):
             say_member(line)
 
     # --- init ------------------------------------------------------------------------

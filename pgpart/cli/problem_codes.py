@@ -6,7 +6,13 @@ its stderr lines; the codes themselves are the planner's (pgpart.core).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from pgpart.core.problem_code import ProblemCode
+
+if TYPE_CHECKING:
+    from pgpart.core.plan import TablePlan
 
 # Problems that mean "this is not a table pgpart can work on": UNKNOWN, exit 3.
 REFUSED_CODES = frozenset(
@@ -34,3 +40,20 @@ LACKING_CODE = ProblemCode.CANNOT_REPRODUCE
 
 # Nothing but the DEFAULT partition covers now (Prometheus: 0 s of coverage ahead).
 MISSING_CURRENT_CODE = ProblemCode.MISSING_CURRENT
+
+
+def is_refused(table: TablePlan) -> bool:
+    """Not a table pgpart can work on (unknown, not partitioned...): UNKNOWN."""
+    from pgpart.core.plan import Status
+
+    return bool(
+        table.status is Status.UNKNOWN
+        and table.blocked
+        and not table.actions
+        and any(p.code in REFUSED_CODES for p in table.problems)
+    )
+
+
+def has_bad_config(tables: Iterable[TablePlan]) -> bool:
+    """A config value or argument refused while planning (it needed the interval)."""
+    return any(p.code in BAD_CONFIG_CODES for t in tables for p in t.problems)

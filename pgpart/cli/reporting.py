@@ -9,32 +9,14 @@ from typing import TYPE_CHECKING
 
 from pgpart.cli.console import masked, say
 from pgpart.cli.problem_codes import (
-    BAD_CONFIG_CODES,
     LACKING_CODE,
-    REFUSED_CODES,
     WITHHOLDING_CODES,
+    is_refused,
 )
 
 if TYPE_CHECKING:
     from pgpart.core.plan import Plan, Problem, TablePlan
     from pgpart.db.results import ActionResult
-
-
-def is_refused(table: TablePlan) -> bool:
-    """Not a table pgpart can work on (unknown, not partitioned...): UNKNOWN."""
-    from pgpart.core.plan import Status
-
-    return bool(
-        table.status is Status.UNKNOWN
-        and table.blocked
-        and not table.actions
-        and any(p.code in REFUSED_CODES for p in table.problems)
-    )
-
-
-def has_bad_config(tables: Iterable[TablePlan]) -> bool:
-    """A config value or argument refused while planning (it needed the interval)."""
-    return any(p.code in BAD_CONFIG_CODES for t in tables for p in t.problems)
 
 
 def without_refused(planned: Plan) -> Plan:
@@ -73,18 +55,15 @@ def failure_lines(results: Sequence[ActionResult]) -> list[str]:
     return lines
 
 
-def withheld_lines(
-    tables: Iterable[TablePlan], *, quiet: bool = False, lacking: bool = True
-) -> list[str]:
+def withheld_lines(tables: Iterable[TablePlan], *, quiet: bool = False) -> list[str]:
     """One line per problem for which work was deliberately left undone
-    (with -q, report_blocked says those), and (``lacking``) per thing new
-    partitions will lack although they are made (a publication pgpart may
-    not change)."""
+    (with -q, report_blocked says those), and per thing new partitions will
+    lack although they are made (a publication pgpart may not change)."""
     lines = []
     for table in tables:
         for p in table.problems:
             withheld = table.blocked and not quiet and p.code in WITHHOLDING_CODES
-            lacks = lacking and not table.blocked and table.actions and p.code == LACKING_CODE
+            lacks = not table.blocked and table.actions and p.code is LACKING_CODE
             if withheld or lacks:
                 lines.append(problem_line(table, p))
     return lines

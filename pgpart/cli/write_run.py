@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 from pgpart.cli.console import emit, fail, finish, is_terminal, masked, say, stdout_width
 from pgpart.cli.databases import load_settings
-from pgpart.cli.exit_codes import ExitCode, reported, write_exit_code
+from pgpart.cli.exit_codes import ExitCode, reported, written_exit_code
 from pgpart.cli.inputs import parse_now
+from pgpart.cli.problem_codes import has_bad_config, is_refused
 from pgpart.cli.progress import RunProgress
 from pgpart.cli.reporting import (
-    has_bad_config,
-    is_refused,
     report_blocked,
     report_failures,
     report_refused,
@@ -150,9 +149,7 @@ def _report(
         report_blocked(blocked, dsn)
     report_failures(results, dsn)
     report_withheld(planned.tables, dsn, quiet=display.quiet)
-    failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
-    bad = bool(refused) or has_bad_config(planned.tables)
-    return write_exit_code(refused=bad, failed=failed, interrupted=stopped)
+    return written_exit_code(planned, results, interrupted=stopped)
 
 
 def _interrupted(
