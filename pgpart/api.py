@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from pgpart.config import Settings, TablePolicy
 from pgpart.core import calendar as cal
@@ -118,7 +117,9 @@ def gather(
         rows = probe_defaults(
             conn,
             [
-                ProbeTarget(t.table, _probe_unit(t.table, t.policy, interval), t.policy.timezone)
+                ProbeTarget(
+                    t.table, _probe_unit(t.table, t.policy, interval), t.policy.timezone.key
+                )
                 for t in targets
                 if t.table is not None and t.table.is_time_range
             ],
@@ -155,7 +156,7 @@ def stats(
     usable = [t.table for t in gathered.targets if t.table is not None and _stats_usable(t.table)]
     counts = exact_counts(conn, usable) if exact else None
     out = [
-        table_stats(t.table, ZoneInfo(t.policy.timezone), counts)
+        table_stats(t.table, t.policy.timezone, counts)
         for t in gathered.targets
         if t.table is not None and _stats_usable(t.table)
     ]

@@ -7,6 +7,7 @@ import tempfile
 from datetime import date, datetime, time, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import tomli_w
@@ -99,7 +100,7 @@ def test_builtin_defaults_without_a_file(tmp_path: Path) -> None:
     assert s.tables == ()
     d = s.defaults
     assert (d.name, d.interval, d.premake, d.retention, d.timezone, d.naming) == (
-        None, None, 3, None, "UTC", None,
+        None, None, 3, None, ZoneInfo("UTC"), None,
     )  # fmt: skip
     assert d.retention_mode is RetentionMode.DROP
     assert d.lock_timeout == Duration.parse("500ms")
@@ -149,7 +150,7 @@ retention = "none"
     assert t.interval is Interval.HOURLY
     assert t.retention is None  # "none" undoes the [defaults] retention
     assert t.retention_mode is RetentionMode.DETACH
-    assert t.timezone == "Europe/Paris"
+    assert t.timezone == ZoneInfo("Europe/Paris")
     assert t.naming == "{table}_p{start:%Y%m%d%H}"
     assert t.warn_ahead == Duration(days=3)
     assert t.critical_ahead == Duration.parse("12h")
@@ -199,7 +200,7 @@ def test_empty_env_counts_as_unset(tmp_path: Path) -> None:
     assert s.config_path == tmp_path / "pgpart.toml"
     assert s.dsn is None
     assert s.defaults.premake == 6
-    assert s.defaults.timezone == "UTC"
+    assert s.defaults.timezone == ZoneInfo("UTC")
 
 
 def test_not_utf8(tmp_path: Path) -> None:
@@ -235,10 +236,10 @@ def test_precedence_file_levels(tmp_path: Path) -> None:
     s = load(tmp_path, LAYERED)
     events, other = s.tables
     assert (events.premake, events.lock_timeout, events.timezone) == (
-        5, Duration.parse("2s"), "Asia/Tokyo",
+        5, Duration.parse("2s"), ZoneInfo("Asia/Tokyo"),
     )  # fmt: skip
     assert (other.premake, other.lock_timeout, other.timezone) == (
-        4, Duration.parse("1s"), "Europe/Paris",
+        4, Duration.parse("1s"), ZoneInfo("Europe/Paris"),
     )  # fmt: skip
     assert s.defaults.premake == 4
 
@@ -248,7 +249,7 @@ def test_precedence_env_over_file(tmp_path: Path) -> None:
     s = load(tmp_path, LAYERED, environ=env)
     for policy in (*s.tables, s.defaults):
         assert (policy.premake, policy.lock_timeout, policy.timezone) == (
-            6, Duration.parse("3s"), "America/Lima",
+            6, Duration.parse("3s"), ZoneInfo("America/Lima"),
         )  # fmt: skip
 
 
@@ -258,7 +259,7 @@ def test_precedence_flags_over_env(tmp_path: Path) -> None:
     s = load(tmp_path, LAYERED, environ=env, overrides=flags)
     for policy in (*s.tables, s.defaults):
         assert (policy.premake, policy.lock_timeout, policy.timezone, policy.interval) == (
-            7, Duration.parse("200ms"), "Africa/Cairo", Interval.WEEKLY,
+            7, Duration.parse("200ms"), ZoneInfo("Africa/Cairo"), Interval.WEEKLY,
         )  # fmt: skip
 
 

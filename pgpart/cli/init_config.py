@@ -56,7 +56,7 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         tables.append(entry)
     text = render_toml(
         {
-            "timezone": defaults.timezone,
+            "timezone": defaults.timezone.key,
             "premake": defaults.premake,
             "lock_timeout": str(defaults.lock_timeout),
         },

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pgpart.core.calendar import Interval
 from pgpart.core.durations import Duration
@@ -28,7 +29,7 @@ class TablePolicy:
     premake: int
     retention: Duration | None
     retention_mode: RetentionMode
-    timezone: str
+    timezone: ZoneInfo
     naming: str | None
     warn_ahead: Duration | None  # None: by interval, see effective_warn_ahead
     critical_ahead: Duration

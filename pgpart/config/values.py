@@ -146,20 +146,16 @@ def _interval(value: object) -> Interval:
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
 
 
-def _timezone(value: object) -> str:
+def _timezone(value: object) -> ZoneInfo:
     name = _string(value, '"UTC" or "Europe/Paris"')
-    found = False
     # zoneinfo reads files: refuse anything that is not plainly a zone name
     # ("", "../x", "/etc/passwd") before it goes near the file system.
     if _ZONE_NAME.fullmatch(name) and len(name) <= 100:
         try:
-            ZoneInfo(name)
-            found = True
+            return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
-    if not found:
-        raise ValueError(f"unknown time zone {show(name)}{_zone_hint(name)}")
-    return name
+    raise ValueError(f"unknown time zone {show(name)}{_zone_hint(name)}")
 
 
 def _zone_hint(name: str) -> str:
@@ -214,7 +210,7 @@ BUILTIN_POLICY: dict[str, Any] = {
     "premake": 3,
     "retention": None,
     "retention_mode": RetentionMode.DROP,
-    "timezone": "UTC",
+    "timezone": ZoneInfo("UTC"),
     "naming": None,
     "warn_ahead": None,
     "critical_ahead": Duration(),

@@ -52,7 +52,7 @@ INFER_WINDOW = 12
 def key_zone(table: PartitionedTable, policy: TablePolicy) -> ZoneInfo | None:
     """The zone periods are computed in: the policy's for timestamptz keys,
     None (naive wall-clock periods) for timestamp and date keys."""
-    return ZoneInfo(policy.timezone) if table.key_kind is KeyKind.TIMESTAMPTZ else None
+    return policy.timezone if table.key_kind is KeyKind.TIMESTAMPTZ else None
 
 
 def inferred_interval(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Interval | None:
@@ -175,7 +175,7 @@ def table_zone(
         tz is None
         or "timezone" in policy.configured_keys
         or not session_zone
-        or session_zone == policy.timezone
+        or session_zone == policy.timezone.key
     ):
         return tz, None
     try:
@@ -223,7 +223,7 @@ def unknown_interval(
             "set `timezone`"
             + (
                 f" (the database's TimeZone is {session_zone})"
-                if session_zone and session_zone != policy.timezone
+                if session_zone and session_zone != policy.timezone.key
                 else ""
             )
         )

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
@@ -208,7 +207,7 @@ def _framed(
     "config", "inferred"; None: unknown), what is wrong with that, and whether
     that forbids DDL."""
     assert table.key_kind is not None
-    zone = ZoneInfo(policy.timezone)
+    zone = policy.timezone
     tz, zone_note = table_zone(table, policy, snapshot.timezone)
     local_now = now.astimezone(timezone.utc) if tz else now.astimezone(zone).replace(tzinfo=None)
     found = inferred_grid(table, tz)
