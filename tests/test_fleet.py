@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 import pgpart.cli.write_commands as cli_module
 from pgpart.cli.exit_codes import worst
+from pgpart.cli.fleet_members import dsn_name
 from pgpart.config import Overrides, load_settings
-from pgpart.fleet import dsn_name
 from tests.cli_helpers import NOW, cli, daily_table, monthly_table
 from tests.fleet_helpers import UNREACHABLE, Databases, databases, service_file
 
@@ -583,7 +583,7 @@ def test_run_reports_each_member_as_it_ends(tmp_path: Path) -> None:
     import threading
     import time
 
-    from pgpart.fleet import Member, run
+    from pgpart.cli.fleet_members import Member, run
 
     base = load_settings(Overrides(), {}, tmp_path)
     members = [Member(f"m{i}", base) for i in range(6)]

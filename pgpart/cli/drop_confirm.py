@@ -12,11 +12,11 @@ from pgpart.cli.console import fail, say
 from pgpart.errors import ExitCode, PgpartError
 
 if TYPE_CHECKING:
+    from pgpart.cli.fleet_members import Outcome
     from pgpart.config import Settings
     from pgpart.core.plan import Plan
     from pgpart.db.results import ActionResult
     from pgpart.db.stats import PartitionStats
-    from pgpart.fleet import Outcome
 
 
 def confirm_drop(planned: Plan, settings: Settings, *, detach: bool, width: int | None) -> bool:
@@ -61,9 +61,9 @@ def drop_preview(planned: Plan, settings: Settings, verb: str, width: int | None
 
 def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
     """Every database's partitions, then one question (on stderr)."""
+    from pgpart.cli.fleet_members import Outcome
     from pgpart.cli.fleet_output import render_results_fleet
     from pgpart.cli.output import Format
-    from pgpart.fleet import Outcome
 
     previews = [
         Outcome(o.member, (not_yet_run(o.value), o.value)) for o in plans if o.value is not None

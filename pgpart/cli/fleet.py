@@ -27,13 +27,13 @@ from pgpart.cli.exit_codes import (
     worst,
     written_exit_code,
 )
+from pgpart.cli.fleet_members import Member, Outcome, members, run
 from pgpart.cli.inputs import parse_now
 from pgpart.cli.output import Format
 from pgpart.cli.problem_codes import is_refused
 from pgpart.cli.reporting import failure_lines, withheld_lines, without_refused
 from pgpart.cli.sql_log import log_queries, logger
 from pgpart.errors import UsageError
-from pgpart.fleet import Member, Outcome, members, run
 
 if TYPE_CHECKING:
     from pgpart.cli.requests import InitRequest, ReadRequest, Where, WriteRequest

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pgpart.cli.console import fail, say
+from pgpart.cli.fleet_members import Member
 from pgpart.errors import ExitCode, UsageError
-from pgpart.fleet import Member
 
 if sys.version_info >= (3, 11):
     import tomllib

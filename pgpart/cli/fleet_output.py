@@ -29,9 +29,9 @@ from pgpart.cli.output.prometheus import label
 from pgpart.core.plan import Plan, Status
 
 if TYPE_CHECKING:
+    from pgpart.cli.fleet_members import Outcome
     from pgpart.db.results import ActionResult
     from pgpart.db.stats import TableStats
-    from pgpart.fleet import Outcome
 
 T = TypeVar("T")
 

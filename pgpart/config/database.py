@@ -1,4 +1,4 @@
-"""[[database]] blocks of pgpart.toml: the members of a fleet (see pgpart.fleet).
+"""[[database]] blocks of pgpart.toml: the members of a fleet (see pgpart.cli.fleet_members).
 
 Each block: ``name`` (what reports show, unique), exactly one of ``dsn`` or
 ``service`` (an entry of libpq's pg_service.conf), optional ``tables``, and
