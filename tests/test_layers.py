@@ -46,3 +46,28 @@ def test_core_imports_nothing_outside_the_core(name: str) -> None:
             allowed = ("pgpart.core", "pgpart.errors", "pgpart.config")
             inside = node.module.startswith(("pgpart.core.", "pgpart.config."))
             assert node.module in allowed or inside, f"pgpart/core/{name}.py imports {node.module}"
+
+
+BELOW_THE_CLI = sorted(
+    p
+    for p in PGPART.rglob("*.py")
+    if "cli" not in p.relative_to(PGPART).parts
+    # the package facade (``from pgpart import render_check``) and `python -m pgpart`
+    and p.relative_to(PGPART).as_posix() not in {"__init__.py", "__main__.py"}
+)
+
+
+@pytest.mark.parametrize("path", BELOW_THE_CLI, ids=lambda p: str(p.relative_to(PGPART)))
+def test_nothing_below_the_command_line_imports_it(path: Path) -> None:
+    """core, db, config, api and errors serve the CLI and library users alike."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names = (
+            [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else []
+        )
+        for name in names:
+            assert not name.startswith("pgpart.cli"), f"{path.name} imports {name}"
