@@ -278,7 +278,9 @@ def _with_templates(
     templates, unreadable = read_templates(
         conn, [p.oid for ps in siblings.values() for p in ps], version
     )
-    facts = read_parent_facts(conn, [(t.oid, t.default.oid if t.default else None) for t in usable])
+    facts = read_parent_facts(
+        conn, [(t.oid, d.oid if (d := _default_of(t)) else None) for t in usable]
+    )
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
         _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
@@ -315,13 +317,25 @@ def _with_templates(
 
 
 def _newest_siblings(table: PartitionedTable) -> list[Partition]:
-    """The newest partitions bounded on both sides, newest first."""
-    closed = [
-        p
-        for p in table.ranged
-        if not p.pending_detach and p.lower is not None and p.upper is not None
-    ]
-    return closed[::-1][:TEMPLATE_SIBLINGS]
+    """The newest partitions bounded on both sides, newest first.
+
+    ``table.partitions`` is in bound order (_partition_order), so this walks
+    back from the end and stops at the third: a table with 10,000 partitions
+    costs what one with three does."""
+    newest: list[Partition] = []
+    for p in reversed(table.partitions):
+        b = p.bound
+        if b is None or p.pending_detach or b.lower is None or b.upper is None:
+            continue
+        newest.append(p)
+        if len(newest) == TEMPLATE_SIBLINGS:
+            break
+    return newest
+
+
+def _default_of(table: PartitionedTable) -> Partition | None:
+    """``table.default``, found from the end where _partition_order puts it."""
+    return next((p for p in reversed(table.partitions) if p.is_default), None)
 
 
 def _login(conn: psycopg.Connection[Any], version: int, owners: set[str]) -> Login:

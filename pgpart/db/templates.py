@@ -63,27 +63,37 @@ def _templates_sql(version: int) -> str:
     superuser = "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
     pub_allowed = (
         f"{superuser} OR ({can_act_as('pb.pubowner', version)}"
-        " AND pg_has_role(pb.pubowner, parent.relowner, 'USAGE'))"
+        " AND pg_has_role(pb.pubowner, (SELECT parent.relowner FROM pg_inherits ih"
+        "   JOIN pg_class parent ON parent.oid = ih.inhparent WHERE ih.inhrelid = c.oid),"
+        " 'USAGE'))"
     )
     return f"""
 SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text,
-       c.relpersistence = 'u', coalesce(c.reloptions, '{{}}'), coalesce(tc.reloptions, '{{}}'),
-       ts.spcname, c.relreplident::text, c.relrowsecurity, c.relforcerowsecurity,
+       c.relpersistence = 'u', coalesce(c.reloptions, '{{}}'),
+       coalesce((SELECT tc.reloptions FROM pg_class tc WHERE tc.oid = c.reltoastrelid), '{{}}'),
+       (SELECT ts.spcname FROM pg_tablespace ts WHERE ts.oid = c.reltablespace),
+       c.relreplident::text, c.relrowsecurity, c.relforcerowsecurity,
        c.relacl::text[], quote_ident(n.nspname) || '.' || quote_ident(c.relname),
        (SELECT coalesce(json_agg(json_build_array(
                   ic.relname, quote_ident(ic.relname), i.indisunique,
-                  pg_get_indexdef(i.indexrelid), its.spcname, i.indisreplident,
-                  ic.relispartition,
-                  EXISTS (SELECT 1 FROM pg_constraint k
-                           WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid))
+                  CASE WHEN i.indisreplident OR NOT (ic.relispartition OR x.backs)
+                       THEN pg_get_indexdef(i.indexrelid) END,
+                  its.spcname, i.indisreplident, ic.relispartition, x.backs)
                   ORDER BY ic.relname), '[]')
           FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
           LEFT JOIN pg_tablespace its ON its.oid = ic.reltablespace
+          CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_constraint k
+                               WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid)) x(backs)
          WHERE i.indrelid = c.oid),
        (SELECT coalesce(json_agg(json_build_array(
-                  k.conname, k.contype::text, pg_get_constraintdef(k.oid), k.convalidated,
-                  k.coninhcount > 0 OR k.conparentid <> 0) ORDER BY k.conname), '[]')
+                  k.conname, k.contype::text,
+                  CASE WHEN NOT x.inherited OR NOT k.convalidated
+                         OR EXISTS (SELECT 1 FROM pg_index ri
+                                     WHERE ri.indexrelid = k.conindid AND ri.indisreplident)
+                       THEN pg_get_constraintdef(k.oid) END,
+                  k.convalidated, x.inherited) ORDER BY k.conname), '[]')
           FROM pg_constraint k
+          CROSS JOIN LATERAL (SELECT k.coninhcount > 0 OR k.conparentid <> 0) x(inherited)
          WHERE k.conrelid = c.oid AND k.contype IN ('c', 'x', 'u', 'p', 'f')),
        (SELECT coalesce(json_agg(json_build_array(
                   g.tgname, pg_get_triggerdef(g.oid), g.tgenabled::text) ORDER BY g.tgname), '[]')
@@ -118,11 +128,7 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
          WHERE pr.prrelid = c.oid)
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_inherits ih ON ih.inhrelid = c.oid
-  JOIN pg_class parent ON parent.oid = ih.inhparent
-  LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid
-  LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
- WHERE c.oid = ANY(%(oids)s)
+ WHERE c.oid = ANY(%(oids)s) AND c.relispartition
 """
 
 
@@ -237,7 +243,10 @@ def _template(row: Sequence[Any]) -> SiblingTemplate:
     unreadable: list[str] = []
     index_copies = []
     for iname, iquoted, unique, idef, ispc, ident, attached, backs_constraint in indexes:
-        using = _index_using(idef, iquoted, qualified, unique)
+        # Deparsed only when a copy is made from it (local_indexes, the
+        # replica identity): ATTACH or its constraint brings the others, and
+        # pg_get_indexdef is most of this query's cost.
+        using = "" if idef is None else _index_using(idef, iquoted, qualified, unique)
         if using is None:
             unreadable.append(f"the definition of index {iname}")
             continue
@@ -274,7 +283,7 @@ def _template(row: Sequence[Any]) -> SiblingTemplate:
         force_rls=bool(force),
         acl=tuple(acl) if acl is not None else None,
         indexes=tuple(index_copies),
-        constraints=tuple(ConstraintCopy(n, k, d, v, i) for n, k, d, v, i in constraints),
+        constraints=tuple(ConstraintCopy(n, k, d or "", v, i) for n, k, d, v, i in constraints),
         triggers=tuple(trigger_copies),
         policies=tuple(
             PolicyCopy(n, bool(perm), _POLICY_COMMANDS.get(cmd, "ALL"), tuple(roles or ()), q, w)
