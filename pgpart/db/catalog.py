@@ -14,8 +14,10 @@ ACCESS EXCLUSIVE.)
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -148,7 +150,7 @@ def read_snapshot(
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``;
     ``with_templates``: also what new partitions copy (pgpart.db.templates)."""
-    with conn.transaction():
+    with _no_gc_passes(), conn.transaction():
         # One snapshot for every query below: under READ COMMITTED a partition
         # committed by a concurrent run between two of them would be seen by
         # one (its name taken) and not the other (its range uncovered).
@@ -200,6 +202,24 @@ def read_snapshot(
         partman_error=partman_error,
         partman=partman,
     )
+
+
+@contextmanager
+def _no_gc_passes() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the snapshot is built.
+
+    Reading 10,000 partitions makes some 100,000 objects that all outlive the
+    read (rows, bounds, datetimes, records): each collection pass the
+    allocations trigger walks that growing heap again and finds nothing, and
+    at 10,000 partitions those passes were about half of the read's Python
+    time. Nothing here makes reference cycles; the collector resumes after."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _tables(
