@@ -102,14 +102,17 @@ _LEFTOVER_PARENT = re.compile(r"[(]oid ([0-9]+)[)]")
 TEMPLATE_SIBLINGS = 3
 
 
-def session_settings(conn: psycopg.Connection[Any]) -> None:
-    """Pin the settings bounds are printed with, for this transaction only.
+def session_settings(conn: psycopg.Connection[Any], lock_timeout: str | None = None) -> None:
+    """Pin the settings bounds are printed with, for this transaction only
+    (and its ``lock_timeout``, when given: one round trip for both).
 
     JIT off: catalog queries over thousands of partitions look expensive to
     the planner, which then spends 100+ ms compiling what runs in a few."""
     conn.execute(
         "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true),"
         " set_config('jit', 'off', true)"
+        + (", set_config('lock_timeout', %s, true)" if lock_timeout is not None else ""),
+        (lock_timeout,) if lock_timeout is not None else None,
     )
 
 
@@ -288,13 +291,11 @@ def _with_templates(
     from dataclasses import replace
 
     from pgpart.core.siblings import LEFTOVER_MARK
-    from pgpart.db.templates import read_parent_facts, read_templates
+    from pgpart.db.templates import deparse_settings, read_parent_facts, read_templates
 
     usable = [t for t in tables if t.relkind == "p" and t.is_time_range]
     siblings = {t.oid: _newest_siblings(t) for t in usable}
-    # Deparse with pg_catalog alone on the search_path: every other name is
-    # printed schema-qualified, so the copies mean what the originals mean.
-    conn.execute("SELECT set_config('search_path', 'pg_catalog', true)")
+    deparse_settings(conn)
     templates, unreadable = read_templates(
         conn, [p.oid for ps in siblings.values() for p in ps], version
     )

@@ -132,19 +132,22 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
 """
 
 
+# pg_constraint has no index on confrelid: the foreign keys referencing the
+# parents are found in one pass, not one scan per parent.
 _PARENTS_SQL = """
+WITH referencing AS MATERIALIZED (
+  SELECT k.conname, k.conrelid, k.confrelid, k.confdeltype FROM pg_constraint k
+   WHERE k.confrelid = ANY(%(parents)s) AND k.contype = 'f' AND k.conparentid = 0)
 SELECT p.oid, p.relrowsecurity,
        (SELECT coalesce(array_agg(DISTINCT x.rel ORDER BY x.rel), '{}') FROM (
            SELECT k.confrelid::regclass::text AS rel FROM pg_constraint k
             WHERE k.conrelid = p.oid AND k.contype = 'f'
            UNION
-           SELECT k.conrelid::regclass::text FROM pg_constraint k
-            WHERE k.confrelid = p.oid AND k.contype = 'f' AND k.conparentid = 0) x),
+           SELECT r.conrelid::regclass::text FROM referencing r WHERE r.confrelid = p.oid) x),
        (SELECT coalesce(json_agg(json_build_array(
-                  k.conname, k.conrelid::regclass::text, k.confdeltype::text)
-                  ORDER BY k.conrelid::regclass::text, k.conname), '[]')
-          FROM pg_constraint k
-         WHERE k.confrelid = p.oid AND k.contype = 'f' AND k.conparentid = 0),
+                  r.conname, r.conrelid::regclass::text, r.confdeltype::text)
+                  ORDER BY r.conrelid::regclass::text, r.conname), '[]')
+          FROM referencing r WHERE r.confrelid = p.oid),
        (SELECT coalesce(json_agg(json_build_array(g.tgname, g.tgenabled::text)
                   ORDER BY g.tgname), '[]')
           FROM pg_trigger g
@@ -168,6 +171,18 @@ SELECT p.oid, p.relrowsecurity,
 # short lock_timeout.
 TEMPLATE_LOCK_TIMEOUT = "1s"
 
+
+def deparse_settings(conn: psycopg.Connection[Any]) -> None:
+    """For the rest of the transaction: pg_catalog alone on the search_path,
+    so that every other name is printed schema-qualified and the copies mean
+    what the originals mean; and the short lock_timeout of the reads below."""
+    conn.execute(
+        "SELECT set_config('search_path', 'pg_catalog', true),"
+        " set_config('lock_timeout', %s, true)",
+        (TEMPLATE_LOCK_TIMEOUT,),
+    )
+
+
 _LOCKED_SQL = """
 SELECT DISTINCT s.oid, l.pid
   FROM unnest(%(oids)s::oid[]) AS s(oid)
@@ -183,8 +198,8 @@ SELECT DISTINCT s.oid, l.pid
 def read_templates(
     conn: psycopg.Connection[Any], oids: Sequence[int], version: int
 ) -> tuple[dict[int, SiblingTemplate], dict[int, str]]:
-    """The template of each partition in ``oids`` (search_path must be
-    pg_catalog), and why the others could not be read."""
+    """The template of each partition in ``oids`` (after deparse_settings),
+    and why the others could not be read."""
     import psycopg
 
     if not oids:
@@ -198,7 +213,6 @@ def read_templates(
         return {}, unreadable
     try:
         with conn.transaction():
-            conn.execute("SELECT set_config('lock_timeout', %s, true)", (TEMPLATE_LOCK_TIMEOUT,))
             rows = conn.execute(_templates_sql(version), {"oids": wanted}).fetchall()
     except psycopg.errors.LockNotAvailable:
         # Locked since the look at pg_locks: nothing is known this run.
