@@ -112,15 +112,20 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
            AND (a.attstattarget >= 0 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL)),
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
-       (SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{{}}')
-          FROM pg_partitioned_table pt,
-               unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_attribute a ON a.attnum = k.attnum
-         WHERE pt.partrelid = c.oid AND a.attrelid = c.oid),
-       (SELECT coalesce(json_agg(json_build_array(
-                  s.relname, pg_get_expr(s.relpartbound, 0), s.relpersistence = 'u',
-                  s.relkind::text) ORDER BY s.relname), '[]')
-          FROM pg_inherits h JOIN pg_class s ON s.oid = h.inhrelid WHERE h.inhparent = c.oid),
+       -- only a sub-partitioned sibling has a key and children (CASE: the
+       -- subqueries are not run for the others)
+       CASE WHEN c.relkind = 'p' THEN
+         (SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{{}}')
+            FROM pg_partitioned_table pt,
+                 unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
+            JOIN pg_attribute a ON a.attnum = k.attnum
+           WHERE pt.partrelid = c.oid AND a.attrelid = c.oid) ELSE '{{}}' END,
+       CASE WHEN c.relkind = 'p' THEN
+         (SELECT coalesce(json_agg(json_build_array(
+                    s.relname, pg_get_expr(s.relpartbound, 0), s.relpersistence = 'u',
+                    s.relkind::text) ORDER BY s.relname), '[]')
+            FROM pg_inherits h JOIN pg_class s ON s.oid = h.inhrelid
+           WHERE h.inhparent = c.oid) ELSE '[]' END,
        (SELECT coalesce(json_agg(json_build_array(
                   pb.pubname, pg_get_userbyid(pb.pubowner), {pub_allowed}, {superuser},
                   {pub_extra}) ORDER BY pb.pubname), '[]')
