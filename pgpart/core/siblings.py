@@ -30,7 +30,9 @@ class IndexCopy:
 
     name: str
     unique: bool
-    using: str  # pg_get_indexdef's text from "USING ...": method, columns, INCLUDE, WITH, WHERE
+    # pg_get_indexdef's text from "USING ...": method, columns, INCLUDE, WITH, WHERE;
+    # "" when no copy is made from it (attached or a constraint's, not the replica identity)
+    using: str
     tablespace: str | None
     replica_identity: bool
     attached: bool  # a partition of a parent index: ATTACH adopts an equal index
@@ -41,7 +43,9 @@ class IndexCopy:
 class ConstraintCopy:
     name: str
     kind: str  # pg_constraint.contype: c, x, u, p, f
-    definition: str  # pg_get_constraintdef(), " NOT VALID" included when so
+    # pg_get_constraintdef(), " NOT VALID" included when so; "" when no copy is
+    # made from it (inherited and valid, not backing the replica identity)
+    definition: str
     validated: bool
     inherited: bool  # the sibling's copy of a parent constraint
 

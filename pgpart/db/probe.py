@@ -67,8 +67,7 @@ def _run(
     exact: bool,
 ) -> dict[int, DefaultRows]:
     with conn.transaction():
-        session_settings(conn)
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (PROBE_LOCK_TIMEOUT,))
+        session_settings(conn, lock_timeout=PROBE_LOCK_TIMEOUT)
         rows = conn.execute(query).fetchall()
     by_oid = {t.table.oid: t for t in targets}
     grouped: dict[int, list[tuple[str | None, int]]] = {oid: [] for oid in by_oid}

@@ -63,27 +63,37 @@ def _templates_sql(version: int) -> str:
     superuser = "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
     pub_allowed = (
         f"{superuser} OR ({can_act_as('pb.pubowner', version)}"
-        " AND pg_has_role(pb.pubowner, parent.relowner, 'USAGE'))"
+        " AND pg_has_role(pb.pubowner, (SELECT parent.relowner FROM pg_inherits ih"
+        "   JOIN pg_class parent ON parent.oid = ih.inhparent WHERE ih.inhrelid = c.oid),"
+        " 'USAGE'))"
     )
     return f"""
 SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text,
-       c.relpersistence = 'u', coalesce(c.reloptions, '{{}}'), coalesce(tc.reloptions, '{{}}'),
-       ts.spcname, c.relreplident::text, c.relrowsecurity, c.relforcerowsecurity,
+       c.relpersistence = 'u', coalesce(c.reloptions, '{{}}'),
+       coalesce((SELECT tc.reloptions FROM pg_class tc WHERE tc.oid = c.reltoastrelid), '{{}}'),
+       (SELECT ts.spcname FROM pg_tablespace ts WHERE ts.oid = c.reltablespace),
+       c.relreplident::text, c.relrowsecurity, c.relforcerowsecurity,
        c.relacl::text[], quote_ident(n.nspname) || '.' || quote_ident(c.relname),
        (SELECT coalesce(json_agg(json_build_array(
                   ic.relname, quote_ident(ic.relname), i.indisunique,
-                  pg_get_indexdef(i.indexrelid), its.spcname, i.indisreplident,
-                  ic.relispartition,
-                  EXISTS (SELECT 1 FROM pg_constraint k
-                           WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid))
+                  CASE WHEN i.indisreplident OR NOT (ic.relispartition OR x.backs)
+                       THEN pg_get_indexdef(i.indexrelid) END,
+                  its.spcname, i.indisreplident, ic.relispartition, x.backs)
                   ORDER BY ic.relname), '[]')
           FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
           LEFT JOIN pg_tablespace its ON its.oid = ic.reltablespace
+          CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_constraint k
+                               WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid)) x(backs)
          WHERE i.indrelid = c.oid),
        (SELECT coalesce(json_agg(json_build_array(
-                  k.conname, k.contype::text, pg_get_constraintdef(k.oid), k.convalidated,
-                  k.coninhcount > 0 OR k.conparentid <> 0) ORDER BY k.conname), '[]')
+                  k.conname, k.contype::text,
+                  CASE WHEN NOT x.inherited OR NOT k.convalidated
+                         OR EXISTS (SELECT 1 FROM pg_index ri
+                                     WHERE ri.indexrelid = k.conindid AND ri.indisreplident)
+                       THEN pg_get_constraintdef(k.oid) END,
+                  k.convalidated, x.inherited) ORDER BY k.conname), '[]')
           FROM pg_constraint k
+          CROSS JOIN LATERAL (SELECT k.coninhcount > 0 OR k.conparentid <> 0) x(inherited)
          WHERE k.conrelid = c.oid AND k.contype IN ('c', 'x', 'u', 'p', 'f')),
        (SELECT coalesce(json_agg(json_build_array(
                   g.tgname, pg_get_triggerdef(g.oid), g.tgenabled::text) ORDER BY g.tgname), '[]')
@@ -102,15 +112,20 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
            AND (a.attstattarget >= 0 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL)),
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
-       (SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{{}}')
-          FROM pg_partitioned_table pt,
-               unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_attribute a ON a.attnum = k.attnum
-         WHERE pt.partrelid = c.oid AND a.attrelid = c.oid),
-       (SELECT coalesce(json_agg(json_build_array(
-                  s.relname, pg_get_expr(s.relpartbound, 0), s.relpersistence = 'u',
-                  s.relkind::text) ORDER BY s.relname), '[]')
-          FROM pg_inherits h JOIN pg_class s ON s.oid = h.inhrelid WHERE h.inhparent = c.oid),
+       -- only a sub-partitioned sibling has a key and children (CASE: the
+       -- subqueries are not run for the others)
+       CASE WHEN c.relkind = 'p' THEN
+         (SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{{}}')
+            FROM pg_partitioned_table pt,
+                 unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
+            JOIN pg_attribute a ON a.attnum = k.attnum
+           WHERE pt.partrelid = c.oid AND a.attrelid = c.oid) ELSE '{{}}' END,
+       CASE WHEN c.relkind = 'p' THEN
+         (SELECT coalesce(json_agg(json_build_array(
+                    s.relname, pg_get_expr(s.relpartbound, 0), s.relpersistence = 'u',
+                    s.relkind::text) ORDER BY s.relname), '[]')
+            FROM pg_inherits h JOIN pg_class s ON s.oid = h.inhrelid
+           WHERE h.inhparent = c.oid) ELSE '[]' END,
        (SELECT coalesce(json_agg(json_build_array(
                   pb.pubname, pg_get_userbyid(pb.pubowner), {pub_allowed}, {superuser},
                   {pub_extra}) ORDER BY pb.pubname), '[]')
@@ -118,27 +133,26 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
          WHERE pr.prrelid = c.oid)
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_inherits ih ON ih.inhrelid = c.oid
-  JOIN pg_class parent ON parent.oid = ih.inhparent
-  LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid
-  LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
- WHERE c.oid = ANY(%(oids)s)
+ WHERE c.oid = ANY(%(oids)s) AND c.relispartition
 """
 
 
+# pg_constraint has no index on confrelid: the foreign keys referencing the
+# parents are found in one pass, not one scan per parent.
 _PARENTS_SQL = """
+WITH referencing AS MATERIALIZED (
+  SELECT k.conname, k.conrelid, k.confrelid, k.confdeltype FROM pg_constraint k
+   WHERE k.confrelid = ANY(%(parents)s) AND k.contype = 'f' AND k.conparentid = 0)
 SELECT p.oid, p.relrowsecurity,
        (SELECT coalesce(array_agg(DISTINCT x.rel ORDER BY x.rel), '{}') FROM (
            SELECT k.confrelid::regclass::text AS rel FROM pg_constraint k
             WHERE k.conrelid = p.oid AND k.contype = 'f'
            UNION
-           SELECT k.conrelid::regclass::text FROM pg_constraint k
-            WHERE k.confrelid = p.oid AND k.contype = 'f' AND k.conparentid = 0) x),
+           SELECT r.conrelid::regclass::text FROM referencing r WHERE r.confrelid = p.oid) x),
        (SELECT coalesce(json_agg(json_build_array(
-                  k.conname, k.conrelid::regclass::text, k.confdeltype::text)
-                  ORDER BY k.conrelid::regclass::text, k.conname), '[]')
-          FROM pg_constraint k
-         WHERE k.confrelid = p.oid AND k.contype = 'f' AND k.conparentid = 0),
+                  r.conname, r.conrelid::regclass::text, r.confdeltype::text)
+                  ORDER BY r.conrelid::regclass::text, r.conname), '[]')
+          FROM referencing r WHERE r.confrelid = p.oid),
        (SELECT coalesce(json_agg(json_build_array(g.tgname, g.tgenabled::text)
                   ORDER BY g.tgname), '[]')
           FROM pg_trigger g
@@ -162,6 +176,18 @@ SELECT p.oid, p.relrowsecurity,
 # short lock_timeout.
 TEMPLATE_LOCK_TIMEOUT = "1s"
 
+
+def deparse_settings(conn: psycopg.Connection[Any]) -> None:
+    """For the rest of the transaction: pg_catalog alone on the search_path,
+    so that every other name is printed schema-qualified and the copies mean
+    what the originals mean; and the short lock_timeout of the reads below."""
+    conn.execute(
+        "SELECT set_config('search_path', 'pg_catalog', true),"
+        " set_config('lock_timeout', %s, true)",
+        (TEMPLATE_LOCK_TIMEOUT,),
+    )
+
+
 _LOCKED_SQL = """
 SELECT DISTINCT s.oid, l.pid
   FROM unnest(%(oids)s::oid[]) AS s(oid)
@@ -177,8 +203,8 @@ SELECT DISTINCT s.oid, l.pid
 def read_templates(
     conn: psycopg.Connection[Any], oids: Sequence[int], version: int
 ) -> tuple[dict[int, SiblingTemplate], dict[int, str]]:
-    """The template of each partition in ``oids`` (search_path must be
-    pg_catalog), and why the others could not be read."""
+    """The template of each partition in ``oids`` (after deparse_settings),
+    and why the others could not be read."""
     import psycopg
 
     if not oids:
@@ -192,7 +218,6 @@ def read_templates(
         return {}, unreadable
     try:
         with conn.transaction():
-            conn.execute("SELECT set_config('lock_timeout', %s, true)", (TEMPLATE_LOCK_TIMEOUT,))
             rows = conn.execute(_templates_sql(version), {"oids": wanted}).fetchall()
     except psycopg.errors.LockNotAvailable:
         # Locked since the look at pg_locks: nothing is known this run.
@@ -237,7 +262,10 @@ def _template(row: Sequence[Any]) -> SiblingTemplate:
     unreadable: list[str] = []
     index_copies = []
     for iname, iquoted, unique, idef, ispc, ident, attached, backs_constraint in indexes:
-        using = _index_using(idef, iquoted, qualified, unique)
+        # Deparsed only when a copy is made from it (local_indexes, the
+        # replica identity): ATTACH or its constraint brings the others, and
+        # pg_get_indexdef is most of this query's cost.
+        using = "" if idef is None else _index_using(idef, iquoted, qualified, unique)
         if using is None:
             unreadable.append(f"the definition of index {iname}")
             continue
@@ -274,7 +302,7 @@ def _template(row: Sequence[Any]) -> SiblingTemplate:
         force_rls=bool(force),
         acl=tuple(acl) if acl is not None else None,
         indexes=tuple(index_copies),
-        constraints=tuple(ConstraintCopy(n, k, d, v, i) for n, k, d, v, i in constraints),
+        constraints=tuple(ConstraintCopy(n, k, d or "", v, i) for n, k, d, v, i in constraints),
         triggers=tuple(trigger_copies),
         policies=tuple(
             PolicyCopy(n, bool(perm), _POLICY_COMMANDS.get(cmd, "ALL"), tuple(roles or ()), q, w)

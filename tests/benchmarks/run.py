@@ -1,6 +1,7 @@
 """Benchmark runner: pgpart against pg_partman, pg-partsmith and plain SQL floors.
 
     python tests/benchmarks/run.py [--runs 5] [--smoke] [--json out.json] [--only a,b,...]
+                                   [--baseline DIR]
 
 Starts its own throwaway PostgreSQL (pgpart.devcluster.running_cluster),
 installs the peers it needs (pg_partman: the Debian package when its extension
@@ -17,6 +18,13 @@ Scenarios:
   c  check / stats over TABLES x PARTS partitions (floor: psql on the catalog)
   d  moving ROWS rows out of a DEFAULT partition, with a live inserter
   e  CLI start-up (--version vs python -c pass)
+
+--baseline DIR adds, to b, c and e, this same pgpart from another checkout
+(e.g. `git worktree add --detach /tmp/old <commit>`), run side by side in the
+same alternation: both then start as `python -m pgpart` from a compiled copy
+of their checkout's package (the installed console script would import only
+one). pgpart always runs with bytecode written and read, as installed, even
+when PYTHONDONTWRITEBYTECODE is set.
 
 --smoke runs every scenario once at tiny sizes and exits non-zero when a
 contender crashed in a way that means this runner rotted (a harness exception,
@@ -41,7 +49,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -130,6 +138,8 @@ class Cli:
     argv: list[str]
     rot_codes: frozenset[int]
     traceback_is_rot: bool
+    env: dict[str, str] | None = None  # None: this process's environment
+    cwd: str | None = None
 
     def __call__(self, *args: str, ok_codes: Sequence[int] = (0,)) -> tuple[Sample, float]:
         t0 = time.perf_counter()
@@ -140,6 +150,8 @@ class Cli:
                 text=True,
                 timeout=CLI_TIMEOUT_S,
                 stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
             )
         except subprocess.TimeoutExpired:
             return Sample(False, detail=f"timed out after {CLI_TIMEOUT_S}s"), CLI_TIMEOUT_S
@@ -158,6 +170,37 @@ class Cli:
 def console_script(name: str, module: str) -> list[str]:
     script = Path(sys.executable).parent / name
     return [str(script)] if script.exists() else [sys.executable, "-m", module]
+
+
+def bytecode_env() -> dict[str, str]:
+    """This environment, minus PYTHONDONTWRITEBYTECODE: with it every start
+    compiles pgpart's ~60 modules from source (100+ ms) where an installed copy
+    loads bytecode, which would be measured instead of pgpart."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def pgpart_from(checkout: str, name: str, tmp: Path) -> Cli:
+    """pgpart as imported from a compiled copy of ``checkout``'s package (as
+    installed; the checkout itself is left alone), started from ``tmp``:
+    `python -m` puts the working directory first on sys.path."""
+    copy = tmp / f"pgpart-{len(list(tmp.glob('pgpart-*')))}"
+    shutil.copytree(
+        Path(checkout) / "pgpart", copy / "pgpart", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    env = {**bytecode_env(), "PYTHONPATH": str(copy)}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(copy / "pgpart")], env=env, check=True
+    )
+    return Cli(name, [sys.executable, "-m", "pgpart"], frozenset({3}), True, env, str(tmp))
+
+
+def pgpart_contenders(env: Env, name: str, run: Callable[[Cli], Sample]) -> list[Contender]:
+    """The pgpart contender, and the --baseline checkout's next to it."""
+    out = [Contender(name, None, lambda _: run(env.pgpart))]
+    if env.baseline is not None:
+        base = env.baseline
+        out.append(Contender(f"{name} ({base.name})", None, lambda _: run(base)))
+    return out
 
 
 def partman_available(dsn: str) -> str | None:
@@ -650,11 +693,13 @@ def scenario_b(env: Env) -> list[Result]:
         return Sample(True)
 
     contenders = [
-        Contender(
+        replace(c, setup=fresh)
+        for c in pgpart_contenders(
+            env,
             "pgpart maintain",
-            fresh,
-            lambda _: timed(lambda: env.pgpart("maintain", "--dsn", dsn, "--config", cfg, "-q")[0]),
-        ),
+            lambda cli: timed(lambda: cli("maintain", "--dsn", dsn, "--config", cfg, "-q")[0]),
+        )
+    ] + [
         Contender("pg_partman create_parent", fresh, lambda _: timed(partman), env.partman_missing),
         Contender(
             "pg-partsmith apply",
@@ -735,10 +780,10 @@ def scenario_c(env: Env) -> list[Result]:
 
     n = tables * parts
     check = [
-        Contender(
+        *pgpart_contenders(
+            env,
             "pgpart check",
-            None,
-            timed(lambda: env.pgpart("check", "--dsn", dsn, "-q", ok_codes=(0, 1))),
+            lambda cli: timed(lambda: cli("check", "--dsn", dsn, "-q", ok_codes=(0, 1)))(None),
         ),
         Contender(
             "pg_partman check_default()",
@@ -767,10 +812,10 @@ def scenario_c(env: Env) -> list[Result]:
         Contender("psql catalog rows (floor)", None, timed(lambda: psql_cli(CATALOG_SQL))),
     ]
     stats = [
-        Contender(
+        *pgpart_contenders(
+            env,
             "pgpart stats",
-            None,
-            timed(lambda: env.pgpart("stats", "--dsn", dsn, "--format", "json")),
+            lambda cli: timed(lambda: cli("stats", "--dsn", dsn, "--format", "json"))(None),
         ),
         Contender(
             "pg_partman show_partitions() x tables",
@@ -917,7 +962,9 @@ def scenario_e(env: Env) -> list[Result]:
         return run
 
     contenders = [
-        Contender("pgpart --version", None, timed(lambda: env.pgpart("--version"))),
+        *pgpart_contenders(
+            env, "pgpart --version", lambda cli: timed(lambda: cli("--version"))(None)
+        ),
         Contender(
             "pg-partsmith --version",
             None,
@@ -943,7 +990,14 @@ class Env:
         self.url = dsn_url(dsn)
         self.smoke: bool = args.smoke
         self.runs: int = 1 if args.smoke else args.runs
-        self.pgpart = Cli("pgpart", console_script("pgpart", "pgpart"), frozenset({3}), True)
+        self.pgpart = Cli(
+            "pgpart", console_script("pgpart", "pgpart"), frozenset({3}), True, bytecode_env()
+        )
+        self.baseline: Cli | None = None
+        if args.baseline:
+            # side by side: both the same way, each from its own checkout
+            self.pgpart = pgpart_from(str(Path(__file__).parents[2]), "pgpart", tmp)
+            self.baseline = pgpart_from(args.baseline, Path(args.baseline).name, tmp)
         self.partman_missing = partman_available(dsn)
         argv, what = partsmith_install(Path(args.partsmith_venv), not args.no_install)
         self.partsmith_missing = None if argv else what
@@ -1108,6 +1162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--move-rows", dest="move_rows", type=int, help="override scenario d's row count"
     )
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="another pgpart checkout to run side by side in b, c and e (e.g. an older commit)",
+    )
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
@@ -1126,6 +1185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     results.append(Result(f"{key}. (crashed)", [], {}, {}, {"runner": [repr(exc)]}))
     info = machine()
     cmd = "python tests/benchmarks/run.py" + (" --smoke" if args.smoke else f" --runs {args.runs}")
+    if args.only != "abcde":
+        cmd += f" --only {args.only}"
+    if args.baseline:
+        cmd += f" --baseline {args.baseline}"
     out = [
         f"Machine: {info['nproc']} cores ({info['cpu']}), {info['memory']} RAM, "
         f"{pg_version.split(' on ')[0]}, Python {info['python']}; "
