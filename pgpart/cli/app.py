@@ -13,6 +13,7 @@ planner) are imported inside the commands so `pgpart --version` stays fast.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -122,6 +123,10 @@ for _command in (check, stats, init, create, maintain, drop, restore):
 
 
 def main() -> None:
+    # A short-lived process: the objects of the imports live to the end, so
+    # the collector need not walk them again on every cycle (about 25 ms of
+    # CPU for check at 10,000 partitions, tests/benchmarks/run.py c).
+    gc.freeze()
     app()
 
 
