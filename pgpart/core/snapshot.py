@@ -99,7 +99,8 @@ class PartitionedTable:
 
     @property
     def default(self) -> Partition | None:
-        return next((p for p in self.partitions if p.is_default), None)
+        # at most one, and the catalog sorts it last: found at once from the end
+        return next((p for p in reversed(self.partitions) if p.is_default), None)
 
     @property
     def ranged(self) -> tuple[Partition, ...]:
