@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -53,3 +55,15 @@ def moves(r: ActionResult) -> bool:
 
 def outcome(r: ActionResult) -> str:
     return OUTCOME_LABELS[r.outcome]
+
+
+def runs(
+    results: Sequence[ActionResult], same: Callable[[ActionResult], Hashable]
+) -> Iterator[list[ActionResult]]:
+    """Consecutive results of one kind on one table that also agree on ``same``."""
+
+    def key(r: ActionResult) -> tuple[object, ...]:
+        return (r.action.table, r.action.action, same(r))
+
+    for _, group in itertools.groupby(results, key=key):
+        yield list(group)

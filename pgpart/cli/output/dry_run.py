@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pgpart.cli.output.actions import bounds, describe, dt, moves
+from pgpart.cli.output.actions import bounds, describe, dt, moves, runs
 from pgpart.cli.output.check import problem_lines
 from pgpart.cli.output.common import compact, wrap_line
 from pgpart.cli.output.tally import Tally
@@ -44,18 +44,8 @@ def grouped(results: Sequence[ActionResult]) -> list[str]:
     """One line per run of consecutive actions of one kind on one table:
     how many, which partitions, what range (a summary of 200 statements)."""
     lines: list[str] = []
-    i = 0
-    while i < len(results):
-        first = results[i]
-        n = 1
-        while (
-            i + n < len(results)
-            and results[i + n].action.table == first.action.table
-            and results[i + n].action.action == first.action.action
-        ):
-            n += 1
-        group = results[i : i + n]
-        last = group[-1]
+    for group in runs(results, lambda r: None):
+        first, last, n = group[0], group[-1], len(group)
         names = (
             first.action.partition
             if n == 1
@@ -68,5 +58,4 @@ def grouped(results: Sequence[ActionResult]) -> list[str]:
         lines.append(
             f"{first.action.table.qualified}: {first.action.action} {n}: {names}{span}{moving_note}"
         )
-        i += n
     return lines

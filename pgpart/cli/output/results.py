@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pgpart.cli.output.actions import bounds, dt, outcome
+from pgpart.cli.output.actions import bounds, dt, outcome, runs
 from pgpart.cli.output.check import check_json, problem_lines, summary
 from pgpart.cli.output.common import Format, compact, dumps, fits, tabulate, wrap_line
 from pgpart.cli.output.dry_run import dry_run_script
@@ -129,20 +129,8 @@ def result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
     the same outcome: "create (30)  events_2026_11_29 .. events_2026_12_28",
     not a screenful of rows (or of cron mail) for a month of daily partitions."""
     rows: list[list[str]] = []
-    i = 0
-    while i < len(results):
-        first = results[i]
-        n = 1
-        while (
-            i + n < len(results)
-            and results[i + n].action.table == first.action.table
-            and results[i + n].action.action == first.action.action
-            and results[i + n].error == first.error
-            and outcome(results[i + n]) == outcome(first)
-        ):
-            n += 1
-        group = results[i : i + n]
-        last = group[-1]
+    for group in runs(results, lambda r: (r.error, outcome(r))):
+        first, last, n = group[0], group[-1], len(group)
         lower, upper = dt(first.action, "lower"), dt(last.action, "upper")
         moved = sum(r.rows_moved for r in group)
         result = outcome(first)
@@ -157,7 +145,6 @@ def result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
                 f"{result}, {moved:,} rows moved" if moved else result,
             ]
         )
-        i += n
     return rows
 
 
