@@ -41,6 +41,7 @@ from pgpart.core.archive_plan import archive_mark
 from pgpart.core.bounds import format_bound
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import ArchivePartition, DetachPartition, DropLeftover
+from pgpart.db import archive_tools
 from pgpart.db.archive_files import (
     CHECKSUM,
     MANIFEST_FORMAT,
@@ -48,6 +49,7 @@ from pgpart.db.archive_files import (
     ArchivePaths,
     base_name,
     candidates,
+    claim,
     ensure_dir,
     manifest_bytes,
     publish,
@@ -115,6 +117,9 @@ class _Run:
         self.run_steps, self.note = run_steps, note
         self.part = display_name(action.partition_schema, action.partition)
         self.role: str | None = None  # pg_dump --role, see _dump_role
+        # How long archive_command may run. Read here, not bound at import, so
+        # that tests can shorten it; config's archive_timeout is to replace it.
+        self.timeout_s: float | None = archive_tools.ARCHIVE_TIMEOUT_S
         # Before anything else: a dump that cannot be made detaches nothing.
         self.tools: Tools = find_tools(action.pg_bin, conn.info.server_version // 10000)
         self.directory = Path(action.archive_dir).expanduser().absolute()
@@ -166,6 +171,28 @@ class _Run:
 
     def carry_out(self) -> Outcome:
         ensure_dir(self.directory)
+        try:
+            held = claim(self.directory, self.base)
+        except OSError as exc:
+            raise ArchiveError(
+                f"locking {self.base} in archive_dir {self.directory}: {exc.strerror or exc}"
+                " (nothing was detached)"
+            ) from None
+        if isinstance(held, str):
+            # Another run (cron overlapping a manual one) is on it: it archives
+            # and drops it, or fails and leaves it to the next run. Not waited
+            # for, so overlapping runs never queue up behind a long dump.
+            self.note(f"-- skipped: another pgpart run ({held}) is archiving {self.part}")
+            return Outcome(skipped=True)
+        try:
+            return self._claimed()
+        finally:
+            held.release()
+
+    def _claimed(self) -> Outcome:
+        # The plan was read before the claim: each step's guard sees what
+        # another run did since (archived and dropped it: gone; failed after
+        # the detach: detached, resumed from its manifest, if any).
         self.role = self._dump_role()
         for i, step in enumerate(self._detach_steps()):
             _, skipped = self.run_steps([step])
@@ -334,7 +361,7 @@ class _Run:
             self.note(f"-- archive_command already succeeded for {paths.dump}")
             return
         self.note(f"-- archive_command: {command}")
-        run_archive_command(command, paths.dump, paths.manifest)
+        run_archive_command(command, paths.dump, paths.manifest, self.timeout_s)
         stamp = f"{datetime.now(timezone.utc).isoformat()} {command}\n".encode()
         try:
             write_new(paths, paths.sent, "sent", stamp)

@@ -18,10 +18,11 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -235,24 +236,58 @@ def stream_dump(tools: Tools, client: Client, command: Sequence[str], out: Path)
     return Dumped(counter.rows, counter.digest.hexdigest(), counter.size)
 
 
+_END_OF_DATA = b"\n\\.\n"  # a line holding only \. ends a COPY block
+
+
 class _Counter:
-    """Counts the COPY lines pg_restore prints; hashes what pg_dump wrote."""
+    """Counts the rows of the COPY blocks pg_restore prints; hashes what
+    pg_dump wrote.
+
+    Rows are counted a chunk at a time (bytes.count, in C): COPY's text
+    format escapes every newline and backslash of the data, so each row is
+    one line, and a line holding only ``\\.`` can only be the block's end.
+    Outside a block (a few SET lines) the text is read line by line."""
 
     def __init__(self) -> None:
         self.rows = self.blocks = self.size = 0
         self.inside = False
         self.fed = True  # pg_restore took every byte
         self.digest = hashlib.sha256()
+        self._line = b""  # outside a block: the line read so far
+        self._tail = b""  # inside: the last bytes read, for an end split across chunks
 
-    def count(self, lines: Iterable[bytes]) -> None:
-        for line in lines:
-            if self.inside:
-                if line == b"\\.\n":
-                    self.inside = False
-                else:
-                    self.rows += 1
-            elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
+    def count(self, stream: IO[bytes]) -> None:
+        while chunk := stream.read(_CHUNK):
+            self.feed(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        rest: bytes | None = chunk
+        while rest:
+            rest = self._in_block(rest) if self.inside else self._outside(rest)
+
+    def _in_block(self, chunk: bytes) -> bytes | None:
+        buf = self._tail + chunk
+        end = buf.find(_END_OF_DATA)
+        if end < 0:
+            self.rows += chunk.count(b"\n")
+            self._tail = buf[-(len(_END_OF_DATA) - 1) :]
+            return None
+        # The newline ending the last row is buf[end]; those in the tail were counted.
+        self.rows += buf.count(b"\n", len(self._tail), end + 1)
+        self.inside, self._tail = False, b""
+        return buf[end + len(_END_OF_DATA) :]
+
+    def _outside(self, chunk: bytes) -> bytes | None:
+        text = self._line + chunk
+        start = 0
+        while (nl := text.find(b"\n", start)) >= 0:
+            line, start = text[start:nl], nl + 1
+            if line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
                 self.inside, self.blocks = True, self.blocks + 1
+                self._line, self._tail = b"", b"\n"  # an empty block ends at once
+                return text[start:]
+        self._line = text[start:]
+        return None
 
 
 def _stream(
@@ -311,9 +346,14 @@ def _stream(
     return dump, restore, counter
 
 
-def _read_last(f: IO[bytes]) -> str:
-    f.seek(0)
-    return _last_line(f.read().decode(errors="replace"))
+def _read_last(*files: IO[bytes]) -> str:
+    """The last line written to the first of ``files`` that has one."""
+    for f in files:
+        f.seek(0)
+        line = _last_line(f.read().decode(errors="replace"))
+        if line != "no message":
+            return line
+    return "no message"
 
 
 def _exit(code: int) -> str:
@@ -350,19 +390,55 @@ def check_toc(tools: Tools, dump: Path, schema: str, name: str) -> None:
         raise ArchiveError(f"verification failed: the dump {dump} lists no {missing} of {name}")
 
 
-def run_archive_command(template: str, dump: Path, manifest: Path) -> None:
-    """archive_command with {path} and {manifest} (shell-quoted); exit 0 or ArchiveError."""
+# How long archive_command may run before it is killed (seconds): a hung
+# upload must not hang cron forever. The lead's config may pass another value
+# (archive_timeout); None waits for ever.
+ARCHIVE_TIMEOUT_S = 3600.0
+
+
+def run_archive_command(
+    template: str, dump: Path, manifest: Path, timeout_s: float | None = ARCHIVE_TIMEOUT_S
+) -> None:
+    """archive_command with {path} and {manifest} (shell-quoted); exit 0 or
+    ArchiveError. Past ``timeout_s`` its whole process group is killed (the
+    shell and whatever it started: aws, ssh...), not only the shell."""
     command = template.replace("{path}", shlex.quote(str(dump))).replace(
         "{manifest}", shlex.quote(str(manifest))
     )
-    try:
-        done = subprocess.run(
-            command, shell=True, stdin=subprocess.DEVNULL, capture_output=True, text=True
-        )
-    except OSError as exc:
-        raise ArchiveError(f"archive_command could not run: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        raise ArchiveError(
-            f"archive_command failed ({_exit(done.returncode)}):"
-            f" {_last_line(done.stderr or done.stdout)}"
-        )
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                command,
+                shell=True,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,  # its own process group, killed as one
+            )
+        except OSError as exc:
+            raise ArchiveError(f"archive_command could not run: {exc.strerror or exc}") from None
+        try:
+            code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise ArchiveError(
+                f"archive_command timed out after {_duration(timeout_s)} and was killed"
+                f" with its process group: {_read_last(err, out)}"
+            ) from None
+        except BaseException:  # Ctrl-C: the command goes with pgpart
+            _kill_group(proc)
+            raise
+        if code != 0:
+            raise ArchiveError(f"archive_command failed ({_exit(code)}): {_read_last(err, out)}")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "ever"
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:g} min"
