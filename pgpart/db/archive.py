@@ -5,6 +5,8 @@ the one before succeeded:
 
 1. find pg_dump/pg_restore of the server's major or later, and prove that
    archive_dir takes files: a failure here leaves the partition attached;
+   Then claim it (archive_files.claim: a flock in archive_dir): a
+   partition another pgpart run holds is skipped, never archived twice;
 2. mark the partition (the comment ``check`` reports as detached_leftover,
    with its bounds) and detach it, CONCURRENTLY where possible, with the
    lock timeout and retries of any retention step;
@@ -15,7 +17,7 @@ the one before succeeded:
    pass); check that ``pg_restore --list`` shows the table and its data;
    link the file to its final name; write the manifest beside it the same way;
 4. run archive_command with {path} and {manifest}, which must exit 0
-   (``<base>.sent`` records that it did);
+   within its timeout (``<base>.sent`` records that it did);
 5. drop the detached table.
 
 A failure after step 2 leaves the table detached and marked: ``check``

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     import psycopg
 
 _CHUNK = 1 << 20
-# pg_dump compresses and pg_restore decompresses on pgpart's host, which may
-# be the database's: they yield the CPU to the application (nice 10).
+# pg_restore decompresses the dump to verify it on pgpart's host, which may
+# be the database's: that extra work yields the CPU (nice 10). pg_dump runs
+# as a pg_dump run by hand would, so an archive takes no longer than one.
 _NICE = ("nice", "-n", "10") if shutil.which("nice") else ()
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 _cache: dict[tuple[str | None, int], Tools] = {}
@@ -204,10 +205,11 @@ class Dumped:
 
 
 def stream_dump(tools: Tools, client: Client, command: Sequence[str], out: Path) -> Dumped:
-    """Run pg_dump into ``out`` (a new file), and on the way take the sha256
-    of every byte and feed them to ``pg_restore --data-only``, whose COPY
-    lines a thread counts: the verification runs alongside the dump instead
-    of after it, and nothing is held in memory beyond one chunk.
+    """Run pg_dump into ``out`` (a new file), taking the sha256 of every byte
+    on the way, while ``pg_restore --data-only`` reads the file back as it
+    grows (_Follower) and a thread counts its COPY lines: the verification
+    runs alongside the dump instead of after it, without ever making pg_dump
+    wait for it, and nothing is held in memory beyond one chunk.
 
     A custom-format dump written through a pipe has no data offsets in its
     table of contents; pg_restore then reads it sequentially, which for one
@@ -215,10 +217,9 @@ def stream_dump(tools: Tools, client: Client, command: Sequence[str], out: Path)
     with (
         tempfile.TemporaryFile() as dump_err,
         tempfile.TemporaryFile() as restore_err,
-        out.open("xb") as f,
+        out.open("xb", buffering=0) as f,
     ):
-        dumped, restored, counter = _stream(tools, client, command, f, dump_err, restore_err)
-        f.flush()
+        dumped, restored, counter = _stream(tools, client, command, f, out, dump_err, restore_err)
         os.fsync(f.fileno())
         if dumped.returncode != 0:
             raise ArchiveError(
@@ -236,58 +237,24 @@ def stream_dump(tools: Tools, client: Client, command: Sequence[str], out: Path)
     return Dumped(counter.rows, counter.digest.hexdigest(), counter.size)
 
 
-_END_OF_DATA = b"\n\\.\n"  # a line holding only \. ends a COPY block
-
-
 class _Counter:
-    """Counts the rows of the COPY blocks pg_restore prints; hashes what
-    pg_dump wrote.
-
-    Rows are counted a chunk at a time (bytes.count, in C): COPY's text
-    format escapes every newline and backslash of the data, so each row is
-    one line, and a line holding only ``\\.`` can only be the block's end.
-    Outside a block (a few SET lines) the text is read line by line."""
+    """Counts the COPY lines pg_restore prints; hashes what pg_dump wrote."""
 
     def __init__(self) -> None:
         self.rows = self.blocks = self.size = 0
         self.inside = False
         self.fed = True  # pg_restore took every byte
         self.digest = hashlib.sha256()
-        self._line = b""  # outside a block: the line read so far
-        self._tail = b""  # inside: the last bytes read, for an end split across chunks
 
-    def count(self, stream: IO[bytes]) -> None:
-        while chunk := stream.read(_CHUNK):
-            self.feed(chunk)
-
-    def feed(self, chunk: bytes) -> None:
-        rest: bytes | None = chunk
-        while rest:
-            rest = self._in_block(rest) if self.inside else self._outside(rest)
-
-    def _in_block(self, chunk: bytes) -> bytes | None:
-        buf = self._tail + chunk
-        end = buf.find(_END_OF_DATA)
-        if end < 0:
-            self.rows += chunk.count(b"\n")
-            self._tail = buf[-(len(_END_OF_DATA) - 1) :]
-            return None
-        # The newline ending the last row is buf[end]; those in the tail were counted.
-        self.rows += buf.count(b"\n", len(self._tail), end + 1)
-        self.inside, self._tail = False, b""
-        return buf[end + len(_END_OF_DATA) :]
-
-    def _outside(self, chunk: bytes) -> bytes | None:
-        text = self._line + chunk
-        start = 0
-        while (nl := text.find(b"\n", start)) >= 0:
-            line, start = text[start:nl], nl + 1
-            if line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
+    def count(self, lines: Iterable[bytes]) -> None:
+        for line in lines:
+            if self.inside:
+                if line == b"\\.\n":
+                    self.inside = False
+                else:
+                    self.rows += 1
+            elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
                 self.inside, self.blocks = True, self.blocks + 1
-                self._line, self._tail = b"", b"\n"  # an empty block ends at once
-                return text[start:]
-        self._line = text[start:]
-        return None
 
 
 def _stream(
@@ -295,13 +262,14 @@ def _stream(
     client: Client,
     command: Sequence[str],
     f: IO[bytes],
+    out: Path,
     dump_err: IO[bytes],
     restore_err: IO[bytes],
 ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], _Counter]:
     counter = _Counter()
     try:
         dump = subprocess.Popen(
-            [*_NICE, *command, f"--dbname={client.conninfo}"],
+            [*command, f"--dbname={client.conninfo}"],
             env=client.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -322,28 +290,79 @@ def _stream(
         raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
     assert dump.stdout is not None and restore.stdin is not None and restore.stdout is not None
     reader = threading.Thread(target=counter.count, args=(restore.stdout,), daemon=True)
+    follower = _Follower(out, restore.stdin, counter)
     reader.start()
+    follower.start()
     try:
         while chunk := dump.stdout.read(_CHUNK):
-            f.write(chunk)
+            _write_all(f, chunk)
             counter.digest.update(chunk)
-            counter.size += len(chunk)
-            if counter.fed:
-                try:
-                    restore.stdin.write(chunk)
-                except BrokenPipeError:
-                    counter.fed = False  # pg_restore gave up: said below
-        with contextlib.suppress(BrokenPipeError):
-            restore.stdin.close()
-        reader.join()
+            follower.wrote(len(chunk))
         dump.wait()
+        follower.finish()
+        reader.join()
         restore.wait()
     except BaseException:  # a full disk, Ctrl-C: stop both, keep nothing
         for proc in (dump, restore):
             proc.kill()
             proc.wait()
+        follower.finish()
         raise
+    counter.size = follower.size
     return dump, restore, counter
+
+
+def _write_all(f: IO[bytes], chunk: bytes) -> None:
+    view = memoryview(chunk)
+    while view:  # an unbuffered write may take part of it (a full disk raises next)
+        view = view[f.write(view) or 0 :]
+
+
+class _Follower(threading.Thread):
+    """Feeds pg_restore the dump file as pg_dump writes it, reading it back
+    (from the page cache) instead of from pg_dump's pipe: pg_dump never
+    waits for the verification, which catches up when CPUs are scarce."""
+
+    def __init__(self, path: Path, sink: IO[bytes], counter: _Counter) -> None:
+        super().__init__(daemon=True)
+        self.path, self.sink, self.counter = path, sink, counter
+        self.size = 0  # bytes written to the file so far
+        self.done = False
+        self.cond = threading.Condition()
+
+    def wrote(self, n: int) -> None:
+        with self.cond:
+            self.size += n
+            self.cond.notify()
+
+    def finish(self) -> None:
+        with self.cond:
+            self.done = True
+            self.cond.notify()
+        self.join()
+
+    def run(self) -> None:
+        fed = 0
+        try:
+            with self.path.open("rb", buffering=0) as src:
+                while True:
+                    with self.cond:
+                        while fed >= self.size and not self.done:
+                            self.cond.wait()
+                        if fed >= self.size:
+                            break
+                        upto = self.size
+                    while fed < upto:
+                        data = src.read(min(_CHUNK, upto - fed))
+                        if not data:
+                            raise OSError(f"{self.path} shrank while being verified")
+                        self.sink.write(data)
+                        fed += len(data)
+        except (BrokenPipeError, OSError):
+            self.counter.fed = False  # said by the caller, with pg_restore's message
+        finally:
+            with contextlib.suppress(OSError):
+                self.sink.close()
 
 
 def _read_last(*files: IO[bytes]) -> str:
