@@ -36,7 +36,16 @@ _CHUNK = 1 << 20
 # pg_restore decompresses the dump to verify it on pgpart's host, which may
 # be the database's: that extra work yields the CPU (nice 10). pg_dump runs
 # as a pg_dump run by hand would, so an archive takes no longer than one.
-_NICE = ("nice", "-n", "10") if shutil.which("nice") else ()
+_NICENESS = 10
+_NICE = ("nice", "-n", str(_NICENESS)) if shutil.which("nice") else ()
+
+
+def _yield_cpu() -> None:
+    """Lower the priority of the calling thread only (Linux: a thread's id
+    is a process id to setpriority), as nice does for pg_restore."""
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + _NICENESS)
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 _cache: dict[tuple[str | None, int], Tools] = {}
 
@@ -247,6 +256,7 @@ class _Counter:
         self.digest = hashlib.sha256()
 
     def count(self, lines: Iterable[bytes]) -> None:
+        _yield_cpu()
         for line in lines:
             if self.inside:
                 if line == b"\\.\n":
@@ -342,6 +352,7 @@ class _Follower(threading.Thread):
         self.join()
 
     def run(self) -> None:
+        _yield_cpu()
         fed = 0
         try:
             with self.path.open("rb", buffering=0) as src:
