@@ -160,12 +160,14 @@ class _Run:
         lines = [*script(self._detach_steps())]
         lines.append(f"-- {self.tools.version}: {shlex.join(self._dump_command())} > {first.dump}")
         lines.append(
-            "-- verify: the dump's rows (pg_restore --data-only, read as it is written) equal"
+            "-- verify: the dump's rows (pg_restore --data-only, reading it as it is written) equal"
             " count(*), pg_restore --list shows the table and its data, sha256 of the file"
         )
         lines.append(f"-- manifest: {first.manifest}")
         if self.a.archive_command:
-            lines.append(f"-- archive_command: {self.a.archive_command}")
+            limit = self.timeout_s
+            after = f" (killed after {archive_tools.describe_timeout(limit)})" if limit else ""
+            lines.append(f"-- archive_command{after}: {self.a.archive_command}")
         lines.extend(script(self._drop_steps()))
         return Outcome(False, tuple(lines))
 

@@ -34,18 +34,30 @@ if TYPE_CHECKING:
 
 _CHUNK = 1 << 20
 # pg_restore decompresses the dump to verify it on pgpart's host, which may
-# be the database's: that extra work yields the CPU (nice 10). pg_dump runs
-# as a pg_dump run by hand would, so an archive takes no longer than one.
-_NICENESS = 10
-_NICE = ("nice", "-n", str(_NICENESS)) if shutil.which("nice") else ()
+# be the database's: that extra work runs on CPU time nothing else wants
+# (SCHED_IDLE: chrt --idle, else nice 10), catching up after the dump when
+# CPUs are busy. pg_dump runs as a pg_dump run by hand would, so an archive
+# takes about as long as one, and slows the application no more than one.
+_IDLE = (
+    ("chrt", "--idle", "0")
+    if shutil.which("chrt")
+    else ("nice", "-n", "10")
+    if shutil.which("nice")
+    else ()
+)
 
 
 def _yield_cpu() -> None:
-    """Lower the priority of the calling thread only (Linux: a thread's id
-    is a process id to setpriority), as nice does for pg_restore."""
-    with contextlib.suppress(AttributeError, OSError):
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + _NICENESS)
+    """The calling thread (only: to these calls a thread's id is a process
+    id) runs on idle CPU time as pg_restore does: SCHED_IDLE, else nice 10."""
+    tid = threading.get_native_id()
+    try:
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + 10)
+
+
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 _cache: dict[tuple[str | None, int], Tools] = {}
 
@@ -289,7 +301,7 @@ def _stream(
         raise ArchiveError(f"pg_dump could not run: {exc.strerror or exc}") from None
     try:
         restore = subprocess.Popen(
-            [*_NICE, str(tools.pg_restore), "--data-only", "--file=-"],
+            [*_IDLE, str(tools.pg_restore), "--data-only", "--file=-"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=restore_err,
@@ -452,7 +464,7 @@ def run_archive_command(
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise ArchiveError(
-                f"archive_command timed out after {_duration(timeout_s)} and was killed"
+                f"archive_command timed out after {describe_timeout(timeout_s)} and was killed"
                 f" with its process group: {_read_last(err, out)}"
             ) from None
         except BaseException:  # Ctrl-C: the command goes with pgpart
@@ -468,7 +480,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-def _duration(seconds: float | None) -> str:
+def describe_timeout(seconds: float | None) -> str:
     if seconds is None:
-        return "ever"
+        return "no time limit"
     return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:g} min"
