@@ -57,6 +57,7 @@ from pgpart.db.archive_files import (
     publish,
     read_manifest,
     sha256_file,
+    table_lock_base,
     write_new,
 )
 from pgpart.db.archive_tools import (
@@ -73,6 +74,10 @@ from pgpart.db.ddl_retention import mark_step
 
 if TYPE_CHECKING:
     import psycopg
+
+# How long a run waits for another one's detach from the same table (its
+# lock waits and retries are bounded by lock_timeout and retry_for).
+DETACH_WAIT_S = 600.0
 
 RunSteps = Callable[[Sequence[Step]], tuple[bool, bool]]
 
@@ -198,10 +203,8 @@ class _Run:
         # another run did since (archived and dropped it: gone; failed after
         # the detach: detached, resumed from its manifest, if any).
         self.role = self._dump_role()
-        for i, step in enumerate(self._detach_steps()):
-            _, skipped = self.run_steps([step])
-            if skipped and i == 0:
-                return Outcome(skipped=True)  # the mark found it gone since the plan
+        if not self.a.detached and self._detach() is None:
+            return Outcome(skipped=True)  # the mark found it gone since the plan
         facts = self._table_facts()
         if facts is None:
             return Outcome(skipped=True)
@@ -252,6 +255,28 @@ class _Run:
             f"pg_dump could not read {self.part}: neither the login role nor its owner"
             f" {a.owner} (as a member) has SELECT on it; nothing was detached"
         )
+
+    def _detach(self) -> bool | None:
+        """Mark and detach, one run at a time per parent: PostgreSQL refuses
+        a concurrent detach while another partition of the same table is
+        pending one ("already pending detach"), which another pgpart run
+        archiving the same table would otherwise cause. None: gone."""
+        t = self.a.table
+        base = table_lock_base(self.conn.info.dbname, t.schema, t.name)
+        held = claim(self.directory, base, wait_s=DETACH_WAIT_S)
+        if isinstance(held, str):
+            raise ArchiveError(
+                f"another pgpart run ({held}) has been detaching from {t.qualified} for"
+                f" {DETACH_WAIT_S:g} s; {self.part} was not detached"
+            )
+        try:
+            for i, step in enumerate(self._detach_steps()):
+                _, skipped = self.run_steps([step])
+                if skipped and i == 0:
+                    return None
+        finally:
+            held.release()
+        return True
 
     def _table_facts(self) -> tuple[int, int] | None:
         """(oid, rows) of the detached table; None when it no longer exists."""

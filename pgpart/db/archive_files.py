@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -120,10 +121,12 @@ class Claim:
         os.close(self._fd)
 
 
-def claim(directory: Path, base: str) -> Claim | str:
+def claim(directory: Path, base: str, *, wait_s: float = 0.0) -> Claim | str:
     """The claim on ``base``, or what another run holding it wrote in it
-    (``pid N on HOST since TIME``): the caller does not wait for it."""
+    (``pid N on HOST since TIME``) once ``wait_s`` seconds have passed
+    without it being let go (0: not waited for at all)."""
     path = directory / f".{base}.lock"
+    deadline = time.monotonic() + wait_s
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -131,7 +134,10 @@ def claim(directory: Path, base: str) -> Claim | str:
         except BlockingIOError:
             holder = os.read(fd, 200).decode(errors="replace").strip()
             os.close(fd)
-            return holder or "another process"
+            if time.monotonic() >= deadline:
+                return holder or "another process"
+            time.sleep(0.05)
+            continue
         try:
             same = os.stat(path).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
@@ -143,6 +149,12 @@ def claim(directory: Path, base: str) -> Claim | str:
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since}\n".encode())
         return Claim(path, fd)
+
+
+def table_lock_base(database: str, schema: str, table: str) -> str:
+    """The claim name for detaching from one partitioned table (PostgreSQL
+    lets one partition per table be pending a concurrent detach at a time)."""
+    return ".".join(["detach", _component(database), _component(schema), _component(table)])
 
 
 def ensure_dir(directory: Path) -> None:
