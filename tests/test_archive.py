@@ -353,7 +353,7 @@ def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
         "archive_command_fails": "echo upload refused >&2; exit 3",
         "archive_command_hangs": f"echo uploading {{path}}; sleep 300 & echo $! > {child}; wait",
     }.get(fault)
-    monkeypatch.setattr("pgpart.db.archive_tools.ARCHIVE_TIMEOUT_S", 1.5)
+    monkeypatch.setattr("pgpart.db.archive_command.ARCHIVE_TIMEOUT_S", 1.5)
     config = write_config(tmp_path, out, tools, command=failing)
 
     started = time.monotonic()

@@ -43,7 +43,7 @@ from pgpart.core.archive_plan import archive_mark
 from pgpart.core.bounds import format_bound
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import ArchivePartition, DetachPartition, DropLeftover
-from pgpart.db import archive_tools
+from pgpart.db import archive_command
 from pgpart.db.archive_files import (
     CHECKSUM,
     MANIFEST_FORMAT,
@@ -66,7 +66,6 @@ from pgpart.db.archive_tools import (
     client_for,
     dump_command,
     find_tools,
-    run_archive_command,
     stream_dump,
 )
 from pgpart.db.ddl import DdlOptions, Step, script, steps_for
@@ -126,7 +125,7 @@ class _Run:
         self.role: str | None = None  # pg_dump --role, see _dump_role
         # How long archive_command may run. Read here, not bound at import, so
         # that tests can shorten it; config's archive_timeout is to replace it.
-        self.timeout_s: float | None = archive_tools.ARCHIVE_TIMEOUT_S
+        self.timeout_s: float | None = archive_command.ARCHIVE_TIMEOUT_S
         # Before anything else: a dump that cannot be made detaches nothing.
         self.tools: Tools = find_tools(action.pg_bin, conn.info.server_version // 10000)
         self.directory = Path(action.archive_dir).expanduser().absolute()
@@ -171,7 +170,7 @@ class _Run:
         lines.append(f"-- manifest: {first.manifest}")
         if self.a.archive_command:
             limit = self.timeout_s
-            after = f" (killed after {archive_tools.describe_timeout(limit)})" if limit else ""
+            after = f" (killed after {archive_command.describe_timeout(limit)})" if limit else ""
             lines.append(f"-- archive_command{after}: {self.a.archive_command}")
         lines.extend(script(self._drop_steps()))
         return Outcome(False, tuple(lines))
@@ -390,7 +389,7 @@ class _Run:
             self.note(f"-- archive_command already succeeded for {paths.dump}")
             return
         self.note(f"-- archive_command: {command}")
-        run_archive_command(command, paths.dump, paths.manifest, self.timeout_s)
+        archive_command.run_archive_command(command, paths.dump, paths.manifest, self.timeout_s)
         stamp = f"{datetime.now(timezone.utc).isoformat()} {command}\n".encode()
         try:
             write_new(paths, paths.sent, "sent", stamp)

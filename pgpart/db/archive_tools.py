@@ -16,9 +16,7 @@ import contextlib
 import hashlib
 import os
 import re
-import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -244,12 +242,12 @@ def stream_dump(tools: Tools, client: Client, command: Sequence[str], out: Path)
         os.fsync(f.fileno())
         if dumped.returncode != 0:
             raise ArchiveError(
-                f"pg_dump failed ({_exit(dumped.returncode)}): {_read_last(dump_err)}"
+                f"pg_dump failed ({exit_text(dumped.returncode)}): {read_last(dump_err)}"
             )
         if restored.returncode != 0 or not counter.fed:
             raise ArchiveError(
                 "verification failed: pg_restore --data-only could not read the dump"
-                f" ({_exit(restored.returncode)}): {_read_last(restore_err)}"
+                f" ({exit_text(restored.returncode)}): {read_last(restore_err)}"
             )
     if counter.blocks != 1 or counter.inside:
         raise ArchiveError(
@@ -388,7 +386,7 @@ class _Follower(threading.Thread):
                 self.sink.close()
 
 
-def _read_last(*files: IO[bytes]) -> str:
+def read_last(*files: IO[bytes]) -> str:
     """The last line written to the first of ``files`` that has one."""
     for f in files:
         f.seek(0)
@@ -398,7 +396,7 @@ def _read_last(*files: IO[bytes]) -> str:
     return "no message"
 
 
-def _exit(code: int) -> str:
+def exit_text(code: int) -> str:
     return f"killed by signal {-code}" if code < 0 else f"exit {code}"
 
 
@@ -421,7 +419,7 @@ def check_toc(tools: Tools, dump: Path, schema: str, name: str) -> None:
         raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
     if done.returncode != 0:
         raise ArchiveError(
-            f"verification failed: pg_restore --list failed ({_exit(done.returncode)}):"
+            f"verification failed: pg_restore --list failed ({exit_text(done.returncode)}):"
             f" {_last_line(done.stderr)}"
         )
     tag = f" {_toc_name(schema)} {_toc_name(name)} "
@@ -430,57 +428,3 @@ def check_toc(tools: Tools, dump: Path, schema: str, name: str) -> None:
     if found != kinds:
         missing = " and ".join(sorted(kinds - found))
         raise ArchiveError(f"verification failed: the dump {dump} lists no {missing} of {name}")
-
-
-# How long archive_command may run before it is killed (seconds): a hung
-# upload must not hang cron forever. The lead's config may pass another value
-# (archive_timeout); None waits for ever.
-ARCHIVE_TIMEOUT_S = 3600.0
-
-
-def run_archive_command(
-    template: str, dump: Path, manifest: Path, timeout_s: float | None = ARCHIVE_TIMEOUT_S
-) -> None:
-    """archive_command with {path} and {manifest} (shell-quoted); exit 0 or
-    ArchiveError. Past ``timeout_s`` its whole process group is killed (the
-    shell and whatever it started: aws, ssh...), not only the shell."""
-    command = template.replace("{path}", shlex.quote(str(dump))).replace(
-        "{manifest}", shlex.quote(str(manifest))
-    )
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(
-                command,
-                shell=True,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,  # its own process group, killed as one
-            )
-        except OSError as exc:
-            raise ArchiveError(f"archive_command could not run: {exc.strerror or exc}") from None
-        try:
-            code = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise ArchiveError(
-                f"archive_command timed out after {describe_timeout(timeout_s)} and was killed"
-                f" with its process group: {_read_last(err, out)}"
-            ) from None
-        except BaseException:  # Ctrl-C: the command goes with pgpart
-            _kill_group(proc)
-            raise
-        if code != 0:
-            raise ArchiveError(f"archive_command failed ({_exit(code)}): {_read_last(err, out)}")
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def describe_timeout(seconds: float | None) -> str:
-    if seconds is None:
-        return "no time limit"
-    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:g} min"
