@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -327,12 +328,19 @@ FAULTS = {
         'exec "$REAL" "$@"'
     ),
     "archive_command_fails": {},
+    # archive_command hangs (with a child of its own): killed at the timeout.
+    "archive_command_hangs": {},
 }
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
-    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path, fault: str
+    pg_conn: psycopg.Connection[Any],
+    pg_dsn: str,
+    tmp_path: Path,
+    pg_bin: Path,
+    fault: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     build(pg_conn)
     before = rows_before(pg_conn)
@@ -340,10 +348,17 @@ def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
     out = tmp_path / "archive"
     tools = wrapper(tmp_path / "faulty", pg_bin, **FAULTS[fault]) if FAULTS[fault] else pg_bin
     sent = tmp_path / "sent.log"
-    failing = "echo upload refused >&2; exit 3" if fault == "archive_command_fails" else None
+    child = tmp_path / "child.pid"
+    failing = {
+        "archive_command_fails": "echo upload refused >&2; exit 3",
+        "archive_command_hangs": f"echo uploading {{path}}; sleep 300 & echo $! > {child}; wait",
+    }.get(fault)
+    monkeypatch.setattr("pgpart.db.archive_command.ARCHIVE_TIMEOUT_S", 1.5)
     config = write_config(tmp_path, out, tools, command=failing)
 
+    started = time.monotonic()
     run = maintain(pg_dsn, config)
+    assert time.monotonic() - started < 60
     assert run.code == 2, run.stderr
     [line] = run.stderr.strip().splitlines()
     reason = {
@@ -351,8 +366,11 @@ def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
         "verify_mismatch": "verification failed",
         "backend_killed": "lost the connection",
         "archive_command_fails": "archive_command failed (exit 3): upload refused",
+        "archive_command_hangs": "archive_command timed out after 1.5 s and was killed",
     }[fault]
     assert reason in line and "1 more action not done" in line
+    if fault == "archive_command_hangs":
+        assert not _alive(int(child.read_text())), "the command's child outlived the timeout"
     first, second = EXPIRED
     assert state(pg_conn, first) == "detached"  # out of the table, not out of the database
     assert state(pg_conn, second) == "attached"  # not attempted after the failure
@@ -360,7 +378,9 @@ def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
     assert "detached_leftover" in problems(pg_dsn, config)
     assert not [f for f in archives(out) if f.startswith(".")]  # no temporary file left
     dumped = {m["file"]: (out / m["file"]).stat().st_mtime_ns for m in manifests(out)}
-    assert len(dumped) == (1 if fault in ("backend_killed", "archive_command_fails") else 0)
+    assert len(dumped) == (
+        1 if fault in ("backend_killed", "archive_command_fails", "archive_command_hangs") else 0
+    )
 
     # The next maintain, the fault gone, resumes: no second dump of the first partition.
     config = write_config(tmp_path, out, pg_bin, command=f"echo {{path}} >> {sent}")
@@ -380,6 +400,15 @@ def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
         back = cli(["restore", str(out / m["file"]), "--dsn", pg_dsn, "--config", str(config)])
         assert back.code == 0, back.stderr
     assert table_checksum(pg_conn, "messages") == whole
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for a parent to reap it does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def test_ctrl_c_during_the_dump_keeps_rows_and_resumes(

@@ -5,6 +5,8 @@ the one before succeeded:
 
 1. find pg_dump/pg_restore of the server's major or later, and prove that
    archive_dir takes files: a failure here leaves the partition attached;
+   Then claim it (archive_files.claim: a flock in archive_dir): a
+   partition another pgpart run holds is skipped, never archived twice;
 2. mark the partition (the comment ``check`` reports as detached_leftover,
    with its bounds) and detach it, CONCURRENTLY where possible, with the
    lock timeout and retries of any retention step;
@@ -15,7 +17,7 @@ the one before succeeded:
    pass); check that ``pg_restore --list`` shows the table and its data;
    link the file to its final name; write the manifest beside it the same way;
 4. run archive_command with {path} and {manifest}, which must exit 0
-   (``<base>.sent`` records that it did);
+   within its timeout (``<base>.sent`` records that it did);
 5. drop the detached table.
 
 A failure after step 2 leaves the table detached and marked: ``check``
@@ -41,6 +43,7 @@ from pgpart.core.archive_plan import archive_mark
 from pgpart.core.bounds import format_bound
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import ArchivePartition, DetachPartition, DropLeftover
+from pgpart.db import archive_command
 from pgpart.db.archive_files import (
     CHECKSUM,
     MANIFEST_FORMAT,
@@ -48,11 +51,13 @@ from pgpart.db.archive_files import (
     ArchivePaths,
     base_name,
     candidates,
+    claim,
     ensure_dir,
     manifest_bytes,
     publish,
     read_manifest,
     sha256_file,
+    table_lock_base,
     write_new,
 )
 from pgpart.db.archive_tools import (
@@ -61,7 +66,6 @@ from pgpart.db.archive_tools import (
     client_for,
     dump_command,
     find_tools,
-    run_archive_command,
     stream_dump,
 )
 from pgpart.db.ddl import DdlOptions, Step, script, steps_for
@@ -69,6 +73,10 @@ from pgpart.db.ddl_retention import mark_step
 
 if TYPE_CHECKING:
     import psycopg
+
+# How long a run waits for another one's detach from the same table (its
+# lock waits and retries are bounded by lock_timeout and retry_for).
+DETACH_WAIT_S = 600.0
 
 RunSteps = Callable[[Sequence[Step]], tuple[bool, bool]]
 
@@ -115,6 +123,9 @@ class _Run:
         self.run_steps, self.note = run_steps, note
         self.part = display_name(action.partition_schema, action.partition)
         self.role: str | None = None  # pg_dump --role, see _dump_role
+        # How long archive_command may run. Read here, not bound at import, so
+        # that tests can shorten it; config's archive_timeout is to replace it.
+        self.timeout_s: float | None = archive_command.ARCHIVE_TIMEOUT_S
         # Before anything else: a dump that cannot be made detaches nothing.
         self.tools: Tools = find_tools(action.pg_bin, conn.info.server_version // 10000)
         self.directory = Path(action.archive_dir).expanduser().absolute()
@@ -153,12 +164,14 @@ class _Run:
         lines = [*script(self._detach_steps())]
         lines.append(f"-- {self.tools.version}: {shlex.join(self._dump_command())} > {first.dump}")
         lines.append(
-            "-- verify: the dump's rows (pg_restore --data-only, read as it is written) equal"
+            "-- verify: the dump's rows (pg_restore --data-only, reading it as it is written) equal"
             " count(*), pg_restore --list shows the table and its data, sha256 of the file"
         )
         lines.append(f"-- manifest: {first.manifest}")
         if self.a.archive_command:
-            lines.append(f"-- archive_command: {self.a.archive_command}")
+            limit = self.timeout_s
+            after = f" (killed after {archive_command.describe_timeout(limit)})" if limit else ""
+            lines.append(f"-- archive_command{after}: {self.a.archive_command}")
         lines.extend(script(self._drop_steps()))
         return Outcome(False, tuple(lines))
 
@@ -166,11 +179,31 @@ class _Run:
 
     def carry_out(self) -> Outcome:
         ensure_dir(self.directory)
+        try:
+            held = claim(self.directory, self.base)
+        except OSError as exc:
+            raise ArchiveError(
+                f"locking {self.base} in archive_dir {self.directory}: {exc.strerror or exc}"
+                " (nothing was detached)"
+            ) from None
+        if isinstance(held, str):
+            # Another run (cron overlapping a manual one) is on it: it archives
+            # and drops it, or fails and leaves it to the next run. Not waited
+            # for, so overlapping runs never queue up behind a long dump.
+            self.note(f"-- skipped: another pgpart run ({held}) is archiving {self.part}")
+            return Outcome(skipped=True)
+        try:
+            return self._claimed()
+        finally:
+            held.release()
+
+    def _claimed(self) -> Outcome:
+        # The plan was read before the claim: each step's guard sees what
+        # another run did since (archived and dropped it: gone; failed after
+        # the detach: detached, resumed from its manifest, if any).
         self.role = self._dump_role()
-        for i, step in enumerate(self._detach_steps()):
-            _, skipped = self.run_steps([step])
-            if skipped and i == 0:
-                return Outcome(skipped=True)  # the mark found it gone since the plan
+        if not self.a.detached and self._detach() is None:
+            return Outcome(skipped=True)  # the mark found it gone since the plan
         facts = self._table_facts()
         if facts is None:
             return Outcome(skipped=True)
@@ -221,6 +254,28 @@ class _Run:
             f"pg_dump could not read {self.part}: neither the login role nor its owner"
             f" {a.owner} (as a member) has SELECT on it; nothing was detached"
         )
+
+    def _detach(self) -> bool | None:
+        """Mark and detach, one run at a time per parent: PostgreSQL refuses
+        a concurrent detach while another partition of the same table is
+        pending one ("already pending detach"), which another pgpart run
+        archiving the same table would otherwise cause. None: gone."""
+        t = self.a.table
+        base = table_lock_base(self.conn.info.dbname, t.schema, t.name)
+        held = claim(self.directory, base, wait_s=DETACH_WAIT_S)
+        if isinstance(held, str):
+            raise ArchiveError(
+                f"another pgpart run ({held}) has been detaching from {t.qualified} for"
+                f" {DETACH_WAIT_S:g} s; {self.part} was not detached"
+            )
+        try:
+            for i, step in enumerate(self._detach_steps()):
+                _, skipped = self.run_steps([step])
+                if skipped and i == 0:
+                    return None
+        finally:
+            held.release()
+        return True
 
     def _table_facts(self) -> tuple[int, int] | None:
         """(oid, rows) of the detached table; None when it no longer exists."""
@@ -334,7 +389,7 @@ class _Run:
             self.note(f"-- archive_command already succeeded for {paths.dump}")
             return
         self.note(f"-- archive_command: {command}")
-        run_archive_command(command, paths.dump, paths.manifest)
+        archive_command.run_archive_command(command, paths.dump, paths.manifest, self.timeout_s)
         stamp = f"{datetime.now(timezone.utc).isoformat()} {command}\n".encode()
         try:
             write_new(paths, paths.sent, "sent", stamp)

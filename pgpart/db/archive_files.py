@@ -11,9 +11,12 @@ and a reader never sees half a file.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -99,6 +102,59 @@ def sha256_file(path: Path) -> str:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class Claim:
+    """One run's hold on archiving one partition: an exclusive flock(2) on
+    ``.<base>.lock`` in archive_dir, so that two pgpart runs at once never
+    dump, send or drop the same partition twice. The kernel drops the lock
+    when the process dies, however it dies; the file is removed by its
+    holder (a run that finds it gone or replaced after locking it tries
+    again, so two runs never both hold one)."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path, self._fd = path, fd
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)
+
+
+def claim(directory: Path, base: str, *, wait_s: float = 0.0) -> Claim | str:
+    """The claim on ``base``, or what another run holding it wrote in it
+    (``pid N on HOST since TIME``) once ``wait_s`` seconds have passed
+    without it being let go (0: not waited for at all)."""
+    path = directory / f".{base}.lock"
+    deadline = time.monotonic() + wait_s
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip()
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                return holder or "another process"
+            time.sleep(0.05)
+            continue
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False  # its holder removed it between our open and our lock
+        if not same:
+            os.close(fd)
+            continue
+        since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} since {since}\n".encode())
+        return Claim(path, fd)
+
+
+def table_lock_base(database: str, schema: str, table: str) -> str:
+    """The claim name for detaching from one partitioned table (PostgreSQL
+    lets one partition per table be pending a concurrent detach at a time)."""
+    return ".".join(["detach", _component(database), _component(schema), _component(table)])
 
 
 def ensure_dir(directory: Path) -> None:
