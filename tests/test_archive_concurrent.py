@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgpart.devcluster import find_bindir
+from devcluster import find_bindir
 from tests.cli_helpers import NOW, cli
 from tests.sibling_compare import build_monthly, table_checksum
 

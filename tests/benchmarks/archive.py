@@ -2,7 +2,7 @@
 
     python tests/benchmarks/archive.py [--mb 200] [--runs 3] [--bindir DIR] [--json out.json]
 
-Starts its own throwaway PostgreSQL (pgpart.devcluster), then, per run, builds
+Starts its own throwaway PostgreSQL (devtools/devcluster), then, per run, builds
 a monthly table whose one expired partition holds about --mb MB, and measures,
 alternating the order from run to run:
 

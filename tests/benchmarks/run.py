@@ -3,7 +3,7 @@
     python tests/benchmarks/run.py [--runs 5] [--smoke] [--json out.json] [--only a,b,...]
                                    [--baseline DIR]
 
-Starts its own throwaway PostgreSQL (pgpart.devcluster.running_cluster),
+Starts its own throwaway PostgreSQL (devtools/devcluster: running_cluster),
 installs the peers it needs (pg_partman: the Debian package when its extension
 files are missing and we are root; pg-partsmith: from PyPI into its own venv,
 --partsmith-venv, default /tmp/partsmith-venv), then runs every scenario for
