@@ -67,6 +67,7 @@ def write_config(
     *,
     command: str | None = None,
     table: str = "public.messages",
+    timeout: str | None = None,
 ) -> Path:
     path = tmp_path / "pgpart.toml"
     lines = [
@@ -80,6 +81,8 @@ def write_config(
     ]
     if command is not None:
         lines.append(f"archive_command = {json.dumps(command)}")
+    if timeout is not None:
+        lines.append(f"archive_timeout = {json.dumps(timeout)}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -340,7 +343,6 @@ def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
     tmp_path: Path,
     pg_bin: Path,
     fault: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     build(pg_conn)
     before = rows_before(pg_conn)
@@ -353,8 +355,7 @@ def test_failure_after_detach_keeps_rows_and_next_maintain_resumes(
         "archive_command_fails": "echo upload refused >&2; exit 3",
         "archive_command_hangs": f"echo uploading {{path}}; sleep 300 & echo $! > {child}; wait",
     }.get(fault)
-    monkeypatch.setattr("pgpart.db.archive_command.ARCHIVE_TIMEOUT_S", 1.5)
-    config = write_config(tmp_path, out, tools, command=failing)
+    config = write_config(tmp_path, out, tools, command=failing, timeout="1500ms")
 
     started = time.monotonic()
     run = maintain(pg_dsn, config)

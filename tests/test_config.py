@@ -103,6 +103,7 @@ def test_builtin_defaults_without_a_file(tmp_path: Path) -> None:
         None, None, 3, None, ZoneInfo("UTC"), None,
     )  # fmt: skip
     assert d.retention_mode is RetentionMode.DROP
+    assert d.archive_timeout == Duration.parse("1 hour")
     assert d.lock_timeout == Duration.parse("500ms")
     assert d.critical_ahead == Duration()
     assert d.warn_ahead is None
@@ -466,6 +467,9 @@ T = '[[table]]\nname = "public.events"\n'  # two lines: keys added below are on 
         (T + "lock_timeout = '0'\n", 3, ["lock_timeout: must be more than 0 and at most 1 hour"]),
         (T + "lock_timeout = '2h'\n", 3, ["at most 1 hour (got 2h)"]),
         (T + "lock_timeout = '1 month'\n", 3, ["lock_timeout: 1 month has no fixed length"]),
+        (T + "archive_timeout = '0s'\n", 3, ["archive_timeout: must be more than 0"]),
+        (T + "archive_timeout = '8 days'\n", 3, ["at most 7 days (got 8 days)"]),
+        (T + "archive_timeout = '1 month'\n", 3, ["archive_timeout: 1 month has no fixed length"]),
         ("[defaults]\nstatement_timeout = '30 days'\n", 2, ["at most 24 days"]),
         ("[defaults]\nretry_for = '2 hours'\n", 2, ["retry_for: must be at most 1 hour"]),
         ("[defaults]\nstatement_timeout = '0'\n", 2, ["must be more than 0"]),

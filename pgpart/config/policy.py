@@ -13,6 +13,9 @@ from pgpart.core.calendar import Interval
 from pgpart.core.durations import Duration
 from pgpart.core.identifiers import parse_table_name
 
+# How long archive_command may run: a hung upload must not hang cron forever.
+ARCHIVE_TIMEOUT = Duration(microseconds=3_600_000_000)
+
 
 class RetentionMode(str, Enum):
     DROP = "drop"
@@ -43,6 +46,7 @@ class TablePolicy:
     # retention_mode = "archive": where dumps go, what uploads them, which pg_dump.
     archive_dir: str | None = None
     archive_command: str | None = None
+    archive_timeout: Duration = ARCHIVE_TIMEOUT  # archive_command is killed past it
     pg_bin: str | None = None
 
     def effective_warn_ahead(self, interval: Interval) -> Duration:

@@ -26,7 +26,8 @@ _HEADER = """\
 #   lock_timeout    longest any query may wait behind pgpart's DDL (at most 1 hour)
 #   retention       optional: maintain drops partitions wholly older than this
 #   retention_mode  "drop", "detach" or "archive" (pg_dump to archive_dir, verify,
-#                   archive_command with {path} and {manifest}, then drop; pg_bin: where
+#                   archive_command with {path} and {manifest}, killed past
+#                   archive_timeout (default 1 hour), then drop; pg_bin: where
 #                   pg_dump/pg_restore are, else PATH, else pg_config --bindir)
 #   warn_ahead, critical_ahead   check warns / fails when coverage ends sooner than
 #                   now + this (default: 2 days, 2 hours for hourly; 0)

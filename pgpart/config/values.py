@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pgpart.config.policy import RetentionMode
+from pgpart.config.policy import ARCHIVE_TIMEOUT, RetentionMode
 from pgpart.core.calendar import Interval, parse_interval
 from pgpart.core.durations import Duration
 
@@ -108,6 +108,14 @@ def _retry_for(value: object) -> Duration:
     return duration
 
 
+def _archive_timeout(value: object) -> Duration:
+    duration = _fixed(value)
+    # 0 would kill every upload at once; a week is already beyond any upload.
+    if not duration or duration.milliseconds() > 7 * 86_400_000:
+        raise ValueError(f"must be more than 0 and at most 7 days (got {duration})")
+    return duration
+
+
 def _retention(value: object) -> Duration | None:
     if isinstance(value, str) and value.strip().lower() == "none":
         return None  # lets one [[table]] keep everything despite [defaults]
@@ -191,6 +199,7 @@ POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
     "lock_timeout": _lock_timeout,
     "archive_dir": _path_text,
     "archive_command": _command_text,
+    "archive_timeout": _archive_timeout,
     "pg_bin": _path_text,
 }
 SETTINGS_CHECKS: dict[str, Callable[[object], Any]] = {
@@ -217,6 +226,7 @@ BUILTIN_POLICY: dict[str, Any] = {
     "lock_timeout": Duration(microseconds=500_000),
     "archive_dir": None,
     "archive_command": None,
+    "archive_timeout": ARCHIVE_TIMEOUT,
     "pg_bin": None,
 }
 BUILTIN_SETTINGS: dict[str, Any] = {

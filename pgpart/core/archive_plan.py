@@ -108,4 +108,5 @@ def _archive(
         archive_dir=policy.archive_dir,
         archive_command=policy.archive_command,
         pg_bin=policy.pg_bin,
+        archive_timeout_s=policy.archive_timeout.milliseconds() / 1000,
     )

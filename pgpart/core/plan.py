@@ -152,6 +152,7 @@ class ArchivePartition:
     archive_dir: str
     archive_command: str | None = None
     pg_bin: str | None = None
+    archive_timeout_s: float = 3600.0  # archive_command is killed past it
 
     action = "archive"
 

@@ -123,9 +123,7 @@ class _Run:
         self.run_steps, self.note = run_steps, note
         self.part = display_name(action.partition_schema, action.partition)
         self.role: str | None = None  # pg_dump --role, see _dump_role
-        # How long archive_command may run. Read here, not bound at import, so
-        # that tests can shorten it; config's archive_timeout is to replace it.
-        self.timeout_s: float | None = archive_command.ARCHIVE_TIMEOUT_S
+        self.timeout_s = action.archive_timeout_s  # how long archive_command may run
         # Before anything else: a dump that cannot be made detaches nothing.
         self.tools: Tools = find_tools(action.pg_bin, conn.info.server_version // 10000)
         self.directory = Path(action.archive_dir).expanduser().absolute()

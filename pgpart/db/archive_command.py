@@ -20,9 +20,8 @@ from pathlib import Path
 from pgpart.db.archive_files import ArchiveError
 from pgpart.db.archive_tools import exit_text, read_last
 
-# How long archive_command may run before it is killed (seconds): a hung
-# upload must not hang cron forever. The lead's config may pass another value
-# (archive_timeout); None waits for ever.
+# How long archive_command may run before it is killed (seconds), unless the
+# config's archive_timeout says otherwise; None waits for ever.
 ARCHIVE_TIMEOUT_S = 3600.0
 
 
