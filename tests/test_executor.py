@@ -476,6 +476,63 @@ def test_a_concurrent_drop_cut_short_is_finalized_on_retry(
     assert not relation_exists(pg_conn, "public", "events_2026_01")
 
 
+def test_a_concurrent_detach_waits_while_another_partition_of_the_table_is_pending(
+    pg_conn: psycopg.Connection, pg_dsn: str, pg_server: Server
+) -> None:
+    """PostgreSQL lets one partition per table be pending a concurrent detach:
+    another session's (a retention job of its own, another host) makes ours
+    fail with 55000 "already pending detach". Found in pg_inherits, it is
+    waited out like a lock, within the same retry budget."""
+    needs_pg14(pg_server)
+    make_table(pg_conn, months=(JAN, FEB))
+    report = sql.SQL("SELECT count(*) FROM events")
+    ref = table_ref(pg_conn, "events")
+    failed: list[BaseException] = []
+
+    def their_detach() -> None:
+        try:
+            with psycopg.connect(pg_dsn, autocommit=True) as other:
+                other.execute("ALTER TABLE events DETACH PARTITION events_2026_01 CONCURRENTLY")
+        except BaseException as exc:  # reported below, in the test's thread
+            failed.append(exc)
+
+    with holding(pg_dsn, report, 1.5):
+        theirs = threading.Thread(target=their_detach)
+        theirs.start()
+        deadline = time.monotonic() + 10
+        while _pending(pg_conn, "events_2026_01") is not True:
+            assert time.monotonic() < deadline, "their detach never became pending"
+            time.sleep(0.02)
+        (result,) = run(pg_dsn, [drop(ref, "events_2026_02", concurrently=True)])
+    theirs.join(10)
+    assert not failed, failed
+    ok(result)
+    assert result.attempts > 1
+    assert not relation_exists(pg_conn, "public", "events_2026_02")
+    assert _pending(pg_conn, "events_2026_01") is None  # theirs completed too
+
+
+def test_a_detach_pending_for_good_fails_naming_it_after_the_budget(
+    pg_conn: psycopg.Connection, pg_dsn: str, pg_server: Server
+) -> None:
+    needs_pg14(pg_server)
+    make_table(pg_conn, months=(JAN, FEB))
+    report = sql.SQL("SELECT count(*) FROM events")
+    with holding(pg_dsn, report, 1.0), psycopg.connect(pg_dsn, autocommit=True) as other:
+        other.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):  # left pending: interrupted
+            other.execute("ALTER TABLE events DETACH PARTITION events_2026_01 CONCURRENTLY")
+    ref = table_ref(pg_conn, "events")
+    (result,) = run(pg_dsn, [drop(ref, "events_2026_02", concurrently=True)], retry_for_s=0.5)
+    assert result.failure is not None and result.failure.kind is FailureKind.LOCK
+    assert result.failure.sqlstate == "55000"
+    assert result.error is not None
+    assert "public.events_2026_01 is pending detach from public.events" in result.error
+    assert "FINALIZE" in result.error
+    assert relation_exists(pg_conn, "public", "events_2026_02")
+    assert _pending(pg_conn, "events_2026_02") is False  # still attached, not pending
+
+
 # ---------------------------------------------------------------- names, failures
 
 

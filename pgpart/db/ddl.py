@@ -89,6 +89,9 @@ class Step:
     # as one round affects ``repeat_rows`` rows (a batched move).
     repeats: tuple[int, ...] = ()
     repeat_rows: int = 0
+    # DETACH .. CONCURRENTLY: the parent's oid. PostgreSQL lets one partition
+    # per table be pending a concurrent detach; another's is waited out.
+    detach_parent_oid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,7 @@ def _detach_concurrently(t: TableRef, schema: str, name: str, o: DdlOptions, wha
             LockTarget(part, "SHARE UPDATE EXCLUSIVE"),
             *neighbour_locks(t),
         ),
+        detach_parent_oid=t.oid,
     )
 
 

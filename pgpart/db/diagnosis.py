@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgpart.core.identifiers import display_name
 from pgpart.core.plan import Action, CreatePartition
 from pgpart.db.ddl import LockTarget, Step
 from pgpart.db.ddl_create import overlap_query
@@ -135,6 +136,53 @@ def find_blocker(conn: psycopg.Connection[Any], step: Step) -> Blocker | None:
     except psycopg.Error:
         return None  # diagnosis only: the failure message does without it
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDetach:
+    """Another partition of the table, pending a concurrent detach."""
+
+    partition: str  # display names
+    parent: str
+
+
+_PENDING_DETACH = """
+SELECT n.nspname::text, c.relname::text, pn.nspname::text, p.relname::text
+FROM pg_catalog.pg_inherits i
+JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
+JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+WHERE i.inhparent = %(parent)s AND i.inhdetachpending
+"""
+
+
+def pending_detach(conn: psycopg.Connection[Any], step: Step) -> PendingDetach | None:
+    """Why a concurrent detach met SQLSTATE 55000, if it is PostgreSQL's
+    one-pending-detach-per-table rule: the partition pending, from the
+    catalog (pg_inherits.inhdetachpending), never from the message text."""
+    import psycopg
+
+    if step.detach_parent_oid is None:
+        return None
+    try:
+        row = conn.execute(_PENDING_DETACH, {"parent": step.detach_parent_oid}).fetchone()
+    except psycopg.Error:
+        return None  # diagnosis only: the error stands as it is
+    if row is None:
+        return None
+    return PendingDetach(display_name(row[0], row[1]), display_name(row[2], row[3]))
+
+
+def pending_detach_message(step: Step, pending: PendingDetach, waits: int, elapsed: float) -> str:
+    tries = f"after {waits} attempt{'s' if waits != 1 else ''} over {elapsed:.1f} s"
+    return (
+        f"{step.description}: {pending.partition} is pending detach from {pending.parent}"
+        f" {tries} (PostgreSQL detaches one partition of a table concurrently at a time);"
+        " if no session is detaching it any more, complete it with ALTER TABLE"
+        f" {pending.parent} DETACH PARTITION {pending.partition} FINALIZE"
+        " (pgpart maintain does)"
+    )
 
 
 def lock_message(what: str, step: Step, blocker: Blocker | None, waits: int, elapsed: float) -> str:

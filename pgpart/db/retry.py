@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pgpart.db.ddl import Step, Verdict
-from pgpart.db.diagnosis import Blocker, find_blocker, lock_message
+from pgpart.db.diagnosis import (
+    Blocker,
+    find_blocker,
+    lock_message,
+    pending_detach,
+    pending_detach_message,
+)
 from pgpart.db.results import ActionFailed, Failure, FailureKind
 
 if TYPE_CHECKING:
@@ -89,6 +95,25 @@ def until_granted(
                 relation = blocker.target.relation if blocker else None
                 raise ActionFailed(
                     Failure(FailureKind.LOCK, message, exc.sqlstate, relation)
+                ) from None
+            time.sleep(min(backoff_delay(waits), remaining))
+        except errors.ObjectNotInPrerequisiteState as exc:
+            pending = pending_detach(conn, step)
+            if pending is None:
+                sent.extend(statements)
+                raise
+            # Another session's concurrent detach of the same table: waited
+            # out like a lock, within the same budget.
+            waits += 1
+            if give_up_now():
+                raise KeyboardInterrupt from None
+            on_wait(None, waits)
+            remaining = budget.remaining()
+            if remaining <= 0:
+                sent.extend(statements)
+                message = pending_detach_message(step, pending, waits, budget.elapsed())
+                raise ActionFailed(
+                    Failure(FailureKind.LOCK, message, exc.sqlstate, pending.partition)
                 ) from None
             time.sleep(min(backoff_delay(waits), remaining))
         except psycopg.Error:
