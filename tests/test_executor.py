@@ -439,17 +439,26 @@ def _pending(conn: psycopg.Connection, name: str) -> bool | None:
     return None if row is None else bool(row[0])
 
 
+def _leave_pending(dsn: str, partition: str) -> None:
+    """Another session's DETACH .. CONCURRENTLY, interrupted: phase 1 commits,
+    phase 2 waits for a report's snapshot and is cut short by lock_timeout."""
+    report = sql.SQL("SELECT count(*) FROM events")
+    with holding(dsn, report, 1.0), psycopg.connect(dsn, autocommit=True) as other:
+        other.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute(
+                sql.SQL("ALTER TABLE events DETACH PARTITION {} CONCURRENTLY").format(
+                    sql.Identifier(partition)
+                )
+            )
+
+
 def test_finalize_completes_an_interrupted_concurrent_detach(
     pg_conn: psycopg.Connection, pg_dsn: str, pg_server: Server
 ) -> None:
     needs_pg14(pg_server)
     make_table(pg_conn, months=(JAN, FEB))
-    report = sql.SQL("SELECT count(*) FROM events")
-    with holding(pg_dsn, report, 1.0), psycopg.connect(pg_dsn, autocommit=True) as other:
-        other.execute("SET lock_timeout = '200ms'")
-        # Phase 1 commits; phase 2 waits for the report's snapshot and is cut short.
-        with pytest.raises(psycopg.errors.LockNotAvailable):
-            other.execute("ALTER TABLE events DETACH PARTITION events_2026_01 CONCURRENTLY")
+    _leave_pending(pg_dsn, "events_2026_01")
     assert _pending(pg_conn, "events_2026_01") is True
     ref = table_ref(pg_conn, "events")
     (result,) = run(pg_dsn, [FinalizeDetach(ref, "events_2026_01", "public")])
@@ -517,11 +526,7 @@ def test_a_detach_pending_for_good_fails_naming_it_after_the_budget(
 ) -> None:
     needs_pg14(pg_server)
     make_table(pg_conn, months=(JAN, FEB))
-    report = sql.SQL("SELECT count(*) FROM events")
-    with holding(pg_dsn, report, 1.0), psycopg.connect(pg_dsn, autocommit=True) as other:
-        other.execute("SET lock_timeout = '200ms'")
-        with pytest.raises(psycopg.errors.LockNotAvailable):  # left pending: interrupted
-            other.execute("ALTER TABLE events DETACH PARTITION events_2026_01 CONCURRENTLY")
+    _leave_pending(pg_dsn, "events_2026_01")
     ref = table_ref(pg_conn, "events")
     (result,) = run(pg_dsn, [drop(ref, "events_2026_02", concurrently=True)], retry_for_s=0.5)
     assert result.failure is not None and result.failure.kind is FailureKind.LOCK
