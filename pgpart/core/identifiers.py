@@ -29,18 +29,12 @@ def quote_ident(part: str) -> str:
     return '"' + part.replace('"', '""') + '"'
 
 
+_PLAIN = re.compile(r"[a-z_][a-z0-9_]*")
+
+
 def display_part(part: str) -> str:
     """Quote a name part only when PostgreSQL would need it."""
-    if (
-        part
-        and (part[0].isalpha() or part[0] == "_")
-        and all(
-            ch.isdigit() or ch == "_" or (ch.isalpha() and ch.islower() and ch.isascii())
-            for ch in part
-        )
-    ):
-        return part
-    return quote_ident(part)
+    return part if _PLAIN.fullmatch(part) else quote_ident(part)
 
 
 def display_name(schema: str, name: str) -> str:
