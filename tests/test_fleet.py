@@ -358,6 +358,27 @@ def test_cron_like_maintain_with_one_member_down(databases: Databases) -> None:
     assert (again.code, again.stdout) == (0, "")
 
 
+def test_a_retention_shorter_than_a_partition_exits_3_alone_and_in_a_fleet(
+    databases: Databases, tmp_path: Path
+) -> None:
+    """The same exit code and the same stderr line (with -q, for cron) for one
+    database and for a fleet: the retention is refused (3), the missing
+    partitions are still made."""
+    config = tmp_path / "pgpart.toml"
+    config.write_text('[[table]]\nname = "messages"\nretention = "1 hour"\n')
+    one, *fleet = databases.make(3, critical)
+    alone = cli(["maintain", "-q", "--config", str(config), "--dsn", one, *N])
+    together = cli(["maintain", "-q", "--config", str(config), *dsn_args(fleet), *N])
+    assert (alone.code, together.code) == (3, 3), (alone.stderr, together.stderr)
+    said = "retention_too_short: retention 1h is shorter than one monthly partition"
+    assert alone.stdout == together.stdout == ""  # -q: cron mail only when something is wrong
+    assert f"pgpart: public.messages: {said}" in alone.stderr
+    for dsn in fleet:
+        assert f"pgpart: {dsn_name(dsn)}: public.messages: {said}" in together.stderr
+    for dsn in (one, *fleet):
+        assert "messages_2026_11" in partitions(dsn)
+
+
 def test_maintain_json_carries_the_database(databases: Databases) -> None:
     dsns = databases.make(2, critical)
     doc = cli(["maintain", "--format", "json", *dsn_args([*dsns, UNREACHABLE]), *N]).json()

@@ -31,7 +31,7 @@ from pgpart.cli.fleet_members import Member, Outcome, members, run
 from pgpart.cli.inputs import parse_now
 from pgpart.cli.output import Format
 from pgpart.cli.problem_codes import is_refused
-from pgpart.cli.reporting import failure_lines, withheld_lines, without_refused
+from pgpart.cli.reporting import blocked_lines, failure_lines, withheld_lines, without_refused
 from pgpart.cli.sql_log import log_queries, logger
 from pgpart.errors import UsageError
 
@@ -225,11 +225,14 @@ class Fleet:
                 emit(render_results(results, kept, fmt, quiet=quiet, dry_run=dry_run))
         for o in outcomes:
             if o.value is not None:
-                self._say_problems(o.member, *o.value)
+                self._say_problems(o.member, *o.value, quiet=quiet)
         finish(worst(codes))
 
-    def _say_problems(self, member: Member, results: list[ActionResult], planned: Plan) -> None:
-        """What one database says on stderr: tables refused, failed, withheld."""
+    def _say_problems(
+        self, member: Member, results: list[ActionResult], planned: Plan, *, quiet: bool
+    ) -> None:
+        """What one database says on stderr, as alone: tables refused, failed,
+        withheld (with -q: every problem of the tables not changed as asked)."""
 
         def say_member(text: str) -> None:
             say(member.scrub(self._named(member, text)))
@@ -238,9 +241,11 @@ class Fleet:
             if is_refused(table):
                 for p in table.problems:
                     say_member(p.message)
+        for line in blocked_lines(planned.tables) if quiet else ():
+            say_member(line)
         for line in failure_lines(results):
             say_member(line)
-        for line in withheld_lines(planned.tables):
+        for line in withheld_lines(planned.tables, quiet=quiet):
             say_member(line)
 
     # --- init ------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pgpart.cli.console import masked, say
 from pgpart.cli.problem_codes import (
     LACKING_CODE,
     WITHHOLDING_CODES,
+    has_bad_config,
     is_refused,
 )
 
@@ -57,7 +58,7 @@ def failure_lines(results: Sequence[ActionResult]) -> list[str]:
 
 def withheld_lines(tables: Iterable[TablePlan], *, quiet: bool = False) -> list[str]:
     """One line per problem for which work was deliberately left undone
-    (with -q, report_blocked says those), and per thing new partitions will
+    (with -q, blocked_lines has those), and per thing new partitions will
     lack although they are made (a publication pgpart may not change)."""
     lines = []
     for table in tables:
@@ -76,11 +77,15 @@ def report_refused(tables: Iterable[TablePlan], dsn: str | None) -> None:
             say(masked(problem.message, dsn))
 
 
-def report_blocked(tables: Iterable[TablePlan], dsn: str | None) -> None:
-    """With -q, the problems that kept pgpart from changing a table (stdout is silent)."""
-    for table in tables:
-        for problem in table.problems:
-            say(masked(problem_line(table, problem), dsn))
+def blocked_lines(tables: Iterable[TablePlan]) -> list[str]:
+    """With -q (stdout is silent), every problem of each table pgpart did not
+    change as asked: blocked, or a config value refused while planning."""
+    return [
+        problem_line(table, problem)
+        for table in tables
+        if not is_refused(table) and (table.blocked or has_bad_config([table]))
+        for problem in table.problems
+    ]
 
 
 def report_failures(results: Sequence[ActionResult], dsn: str | None) -> None:

@@ -16,10 +16,10 @@ from pgpart.cli.console import emit, fail, finish, is_terminal, masked, say, std
 from pgpart.cli.databases import load_settings
 from pgpart.cli.exit_codes import ExitCode, reported, written_exit_code
 from pgpart.cli.inputs import parse_now
-from pgpart.cli.problem_codes import has_bad_config, is_refused
+from pgpart.cli.problem_codes import is_refused
 from pgpart.cli.progress import RunProgress
 from pgpart.cli.reporting import (
-    report_blocked,
+    blocked_lines,
     report_failures,
     report_refused,
     report_withheld,
@@ -143,10 +143,8 @@ def _report(
         say("interrupted (Ctrl-C) while checking the state after the run; the run is complete")
     report_refused(refused, dsn)
     if display.quiet:
-        blocked = [
-            t for t in planned.tables if not is_refused(t) and (t.blocked or has_bad_config([t]))
-        ]
-        report_blocked(blocked, dsn)
+        for line in blocked_lines(planned.tables):
+            say(masked(line, dsn))
     report_failures(results, dsn)
     report_withheld(planned.tables, dsn, quiet=display.quiet)
     return written_exit_code(planned, results, interrupted=stopped)
