@@ -52,6 +52,8 @@ def test_lock_timeout_names_the_table_waited_for_and_its_holder(
     config.write_text('[defaults]\nretry_for = "1s"\n')
     before = partitions_of(pg_conn, "messages")
     rows = {t: table_checksum(pg_conn, t) for t in ("messages", "ref", "inbox")}
+    maintain = ["maintain", "messages", "--dsn", pg_dsn, "--config", str(config)]
+    maintain += ["--lock-timeout", "100ms", "--now", NOW]
 
     with psycopg.connect(pg_dsn, application_name="holder") as holder:
         holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # kept: no commit
@@ -59,20 +61,7 @@ def test_lock_timeout_names_the_table_waited_for_and_its_holder(
         assert row is not None
         pid = row[0]
         holder.execute(f"SELECT 'still holding {table}'")  # the holder's last query
-        run = cli(
-            [
-                "maintain",
-                "messages",
-                "--dsn",
-                pg_dsn,
-                "--config",
-                str(config),
-                "--lock-timeout",
-                "100ms",
-                "--now",
-                NOW,
-            ]
-        )
+        run = cli(maintain)
         holder.rollback()
 
     out = run.stdout + run.stderr
@@ -90,20 +79,7 @@ def test_lock_timeout_names_the_table_waited_for_and_its_holder(
     assert {t: table_checksum(pg_conn, t) for t in rows} == rows
 
     # with the holder gone, the same run succeeds
-    again = cli(
-        [
-            "maintain",
-            "messages",
-            "--dsn",
-            pg_dsn,
-            "--config",
-            str(config),
-            "--lock-timeout",
-            "100ms",
-            "--now",
-            NOW,
-        ]
-    )
+    again = cli(maintain)
     assert again.code == 0, again.stdout + again.stderr
     assert len(partitions_of(pg_conn, "messages")) == len(before) + 3
     assert {t: table_checksum(pg_conn, t) for t in rows} == rows

@@ -300,7 +300,7 @@ def _with_templates(
         conn, [p.oid for ps in siblings.values() for p in ps], version
     )
     facts = read_parent_facts(
-        conn, [(t.oid, d.oid if (d := _default_of(t)) else None) for t in usable]
+        conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable]
     )
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
@@ -352,11 +352,6 @@ def _newest_siblings(table: PartitionedTable) -> list[Partition]:
         if len(newest) == TEMPLATE_SIBLINGS:
             break
     return newest
-
-
-def _default_of(table: PartitionedTable) -> Partition | None:
-    """``table.default``, found from the end where _partition_order puts it."""
-    return next((p for p in reversed(table.partitions) if p.is_default), None)
 
 
 def _login(conn: psycopg.Connection[Any], version: int, owners: set[str]) -> Login:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pgpart.db.ddl import Step, Verdict
 from pgpart.db.diagnosis import (
     Blocker,
+    PendingDetach,
     find_blocker,
     lock_message,
     pending_detach,
@@ -77,45 +78,52 @@ def until_granted(
     while True:
         budget.attempts += 1
         statements: list[str] = []  # only the last attempt's go into the result
+        pending: PendingDetach | None = None
         try:
             outcome = attempt(statements)
             sent.extend(statements)
             return outcome
         except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
-            waits += 1
-            if give_up_now():
-                raise KeyboardInterrupt from None  # no lock granted: nothing done yet
-            blocker = find_blocker(conn, step) or blocker
-            on_wait(blocker, waits)
-            remaining = budget.remaining()
-            if remaining <= 0:
-                sent.extend(statements)
-                what = "deadlock" if isinstance(exc, errors.DeadlockDetected) else "lock timeout"
-                message = lock_message(what, step, blocker, waits, budget.elapsed())
-                relation = blocker.target.relation if blocker else None
-                raise ActionFailed(
-                    Failure(FailureKind.LOCK, message, exc.sqlstate, relation)
-                ) from None
-            time.sleep(min(backoff_delay(waits), remaining))
+            cause: psycopg.Error = exc
         except errors.ObjectNotInPrerequisiteState as exc:
+            # Another session's concurrent detach of the same table: waited
+            # out like a lock, within the same budget.
             pending = pending_detach(conn, step)
             if pending is None:
                 sent.extend(statements)
                 raise
-            # Another session's concurrent detach of the same table: waited
-            # out like a lock, within the same budget.
-            waits += 1
-            if give_up_now():
-                raise KeyboardInterrupt from None
-            on_wait(None, waits)
-            remaining = budget.remaining()
-            if remaining <= 0:
-                sent.extend(statements)
-                message = pending_detach_message(step, pending, waits, budget.elapsed())
-                raise ActionFailed(
-                    Failure(FailureKind.LOCK, message, exc.sqlstate, pending.partition)
-                ) from None
-            time.sleep(min(backoff_delay(waits), remaining))
+            cause = exc
         except psycopg.Error:
             sent.extend(statements)
             raise
+        waits += 1
+        if give_up_now():
+            raise KeyboardInterrupt  # nothing was granted: nothing done yet
+        if pending is None:
+            blocker = find_blocker(conn, step) or blocker
+        on_wait(blocker if pending is None else None, waits)
+        remaining = budget.remaining()
+        if remaining <= 0:
+            sent.extend(statements)
+            raise ActionFailed(_gave_up(cause, step, blocker, pending, waits, budget.elapsed()))
+        time.sleep(min(backoff_delay(waits), remaining))
+
+
+def _gave_up(
+    cause: psycopg.Error,
+    step: Step,
+    blocker: Blocker | None,
+    pending: PendingDetach | None,
+    waits: int,
+    elapsed: float,
+) -> Failure:
+    """The failure of a step whose waits outlasted the action's budget."""
+    from psycopg import errors
+
+    if pending is not None:
+        message = pending_detach_message(step, pending, waits, elapsed)
+        return Failure(FailureKind.LOCK, message, cause.sqlstate, pending.partition)
+    what = "deadlock" if isinstance(cause, errors.DeadlockDetected) else "lock timeout"
+    relation = blocker.target.relation if blocker else None
+    message = lock_message(what, step, blocker, waits, elapsed)
+    return Failure(FailureKind.LOCK, message, cause.sqlstate, relation)
