@@ -31,7 +31,7 @@ from pgpart.cli.fleet_members import Member, Outcome, members, run
 from pgpart.cli.inputs import parse_now
 from pgpart.cli.output import Format
 from pgpart.cli.problem_codes import is_refused
-from pgpart.cli.reporting import blocked_lines, failure_lines, withheld_lines, without_refused
+from pgpart.cli.reporting import run_lines, without_refused
 from pgpart.cli.sql_log import log_queries, logger
 from pgpart.errors import UsageError
 
@@ -237,15 +237,7 @@ class Fleet:
         def say_member(text: str) -> None:
             say(member.scrub(self._named(member, text)))
 
-        for table in planned.tables:
-            if is_refused(table):
-                for p in table.problems:
-                    say_member(p.message)
-        for line in blocked_lines(planned.tables) if quiet else ():
-            say_member(line)
-        for line in failure_lines(results):
-            say_member(line)
-        for line in withheld_lines(planned.tables, quiet=quiet):
+        for line in run_lines(planned, results, quiet=quiet):
             say_member(line)
 
     # --- init ------------------------------------------------------------------------

@@ -94,6 +94,11 @@ def report_failures(results: Sequence[ActionResult], dsn: str | None) -> None:
         say(masked(line, dsn))
 
 
-def report_withheld(tables: Iterable[TablePlan], dsn: str | None, *, quiet: bool) -> None:
-    for line in withheld_lines(tables, quiet=quiet):
-        say(masked(line, dsn))
+def run_lines(planned: Plan, results: Sequence[ActionResult], *, quiet: bool) -> list[str]:
+    """What a writing run on one database says on stderr, alone or as a fleet
+    member: the tables refused, (with -q) what kept a table from being changed
+    as asked, the actions failed, the work withheld."""
+    refused = [p.message for t in planned.tables if is_refused(t) for p in t.problems]
+    blocked = blocked_lines(planned.tables) if quiet else []
+    withheld = withheld_lines(planned.tables, quiet=quiet)
+    return [*refused, *blocked, *failure_lines(results), *withheld]

@@ -19,10 +19,8 @@ from pgpart.cli.inputs import parse_now
 from pgpart.cli.problem_codes import is_refused
 from pgpart.cli.progress import RunProgress
 from pgpart.cli.reporting import (
-    blocked_lines,
     report_failures,
-    report_refused,
-    report_withheld,
+    run_lines,
     without_refused,
 )
 from pgpart.cli.sql_log import log_queries, logger
@@ -141,12 +139,8 @@ def _report(
         )
     if stopped:
         say("interrupted (Ctrl-C) while checking the state after the run; the run is complete")
-    report_refused(refused, dsn)
-    if display.quiet:
-        for line in blocked_lines(planned.tables):
-            say(masked(line, dsn))
-    report_failures(results, dsn)
-    report_withheld(planned.tables, dsn, quiet=display.quiet)
+    for line in run_lines(planned, results, quiet=display.quiet):
+        say(masked(line, dsn))
     return written_exit_code(planned, results, interrupted=stopped)
 
 
