@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from pgpart.db.archive_files import ArchiveError
+from pgpart.db.pg_config import pg_config
 
 if TYPE_CHECKING:
     import psycopg
@@ -83,9 +84,9 @@ def _find(pg_bin: str | None, server_major: int) -> Tools:
         on_path = shutil.which("pg_dump")
         if on_path:
             where.append(Path(on_path).parent)
-        bindir = _pg_config_bindir()
-        if bindir is not None and bindir not in where:
-            where.append(bindir)
+        bindir = pg_config("--bindir", timeout_s=30)
+        if bindir is not None and Path(bindir) not in where:
+            where.append(Path(bindir))
     seen: list[str] = []
     for directory in where:
         dump, restore = directory / "pg_dump", directory / "pg_restore"
@@ -106,19 +107,6 @@ def _find(pg_bin: str | None, server_major: int) -> Tools:
 
 def _runnable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
-
-
-def _pg_config_bindir() -> Path | None:
-    pg_config = shutil.which("pg_config")
-    if pg_config is None:
-        return None
-    try:
-        out = subprocess.run(
-            [pg_config, "--bindir"], capture_output=True, text=True, timeout=30, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return Path(out) if out else None
 
 
 def _version(exe: Path) -> tuple[int, str]:

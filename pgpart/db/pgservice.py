@@ -15,12 +15,11 @@ sysconfdir (``pg_config --sysconfdir``).
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pgpart.db.pg_config import pg_config
 from pgpart.errors import ConfigError
 
 SYSTEM_FILE = "pg_service.conf"
@@ -44,25 +43,10 @@ def service_files(environ: Mapping[str, str]) -> list[Path]:
     else:
         home = environ.get("HOME") or os.path.expanduser("~")
         files.append(Path(home) / USER_FILE)
-    sysconf = environ.get("PGSYSCONFDIR") or _compiled_sysconfdir()
+    sysconf = environ.get("PGSYSCONFDIR") or pg_config("--sysconfdir", timeout_s=10)
     if sysconf:
         files.append(Path(sysconf) / SYSTEM_FILE)
     return files
-
-
-def _compiled_sysconfdir() -> str | None:
-    tool = shutil.which("pg_config")
-    if tool is None:
-        return None
-    try:
-        done = subprocess.run(
-            [tool, "--sysconfdir"], capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() or None
 
 
 def parse(text: str, path: Path) -> dict[str, Service]:
