@@ -56,12 +56,13 @@ class PartitionFacts:
     constraints: tuple[tuple[Any, ...], ...]
     # (normalized definition, enabled state, cloned from the parent)
     triggers: tuple[tuple[Any, ...], ...]
-    # (column, statistics target, attoptions, storage)
+    # (column, statistics target, attoptions, storage, NOT NULL, default, comment)
     columns: tuple[tuple[Any, ...], ...]
     partition_key: str | None
     # (bound, PartitionFacts of the child)
     children: tuple[tuple[str, PartitionFacts], ...]
     publications: tuple[str, ...]
+    comment: str | None  # COMMENT ON TABLE
     owner: str  # compared with the parent's owner, not with the sibling's
 
 
@@ -209,13 +210,16 @@ def describe_partition(conn: psycopg.Connection[Any], qualified: str) -> Partiti
 
     stat = "attstattarget" if version < 170000 else "coalesce(attstattarget, -1)"
     columns = tuple(
-        (r[0], r[1], tuple(sorted(r[2] or ())), r[3])
+        (r[0], r[1], tuple(sorted(r[2] or ())), r[3], r[4], normalize(r[5]), r[6])
         for r in conn.execute(
-            f"SELECT attname::text, {stat}, attoptions, attstorage::text FROM pg_attribute"
+            f"SELECT attname::text, {stat}, attoptions, attstorage::text, attnotnull,"
+            " pg_get_expr(d.adbin, d.adrelid), col_description(attrelid, attnum)"
+            " FROM pg_attribute LEFT JOIN pg_attrdef d ON d.adrelid = attrelid AND d.adnum = attnum"
             " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attname",
             (oid,),
         ).fetchall()
     )
+    [(comment,)] = conn.execute("SELECT obj_description(%s, 'pg_class')", (oid,)).fetchall()
 
     children: list[tuple[str, PartitionFacts]] = []
     for child_schema, child_name, bound in conn.execute(
@@ -255,6 +259,7 @@ def describe_partition(conn: psycopg.Connection[Any], qualified: str) -> Partiti
         partition_key=partkey,
         children=tuple(children),
         publications=publications,
+        comment=comment,
         owner=owner,
     )
 

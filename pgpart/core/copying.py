@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
-from pgpart.core.siblings import Relocation, SiblingTemplate, drift, relocation_for, template_issues
+from pgpart.core.sibling_findings import drift, template_issues
+from pgpart.core.siblings import Relocation, SiblingTemplate, relocation_for
 from pgpart.core.snapshot import PartitionedTable, Snapshot
 
 

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.siblings import (
+    CloneState,
     ColumnSetting,
     ConstraintCopy,
+    DefaultRowSecurity,
     IndexCopy,
     MoveWatcher,
     ParentFacts,
@@ -51,8 +53,49 @@ def can_act_as(role_expr: str, version: int) -> str:
     return _CAN_ACT_AS[version >= 160000].format(r=role_expr)
 
 
+# A sibling's copies of the parent's row triggers (13+: tgparentid) whose
+# enabled state is not the one ATTACH gives the new partition's copies: the
+# parent's from 15 on, ORIGIN before that.
+_CLONE_STATES = """
+(SELECT coalesce(json_agg(json_build_array(g.tgname, g.tgenabled::text) ORDER BY g.tgname), '[]')
+   FROM pg_trigger g JOIN pg_trigger pt ON pt.oid = g.tgparentid
+  WHERE g.tgrelid = c.oid AND g.tgenabled <> {attached})"""
+
+# What the sibling sets on a column that LIKE the parent would not give:
+# NOT NULL, a default (generated and identity columns aside: defaults hold no
+# column reference, so they deparse with no relation and lock none), a comment.
+_COLUMNS = """
+(SELECT coalesce(json_agg(json_build_array(
+          a.attname, a.attstattarget, a.attoptions, a.attacl::text[],
+          x.not_null, x.own_default, v.dflt, x.own_comment, v.cmt) ORDER BY a.attnum), '[]')
+   FROM pg_attribute a
+   LEFT JOIN pg_attribute pa ON pa.attrelid = par.oid AND pa.attname = a.attname
+   CROSS JOIN LATERAL (SELECT
+     (SELECT pg_get_expr(d.adbin, 0) FROM pg_attrdef d
+       WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated = ''),
+     (SELECT pg_get_expr(d.adbin, 0) FROM pg_attrdef d
+       WHERE d.adrelid = pa.attrelid AND d.adnum = pa.attnum AND pa.attgenerated = ''),
+     (SELECT ds.description FROM pg_description ds WHERE ds.objoid = a.attrelid
+         AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = a.attnum),
+     (SELECT ds.description FROM pg_description ds WHERE ds.objoid = pa.attrelid
+         AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = pa.attnum)
+   ) v(dflt, parent_dflt, cmt, parent_cmt)
+   CROSS JOIN LATERAL (SELECT
+     a.attnotnull AND NOT coalesce(pa.attnotnull, false),
+     a.attgenerated = '' AND a.attidentity = '' AND v.dflt IS DISTINCT FROM v.parent_dflt,
+     v.cmt IS DISTINCT FROM v.parent_cmt) x(not_null, own_default, own_comment)
+  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    AND (a.attstattarget >= 0 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL
+         OR x.not_null OR x.own_default OR x.own_comment))"""
+
+
 def _templates_sql(version: int) -> str:
     not_clone = "AND g.tgparentid = 0" if version >= 130000 else ""
+    clone_states = (
+        _CLONE_STATES.format(attached="pt.tgenabled" if version >= 150000 else "'O'")
+        if version >= 130000
+        else "'[]'::json"
+    )
     pub_extra = (
         "(SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')"
         "   FROM pg_attribute a WHERE a.attrelid = pr.prrelid AND a.attnum = ANY(pr.prattrs)),"
@@ -105,12 +148,7 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
                   pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
                   ORDER BY p.polname), '[]')
           FROM pg_policy p WHERE p.polrelid = c.oid),
-       (SELECT coalesce(json_agg(json_build_array(
-                  a.attname, a.attstattarget, a.attoptions, a.attacl::text[])
-                  ORDER BY a.attnum), '[]')
-          FROM pg_attribute a
-         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-           AND (a.attstattarget >= 0 OR a.attoptions IS NOT NULL OR a.attacl IS NOT NULL)),
+       {_COLUMNS},
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
        -- only a sub-partitioned sibling has a key and children (CASE: the
        -- subqueries are not run for the others)
@@ -130,9 +168,16 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
                   pb.pubname, pg_get_userbyid(pb.pubowner), {pub_allowed}, {superuser},
                   {pub_extra}) ORDER BY pb.pubname), '[]')
           FROM pg_publication_rel pr JOIN pg_publication pb ON pb.oid = pr.prpubid
-         WHERE pr.prrelid = c.oid)
+         WHERE pr.prrelid = c.oid),
+       {clone_states},
+       (SELECT ds.description FROM pg_description ds WHERE ds.objoid = c.oid
+           AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = 0),
+       has_schema_privilege(par.owner, c.relnamespace, 'CREATE')
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
+  CROSS JOIN LATERAL (SELECT ih.inhparent, pc.relowner FROM pg_inherits ih
+                        JOIN pg_class pc ON pc.oid = ih.inhparent
+                       WHERE ih.inhrelid = c.oid) par(oid, owner)
  WHERE c.oid = ANY(%(oids)s) AND c.relispartition
 """
 
@@ -163,8 +208,15 @@ SELECT p.oid, p.relrowsecurity,
           FROM (SELECT aclexplode(d.defaclacl) AS x FROM pg_default_acl d
                  WHERE d.defaclrole = p.relowner AND d.defaclobjtype = 'r'
                    AND d.defaclnamespace IN (0, p.relnamespace)) e
-         WHERE (x).grantee <> p.relowner)
+         WHERE (x).grantee <> p.relowner),
+       has_schema_privilege(p.relowner, p.relnamespace, 'CREATE'),
+       d.relrowsecurity, d.relforcerowsecurity,
+       (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.oid = p.relowner),
+       pg_has_role(p.relowner, d.relowner, 'USAGE'),
+       (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user),
+       pg_has_role(current_user, d.relowner, 'USAGE')
   FROM pg_class p
+  LEFT JOIN pg_class d ON d.oid = (%(defaults)s)[array_position(%(parents)s, p.oid)]
  WHERE p.oid = ANY(%(parents)s)
 """
 
@@ -236,7 +288,7 @@ def read_parent_facts(
         {"parents": [p for p, _ in parents], "defaults": [d or 0 for _, d in parents]},
     ).fetchall()
     out: dict[int, ParentFacts] = {}
-    for oid, rls, neighbours, referencing, triggers, grantees in rows:
+    for oid, rls, neighbours, referencing, triggers, grantees, may_create, *security in rows:
         watchers = [
             MoveWatcher(f"foreign key {name} of {table} (ON DELETE {_FK_ACTIONS.get(a, a)})", "O")
             for name, table, a in referencing
@@ -249,15 +301,37 @@ def read_parent_facts(
             move_watchers=tuple(watchers),
             rls=bool(rls),
             default_acl_grantees=tuple(sorted(grantees)),
+            owner_may_create=bool(may_create),
+            default_security=_default_security(*security),
         )
     return out
+
+
+def _default_security(
+    enabled: bool | None,
+    forced: bool | None,
+    owner_bypasses: bool | None,
+    owner_owns: bool | None,
+    login_bypasses: bool | None,
+    login_owns: bool | None,
+) -> DefaultRowSecurity:
+    if not enabled:  # no DEFAULT partition, or no row security on it
+        return DefaultRowSecurity()
+    return DefaultRowSecurity(
+        enabled=True,
+        forced=bool(forced),
+        owner_bypasses=bool(owner_bypasses),
+        owner_owns=bool(owner_owns),
+        login_bypasses=bool(login_bypasses),
+        login_owns=bool(login_owns),
+    )
 
 
 def _template(row: Sequence[Any]) -> SiblingTemplate:
     (
         _oid, schema, name, owner, relkind, unlogged, relopts, toastopts, spc, replident,
         rls, force, acl, qualified, indexes, constraints, triggers, policies, columns,
-        partkey, keycols, children, publications,
+        partkey, keycols, children, publications, clones, comment, may_create,
     ) = row  # fmt: skip
     unreadable: list[str] = []
     index_copies = []
@@ -308,18 +382,40 @@ def _template(row: Sequence[Any]) -> SiblingTemplate:
             PolicyCopy(n, bool(perm), _POLICY_COMMANDS.get(cmd, "ALL"), tuple(roles or ()), q, w)
             for n, perm, cmd, roles, q, w in policies
         ),
-        columns=tuple(
-            ColumnSetting(
-                n, s if s is not None and s >= 0 else None, tuple(o or ()), tuple(a or ())
-            )
-            for n, s, o, a in columns
-        ),
+        columns=tuple(_column(*c) for c in columns),
         subpartitioning=sub,
         publications=tuple(
             PublicationCopy(n, None if su else o, bool(ok), tuple(cols or ()), flt)
             for n, o, ok, su, cols, flt in publications
         ),
         unreadable=tuple(unreadable),
+        clone_states=tuple(CloneState(n, e) for n, e in clones),
+        comment=comment,
+        owner_may_create=bool(may_create),
+    )
+
+
+def _column(
+    name: str,
+    statistics: int | None,
+    options: Sequence[str] | None,
+    acl: Sequence[str] | None,
+    not_null: bool,
+    own_default: bool,
+    default: str | None,
+    own_comment: bool,
+    comment: str | None,
+) -> ColumnSetting:
+    return ColumnSetting(
+        name,
+        statistics if statistics is not None and statistics >= 0 else None,
+        tuple(options or ()),
+        tuple(acl or ()),
+        not_null=bool(not_null),
+        own_default=bool(own_default),
+        default=default,
+        own_comment=bool(own_comment),
+        comment=comment,
     )
 
 

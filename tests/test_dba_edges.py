@@ -1,0 +1,163 @@
+"""Issue 22: the remaining edges of real schemas, each copied faithfully or
+refused clearly.
+
+Every test builds a production-like monthly table (August..November 2026,
+NOW = 2026-11-22, premake 3) with one thing a DBA set on the existing
+partitions, runs pgpart through the CLI, and compares each new partition
+with its newest sibling in the catalog (tests/sibling_compare.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from pgpart.core.siblings import LEFTOVER_MARK
+from tests.sibling_compare import (
+    build_monthly,
+    describe_partition,
+    partitions_of,
+    roles_fixture,  # noqa: F401  (the roles fixture)
+)
+from tests.test_sibling_faithful import (
+    NEWEST,
+    check_json,
+    maintain_and_compare,
+    problems,
+    seed,
+)
+
+COLUMNS = (
+    "id bigint NOT NULL, created_at timestamptz NOT NULL, tenant text,"
+    " body text DEFAULT 'from parent', note text DEFAULT 'parent note'"
+)
+
+
+def codes(report: dict[str, Any], table: str = "public.messages") -> dict[str, str]:
+    return {p["code"]: p["message"] for p in problems(report, table)}
+
+
+# -- row 1: NOT NULL and defaults set on the partitions only ---------------------
+
+
+def test_not_null_and_defaults_of_the_partitions_are_copied(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    def per_partition(part: str, lo: Any, hi: Any) -> None:
+        pg_conn.execute(f"ALTER TABLE {part} ALTER tenant SET NOT NULL")
+        pg_conn.execute(f"ALTER TABLE {part} ALTER body SET DEFAULT 'new'")
+        pg_conn.execute(f"ALTER TABLE {part} ALTER note DROP DEFAULT")
+
+    build_monthly(pg_conn, columns=COLUMNS, each=per_partition)
+    seed(pg_conn)
+    created = maintain_and_compare(pg_conn, pg_dsn)
+    for new in created:
+        columns = {c[0]: c for c in describe_partition(pg_conn, new).columns}
+        assert columns["tenant"][4] is True  # NOT NULL
+        assert columns["body"][5] == "'new'::text"
+        assert columns["note"][5] is None
+    # a NULL refused in November is refused in December too
+    for day in ("2026-11-23", "2026-12-02"):
+        with pytest.raises(errors.NotNullViolation), pg_conn.transaction():
+            pg_conn.execute(f"INSERT INTO messages (id, created_at) VALUES (1, '{day}')")
+    # written to the partition itself, a row takes the partition's defaults
+    pg_conn.execute(
+        "INSERT INTO messages_2027_01 (id, created_at, tenant) VALUES (100002, '2027-01-02', 't')"
+    )
+    assert pg_conn.execute("SELECT body, note FROM messages WHERE id = 100002").fetchone() == (
+        "new",
+        None,
+    )
+
+
+def test_not_null_on_the_newest_only_is_sibling_drift(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    build_monthly(pg_conn, columns=COLUMNS)
+    pg_conn.execute(f"ALTER TABLE {NEWEST} ALTER tenant SET NOT NULL")
+    _, report = check_json(pg_dsn, "messages")
+    drift = codes(report).get("sibling_drift", "")
+    assert "NOT NULL" in drift and "tenant" in drift, report
+    pg_conn.execute("ALTER TABLE messages_2026_10 ALTER body SET DEFAULT 'other'")
+    pg_conn.execute("ALTER TABLE messages_2026_10 ALTER tenant SET NOT NULL")
+    _, report = check_json(pg_dsn, "messages")
+    assert "DEFAULT 'other'::text" in codes(report).get("sibling_drift", ""), report
+
+
+# -- row 2: the enabled state of the copies of the parent's triggers ----------------
+
+
+def test_trigger_states_set_on_the_partitions_only_are_copied(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    pg_conn.execute("CREATE TABLE fired (trig text, part text)")
+    pg_conn.execute(
+        "CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN INSERT INTO fired VALUES (TG_NAME, TG_TABLE_NAME); RETURN NEW; END $$"
+    )
+    build_monthly(pg_conn)
+    states = {"t_disabled": "DISABLE", "t_always": "ENABLE ALWAYS", "t_replica": "ENABLE REPLICA"}
+    for name in [*states, "t_plain"]:
+        pg_conn.execute(
+            f"CREATE TRIGGER {name} AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCTION audit()"
+        )
+    pg_conn.execute("ALTER TABLE messages DISABLE TRIGGER t_plain")  # off on the parent...
+    for part in partitions_of(pg_conn, "messages"):
+        for name, state in states.items():
+            pg_conn.execute(f"ALTER TABLE {part} {state} TRIGGER {name}")
+        pg_conn.execute(f"ALTER TABLE {part} ENABLE TRIGGER t_plain")  # ...on on the partitions
+    seed(pg_conn)
+    pg_conn.execute("TRUNCATE fired")
+
+    created = maintain_and_compare(pg_conn, pg_dsn)  # the triggers' states are compared
+    for new in created:
+        got = sorted(t[1] for t in describe_partition(pg_conn, new).triggers if t[2])
+        assert got == ["A", "D", "O", "R"], (new, got)
+    pg_conn.execute("INSERT INTO messages (id, created_at) VALUES (7, '2026-12-07')")
+    fired = sorted(r[0] for r in pg_conn.execute("SELECT trig FROM fired").fetchall())
+    assert fired == ["t_always", "t_plain"]  # the disabled audit trigger stays off
+
+
+# -- comments --------------------------------------------------------------------
+
+
+def test_comments_of_the_partitions_are_copied(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    build_monthly(pg_conn, columns=COLUMNS)
+    pg_conn.execute("COMMENT ON COLUMN messages.body IS 'what the parent says'")
+    pg_conn.execute("COMMENT ON COLUMN messages.note IS 'parent only'")
+    for part in partitions_of(pg_conn, "messages"):
+        pg_conn.execute(f"COMMENT ON TABLE {part} IS 'one month of messages; kept 6 months'")
+        pg_conn.execute(f"COMMENT ON COLUMN {part}.body IS 'what the partition says'")
+        pg_conn.execute(f"COMMENT ON COLUMN {part}.note IS NULL")
+        pg_conn.execute(f"COMMENT ON COLUMN {part}.tenant IS 'partition only'")
+    seed(pg_conn)
+    created = maintain_and_compare(pg_conn, pg_dsn)
+    for new in created:
+        facts = describe_partition(pg_conn, new)
+        assert facts.comment == "one month of messages; kept 6 months"
+        comments = {c[0]: c[6] for c in facts.columns}
+        assert comments["body"] == "what the partition says"
+        assert comments["note"] is None and comments["tenant"] == "partition only"
+
+
+def test_a_retention_mark_is_never_copied(pg_conn: psycopg.Connection[Any], pg_dsn: str) -> None:
+    """The newest partition carries pgpart's retention mark (a detach that
+    failed after marking it): its column comments are copied, the mark is not
+    (a new partition so marked would read as a detached leftover)."""
+    build_monthly(pg_conn)
+    seed(pg_conn)
+    mark = LEFTOVER_MARK + "public.messages (oid 1) 2026-11-01 .. 2026-12-01"
+    pg_conn.execute(f"COMMENT ON TABLE {NEWEST} IS '{mark}'")
+    pg_conn.execute(f"COMMENT ON COLUMN {NEWEST}.body IS 'markdown'")
+    created = maintain_and_compare(pg_conn, pg_dsn, ignore=("comment",))
+    for new in created:
+        facts = describe_partition(pg_conn, new)
+        assert facts.comment is None
+        assert {c[0]: c[6] for c in facts.columns}["body"] == "markdown"
+    _, report = check_json(pg_dsn, "messages")
+    assert "detached_leftover" not in codes(report), report
