@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from pgpart.cli.console import one_line
+from pgpart.core.wording import counted
 from pgpart.db.results import ProgressKind
 
 if TYPE_CHECKING:
@@ -68,4 +69,4 @@ def _describe(event: Progress) -> str:
         return (
             f"waiting for a lock on {event.relation or '?'}{holder}, attempt {event.attempt}{query}"
         )
-    return f"{event.action.partition}: {event.rows:,} rows moved out of DEFAULT so far"
+    return f"{event.action.partition}: {counted(event.rows, 'row')} moved out of DEFAULT so far"

@@ -94,11 +94,17 @@ def report_failures(results: Sequence[ActionResult], dsn: str | None) -> None:
         say(masked(line, dsn))
 
 
-def run_lines(planned: Plan, results: Sequence[ActionResult], *, quiet: bool) -> list[str]:
+def run_lines(
+    planned: Plan, results: Sequence[ActionResult], *, quiet: bool, echoed: bool = False
+) -> list[str]:
     """What a writing run on one database says on stderr, alone or as a fleet
     member: the tables refused, (with -q) what kept a table from being changed
-    as asked, the actions failed, the work withheld."""
+    as asked, the actions failed, the work withheld. ``echoed``: stdout's
+    report, on the same terminal, already shows the failures and the work
+    withheld (each is then said once)."""
     refused = [p.message for t in planned.tables if is_refused(t) for p in t.problems]
     blocked = blocked_lines(planned.tables) if quiet else []
+    if echoed:
+        return [*refused, *blocked]
     withheld = withheld_lines(planned.tables, quiet=quiet)
     return [*refused, *blocked, *failure_lines(results), *withheld]

@@ -139,7 +139,10 @@ def _report(
         )
     if stopped:
         say("interrupted (Ctrl-C) while checking the state after the run; the run is complete")
-    for line in run_lines(planned, results, quiet=display.quiet):
+    # Both streams on one terminal: the report above already shows what failed.
+    on_screen = is_terminal(sys.stdout) and is_terminal(sys.stderr)
+    echoed = on_screen and not display.quiet and display.fmt is Format.TABLE
+    for line in run_lines(planned, results, quiet=display.quiet, echoed=echoed):
         say(masked(line, dsn))
     return written_exit_code(planned, results, interrupted=stopped)
 

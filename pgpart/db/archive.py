@@ -43,6 +43,7 @@ from pgpart.core.archive_plan import archive_mark
 from pgpart.core.bounds import format_bound
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import ArchivePartition, DetachPartition, DropLeftover
+from pgpart.core.wording import counted
 from pgpart.db import archive_command
 from pgpart.db.archive_files import (
     CHECKSUM,
@@ -210,7 +211,9 @@ class _Run:
         if manifest is None:
             manifest = self._write(paths, oid, rows)
         else:
-            self.note(f"-- resumed: {paths.dump} ({rows} rows) was archived by an earlier run")
+            self.note(
+                f"-- resumed: {paths.dump} ({counted(rows, 'row')}) was archived by an earlier run"
+            )
         self._send(paths)
         self.run_steps(self._drop_steps())
         return Outcome(skipped=False)
@@ -334,8 +337,8 @@ class _Run:
             dumped = stream_dump(self.tools, client_for(self.conn), command, temporary)
             if dumped.rows != rows:
                 raise ArchiveError(
-                    f"verification failed: the dump of {self.part} holds {dumped.rows} rows,"
-                    f" the table {rows}"
+                    f"verification failed: the dump of {self.part} holds"
+                    f" {counted(dumped.rows, 'row')}, the table {rows}"
                 )
             check_toc(self.tools, temporary, a.partition_schema, a.partition)
             checksum, size = dumped.sha256, dumped.size
@@ -349,7 +352,9 @@ class _Run:
         finally:
             with contextlib.suppress(OSError):
                 temporary.unlink()
-        self.note(f"-- archived {rows} rows to {paths.dump} ({size} bytes, sha256 {checksum})")
+        self.note(
+            f"-- archived {counted(rows, 'row')} to {paths.dump} ({size} bytes, sha256 {checksum})"
+        )
         return manifest
 
     def _manifest(

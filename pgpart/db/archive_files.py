@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pgpart.core.wording import counted
 from pgpart.errors import ExitCode, PgpartError
 
 MANIFEST_FORMAT = "pgpart-archive/1"
@@ -271,7 +272,7 @@ class ArchiveSummary:
             return f"archives: none yet in {self.directory}"
         return (
             f"archives: {self.count} in {self.directory}, from {self.oldest_from}"
-            f" to {self.newest_to} ({self.rows:,} rows, {self.bytes:,} bytes)"
+            f" to {self.newest_to} ({counted(self.rows, 'row')}, {self.bytes:,} bytes)"
         )
 
 

@@ -24,6 +24,7 @@ from psycopg import sql
 
 from pgpart.core.identifiers import display_name
 from pgpart.core.siblings import LEFTOVER_MARK
+from pgpart.core.wording import counted
 from pgpart.db.archive_files import ArchiveError, manifest_for, verify_file
 from pgpart.db.archive_tools import Tools, client_for, find_tools
 from pgpart.db.ddl import ADVISORY_CLASS
@@ -95,7 +96,7 @@ def restore(settings: Settings, path: Path, *, dry_run: bool, log: Log | None) -
         rows = _count(conn, schema, name, log)
         if rows != int(m["rows"]):
             raise ArchiveError(
-                f"{table} was restored with {rows} rows, the manifest says {m['rows']}:"
+                f"{table} was restored with {counted(rows, 'row')}, the manifest says {m['rows']}:"
                 " it is left as a plain table for you to inspect"
             )
         why = _attach(conn, settings, schema, name, m, parent, log)
@@ -256,16 +257,17 @@ def render_restore(result: Restored, fmt: str) -> str:
     if result.dry_run:
         where = f" and attach it to {result.parent} for {span} if that range is free"
         return (
-            f"would restore {result.table} ({result.rows} rows, sha256 verified) from"
+            f"would restore {result.table} ({counted(result.rows, 'row')}, sha256 verified) from"
             f" {result.dump}{where if result.parent else ' as a plain table'}\n"
             f"  {result.command}\n"
         )
     if result.attached:
         return (
-            f"restored {result.table} ({result.rows} rows, sha256 verified) and attached it"
-            f" to {result.parent} for {span}\n"
+            f"restored {result.table} ({counted(result.rows, 'row')}, sha256 verified)"
+            f" and attached it to {result.parent} for {span}\n"
         )
     return (
-        f"restored {result.table} ({result.rows} rows, sha256 verified) as a plain table,"
-        f" not attached{' to ' + result.parent if result.parent else ''}: {result.why}\n"
+        f"restored {result.table} ({counted(result.rows, 'row')}, sha256 verified)"
+        f" as a plain table, not attached{' to ' + result.parent if result.parent else ''}:"
+        f" {result.why}\n"
     )

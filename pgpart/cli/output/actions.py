@@ -60,10 +60,21 @@ def outcome(r: ActionResult) -> str:
 def runs(
     results: Sequence[ActionResult], same: Callable[[ActionResult], Hashable]
 ) -> Iterator[list[ActionResult]]:
-    """Consecutive results of one kind on one table that also agree on ``same``."""
+    """Consecutive results of one kind on one table that also agree on ``same``
+    and whose ranges follow on from each other: a run reads "first .. last"
+    and its range, which must hold every partition between (the current
+    period is created first, so a create of [Aug, Jan) is two runs)."""
 
     def key(r: ActionResult) -> tuple[object, ...]:
         return (r.action.table, r.action.action, same(r))
 
-    for _, group in itertools.groupby(results, key=key):
-        yield list(group)
+    for _, grouped in itertools.groupby(results, key=key):
+        run: list[ActionResult] = []
+        for r in grouped:
+            lower = dt(r.action, "lower")
+            upper = dt(run[-1].action, "upper") if run else None
+            if lower is not None and upper is not None and lower != upper:
+                yield run
+                run = []
+            run.append(r)
+        yield run

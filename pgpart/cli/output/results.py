@@ -4,6 +4,7 @@ what was not changed, the summary and the state the run left (or JSON)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pgpart.cli.output.actions import bounds, dt, outcome, runs
@@ -11,7 +12,8 @@ from pgpart.cli.output.check import check_json, problem_lines, summary
 from pgpart.cli.output.common import Format, compact, dumps, fits, tabulate, wrap_line
 from pgpart.cli.output.dry_run import dry_run_script
 from pgpart.cli.output.tally import Tally, tally_json
-from pgpart.core.plan import CreatePartition, Plan
+from pgpart.core.plan import CreatePartition, Plan, TablePlan
+from pgpart.core.wording import counted
 
 if TYPE_CHECKING:
     from pgpart.db.results import ActionResult
@@ -92,7 +94,8 @@ def render_results(
         errors = error_lines(results, width)
         if errors:
             out += "\n" + errors
-    blocked = problem_lines([t for t in plan.tables if t.blocked and t.problems], width)
+    held = [t for t in plan.tables if t.blocked and t.problems]
+    blocked = problem_lines(held, width)
     if blocked:
         out += "\nnot changed:" + blocked
     if not results and not any_blocked(plan) and not interrupted:
@@ -104,14 +107,24 @@ def render_results(
         + "\n"
     )
     if after is not None:
-        out += state_after(after, width)
+        out += state_after(after, width, said=held)
     return out
 
 
-def state_after(after: Plan, width: int | None) -> str:
-    """The check status the run left, with whatever is still wrong."""
-    problems = problem_lines([t for t in after.tables if t.problems], width)
-    return f"check now: {after.status.value.upper()} ({summary(after.tables)})\n" + problems
+def state_after(after: Plan, width: int | None, said: Sequence[TablePlan] = ()) -> str:
+    """The check status the run left, with whatever is still wrong, less the
+    problems ``said`` already (the tables the run did not change)."""
+    told = {(t.table, p.code, p.message) for t in said for p in t.problems}
+
+    def untold(t: TablePlan) -> TablePlan:
+        kept = tuple(p for p in t.problems if (t.table, p.code, p.message) not in told)
+        return replace(t, problems=kept)
+
+    left = [untold(t) for t in after.tables]
+    repeated = sum(len(t.problems) for t in after.tables) - sum(len(t.problems) for t in left)
+    note = f"; {counted(repeated, 'problem')} shown above" if repeated else ""
+    problems = problem_lines([t for t in left if t.problems], width)
+    return f"check now: {after.status.value.upper()} ({summary(after.tables)}{note})\n" + problems
 
 
 def error_lines(results: Sequence[ActionResult], width: int | None) -> str:
@@ -142,7 +155,7 @@ def result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
                 if n > 1
                 else first.action.partition,
                 f"{compact(lower) or 'MINVALUE'} .. {compact(upper)}" if lower or upper else "",
-                f"{result}, {moved:,} rows moved" if moved else result,
+                f"{result}, {counted(moved, 'row')} moved" if moved else result,
             ]
         )
     return rows
@@ -152,7 +165,7 @@ def result_table(rows: list[list[str]], width: int | None) -> str:
     """One table; where even its wrapped form is too wide, one per table
     (the table's name as a heading instead of a column)."""
     headers = ["table", "action", "partitions", "range", "result"]
-    text = tabulate(rows, headers, width, (2, 3))
+    text = tabulate(rows, headers, width, (2, 3), split_words=False)
     if fits(text, width):
         return text
     sections = []
