@@ -16,15 +16,23 @@ import pytest
 from psycopg import errors
 
 from pgpart.core.siblings import LEFTOVER_MARK
+from tests.cli_helpers import NOW, cli
+from tests.test_oncall import term
 from tests.sibling_compare import (
+    Roles,
+    assert_faithful,
     build_monthly,
     describe_partition,
+    new_partitions,
     partitions_of,
     roles_fixture,  # noqa: F401  (the roles fixture)
+    table_checksum,
 )
 from tests.test_sibling_faithful import (
+    EXPECTED_NEW,
     NEWEST,
     check_json,
+    maintain,
     maintain_and_compare,
     problems,
     seed,
@@ -161,3 +169,94 @@ def test_a_retention_mark_is_never_copied(pg_conn: psycopg.Connection[Any], pg_d
         assert {c[0]: c[6] for c in facts.columns}["body"] == "markdown"
     _, report = check_json(pg_dsn, "messages")
     assert "detached_leftover" not in codes(report), report
+
+
+# -- row 6: the owner may not create tables where new partitions go ---------------
+
+
+def _owned_by(conn: psycopg.Connection[Any], roles: Roles, owner: str, *names: str) -> None:
+    for name in names:
+        for table in [name if "." in name else f"public.{name}", *partitions_of(conn, name)]:
+            schema, _, rel = table.partition(".")
+            roles.sql("ALTER TABLE {}.{} OWNER TO {}", schema, rel, owner)
+
+
+def test_owner_without_create_on_the_schema_is_said_before_any_run(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, roles: Roles
+) -> None:
+    """PostgreSQL 15's public: no CREATE for every role. check warns with the
+    GRANT, maintain and create refuse the table up front with the same words
+    (and still do the other table), and after the GRANT all is made."""
+    pg_conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    owner, runner = roles.make("app_owner"), roles.login("runner")
+    roles.sql("GRANT {} TO {}", owner, runner)
+    build_monthly(pg_conn)
+    seed(pg_conn)
+    pg_conn.execute("CREATE SCHEMA other")
+    roles.sql("GRANT USAGE, CREATE ON SCHEMA other TO {}", owner)
+    build_monthly(pg_conn, "other.plain")
+    _owned_by(pg_conn, roles, owner, "messages", "other.plain")
+    dsn = roles.dsn_for(runner)
+    grant = f"GRANT CREATE ON SCHEMA public TO {owner}"
+
+    code, report = check_json(dsn, "messages", "other.plain")
+    found = codes(report)
+    assert "cannot_create" in found and grant in found["cannot_create"], report
+    assert [p["severity"] for p in problems(report, "public.messages")] == ["warning"]
+    assert code == 1 and not codes(report, "other.plain")
+
+    before = partitions_of(pg_conn, "messages")
+    run = maintain(dsn, "messages", "other.plain")
+    out = run.stdout + run.stderr
+    assert run.code == 2, out
+    assert grant in run.stderr and "permission denied" not in out, out
+    assert partitions_of(pg_conn, "messages") == before
+    assert len(partitions_of(pg_conn, "other.plain")) == 7  # the other table is done
+    # on a terminal (stdout and stderr one screen), the problem is shown once
+    with term(["maintain", "messages", "--dsn", dsn, "--now", NOW]) as t:
+        assert t.wait() == 2, t.output
+    assert t.output.count("cannot_create:") == 1, t.output
+    assert "check now: WARNING (1 warning; 1 problem shown above)" in t.output
+    create = cli(["create", "messages", "--dsn", dsn, "--now", NOW])
+    assert create.code == 2 and grant in create.stderr, create.stdout + create.stderr
+    assert "permission denied" not in create.stdout + create.stderr
+
+    roles.sql("GRANT CREATE ON SCHEMA public TO {}", owner)
+    code, report = check_json(dsn, "messages")
+    assert "cannot_create" not in codes(report) and code == 0, report
+    rows = table_checksum(pg_conn, "messages")
+    run = maintain(dsn, "messages")
+    assert run.code == 0, run.stdout + run.stderr
+    created = new_partitions(before, partitions_of(pg_conn, "messages"))
+    assert created == EXPECTED_NEW
+    for new in created:
+        assert_faithful(pg_conn, new, NEWEST)
+    assert table_checksum(pg_conn, "messages") == rows
+
+
+def test_the_schema_checked_is_where_new_partitions_go(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, roles: Roles
+) -> None:
+    """Partitions kept in their own schema: that schema is where new ones go,
+    so CREATE there is what the owner needs (CREATE on the parent's is not
+    enough, and not needed)."""
+    owner, runner = roles.make("app_owner"), roles.login("runner")
+    roles.sql("GRANT {} TO {}", owner, runner)
+    roles.sql("GRANT CREATE ON SCHEMA public TO {}", owner)
+    pg_conn.execute("CREATE SCHEMA parts")
+    roles.sql("GRANT USAGE ON SCHEMA parts TO {}", owner)
+    build_monthly(pg_conn)
+    for part in list(partitions_of(pg_conn, "messages")):
+        pg_conn.execute(f"ALTER TABLE {part} SET SCHEMA parts")
+    _owned_by(pg_conn, roles, owner, "messages")
+    dsn = roles.dsn_for(runner)
+
+    _, report = check_json(dsn, "messages")
+    assert f"GRANT CREATE ON SCHEMA parts TO {owner}" in codes(report).get("cannot_create", ""), (
+        report
+    )
+    roles.sql("GRANT CREATE ON SCHEMA parts TO {}", owner)
+    roles.sql("REVOKE CREATE ON SCHEMA public FROM {}", owner)
+    pg_conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    _, report = check_json(dsn, "messages")
+    assert "cannot_create" not in codes(report), report

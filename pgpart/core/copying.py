@@ -1,12 +1,13 @@
 """How new partitions of one table are made: from its newest sibling, unless
 that sibling cannot be reproduced; and how rows leave the DEFAULT partition
-for them. With the findings that decide it (cannot_reproduce, sibling_drift,
-relocation_blocked)."""
+for them. With the findings that decide it (cannot_reproduce, cannot_create,
+sibling_drift, relocation_blocked)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pgpart.core.placement import cannot_create
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
 from pgpart.core.sibling_findings import drift, template_issues
 from pgpart.core.siblings import Relocation, SiblingTemplate, relocation_for
@@ -18,7 +19,7 @@ class Copying:
     """How new partitions of one table are made."""
 
     template: SiblingTemplate | None
-    refuse: bool  # cannot_reproduce: no partition is created
+    refuse: bool  # cannot_reproduce, cannot_create: no partition is created
     relocation: Relocation | None  # None: rows cannot leave DEFAULT unnoticed
 
 
@@ -37,6 +38,9 @@ def copying(
                 + ("; pgpart creates no partition for this table" if issue.blocks else ""),
             )
         )
+    denied = cannot_create(table)
+    if denied is not None:
+        problems.append(denied)
     if newest is not None:
         differs = drift(newest, table.templates.previous)
         if differs:
@@ -57,5 +61,5 @@ def copying(
                     "partition until then",
                 )
             )
-    refuse = any(i.blocks for i in issues)
+    refuse = any(i.blocks for i in issues) or denied is not None
     return Copying(newest, refuse, relocation), problems

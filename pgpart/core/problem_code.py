@@ -52,6 +52,7 @@ class ProblemCode(StrEnum):
     CANNOT_REPRODUCE = "cannot_reproduce"
     SIBLING_DRIFT = "sibling_drift"
     RELOCATION_BLOCKED = "relocation_blocked"
+    CANNOT_CREATE = "cannot_create"
     # refusals
     MANAGED_ELSEWHERE = "managed_elsewhere"
     REFUSED = "refused"
