@@ -17,7 +17,6 @@ from psycopg import errors
 
 from pgpart.core.siblings import LEFTOVER_MARK
 from tests.cli_helpers import NOW, cli
-from tests.test_oncall import term
 from tests.sibling_compare import (
     Roles,
     assert_faithful,
@@ -28,6 +27,7 @@ from tests.sibling_compare import (
     roles_fixture,  # noqa: F401  (the roles fixture)
     table_checksum,
 )
+from tests.test_oncall import term
 from tests.test_sibling_faithful import (
     EXPECTED_NEW,
     NEWEST,
@@ -260,3 +260,46 @@ def test_the_schema_checked_is_where_new_partitions_go(
     pg_conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     _, report = check_json(dsn, "messages")
     assert "cannot_create" not in codes(report), report
+
+
+# -- row 12: row security on the DEFAULT partition hides its rows ------------------------
+
+
+def test_forced_row_security_on_the_default_is_named_by_check(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, roles: Roles
+) -> None:
+    """FORCE ROW LEVEL SECURITY on the DEFAULT: its owner, as which pgpart
+    moves rows out, sees none of them (and the run fails on every try).
+    check names the DEFAULT and the fix; as a login that is a member of the
+    owner, it also says its own count may be short. Once the fix is applied
+    the rows move."""
+    owner, runner = roles.make("app_owner"), roles.login("runner")
+    roles.sql("GRANT {} TO {}", owner, runner)
+    roles.sql("GRANT CREATE ON SCHEMA public TO {}", owner)
+    build_monthly(pg_conn, default=True)
+    seed(pg_conn)
+    pg_conn.execute(
+        "INSERT INTO messages (id, created_at, tenant) VALUES (9001, '2026-12-03', 'late')"
+    )
+    _owned_by(pg_conn, roles, owner, "messages")
+    pg_conn.execute("ALTER TABLE messages_default ENABLE ROW LEVEL SECURITY")
+    pg_conn.execute("ALTER TABLE messages_default FORCE ROW LEVEL SECURITY")
+    fix = "ALTER TABLE public.messages_default NO FORCE ROW LEVEL SECURITY"
+
+    _, report = check_json(pg_dsn, "messages")  # a superuser sees the row
+    found = codes(report)
+    assert fix in found.get("relocation_blocked", ""), report
+    assert owner in found["relocation_blocked"]
+    _, report = check_json(roles.dsn_for(runner), "messages")  # the owner's member does not
+    found = codes(report)
+    assert fix in found.get("relocation_blocked", ""), report
+    assert "hides rows from pgpart's login role" in found.get("default_has_rows", ""), report
+
+    pg_conn.execute("ALTER TABLE messages_default NO FORCE ROW LEVEL SECURITY")
+    _, report = check_json(roles.dsn_for(runner), "messages")
+    assert "relocation_blocked" not in codes(report), report
+    rows = table_checksum(pg_conn, "messages")
+    run = maintain(roles.dsn_for(runner), "messages")
+    assert run.code == 0, run.stdout + run.stderr
+    assert pg_conn.execute("SELECT count(*) FROM ONLY messages_default").fetchone() == (0,)
+    assert table_checksum(pg_conn, "messages") == rows
