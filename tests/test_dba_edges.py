@@ -9,6 +9,7 @@ with its newest sibling in the catalog (tests/sibling_compare.py).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -303,3 +304,36 @@ def test_forced_row_security_on_the_default_is_named_by_check(
     assert run.code == 0, run.stdout + run.stderr
     assert pg_conn.execute("SELECT count(*) FROM ONLY messages_default").fetchone() == (0,)
     assert table_checksum(pg_conn, "messages") == rows
+
+
+# -- a lock held by another role ---------------------------------------------------------
+
+
+def test_a_holders_hidden_query_comes_with_the_grant_that_shows_it(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, roles: Roles, tmp_path: Path
+) -> None:
+    owner, runner = roles.make("app_owner"), roles.login("runner")
+    roles.sql("GRANT {} TO {}", owner, runner)
+    roles.sql("GRANT CREATE ON SCHEMA public TO {}", owner)
+    build_monthly(pg_conn)
+    _owned_by(pg_conn, roles, owner, "messages")
+    config = tmp_path / "pgpart.toml"
+    config.write_text('[defaults]\nretry_for = "1s"\n')
+    args = ["maintain", "messages", "--dsn", roles.dsn_for(runner), "--config", str(config)]
+    args += ["--lock-timeout", "100ms", "--now", NOW]
+
+    def locked_run() -> str:
+        with psycopg.connect(pg_dsn) as holder:  # a superuser: another role
+            holder.execute("LOCK TABLE ONLY messages IN ACCESS EXCLUSIVE MODE")
+            holder.execute("SELECT 'the nightly report'")
+            run = cli(args)
+            holder.rollback()
+        assert run.code == 2, run.stdout + run.stderr
+        return run.stdout + run.stderr
+
+    out = locked_run()
+    assert f"GRANT pg_read_all_stats TO {runner} shows it" in out, out
+    assert "insufficient privilege" not in out, out
+    roles.sql("GRANT pg_read_all_stats TO {}", runner)
+    out = locked_run()
+    assert "the nightly report" in out and "pg_read_all_stats" not in out, out

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pgpart.core.identifiers import display_name
+from pgpart.core.identifiers import display_name, display_part
 from pgpart.core.plan import Action, CreatePartition
 from pgpart.db.ddl import LockTarget, Step
 from pgpart.db.ddl_create import overlap_query
@@ -199,16 +199,29 @@ def lock_message(what: str, step: Step, blocker: Blocker | None, waits: int, ela
     return f"{what} on {t.relation} {tries} (waiting for {lock}; {blocker.text})"
 
 
-def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
+def _holder(
+    pid: int, mode: str, granted: bool, query: str | None, visible: bool | None, login: str
+) -> str:
+    state = "held" if granted else "queued ahead"
+    if visible is False:
+        # pg_stat_activity shows another role's query only to a member of
+        # that role or of pg_read_all_stats.
+        # https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW
+        return (
+            f"{state} by pid {pid} ({mode}), whose query pgpart's role may not see:"
+            f" GRANT pg_read_all_stats TO {display_part(login)} shows it"
+        )
     text = " ".join((query or "").split())
     if len(text) > QUERY_CHARS:
         text = text[: QUERY_CHARS - 3] + "..."
-    state = "held" if granted else "queued ahead"
     return f'{state} by pid {pid} ({mode}): "{text}"'
 
 
 _HOLDERS = (
-    "SELECT l.pid, l.mode, l.granted, a.query FROM pg_catalog.pg_locks l"
+    "SELECT l.pid, l.mode, l.granted, a.query,"
+    " a.usesysid IS NULL OR pg_catalog.pg_has_role(a.usesysid, 'USAGE')"
+    " OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'), session_user::text"
+    " FROM pg_catalog.pg_locks l"
     " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
     " WHERE l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
 )
