@@ -337,3 +337,25 @@ def test_a_holders_hidden_query_comes_with_the_grant_that_shows_it(
     roles.sql("GRANT pg_read_all_stats TO {}", runner)
     out = locked_run()
     assert "the nightly report" in out and "pg_read_all_stats" not in out, out
+
+
+# -- create --to a past date ----------------------------------------------------------------
+
+
+def test_create_to_a_past_date_without_from_says_why_and_exits_3(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    build_monthly(pg_conn, months=range(-1, 1))
+    before = partitions_of(pg_conn, "messages")
+    run = cli(["create", "messages", "--to", "2026-10-01", "--dsn", pg_dsn, "--now", NOW])
+    assert run.code == 3, run.stdout + run.stderr
+    assert "--to 2026-10-01 lies before now" in run.stderr and "pass --from" in run.stderr
+    assert run.stdout == "" and "nothing to do" not in run.stderr
+    # with --from, the same --to backfills
+    backfill = ["create", "messages", "--from", "2026-08-01", "--to", "2026-10-01"]
+    run = cli([*backfill, "--dsn", pg_dsn, "--now", NOW])
+    assert run.code == 0, run.stdout + run.stderr
+    assert new_partitions(before, partitions_of(pg_conn, "messages")) == [
+        "public.messages_2026_08",
+        "public.messages_2026_09",
+    ]

@@ -7,6 +7,7 @@ when they cannot be read) and hands it to pgpart.cli.write_run.
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,13 @@ import typer
 from pgpart.cli.console import emit, say
 from pgpart.cli.databases import choose, load_settings
 from pgpart.cli.exit_codes import reported
-from pgpart.cli.inputs import as_utc_if_naive, parse_duration, parse_interval, parse_moment
+from pgpart.cli.inputs import (
+    as_utc_if_naive,
+    parse_duration,
+    parse_interval,
+    parse_moment,
+    parse_now,
+)
 from pgpart.cli.options import (
     DEFAULT_JOBS,
     ConfigOpt,
@@ -105,11 +112,23 @@ def create(
         end = parse_moment(to, "--to") if to is not None else None
         if start and end and as_utc_if_naive(start) >= as_utc_if_naive(end):
             raise UsageError(f"--from {from_} is not before --to {to}")
+        if start is None and end is not None and _before_now(end, now):
+            raise UsageError(
+                f"--to {to} lies before now: without --from, create covers [the current"
+                " period, --to), which is empty; pass --from to backfill earlier periods"
+            )
     change = Request(
         Mode.CREATE, interval=parsed_interval, create_from=start, create_to=end, force=force
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     run_write(WriteRequest(where, display, (table,), change, now, dry_run), fleet)
+
+
+def _before_now(end: datetime, now: str | None) -> bool:
+    """--to lies before --now (else $PGPART_NOW, else the clock) in every
+    zone: a naive value is read in the table's zone, at most 14 hours off UTC."""
+    slack = timedelta(0) if end.tzinfo else timedelta(hours=14)
+    return as_utc_if_naive(end) + slack <= parse_now(now)
 
 
 def maintain(
