@@ -82,6 +82,34 @@ def test_not_null_and_defaults_of_the_partitions_are_copied(
     )
 
 
+def test_a_not_valid_not_null_stays_not_valid(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    """PostgreSQL 18: NOT NULL ... NOT VALID on the partitions, and a legacy
+    row with a NULL in the DEFAULT partition for December: it moves, and the
+    new partitions' NOT NULL is NOT VALID too (and holds for new rows)."""
+    if pg_conn.info.server_version < 180000:
+        pytest.skip("NOT NULL constraints can be NOT VALID from PostgreSQL 18 on")
+
+    def per_partition(part: str, lo: Any, hi: Any) -> None:
+        pg_conn.execute(
+            f"ALTER TABLE {part} ADD CONSTRAINT {part}_tenant NOT NULL tenant NOT VALID"
+        )
+
+    build_monthly(pg_conn, default=True, each=per_partition)
+    seed(pg_conn)
+    pg_conn.execute("INSERT INTO messages (id, created_at) VALUES (9001, '2026-12-24')")
+    created = maintain_and_compare(pg_conn, pg_dsn)
+    for new in created:
+        columns = {c[0]: c for c in describe_partition(pg_conn, new).columns}
+        assert columns["tenant"][4] is True and columns["tenant"][7] is False
+    assert pg_conn.execute(
+        "SELECT tableoid::regclass::text FROM messages WHERE id = 9001"
+    ).fetchone() == ("messages_2026_12",)
+    with pytest.raises(errors.NotNullViolation):
+        pg_conn.execute("INSERT INTO messages (id, created_at) VALUES (9002, '2027-01-02')")
+
+
 def test_not_null_on_the_newest_only_is_sibling_drift(
     pg_conn: psycopg.Connection[Any], pg_dsn: str
 ) -> None:

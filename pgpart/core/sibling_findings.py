@@ -103,7 +103,11 @@ def fingerprint(t: SiblingTemplate) -> dict[str, tuple[str, ...]]:
         ),
         "NOT NULL and defaults": tuple(
             sorted(
-                [f"{c.column} NOT NULL" for c in t.columns if c.not_null]
+                [
+                    f"{c.column} NOT NULL" + ("" if c.not_null_valid else " NOT VALID")
+                    for c in t.columns
+                    if c.not_null
+                ]
                 + [f"{c.column} DEFAULT {c.default or '-'}" for c in t.columns if c.own_default]
             )
         ),

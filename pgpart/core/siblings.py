@@ -93,6 +93,7 @@ class ColumnSetting:
     options: tuple[str, ...]  # attoptions, e.g. n_distinct=-1
     acl: tuple[str, ...] = ()  # column privileges (aclitem text)
     not_null: bool = False  # NOT NULL on the sibling, not on the parent
+    not_null_valid: bool = True  # False: NOT VALID (PostgreSQL 18+)
     own_default: bool = False  # a default other than the parent's (``default``)
     default: str | None = None  # its expression as the server prints it; None: none
     own_comment: bool = False  # a comment other than the parent's (``comment``)

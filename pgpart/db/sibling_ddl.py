@@ -143,9 +143,14 @@ def after_move(
 ) -> list[sql.Composed]:
     if t is None:
         return []
-    # NOT NULL checked once over the moved rows, not row by row.
+    # NOT NULL checked once over the moved rows, not row by row (a NOT VALID
+    # one, 18+, never checks them: legacy rows keep their NULLs).
     out: list[sql.Composed] = [
         sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(
+            new, sql.Identifier(col.column)
+        )
+        if col.not_null_valid
+        else sql.SQL("ALTER TABLE {} ADD NOT NULL {} NOT VALID").format(
             new, sql.Identifier(col.column)
         )
         for col in t.columns

@@ -67,7 +67,8 @@ _CLONE_STATES = """
 _COLUMNS = """
 (SELECT coalesce(json_agg(json_build_array(
           a.attname, a.attstattarget, a.attoptions, a.attacl::text[],
-          x.not_null, x.own_default, v.dflt, x.own_comment, v.cmt) ORDER BY a.attnum), '[]')
+          x.not_null, x.own_default, v.dflt, x.own_comment, v.cmt, {not_null_valid})
+          ORDER BY a.attnum), '[]')
    FROM pg_attribute a
    LEFT JOIN pg_attribute pa ON pa.attrelid = par.oid AND pa.attname = a.attname
    CROSS JOIN LATERAL (SELECT
@@ -95,6 +96,13 @@ def _templates_sql(version: int) -> str:
         _CLONE_STATES.format(attached="pt.tgenabled" if version >= 150000 else "'O'")
         if version >= 130000
         else "'[]'::json"
+    )
+    # 18+: a NOT NULL may be NOT VALID (attnotnull is true all the same)
+    columns = _COLUMNS.format(
+        not_null_valid="NOT EXISTS (SELECT 1 FROM pg_constraint nn WHERE nn.conrelid = c.oid"
+        " AND nn.contype = 'n' AND nn.conkey[1] = a.attnum AND NOT nn.convalidated)"
+        if version >= 180000
+        else "true"
     )
     pub_extra = (
         "(SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')"
@@ -148,7 +156,7 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
                   pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
                   ORDER BY p.polname), '[]')
           FROM pg_policy p WHERE p.polrelid = c.oid),
-       {_COLUMNS},
+       {columns},
        CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
        -- only a sub-partitioned sibling has a key and children (CASE: the
        -- subqueries are not run for the others)
@@ -405,6 +413,7 @@ def _column(
     default: str | None,
     own_comment: bool,
     comment: str | None,
+    not_null_valid: bool,
 ) -> ColumnSetting:
     return ColumnSetting(
         name,
@@ -412,6 +421,7 @@ def _column(
         tuple(options or ()),
         tuple(acl or ()),
         not_null=bool(not_null),
+        not_null_valid=bool(not_null_valid),
         own_default=bool(own_default),
         default=default,
         own_comment=bool(own_comment),
