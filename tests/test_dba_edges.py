@@ -387,3 +387,33 @@ def test_create_to_a_past_date_without_from_says_why_and_exits_3(
         "public.messages_2026_08",
         "public.messages_2026_09",
     ]
+
+
+# -- an interrupted create -------------------------------------------------------------------
+
+
+def test_an_interrupted_create_reports_its_ranges_in_order(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    """create [Aug, Jan) makes November (the current period) first, then
+    August: Ctrl-C while September waits behind another session reports the
+    two done as two runs, each range forwards (not 'Nov .. Aug')."""
+    build_monthly(pg_conn, months=range(-4, -3))  # July only
+    args = ["create", "messages", "--from", "2026-08-01", "--to", "2027-01-01"]
+    with psycopg.connect(pg_dsn) as other:
+        other.execute("CREATE TABLE messages_2026_09 (x int)")  # not committed: pgpart waits
+        with term([*args, "--dsn", pg_dsn, "--now", NOW, "--lock-timeout", "100ms"]) as t:
+            t.read_until(r"waiting for a lock")
+            t.interrupt()
+            code = t.wait()
+        other.rollback()
+    assert code == 130, t.output
+    rows = [line for line in t.output.splitlines() if line.startswith("public.messages")]
+    assert len(rows) == 2, t.output
+    assert "messages_2026_11" in rows[0] and "2026-11-01 .. 2026-12-01" in rows[0], t.output
+    assert "messages_2026_08" in rows[1] and "2026-08-01 .. 2026-09-01" in rows[1], t.output
+    assert set(partitions_of(pg_conn, "messages")) == {
+        "public.messages_2026_07",
+        "public.messages_2026_08",
+        "public.messages_2026_11",
+    }
