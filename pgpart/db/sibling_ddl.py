@@ -165,7 +165,7 @@ def after_move(
             out.extend(_create_index(i, schema, new, names[i.name]))
     for trg in t.triggers:
         out.append(sql.SQL(trg.head) + sql.SQL(" ON ") + new + sql.SQL(" " + trg.tail))
-        if trg.enabled in _ENABLE:
+        if trg.enabled in _ENABLE and trg.enabled != "O":  # CREATE TRIGGER makes it O
             out.append(
                 sql.SQL("ALTER TABLE {} {} {}").format(
                     new, _ENABLE[trg.enabled], sql.Identifier(trg.name)

@@ -97,7 +97,7 @@ def render_results(
     held = [t for t in plan.tables if t.blocked and t.problems]
     blocked = problem_lines(held, width)
     if blocked:
-        out += "\nnot changed:" + blocked
+        out += ("\n" if out else "") + "not changed:" + blocked
     if not results and not any_blocked(plan) and not interrupted:
         out += "nothing to do\n"
     out += (
