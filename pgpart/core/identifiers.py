@@ -85,6 +85,54 @@ def parse_table_name(text: str) -> tuple[str | None, str]:
     return (parts[0], parts[1]) if len(parts) == 2 else (None, parts[0])
 
 
+_SQL_SPACE = " \t\n\r\f\v"
+
+
+def split_identifier_list(text: str) -> tuple[str, ...] | None:
+    """A comma-separated list of names as PostgreSQL reads a search_path
+    value (its SplitIdentifierString): "quoted" names kept, unquoted ones
+    folded (ASCII letters only), each cut to 63 bytes; None when malformed."""
+    names: list[str] = []
+    pos, end = 0, len(text)
+
+    def skip_space(at: int) -> int:
+        while at < end and text[at] in _SQL_SPACE:
+            at += 1
+        return at
+
+    pos = skip_space(pos)
+    if pos == end:
+        return ()
+    while True:
+        if text[pos] == '"':
+            close = pos + 1
+            while True:
+                close = text.find('"', close)
+                if close < 0:
+                    return None
+                if text[close + 1 : close + 2] != '"':
+                    break
+                close += 2
+            name = text[pos + 1 : close].replace('""', '"')
+            pos = close + 1
+        else:
+            start = pos
+            while pos < end and text[pos] != "," and text[pos] not in _SQL_SPACE:
+                pos += 1
+            name = text[start:pos].translate(_ASCII_LOWER)
+        if not name:
+            return None
+        names.append(cut_to_bytes(name, MAX_NAME_BYTES))
+        pos = skip_space(pos)
+        if pos == end:
+            return tuple(names)
+        if text[pos] != ",":
+            return None
+        pos = skip_space(pos + 1)
+        if pos == end:
+            return None
+
+
 def parse_qualified_name(text: str) -> QualifiedName:
     schema, name = parse_table_name(text)
     return QualifiedName(schema, name)

@@ -100,7 +100,7 @@ def privilege_hint(conn: psycopg.Connection[Any], action: Action) -> str:
     try:
         rows = conn.execute(
             "SELECT r, pg_catalog.pg_has_role(session_user, r, 'MEMBER')"
-            " FROM unnest(%s::text[]) AS r",
+            " FROM pg_catalog.unnest(%s::text[]) AS r",
             (owners,),
         ).fetchall()
     except psycopg.Error:
@@ -210,7 +210,7 @@ def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
 _HOLDERS = (
     "SELECT l.pid, l.mode, l.granted, a.query FROM pg_catalog.pg_locks l"
     " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
+    " WHERE l.pid <> pg_catalog.pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
 )
 _ORDER = " ORDER BY l.granted DESC, l.pid LIMIT 3"
 _ADVISORY_HOLDERS = (
@@ -218,9 +218,9 @@ _ADVISORY_HOLDERS = (
     " AND l.objid = %(lo)s::bigint::oid AND l.objsubid = 1" + _ORDER
 )
 _RELATION_HOLDERS = (
-    _HOLDERS + "l.locktype = 'relation' AND l.relation = to_regclass(%(rel)s)"
+    _HOLDERS + "l.locktype = 'relation' AND l.relation = pg_catalog.to_regclass(%(rel)s)"
     " AND l.database = (SELECT oid FROM pg_catalog.pg_database"
-    " WHERE datname = current_database())" + _ORDER
+    " WHERE datname = pg_catalog.current_database())" + _ORDER
 )
 
 _MODE_NAMES = {
