@@ -21,6 +21,7 @@ control characters, as far as the normal commands go.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -399,6 +400,32 @@ def test_a_session_that_lost_its_pins_is_refused(
         connect(pg_dsn)
     run = cli(["check", "--dsn", pg_dsn])
     assert run.code == 3 and "connect pgpart to PostgreSQL directly" in run.stderr
+
+
+# --- names with control characters (normal commands) ---------------------------
+
+ODD = "evx\nDROP TABLE victim; --"
+
+
+def test_a_name_with_a_newline_stays_on_its_line(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    monthly_table(pg_conn, ODD, months=range(-1, 1), key="at\nx")
+    pg_conn.execute("CREATE TABLE victim (x int)")
+    shown = 'public.U&"evx\\000aDROP TABLE victim; --"'
+    for args in (["check"], ["stats"], ["maintain"], ["check", "-f", "csv"]):
+        run = cli([*args, "--dsn", pg_dsn, *([] if args == ["stats"] else ["--now", NOW])])
+        assert run.code in (0, 1), (args, run.stdout, run.stderr)
+        assert "\nDROP" not in run.stdout + run.stderr, args
+        if "csv" in args:
+            assert next(csv.reader(run.stdout.splitlines()[1:]))[0] == shown
+        else:
+            assert shown in run.stdout + run.stderr, args
+    # the name shown is one pgpart (and PostgreSQL) reads back
+    again = cli(["check", shown, "--dsn", pg_dsn, "--now", NOW, "-f", "json"])
+    assert again.code in (0, 1), again.stdout + again.stderr
+    assert again.json()["tables"][0]["table"] == shown
+    assert pg_conn.execute("SELECT to_regclass('public.victim')").fetchone() != (None,)
 
 
 @pytest.mark.xfail(

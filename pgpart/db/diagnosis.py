@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pgpart.core.identifiers import display_name
+from pgpart.core.identifiers import display_name, parse_qualified_name
 from pgpart.core.plan import Action, CreatePartition
 from pgpart.db.ddl import LockTarget, Step
 from pgpart.db.ddl_create import overlap_query
@@ -129,7 +129,7 @@ def find_blocker(conn: psycopg.Connection[Any], step: Step) -> Blocker | None:
                     {"hi": target.advisory_key >> 32, "lo": target.advisory_key & 0xFFFFFFFF},
                 )
             else:
-                query, args = _RELATION_HOLDERS, {"rel": target.relation}
+                query, args = _RELATION_HOLDERS, {"rel": regclass_text(target.relation)}
             rows = conn.execute(query, {**args, "modes": modes}).fetchall()
             if rows:
                 return Blocker(target, "; ".join(_holder(*r) for r in rows))
@@ -197,6 +197,14 @@ def lock_message(what: str, step: Step, blocker: Blocker | None, waits: int, ela
     t = blocker.target
     lock = "pgpart's advisory lock" if t.advisory_key is not None else t.mode
     return f"{what} on {t.relation} {tries} (waiting for {lock}; {blocker.text})"
+
+
+def regclass_text(display: str) -> str:
+    """A display name as to_regclass reads it (which knows no U&"..." form)."""
+    try:
+        return parse_qualified_name(display).quoted()
+    except ValueError:
+        return display
 
 
 def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
