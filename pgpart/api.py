@@ -28,6 +28,7 @@ from pgpart.core.snapshot import PartitionedTable, Snapshot
 from pgpart.db.catalog import read_snapshot, resolve_tables
 from pgpart.db.connect import connect
 from pgpart.db.probe import ProbeTarget, probe_defaults
+from pgpart.db.search_path import search_path
 from pgpart.errors import StandbyRefused
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ def gather(
     """
     names = list(tables) or [t.name for t in settings.tables if t.name]
     if names:
-        resolved = resolve_tables(conn, names)
+        path = search_path(conn)
+        resolved = resolve_tables(conn, names, path)
         snapshot = read_snapshot(
             conn,
             oids=[r.oid for r in resolved if r.oid is not None],
@@ -74,6 +76,7 @@ def gather(
             with_sizes=with_sizes,
             with_taken_names=for_writing,
             with_templates=templates,
+            path=path,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []

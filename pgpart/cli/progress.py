@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from pgpart.cli.console import one_line
+from pgpart.core.identifiers import display_part
 from pgpart.core.wording import counted
 from pgpart.db.results import ProgressKind
 
@@ -69,4 +70,5 @@ def _describe(event: Progress) -> str:
         return (
             f"waiting for a lock on {event.relation or '?'}{holder}, attempt {event.attempt}{query}"
         )
-    return f"{event.action.partition}: {counted(event.rows, 'row')} moved out of DEFAULT so far"
+    moved = f"{counted(event.rows, 'row')} moved out of DEFAULT so far"
+    return f"{display_part(event.action.partition)}: {moved}"

@@ -24,6 +24,7 @@ from pgpart.cli.reporting import (
     without_refused,
 )
 from pgpart.cli.sql_log import log_queries, logger
+from pgpart.core.identifiers import display_part
 from pgpart.errors import PgpartError, StandbyRefused, primary_message
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def _interrupted(
     )
     current = show.in_flight
     where = (
-        f" during {current.action} {current.partition} of {current.table.qualified}"
+        f" during {current.action} {display_part(current.partition)} of {current.table.qualified}"
         " (rolled back: it is as before)"
         if current is not None
         else ""

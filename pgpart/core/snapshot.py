@@ -123,7 +123,7 @@ class PartmanSettings:
 class Snapshot:
     server_version: int
     in_recovery: bool
-    search_path: tuple[str, ...]
+    search_path: tuple[str, ...]  # the schemas of the search path bare names resolve through
     tables: tuple[PartitionedTable, ...]
     # Relation names already used per schema, so new partition names never collide.
     taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -131,6 +131,9 @@ class Snapshot:
     timezone: str | None = None  # the TimeZone a session starts with (database/role/server)
     partman_error: str | None = None  # pg_partman is installed but its part_config unreadable
     partman: tuple[PartmanSettings, ...] = ()  # part_config's rows
+    # The server's clock (now() when the snapshot was read, aware): a writing
+    # run never removes what this moment keeps, whatever --now says.
+    server_now: datetime | None = None
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)

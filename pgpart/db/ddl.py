@@ -227,7 +227,7 @@ def prologue(t: TableRef, o: DdlOptions) -> tuple[sql.Composed, ...]:
         sql.SQL("SET LOCAL statement_timeout = {}").format(
             sql.Literal(f"{o.statement_timeout_ms}ms")
         ),
-        sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(advisory_key(t))),
+        sql.SQL("SELECT pg_catalog.pg_advisory_xact_lock({})").format(sql.Literal(advisory_key(t))),
     )
 
 
@@ -244,7 +244,7 @@ def as_role(owner: str, *, local: bool) -> sql.Composed:
     https://www.postgresql.org/docs/current/sql-set-role.html
     """
     return sql.SQL(
-        "SELECT set_config('role', {owner}, {local})"
+        "SELECT pg_catalog.set_config('role', {owner}, {local})"
         " WHERE NOT pg_catalog.pg_has_role(current_user, {owner}, 'USAGE')"
     ).format(owner=sql.Literal(owner), local=sql.Literal(local))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pgpart.core.identifiers import display_name, display_part
+from pgpart.core.identifiers import display_name, display_part, parse_qualified_name
 from pgpart.core.plan import Action, CreatePartition
 from pgpart.db.ddl import LockTarget, Step
 from pgpart.db.ddl_create import overlap_query
@@ -100,7 +100,7 @@ def privilege_hint(conn: psycopg.Connection[Any], action: Action) -> str:
     try:
         rows = conn.execute(
             "SELECT r, pg_catalog.pg_has_role(session_user, r, 'MEMBER')"
-            " FROM unnest(%s::text[]) AS r",
+            " FROM pg_catalog.unnest(%s::text[]) AS r",
             (owners,),
         ).fetchall()
     except psycopg.Error:
@@ -129,7 +129,7 @@ def find_blocker(conn: psycopg.Connection[Any], step: Step) -> Blocker | None:
                     {"hi": target.advisory_key >> 32, "lo": target.advisory_key & 0xFFFFFFFF},
                 )
             else:
-                query, args = _RELATION_HOLDERS, {"rel": target.relation}
+                query, args = _RELATION_HOLDERS, {"rel": regclass_text(target.relation)}
             rows = conn.execute(query, {**args, "modes": modes}).fetchall()
             if rows:
                 return Blocker(target, "; ".join(_holder(*r) for r in rows))
@@ -199,6 +199,14 @@ def lock_message(what: str, step: Step, blocker: Blocker | None, waits: int, ela
     return f"{what} on {t.relation} {tries} (waiting for {lock}; {blocker.text})"
 
 
+def regclass_text(display: str) -> str:
+    """A display name as to_regclass reads it (which knows no U&"..." form)."""
+    try:
+        return parse_qualified_name(display).quoted()
+    except ValueError:
+        return display
+
+
 def _holder(
     pid: int, mode: str, granted: bool, query: str | None, visible: bool | None, login: str
 ) -> str:
@@ -223,7 +231,7 @@ _HOLDERS = (
     " OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'), session_user::text"
     " FROM pg_catalog.pg_locks l"
     " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
+    " WHERE l.pid <> pg_catalog.pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
 )
 _ORDER = " ORDER BY l.granted DESC, l.pid LIMIT 3"
 _ADVISORY_HOLDERS = (
@@ -231,9 +239,9 @@ _ADVISORY_HOLDERS = (
     " AND l.objid = %(lo)s::bigint::oid AND l.objsubid = 1" + _ORDER
 )
 _RELATION_HOLDERS = (
-    _HOLDERS + "l.locktype = 'relation' AND l.relation = to_regclass(%(rel)s)"
+    _HOLDERS + "l.locktype = 'relation' AND l.relation = pg_catalog.to_regclass(%(rel)s)"
     " AND l.database = (SELECT oid FROM pg_catalog.pg_database"
-    " WHERE datname = current_database())" + _ORDER
+    " WHERE datname = pg_catalog.current_database())" + _ORDER
 )
 
 _MODE_NAMES = {

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pgpart.cli.output.common import compact, iso
+from pgpart.core.identifiers import display_part
 from pgpart.core.plan import Action, CreatePartition
 from pgpart.db.results import Outcome
 
@@ -29,6 +30,12 @@ def bounds(action: Action) -> tuple[str | None, str | None]:
     lower = getattr(action, "lower", None)
     upper = getattr(action, "upper", None)
     return iso(lower), iso(upper)
+
+
+def partition_shown(action: Action) -> str:
+    """The partition's name as output shows it (quoted when needed; a name
+    with a newline or another unprintable character in U&"..." form)."""
+    return display_part(action.partition)
 
 
 def describe(action: Action) -> str:

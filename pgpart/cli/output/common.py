@@ -149,6 +149,22 @@ def wrap_line(text: str, width: int | None, indent: str = "  ", hang: str = "   
     )
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (a newline, a
+    carriage return, an escape...) shown as its Python escape: one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def sql_comment(text: str) -> str:
+    """``text`` as SQL comment lines: a line break in it starts another
+    ``--`` line, and whatever else would not print is escaped, so that
+    nothing in it (a name, a server message) can end the comment and be
+    read as SQL by psql."""
+    return "\n".join("--" + (" " + printable(line) if line else "") for line in text.split("\n"))
+
+
 def to_csv(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

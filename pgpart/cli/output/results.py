@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pgpart.cli.output.actions import bounds, dt, outcome, runs
+from pgpart.cli.output.actions import bounds, dt, outcome, partition_shown, runs
 from pgpart.cli.output.check import check_json, problem_lines, summary
 from pgpart.cli.output.common import Format, compact, dumps, fits, tabulate, wrap_line
 from pgpart.cli.output.dry_run import dry_run_script
@@ -151,9 +151,9 @@ def result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
             [
                 first.action.table.qualified,
                 f"{first.action.action} ({n})" if n > 1 else first.action.action,
-                f"{first.action.partition} .. {last.action.partition}"
+                f"{partition_shown(first.action)} .. {partition_shown(last.action)}"
                 if n > 1
-                else first.action.partition,
+                else partition_shown(first.action),
                 f"{compact(lower) or 'MINVALUE'} .. {compact(upper)}" if lower or upper else "",
                 f"{result}, {counted(moved, 'row')} moved" if moved else result,
             ]
