@@ -299,9 +299,7 @@ def _with_templates(
     templates, unreadable = read_templates(
         conn, [p.oid for ps in siblings.values() for p in ps], version
     )
-    facts = read_parent_facts(
-        conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable]
-    )
+    facts = read_parent_facts(conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable])
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
         _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
