@@ -15,6 +15,7 @@ from dataclasses import astuple, dataclass
 from datetime import datetime
 
 from pgpart.cli.output.check import summary
+from pgpart.cli.output.common import wrap_line
 from pgpart.cli.output.timeline_scale import (
     Scale,
     State,
@@ -107,6 +108,7 @@ class _Drawing:
     glyphs: Glyphs
     used: set[str]  # the glyphs drawn, for the legend
     names: tuple[str, ...]  # of every table drawn, shortened alike
+    width: int | None
 
 
 def render_timeline(
@@ -117,11 +119,12 @@ def render_timeline(
     if not any(tables or b.plan is None for b, tables in shown):
         return ""  # no tables, or (-q) all is well
     tables = [t for _, listed in shown for t in listed]
-    drawing = _Drawing(_layout(tables, width), glyphs, set(), tuple(t.table for t in tables))
-    parts = [_block(b, tables, drawing, len(blocks) > 1) for b, tables in shown]
-    text = "\n\n".join(p for p in parts if p)
+    names = tuple(t.table for t in tables)
+    drawing = _Drawing(_layout(tables, width), glyphs, set(), names, width)
+    named = len(blocks) > 1
+    parts = [_block(b, tables, drawing, named) for b, tables in shown if tables or b.plan is None]
     legend = _legend(drawing, width)
-    return f"{text}\n\n{legend}\n{_closing(blocks)}\n"
+    return "\n\n".join(parts) + "\n\n" + (legend + "\n" if legend else "") + _closing(blocks) + "\n"
 
 
 def _shown_tables(block: Block, quiet: bool) -> list[TablePlan]:
@@ -163,7 +166,8 @@ def _short_name(name: str, width: int, mark: str, names: Sequence[str]) -> str:
 
 def _block(block: Block, tables: Sequence[TablePlan], drawing: _Drawing, named: bool) -> str:
     if block.plan is None:
-        return f"database {block.database}: UNKNOWN: {block.error}"
+        width = drawing.width
+        return wrap_line(f"database {block.database}: UNKNOWN: {block.error}", width, "", "  ")
     lines = [f"database {block.database}"] if named else []
     groups: dict[tuple[str, str], list[TablePlan]] = {}
     notes: list[TablePlan] = []
@@ -297,10 +301,20 @@ def _legend(drawing: _Drawing, width: int | None) -> str:
 def _closing(blocks: Sequence[Block]) -> str:
     """check's last line: the verdict and the tables by status."""
     tables = [t for b in blocks if b.plan is not None for t in b.plan.tables]
+    if len(blocks) == 1 and blocks[0].plan is not None:
+        return f"{blocks[0].plan.status.value.upper()}: {summary(tables)}"
+    # Over many databases, as check's exit code: critical outranks unknown.
     statuses = [b.plan.status if b.plan is not None else Status.UNKNOWN for b in blocks]
-    verdict = Status.worst(statuses).value.upper()
-    if len(blocks) == 1:
-        return f"{verdict}: {summary(tables)}"
+    verdict = max(statuses, key=_FLEET_RANK.__getitem__).value.upper()
     failed = sum(1 for b in blocks if b.plan is None)
     not_checked = f" ({failed} not checked)" if failed else ""
     return f"{verdict}: {len(blocks)} databases{not_checked}; tables: {summary(tables)}"
+
+
+_FLEET_RANK = {
+    Status.OK: 0,
+    Status.INFO: 0,
+    Status.WARNING: 1,
+    Status.UNKNOWN: 2,
+    Status.CRITICAL: 3,
+}
