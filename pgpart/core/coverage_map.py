@@ -1,6 +1,7 @@
 """One table's coverage as a picture needs it (``check --timeline``): the
-bounds of the partitions that route rows, the periods of its DEFAULT's rows,
-the retention cutoff and the premake horizon, all as aware moments.
+stretches its partitions cover (merged: a few moments, however many
+partitions), the periods of its DEFAULT's rows, the retention cutoff and the
+premake horizon, all as aware moments.
 
 The moments come from the same rules the findings use (the retention cutoff
 of :mod:`retention`, the window maintain creates through), so the picture
@@ -14,14 +15,14 @@ from datetime import datetime
 
 from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
+from pgpart.core.coverage import Segment
 from pgpart.core.plan import CoverageMap, DefaultRows, Span
 from pgpart.core.retention import retention_cutoff
-from pgpart.core.snapshot import Partition
 from pgpart.core.table_frame import TableFrame, as_reported
 
 
 def coverage_map(
-    frame: TableFrame, policy: TablePolicy, live: Sequence[Partition], rows: DefaultRows | None
+    frame: TableFrame, policy: TablePolicy, stretches: Sequence[Segment], rows: DefaultRows | None
 ) -> CoverageMap:
     def aware(value: datetime | None) -> datetime | None:
         return None if value is None else as_reported(value, frame)
@@ -38,7 +39,7 @@ def coverage_map(
     return CoverageMap(
         zone=frame.tz or frame.zone,
         interval=frame.interval,
-        partitions=tuple(Span(aware(p.lower), aware(p.upper)) for p in live),
+        covered=tuple(Span(aware(lo), aware(hi)) for lo, hi in stretches),
         default_periods=_default_periods(frame, rows) if has_default else (),
         has_default=has_default,
         retention_cutoff=aware(cutoff),

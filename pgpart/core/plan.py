@@ -200,13 +200,13 @@ class Span:
 @dataclass(frozen=True, slots=True)
 class CoverageMap:
     """What a picture of one table's coverage needs (``check --timeline``):
-    its partitions' bounds and the periods whose rows sit in its DEFAULT,
+    the stretches its partitions cover and the periods whose rows sit in its DEFAULT,
     framed by the moments that matter, every moment aware. Periods fall on
     the table's calendar in ``zone``."""
 
     zone: ZoneInfo
     interval: Interval | None
-    partitions: tuple[Span, ...]  # those routing rows, by lower bound
+    covered: tuple[Span, ...]  # what the partitions routing rows cover, by lower bound
     default_periods: tuple[Span, ...] = ()
     has_default: bool = False
     retention_cutoff: datetime | None = None  # partitions wholly before it expire

@@ -307,5 +307,5 @@ def _table_plan(
         blocked=blocked,
         oid=table.oid,
         lock_timeout_ms=target.policy.lock_timeout.milliseconds(),
-        coverage=coverage_map(frame, target.policy, live, rows),
+        coverage=coverage_map(frame, target.policy, stretches, rows),
     )

@@ -173,7 +173,7 @@ def _block(block: Block, tables: Sequence[TablePlan], drawing: _Drawing, named: 
     notes: list[TablePlan] = []
     for t in tables:
         m = t.coverage
-        if m is None or (m.interval is None and not m.partitions):
+        if m is None or (m.interval is None and not m.covered):
             notes.append(t)
             continue
         key = (m.interval.value if m.interval else "", m.zone.key)

@@ -63,7 +63,7 @@ def window(maps: Sequence[CoverageMap], now: datetime) -> tuple[datetime, dateti
     lows: list[datetime] = [now]
     highs: list[datetime] = [now]
     for m in maps:
-        for p in m.partitions:
+        for p in m.covered:
             lows += [b for b in (p.lower, p.upper) if b is not None]
             highs += [b for b in (p.lower, p.upper) if b is not None]
         if m.horizon is not None:
@@ -127,13 +127,14 @@ def _split(lo: datetime, hi: datetime, parts: int) -> list[Column]:
 
 
 def states(m: CoverageMap, s: Scale, now: datetime) -> list[State]:
-    stretches = _segments(m.partitions)
+    stretches = _segments(m.covered)
     expected = _expected(m, stretches, s, now)
     return [_state(m, stretches, expected, lo, hi) for lo, hi in s.columns]
 
 
 def _segments(parts: Sequence[Span]) -> list[Segment]:
-    """Partitions merged into contiguous stretches (as pgpart.core.coverage does)."""
+    """Spans merged into contiguous stretches (as pgpart.core.coverage does;
+    the planner's are merged already, a hand-built record's need not be)."""
     out: list[Segment] = []
     for p in parts:
         last = out[-1][1] if out else None
@@ -197,6 +198,6 @@ def outside_defaults(m: CoverageMap, s: Scale) -> tuple[bool, bool]:
 def unbounded(m: CoverageMap) -> tuple[bool, bool]:
     """Whether a partition reaches MINVALUE, MAXVALUE."""
     return (
-        any(p.lower is None for p in m.partitions),
-        any(p.upper is None for p in m.partitions),
+        any(p.lower is None for p in m.covered),
+        any(p.upper is None for p in m.covered),
     )
