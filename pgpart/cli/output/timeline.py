@@ -68,7 +68,7 @@ def glyphs_for(encoding: str | None, environ: Mapping[str, str], utf8_mode: bool
         value = environ.get(var, "")
         if not value or (var == "LC_CTYPE" and utf8_mode and value.upper() == "C.UTF-8"):
             continue
-        return UNICODE if value.lower().replace("-", "").endswith("utf8") else ASCII
+        return UNICODE if "utf8" in value.lower().replace("-", "") else ASCII
     return ASCII
 
 
@@ -83,8 +83,8 @@ class Block:
 
 MIN_BAR = 16
 _SHORT_STATUS = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "unknown": "UNKN"}
-_HIDDEN_SCHEMA = "public."
-_NOW_FORMATS = ("now %Y-%m-%d %H:%M", "now %m-%d %H:%M")  # the first thing a short name gives up
+_HIDDEN_SCHEMA = "public."  # the first thing a short name gives up
+_NOW_FORMATS = ("now %Y-%m-%d %H:%M", "now %m-%d %H:%M")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +102,7 @@ class _Layout:
         return self.name + 2 + (4 if self.short else 8) + 1
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Drawing:
     layout: _Layout
     glyphs: Glyphs
