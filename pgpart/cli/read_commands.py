@@ -65,9 +65,8 @@ def check(
 
     \b
       pgpart check                          # every configured (or discovered) table
-      pgpart check public.events -f json    # one table, for a script
-      pgpart check -q                       # Nagios/Icinga: silent unless not OK
       pgpart check --timeline               # coverage at a glance, one line per table
+      pgpart check -q                       # Nagios/Icinga: silent unless not OK
     """
     if timeline and fmt is not ReadFormat.table:
         fail(
