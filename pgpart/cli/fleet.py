@@ -36,7 +36,7 @@ from pgpart.cli.sql_log import log_queries, logger
 from pgpart.errors import UsageError
 
 if TYPE_CHECKING:
-    from pgpart.cli.requests import InitRequest, ReadRequest, Where, WriteRequest
+    from pgpart.cli.requests import Display, InitRequest, ReadRequest, Where, WriteRequest
     from pgpart.config import Settings
     from pgpart.core.plan import Plan, TablePlan
     from pgpart.db.results import ActionResult
@@ -94,7 +94,9 @@ class Fleet:
                 return api.check(conn, m.settings, tables, moment, exact=request.exact)
 
         outcomes = self.run_members(work, quiet=display.quiet)
-        if self.labelled:
+        if request.timeline:
+            emit(_timeline(outcomes, self.labelled, display))
+        elif self.labelled:
             emit(render_check_fleet(outcomes, display.fmt, moment, display.quiet))
         elif outcomes[0].value is not None:
             emit(render_check(outcomes[0].value, display.fmt, quiet=display.quiet))
@@ -248,6 +250,17 @@ class Fleet:
 
         write_config(request, fleet_config(self, request.tables, quiet=request.quiet))
         finish(ExitCode.OK)
+
+
+def _timeline(outcomes: Sequence[Outcome[Plan]], labelled: bool, display: Display) -> str:
+    """check --timeline: one block per database (alone, as for one database)."""
+    from pgpart.cli.output.timeline import Block
+    from pgpart.cli.read_commands import timeline_text
+
+    blocks = [Block(o.member.name if labelled else None, o.value, o.error) for o in outcomes]
+    if not labelled:
+        blocks = [b for b in blocks if b.plan is not None]  # its error is said on stderr
+    return timeline_text(blocks, wide=display.wide, quiet=display.quiet)
 
 
 def _progress(total: int) -> Callable[[Outcome[T], int], None] | None:

@@ -117,6 +117,15 @@ WideOpt = Annotated[
         "(COLUMNS, else the terminal; piped output is never cut).",
     ),
 ]
+TimelineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--timeline",
+        help="Draw each table's coverage as one line: partitions, gaps, rows in DEFAULT, "
+        "now, the retention cutoff, the premake horizon (with --format table only; "
+        "--wide: one column per period).",
+    ),
+]
 ReadFormatOpt = Annotated[ReadFormat, typer.Option("--format", "-f", help="Output format.")]
 WriteFormatOpt = Annotated[WriteFormat, typer.Option("--format", "-f", help="Output format.")]
 

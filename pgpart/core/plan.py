@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_name
+from pgpart.core.interval import Interval
 from pgpart.core.problem_code import ProblemCode as ProblemCode
 from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
 
@@ -186,6 +188,32 @@ class DefaultRows:
 
 
 @dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch [lower, upper) of a table's key space, as aware moments;
+    None: MINVALUE / MAXVALUE. ``rows``: DEFAULT rows of the stretch."""
+
+    lower: datetime | None
+    upper: datetime | None
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageMap:
+    """What a picture of one table's coverage needs (``check --timeline``):
+    the stretches its partitions cover and the periods whose rows sit in its DEFAULT,
+    framed by the moments that matter, every moment aware. Periods fall on
+    the table's calendar in ``zone``."""
+
+    zone: ZoneInfo
+    interval: Interval | None
+    covered: tuple[Span, ...]  # what the partitions routing rows cover, by lower bound
+    default_periods: tuple[Span, ...] = ()
+    has_default: bool = False
+    retention_cutoff: datetime | None = None  # partitions wholly before it expire
+    horizon: datetime | None = None  # where coverage should reach (premake)
+
+
+@dataclass(frozen=True, slots=True)
 class TablePlan:
     table: str  # display name, or the argument as given when unknown
     status: Status
@@ -200,6 +228,7 @@ class TablePlan:
     blocked: bool = False  # problems forbid DDL on this table
     oid: int | None = None  # the parent's, when the table exists
     lock_timeout_ms: int | None = None  # the table's resolved policy, for apply
+    coverage: CoverageMap | None = None  # None: a table pgpart cannot work on
 
 
 @dataclass(frozen=True, slots=True)

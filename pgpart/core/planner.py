@@ -21,6 +21,7 @@ from pgpart.core import calendar as cal
 from pgpart.core.bounds import KeyKind
 from pgpart.core.copying import Copying, copying
 from pgpart.core.coverage import segment_at, segments
+from pgpart.core.coverage_map import coverage_map
 from pgpart.core.create_actions import create_actions
 from pgpart.core.findings import (
     coverage_problems,
@@ -306,4 +307,5 @@ def _table_plan(
         blocked=blocked,
         oid=table.oid,
         lock_timeout_ms=target.policy.lock_timeout.milliseconds(),
+        coverage=coverage_map(frame, target.policy, stretches, rows),
     )
