@@ -13,6 +13,7 @@ from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.coverage import segment_at, segments
 from pgpart.core.durations import Duration
+from pgpart.core.identifiers import display_part
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
 from pgpart.core.request import Target
@@ -42,7 +43,7 @@ def unsupported(target: Target) -> Problem | None:
     if table.key_kind is None:
         return _unsupported_key(
             table,
-            f"is partitioned on {table.key_column} of type {table.key_type},"
+            f"is partitioned on {display_part(table.key_column)} of type {table.key_type},"
             " not a date or time column",
         )
     return None
