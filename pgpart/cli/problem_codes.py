@@ -43,6 +43,11 @@ WITHHOLDING_CODES = frozenset(
 # may not change): said on stderr even when the table's work went ahead.
 LACKING_CODE = ProblemCode.CANNOT_REPRODUCE
 
+# What a writing run says on stderr even with -q: planning at a moment later
+# than the server's clock (a stale PGPART_NOW in cron's environment...) kept
+# partitions from retention.
+NOTICE_CODES = frozenset({ProblemCode.RETENTION_CLOCK})
+
 # Nothing but the DEFAULT partition covers now (Prometheus: 0 s of coverage ahead).
 MISSING_CURRENT_CODE = ProblemCode.MISSING_CURRENT
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from pgpart.cli.console import masked, say
 from pgpart.cli.problem_codes import (
     LACKING_CODE,
+    NOTICE_CODES,
     WITHHOLDING_CODES,
     has_bad_config,
     is_refused,
@@ -83,8 +84,24 @@ def blocked_lines(tables: Iterable[TablePlan]) -> list[str]:
     return [
         problem_line(table, problem)
         for table in tables
-        if not is_refused(table) and (table.blocked or has_bad_config([table]))
+        if _not_as_asked(table)
         for problem in table.problems
+    ]
+
+
+def _not_as_asked(table: TablePlan) -> bool:
+    return not is_refused(table) and (table.blocked or has_bad_config([table]))
+
+
+def notice_lines(tables: Iterable[TablePlan], *, quiet: bool) -> list[str]:
+    """What a run says whatever -q says (NOTICE_CODES), unless blocked_lines
+    already has it."""
+    return [
+        problem_line(table, p)
+        for table in tables
+        if not (quiet and _not_as_asked(table))
+        for p in table.problems
+        if p.code in NOTICE_CODES
     ]
 
 
@@ -107,4 +124,5 @@ def run_lines(
     if echoed:
         return [*refused, *blocked]
     withheld = withheld_lines(planned.tables, quiet=quiet)
-    return [*refused, *blocked, *failure_lines(results), *withheld]
+    notices = notice_lines(planned.tables, quiet=quiet)
+    return [*refused, *blocked, *failure_lines(results), *withheld, *notices]

@@ -44,7 +44,7 @@ def unsupported(target: Target) -> Problem | None:
     if table.key_kind is None:
         return _unsupported_key(
             table,
-            f"is partitioned on {table.key_column} of type {table.key_type},"
+            f"is partitioned on {display_part(table.key_column)} of type {table.key_type},"
             " not a date or time column",
         )
     return None

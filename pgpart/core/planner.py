@@ -40,6 +40,7 @@ from pgpart.core.framing import (
     table_zone,
     unknown_interval,
 )
+from pgpart.core.identifiers import display_part
 from pgpart.core.plan import (
     Action,
     DefaultRows,
@@ -52,6 +53,7 @@ from pgpart.core.plan import (
 from pgpart.core.request import Mode, Request, Target
 from pgpart.core.retention import (
     Expired,
+    clock_note,
     drop_cutoff,
     drop_right_problems,
     expired_before,
@@ -176,6 +178,8 @@ def _findings(
     problems += leftover_problems(table)
     drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
     problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
+    note = clock_note(frame, policy, request, expiry.removing)
+    problems += [note] if note else []
     return copy, problems
 
 
@@ -234,12 +238,18 @@ def _framed(
             Problem(
                 Status.UNKNOWN,
                 ProblemCode.UNKNOWN_INTERVAL,
-                f"{source} interval is {interval.value}, but {table.key_column} is a date: "
+                f"{source} interval is {interval.value}, but {display_part(table.key_column or '')}"
+                " is a date: "
                 "partitions of a date key are whole days or longer",
             )
         )
         blocked = True
-    frame = TableFrame(table, table.key_kind, tz, zone, interval, local_now, grid)
+    keep = None
+    if snapshot.server_now is not None and request.mode in (Mode.MAINTAIN, Mode.DROP):
+        server = snapshot.server_now
+        server_local = server.astimezone(timezone.utc) if tz else server.astimezone(zone)
+        keep = min(local_now, server_local if tz else server_local.replace(tzinfo=None))
+    frame = TableFrame(table, table.key_kind, tz, zone, interval, local_now, grid, keep)
     return frame, source if interval else None, problems, blocked
 
 

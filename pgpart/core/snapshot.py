@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
+from pgpart.core.row_code import RowCode
 from pgpart.core.siblings import ParentFacts, Templates
 
 
@@ -88,6 +89,9 @@ class PartitionedTable:
     templates: Templates = field(default_factory=Templates)  # newest siblings, for planning
     facts: ParentFacts = field(default_factory=ParentFacts)
     leftovers: tuple[Leftover, ...] = ()
+    # Functions of non-superusers run for rows moved out of DEFAULT (tables
+    # with a DEFAULT partition; pgpart.core.row_code)
+    row_code: tuple[RowCode, ...] = ()
 
     @property
     def qualified(self) -> str:

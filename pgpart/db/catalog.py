@@ -315,6 +315,7 @@ def _with_templates(
     from dataclasses import replace
 
     from pgpart.core.siblings import LEFTOVER_MARK
+    from pgpart.db.row_code import read_row_code
     from pgpart.db.templates import deparse_settings, read_parent_facts, read_templates
 
     usable = [t for t in tables if t.relkind == "p" and t.is_time_range]
@@ -324,6 +325,10 @@ def _with_templates(
         conn, [p.oid for ps in siblings.values() for p in ps], version
     )
     facts = read_parent_facts(conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable])
+    row_code = read_row_code(
+        conn,
+        [(t.oid, s[0].oid if (s := siblings[t.oid]) else None) for t in usable if t.default],
+    )
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
         _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
@@ -354,6 +359,7 @@ def _with_templates(
                 templates=replace(kept, unreadable=why),
                 facts=facts.get(t.oid, ParentFacts()),
                 leftovers=tuple(leftovers.get(t.oid, ())),
+                row_code=row_code.get(t.oid, ()),
             )
         )
     return out

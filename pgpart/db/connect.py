@@ -123,8 +123,9 @@ def _check_pinned(conn: psycopg.Connection[Any]) -> None:
     import psycopg
 
     try:
-        with conn.transaction():
-            row = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()
+        row = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()
+        if not conn.autocommit:
+            conn.rollback()  # leave no transaction open behind the caller
     except psycopg.Error as exc:
         conn.close()
         raise ConnectError(f"cannot connect: {' '.join(str(exc).split())}") from None
