@@ -56,5 +56,7 @@ def copying(
                     "partition until then",
                 )
             )
-    refuse = any(i.blocks for i in issues)
+    # The newest sibling locked: new partitions would copy a definition unread.
+    locked = table.templates.locked
+    refuse = any(i.blocks for i in issues) or (locked is not None and locked.newest)
     return Copying(newest, refuse, relocation), problems

@@ -39,6 +39,7 @@ from pgpart.core.framing import (
     table_zone,
     unknown_interval,
 )
+from pgpart.core.locked import locked_problem
 from pgpart.core.plan import (
     Action,
     DefaultRows,
@@ -172,6 +173,8 @@ def _findings(
     problems += hygiene_problems(frame, overdue, policy.retention)
     copy, sibling_problems = copying(table, target.default_rows, snapshot)
     problems += sibling_problems
+    if table.templates.locked is not None:
+        problems.append(locked_problem(table.qualified, table.templates.locked, request.mode))
     problems += leftover_problems(table)
     drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
     problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)

@@ -52,6 +52,7 @@ class ProblemCode(StrEnum):
     CANNOT_REPRODUCE = "cannot_reproduce"
     SIBLING_DRIFT = "sibling_drift"
     RELOCATION_BLOCKED = "relocation_blocked"
+    LOCKED = "locked"  # another session holds the partition new ones copy
     # refusals
     MANAGED_ELSEWHERE = "managed_elsewhere"
     REFUSED = "refused"

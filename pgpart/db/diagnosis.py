@@ -8,6 +8,7 @@ message does without it when it fails), and none reads the server's words.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,10 +118,16 @@ def privilege_hint(conn: psycopg.Connection[Any], action: Action) -> str:
 def find_blocker(conn: psycopg.Connection[Any], step: Step) -> Blocker | None:
     """Who holds (or waits ahead for) a lock conflicting with one the step
     needs, looking at its locks in the order it takes them."""
+    return find_holder(conn, step.locks)
+
+
+def find_holder(conn: psycopg.Connection[Any], targets: Sequence[LockTarget]) -> Blocker | None:
+    """Who holds (or waits ahead for) a lock conflicting with one of
+    ``targets``, looked at in their order."""
     import psycopg
 
     try:
-        for target in step.locks:
+        for target in targets:
             modes = list(_CONFLICTS[_MODE_NAMES[target.mode]])
             args: dict[str, Any]
             if target.advisory_key is not None:
