@@ -23,6 +23,7 @@ from pgpart.cli.options import (
     DsnOpt,
     JobsOpt,
     LockTimeoutOpt,
+    NoAnalyzeOpt,
     NowOpt,
     QuietOpt,
     ServiceOpt,
@@ -75,6 +76,7 @@ def create(
     ] = False,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -106,7 +108,12 @@ def create(
         if start and end and as_utc_if_naive(start) >= as_utc_if_naive(end):
             raise UsageError(f"--from {from_} is not before --to {to}")
     change = Request(
-        Mode.CREATE, interval=parsed_interval, create_from=start, create_to=end, force=force
+        Mode.CREATE,
+        interval=parsed_interval,
+        create_from=start,
+        create_to=end,
+        force=force,
+        analyze=not no_analyze,
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     run_write(WriteRequest(where, display, (table,), change, now, dry_run), fleet)
@@ -124,6 +131,7 @@ def maintain(
         ),
     ] = False,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -149,7 +157,7 @@ def maintain(
     where = Where.of(dsns, services, jobs, config, lock_timeout)
     fleet = choose(where)
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
-    change = Request(Mode.MAINTAIN, force=force)
+    change = Request(Mode.MAINTAIN, force=force, analyze=not no_analyze)
     run_write(WriteRequest(where, display, tuple(tables or ()), change, now, dry_run), fleet)
 
 
@@ -194,6 +202,7 @@ def drop(
     ] = False,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -236,6 +245,7 @@ def drop(
         drop_before=cutoff,
         drop_detach=detach,
         force=force,
+        analyze=not no_analyze,
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     request = WriteRequest(where, display, (table,), change, now, dry_run, confirm=not yes)

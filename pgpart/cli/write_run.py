@@ -178,8 +178,9 @@ def _interrupted(
         )
     )
     current = show.in_flight
+    part = f" {current.partition}" if current is not None and current.partition else ""
     where = (
-        f" during {current.action} {current.partition} of {current.table.qualified}"
+        f" during {current.action}{part} of {current.table.qualified}"
         " (rolled back: it is as before)"
         if current is not None
         else ""

@@ -42,7 +42,13 @@ from pgpart.core.framing import (
 from pgpart.core.locked import locked_problem
 from pgpart.core.plan import (
     Action,
+    AnalyzeTable,
+    ArchivePartition,
+    CreatePartition,
     DefaultRows,
+    DetachPartition,
+    DropPartition,
+    FinalizeDetach,
     Plan,
     Problem,
     ProblemCode,
@@ -158,7 +164,14 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         # Refused in part (cannot_reproduce, relocation_blocked, cannot_drop):
         # the rest is done and the command fails.
         blocked = blocked or failing
+        if policy.analyze and request.analyze and any(isinstance(a, _CHANGING) for a in actions):
+            actions += (AnalyzeTable(table_ref(frame)),)
     return _table_plan(frame, target, source, problems, actions, blocked)
+
+
+# What changes the rows a parent holds, and so its statistics (a leftover's
+# drop does not: it left the table earlier).
+_CHANGING = (CreatePartition, DropPartition, DetachPartition, FinalizeDetach, ArchivePartition)
 
 
 def _findings(

@@ -297,12 +297,8 @@ def _with_templates(
     usable = [t for t in tables if t.relkind == "p" and t.is_time_range]
     siblings = {t.oid: _newest_siblings(t) for t in usable}
     deparse_settings(conn)
-    templates, held = read_templates(
-        conn, [p.oid for ps in siblings.values() for p in ps], version
-    )
-    facts = read_parent_facts(
-        conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable]
-    )
+    templates, held = read_templates(conn, [p.oid for ps in siblings.values() for p in ps], version)
+    facts = read_parent_facts(conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable])
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
         _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pgpart.cli.output.common import compact, iso
-from pgpart.core.plan import Action, CreatePartition
+from pgpart.core.plan import Action, AnalyzeTable, CreatePartition
 from pgpart.db.results import Outcome
 
 if TYPE_CHECKING:
@@ -29,6 +29,11 @@ def bounds(action: Action) -> tuple[str | None, str | None]:
     lower = getattr(action, "lower", None)
     upper = getattr(action, "upper", None)
     return iso(lower), iso(upper)
+
+
+def partition_label(action: Action) -> str:
+    """The partition an action is about; an ANALYZE is about the parent."""
+    return action.partition if action.partition is not None else "(the parent)"
 
 
 def describe(action: Action) -> str:
@@ -54,6 +59,8 @@ def moves(r: ActionResult) -> bool:
 
 
 def outcome(r: ActionResult) -> str:
+    if isinstance(r.action, AnalyzeTable) and r.outcome is Outcome.SKIPPED:
+        return "not needed"  # none of the run's actions changed the table
     return OUTCOME_LABELS[r.outcome]
 
 

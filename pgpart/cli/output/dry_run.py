@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pgpart.cli.output.actions import bounds, describe, dt, moves, runs
+from pgpart.cli.output.actions import bounds, describe, dt, moves, partition_label, runs
 from pgpart.cli.output.check import problem_lines
 from pgpart.cli.output.common import compact, wrap_line
 from pgpart.cli.output.tally import Tally
@@ -33,7 +33,7 @@ def dry_run_script(results: Sequence[ActionResult], plan: Plan, width: int | Non
     for r in results:
         lower, upper = bounds(r.action)
         lines.append(
-            f"\n-- {r.action.table.qualified}: {describe(r.action)} {r.action.partition}"
+            f"\n-- {r.action.table.qualified}: {describe(r.action)} {partition_label(r.action)}"
             + (f" [{lower}, {upper})" if upper else "")
         )
         lines.extend(s if s.rstrip().endswith(";") else s + ";" for s in r.sql)
@@ -47,13 +47,13 @@ def grouped(results: Sequence[ActionResult]) -> list[str]:
     for group in runs(results, lambda r: None):
         first, last, n = group[0], group[-1], len(group)
         names = (
-            first.action.partition
+            partition_label(first.action)
             if n == 1
             else f"{first.action.partition} .. {last.action.partition}"
         )
         lower, upper = dt(first.action, "lower"), dt(last.action, "upper")
         span = f" [{compact(lower) or 'MINVALUE'}, {compact(upper)})" if upper else ""
-        moving = [r.action.partition for r in group if moves(r)]
+        moving = [partition_label(r.action) for r in group if moves(r)]
         moving_note = f"; moving DEFAULT rows into {', '.join(moving)}" if moving else ""
         lines.append(
             f"{first.action.table.qualified}: {first.action.action} {n}: {names}{span}{moving_note}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pgpart.cli.output.actions import bounds, dt, outcome, runs
+from pgpart.cli.output.actions import bounds, dt, outcome, partition_label, runs
 from pgpart.cli.output.check import check_json, problem_lines, summary
 from pgpart.cli.output.common import Format, compact, dumps, fits, tabulate, wrap_line
 from pgpart.cli.output.dry_run import dry_run_script
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def results_json(results: Sequence[ActionResult], plan: Plan) -> dict[str, Any]:
     return {
-        "status": "failed" if any(r.error for r in results) or any_blocked(plan) else "ok",
+        "status": "failed" if any(r.fails_run for r in results) or any_blocked(plan) else "ok",
         "actions": [
             {
                 "table": r.action.table.qualified,
@@ -70,7 +70,7 @@ def render_results(
     """The result of create/maintain/drop. ``after``: a check of the tables
     once the run is over (the state it left), shown after the summary;
     ``interrupted``: Ctrl-C stopped the run after these results."""
-    failed = any(r.error for r in results) or any_blocked(plan)
+    failed = any(r.fails_run for r in results) or any_blocked(plan)
     if quiet and not (failed or interrupted):
         return ""
     if fmt is Format.JSON:
@@ -116,11 +116,12 @@ def state_after(after: Plan, width: int | None) -> str:
 
 def error_lines(results: Sequence[ActionResult], width: int | None) -> str:
     """Each distinct error once, below the table, wrapped to the width."""
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, str, str]] = []
     for r in results:
-        if r.error and (r.action.table.qualified, r.error) not in seen:
-            seen.append((r.action.table.qualified, r.error))
-    lines = [wrap_line(f"FAILED   {table}: {error}", width) for table, error in seen]
+        label = "FAILED  " if r.fails_run else "WARNING "
+        if r.error and (label, r.action.table.qualified, r.error) not in seen:
+            seen.append((label, r.action.table.qualified, r.error))
+    lines = [wrap_line(f"{label} {table}: {error}", width) for label, table, error in seen]
     return ("\n".join(lines) + "\n") if lines else ""
 
 
@@ -140,7 +141,7 @@ def result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
                 f"{first.action.action} ({n})" if n > 1 else first.action.action,
                 f"{first.action.partition} .. {last.action.partition}"
                 if n > 1
-                else first.action.partition,
+                else partition_label(first.action),
                 f"{compact(lower) or 'MINVALUE'} .. {compact(upper)}" if lower or upper else "",
                 f"{result}, {moved:,} rows moved" if moved else result,
             ]
