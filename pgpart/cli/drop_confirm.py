@@ -14,7 +14,7 @@ from pgpart.errors import ExitCode, PgpartError
 if TYPE_CHECKING:
     from pgpart.cli.fleet_members import Outcome
     from pgpart.config import Settings
-    from pgpart.core.plan import Plan
+    from pgpart.core.plan import Action, Plan
     from pgpart.db.results import ActionResult
     from pgpart.db.stats import PartitionStats
 
@@ -24,7 +24,8 @@ def confirm_drop(planned: Plan, settings: Settings, *, detach: bool, width: int 
     verb = "detach" if detach else "drop"
     typer.echo(drop_preview(planned, settings, verb, width), err=True)
     try:
-        sys.stderr.write(f"{verb.capitalize()} these {len(planned.actions)} partition(s)? [y/N]: ")
+        count = len(removals(planned))
+        sys.stderr.write(f"{verb.capitalize()} these {count} partition(s)? [y/N]: ")
         sys.stderr.flush()
         answer = sys.stdin.readline()
     except KeyboardInterrupt:
@@ -47,16 +48,24 @@ def drop_preview(planned: Plan, settings: Settings, verb: str, width: int | None
     from pgpart.cli.output import render_drop_preview
     from pgpart.cli.output.drop_preview import partition_name
 
-    names = [partition_name(a) for a in planned.actions]
+    going = removals(planned)
+    names = [partition_name(a) for a in going]
     found: dict[str, PartitionStats] = {}
     try:
         with api.open_connection(settings) as conn:
-            tables = sorted({a.table.qualified for a in planned.actions})
+            tables = sorted({a.table.qualified for a in going})
             stats, _ = api.stats(conn, settings, tables)
         found = {p.name: p for s in stats for p in s.partitions}
     except (PgpartError, psycopg.Error):
         pass  # sizes unknown: the list of partitions is still shown
-    return render_drop_preview(planned.actions, [found.get(n) for n in names], verb, width)
+    return render_drop_preview(going, [found.get(n) for n in names], verb, width)
+
+
+def removals(planned: Plan) -> tuple[Action, ...]:
+    """The planned actions that remove a partition (not the ANALYZE after them)."""
+    from pgpart.core.plan import AnalyzeTable
+
+    return tuple(a for a in planned.actions if not isinstance(a, AnalyzeTable))
 
 
 def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
@@ -69,7 +78,7 @@ def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
         Outcome(o.member, (not_yet_run(o.value), o.value)) for o in plans if o.value is not None
     ]
     typer.echo(render_results_fleet(previews, Format.TABLE, quiet=False, dry_run=False), err=True)
-    count = sum(len(o.value.actions) for o in plans if o.value is not None)
+    count = sum(len(removals(o.value)) for o in plans if o.value is not None)
     where = sum(1 for o in plans if o.value is not None and o.value.actions)
     return typer.confirm(
         f"{'Detach' if detach else 'Drop'} these {count} partition(s) in {where} database(s)?",

@@ -251,10 +251,11 @@ def render_stats_fleet(outcomes: StatsOutcomes, fmt: Format) -> str:
 
 
 def _result(action: dict[str, Any]) -> str:
+    analyze = action["action"] == "analyze"  # a failure of it is a warning
     if action["error"]:
-        return "failed"
+        return "failed (a warning)" if analyze else "failed"
     if action["skipped"]:
-        return "skipped (already there)"
+        return "not needed" if analyze else "skipped (already there)"
     return "done" if action["done"] else "not run"
 
 

@@ -109,6 +109,15 @@ LockTimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+NoAnalyzeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-analyze",
+        help="Do not ANALYZE the parent of a table whose partitions the run changed "
+        "(done by default: autovacuum never analyzes a partitioned parent) "
+        "[config: analyze = false]",
+    ),
+]
 WideOpt = Annotated[
     bool,
     typer.Option(

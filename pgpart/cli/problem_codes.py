@@ -36,6 +36,7 @@ WITHHOLDING_CODES = frozenset(
         ProblemCode.RELOCATION_BLOCKED,
         ProblemCode.CANNOT_DROP,
         ProblemCode.CANNOT_CREATE,
+        ProblemCode.LOCKED,
     }
 )
 

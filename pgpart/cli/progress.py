@@ -20,6 +20,7 @@ from pgpart.db.results import ProgressKind
 if TYPE_CHECKING:
     from pgpart.core.plan import Action
     from pgpart.db.results import ActionResult, Progress
+    from pgpart.db.snapshot_read import ReadWait
 
 # The executor's lock holder: who first (pid, mode), then the query, which the width may cut.
 _HOLDER = re.compile(r"(held|queued ahead) by pid (\d+)[^:]*(?:: (.*))?")
@@ -44,6 +45,11 @@ class RunProgress:
         if self.enabled:
             self._show(_describe(event))
 
+    def read_wait(self, event: ReadWait) -> None:
+        """A lock wait while planning: a partition new ones copy is held."""
+        if self.enabled:
+            self._show(_lock_wait(event.relation, event.holder, event.attempt))
+
     def _show(self, text: str) -> None:
         from pgpart.cli.output import terminal_width
 
@@ -64,11 +70,13 @@ class RunProgress:
 
 def _describe(event: Progress) -> str:
     if event.kind is ProgressKind.LOCK_WAIT:
-        who = _HOLDER.match(event.holder or "")
-        holder = f" {who.group(1)} by pid {who.group(2)}" if who else ""
-        query = f": {who.group(3)}" if who and who.group(3) else ""
-        return (
-            f"waiting for a lock on {event.relation or '?'}{holder}, attempt {event.attempt}{query}"
-        )
+        return _lock_wait(event.relation, event.holder, event.attempt)
     moved = f"{counted(event.rows, 'row')} moved out of DEFAULT so far"
-    return f"{display_part(event.action.partition)}: {moved}"
+    return f"{display_part(event.action.partition or '?')}: {moved}"
+
+
+def _lock_wait(relation: str | None, holder: str | None, attempt: int) -> str:
+    who = _HOLDER.match(holder or "")
+    held = f" {who.group(1)} by pid {who.group(2)}" if who else ""
+    query = f": {who.group(3)}" if who and who.group(3) else ""
+    return f"waiting for a lock on {relation or '?'}{held}, attempt {attempt}{query}"

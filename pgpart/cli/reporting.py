@@ -36,13 +36,20 @@ def problem_line(table: TablePlan, problem: Problem) -> str:
 
 def failure_lines(results: Sequence[ActionResult]) -> list[str]:
     """Per table whose actions failed: its first real failure (not a 'not
-    attempted'), and how many more actions were not done."""
+    attempted'), and how many more actions were not done; then each ANALYZE
+    that failed, as a warning."""
     from pgpart.db.results import FailureKind
 
     by_table: dict[str, list[ActionResult]] = {}
     for r in results:
-        if r.error:
+        if r.fails_run:
             by_table.setdefault(r.action.table.qualified, []).append(r)
+    # An ANALYZE that failed, unless the table's line already says what went wrong.
+    warnings = [
+        f"{r.action.table.qualified}: warning: {r.error}"
+        for r in results
+        if r.error and not r.fails_run and r.action.table.qualified not in by_table
+    ]
     lines = []
     for table, failed in by_table.items():
         first = next(
@@ -54,7 +61,7 @@ def failure_lines(results: Sequence[ActionResult]) -> list[str]:
         if more:
             line += f" ({more} more action{'s' if more > 1 else ''} not done)"
         lines.append(line)
-    return lines
+    return lines + warnings
 
 
 def withheld_lines(tables: Iterable[TablePlan], *, quiet: bool = False) -> list[str]:

@@ -30,6 +30,7 @@ from pgpart.cli.options import (
     DsnOpt,
     JobsOpt,
     LockTimeoutOpt,
+    NoAnalyzeOpt,
     NowOpt,
     QuietOpt,
     ServiceOpt,
@@ -82,6 +83,7 @@ def create(
     ] = False,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -118,7 +120,12 @@ def create(
                 " period, --to), which is empty; pass --from to backfill earlier periods"
             )
     change = Request(
-        Mode.CREATE, interval=parsed_interval, create_from=start, create_to=end, force=force
+        Mode.CREATE,
+        interval=parsed_interval,
+        create_from=start,
+        create_to=end,
+        force=force,
+        analyze=not no_analyze,
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     run_write(WriteRequest(where, display, (table,), change, now, dry_run), fleet)
@@ -143,6 +150,7 @@ def maintain(
         ),
     ] = False,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -168,7 +176,7 @@ def maintain(
     where = Where.of(dsns, services, jobs, config, lock_timeout)
     fleet = choose(where)
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
-    change = Request(Mode.MAINTAIN, force=force)
+    change = Request(Mode.MAINTAIN, force=force, analyze=not no_analyze)
     run_write(WriteRequest(where, display, tuple(tables or ()), change, now, dry_run), fleet)
 
 
@@ -213,6 +221,7 @@ def drop(
     ] = False,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -255,6 +264,7 @@ def drop(
         drop_before=cutoff,
         drop_detach=detach,
         force=force,
+        analyze=not no_analyze,
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     request = WriteRequest(where, display, (table,), change, now, dry_run, confirm=not yes)

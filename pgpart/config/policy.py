@@ -48,6 +48,8 @@ class TablePolicy:
     archive_command: str | None = None
     archive_timeout: Duration = ARCHIVE_TIMEOUT  # archive_command is killed past it
     pg_bin: str | None = None
+    # ANALYZE the parent after a run changed its partitions (--no-analyze: no).
+    analyze: bool = True
 
     def effective_warn_ahead(self, interval: Interval) -> Duration:
         """warn_ahead, or the default that suits a daily cron with premake 3."""

@@ -61,5 +61,11 @@ def copying(
                     "partition until then",
                 )
             )
-    refuse = any(i.blocks for i in issues) or denied is not None
+    # The newest sibling locked: new partitions would copy a definition unread.
+    locked = table.templates.locked
+    refuse = (
+        any(i.blocks for i in issues)
+        or denied is not None
+        or (locked is not None and locked.newest)
+    )
     return Copying(newest, refuse, relocation), problems

@@ -159,6 +159,20 @@ class ArchivePartition:
     action = "archive"
 
 
+@dataclass(frozen=True, slots=True)
+class AnalyzeTable:
+    """ANALYZE the parent once its partitions changed: autovacuum analyzes
+    partitions, never a partitioned parent, whose statistics (of the table as
+    a whole) the planner uses for every query over the table. Planned last
+    among the table's actions; run only when one of them changed something
+    (pgpart.db.ddl_analyze)."""
+
+    table: TableRef
+    partition: str | None = None  # it is about no partition
+
+    action = "analyze"
+
+
 Action = (
     CreatePartition
     | DropPartition
@@ -166,6 +180,7 @@ Action = (
     | FinalizeDetach
     | DropLeftover
     | ArchivePartition
+    | AnalyzeTable
 )
 
 

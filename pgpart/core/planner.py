@@ -41,9 +41,16 @@ from pgpart.core.framing import (
     unknown_interval,
 )
 from pgpart.core.identifiers import display_part
+from pgpart.core.locked import locked_problem
 from pgpart.core.plan import (
     Action,
+    AnalyzeTable,
+    ArchivePartition,
+    CreatePartition,
     DefaultRows,
+    DetachPartition,
+    DropPartition,
+    FinalizeDetach,
     Plan,
     Problem,
     ProblemCode,
@@ -160,7 +167,14 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         # Refused in part (cannot_reproduce, relocation_blocked, cannot_drop):
         # the rest is done and the command fails.
         blocked = blocked or failing
+        if policy.analyze and request.analyze and any(isinstance(a, _CHANGING) for a in actions):
+            actions += (AnalyzeTable(table_ref(frame)),)
     return _table_plan(frame, target, source, problems, actions, blocked)
+
+
+# What changes the rows a parent holds, and so its statistics (a leftover's
+# drop does not: it left the table earlier).
+_CHANGING = (CreatePartition, DropPartition, DetachPartition, FinalizeDetach, ArchivePartition)
 
 
 def _findings(
@@ -175,6 +189,8 @@ def _findings(
     problems += hygiene_problems(frame, overdue, policy.retention)
     copy, sibling_problems = copying(table, target.default_rows, snapshot)
     problems += sibling_problems
+    if table.templates.locked is not None:
+        problems.append(locked_problem(table.qualified, table.templates.locked, request.mode))
     problems += leftover_problems(table)
     drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
     problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)

@@ -54,6 +54,7 @@ class ProblemCode(StrEnum):
     SIBLING_DRIFT = "sibling_drift"
     RELOCATION_BLOCKED = "relocation_blocked"
     CANNOT_CREATE = "cannot_create"
+    LOCKED = "locked"  # another session holds the partition new ones copy
     # refusals
     MANAGED_ELSEWHERE = "managed_elsewhere"
     REFUSED = "refused"

@@ -48,3 +48,4 @@ class Request:
     drop_detach: bool = False
     max_new_partitions: int = 500
     force: bool = False  # allow more than max_new_partitions
+    analyze: bool = True  # False: --no-analyze (no ANALYZE of the parents changed)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pgpart.core.identifiers import MAX_NAME_BYTES, cut_to_bytes, utf8_len
+from pgpart.core.locked import Locked
 
 # How the comment pgpart puts on a partition it is about to detach and drop
 # begins: a table so marked that is no partition is a detached_leftover.
@@ -246,7 +247,8 @@ class Templates:
 
     newest: SiblingTemplate | None = None
     previous: tuple[SiblingTemplate, ...] = field(default_factory=tuple)
-    unreadable: str | None = None  # why the newest could not be read (e.g. locked)
+    unreadable: str | None = None  # why the newest could not be read
+    locked: Locked | None = None  # a sibling another session holds (pgpart.core.locked)
 
 
 def copy_names(t: SiblingTemplate | None, new: str, taken: set[str]) -> tuple[tuple[str, str], ...]:

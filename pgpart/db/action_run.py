@@ -139,7 +139,7 @@ class ActionRun:
         except psycopg.Error as exc:
             where = (
                 f"reading the columns of {self.action.table.qualified}"
-                f" (to move rows into {display_part(self.action.partition)})"
+                f" (to move rows into {display_part(self.action.partition or '?')})"
             )
             raise self._failed(conn, exc, where) from None
         return [str(r[0]) for r in rows]

@@ -26,6 +26,7 @@ from psycopg import sql
 
 from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
 from pgpart.core.identifiers import QualifiedName, display_name
+from pgpart.core.locked import Locked
 from pgpart.core.siblings import ParentFacts, Templates
 from pgpart.core.snapshot import (
     Leftover,
@@ -321,9 +322,7 @@ def _with_templates(
     usable = [t for t in tables if t.relkind == "p" and t.is_time_range]
     siblings = {t.oid: _newest_siblings(t) for t in usable}
     deparse_settings(conn)
-    templates, unreadable = read_templates(
-        conn, [p.oid for ps in siblings.values() for p in ps], version
-    )
+    templates, held = read_templates(conn, [p.oid for ps in siblings.values() for p in ps], version)
     facts = read_parent_facts(conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable])
     row_code = read_row_code(
         conn,
@@ -339,24 +338,23 @@ def _with_templates(
             leftovers.setdefault(int(found.group(1)), []).append(left)
     out = []
     for t in tables:
-        newest = siblings.get(t.oid, [])[:1]
-        why = next(
+        mine = siblings.get(t.oid, [])
+        locked = next(
             (
-                f"cannot read what new partitions copy from {p.qualified}, the newest"
-                f" partition: it is {unreadable[p.oid]}"
-                for p in newest
-                if p.oid in unreadable
+                Locked(p.qualified, held[p.oid], newest=i == 0, oid=p.oid)
+                for i, p in enumerate(mine)
+                if p.oid in held
             ),
             None,
         )
-        chosen = [templates[p.oid] for p in siblings.get(t.oid, []) if p.oid in templates]
-        if why is not None:
+        chosen = [templates[p.oid] for p in mine if p.oid in templates]
+        if locked is not None and locked.newest:
             chosen = []  # the newest is the template: an older one will not do
         kept = Templates(chosen[0], tuple(chosen[1:])) if chosen else Templates()
         out.append(
             replace(
                 t,
-                templates=replace(kept, unreadable=why),
+                templates=replace(kept, locked=locked),
                 facts=facts.get(t.oid, ParentFacts()),
                 leftovers=tuple(leftovers.get(t.oid, ())),
                 row_code=row_code.get(t.oid, ()),

@@ -21,6 +21,7 @@ from psycopg import sql
 from pgpart.core.bounds import KeyKind, format_bound
 from pgpart.core.plan import (
     Action,
+    AnalyzeTable,
     CreatePartition,
     DetachPartition,
     DropLeftover,
@@ -74,6 +75,7 @@ class LockTarget:
     relation: str  # display name, e.g. public.messages
     mode: str  # as LOCK TABLE spells it, e.g. "SHARE UPDATE EXCLUSIVE"
     advisory_key: int | None = None  # set for pgpart's advisory lock
+    partitions: bool = False  # the lock is on each partition of ``relation`` (ANALYZE's sample)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,10 @@ def steps_for(
         return (detach_step(action, options),)
     if isinstance(action, FinalizeDetach):
         return (finalize_step(action.table, action.partition_schema, action.partition, options),)
+    if isinstance(action, AnalyzeTable):
+        from pgpart.db.ddl_analyze import analyze_step
+
+        return (analyze_step(action, options),)
     if isinstance(action, DropLeftover):
         return (
             drop_standalone_step(

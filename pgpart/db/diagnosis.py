@@ -8,6 +8,7 @@ message does without it when it fails), and none reads the server's words.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,12 +118,23 @@ def privilege_hint(conn: psycopg.Connection[Any], action: Action) -> str:
 def find_blocker(conn: psycopg.Connection[Any], step: Step) -> Blocker | None:
     """Who holds (or waits ahead for) a lock conflicting with one the step
     needs, looking at its locks in the order it takes them."""
+    return find_holder(conn, step.locks)
+
+
+def find_holder(conn: psycopg.Connection[Any], targets: Sequence[LockTarget]) -> Blocker | None:
+    """Who holds (or waits ahead for) a lock conflicting with one of
+    ``targets``, looked at in their order."""
     import psycopg
 
     try:
-        for target in step.locks:
+        for target in targets:
             modes = list(_CONFLICTS[_MODE_NAMES[target.mode]])
             args: dict[str, Any]
+            if target.partitions:
+                found = _partition_holder(conn, target, modes)
+                if found is not None:
+                    return found
+                continue
             if target.advisory_key is not None:
                 query, args = (
                     _ADVISORY_HOLDERS,
@@ -136,6 +148,35 @@ def find_blocker(conn: psycopg.Connection[Any], step: Step) -> Blocker | None:
     except psycopg.Error:
         return None  # diagnosis only: the failure message does without it
     return None
+
+
+def _partition_holder(
+    conn: psycopg.Connection[Any], target: LockTarget, modes: list[str]
+) -> Blocker | None:
+    """Who holds a lock conflicting with ``target`` on one of the partitions
+    of its relation, named by that partition."""
+    from dataclasses import replace
+
+    rows = conn.execute(_PARTITION_HOLDERS, {"rel": target.relation, "modes": modes}).fetchall()
+    if not rows:
+        return None
+    held = replace(target, relation=display_name(rows[0][0], rows[0][1]), partitions=False)
+    return Blocker(held, "; ".join(_holder(*r[2:]) for r in rows if r[:2] == rows[0][:2]))
+
+
+_PARTITION_HOLDERS = """
+SELECT n.nspname::text, c.relname::text, l.pid, l.mode, l.granted, a.query
+  FROM pg_catalog.pg_inherits i
+  JOIN pg_catalog.pg_locks l ON l.locktype = 'relation' AND l.relation = i.inhrelid
+  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+ WHERE i.inhparent = pg_catalog.to_regclass(%(rel)s) AND l.mode = ANY(%(modes)s)
+   AND l.pid <> pg_catalog.pg_backend_pid()
+   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                      WHERE d.datname = pg_catalog.current_database())
+ ORDER BY l.granted DESC, c.relname, l.pid LIMIT 3
+"""
 
 
 @dataclass(frozen=True, slots=True)

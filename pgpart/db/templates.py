@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pgpart.core.identifiers import display_name
+from pgpart.core.locked import LockHolder
 from pgpart.core.siblings import (
     CloneState,
     ColumnSetting,
@@ -231,9 +233,11 @@ SELECT p.oid, p.relrowsecurity,
 
 # The deparsing functions (pg_get_indexdef, pg_get_constraintdef,
 # pg_get_triggerdef, pg_get_expr with a relation) take ACCESS SHARE on the
-# relation: behind a migration's ACCESS EXCLUSIVE they would wait for its
-# whole life. Relations so locked are left out, and the rest is read under a
-# short lock_timeout.
+# relation: behind a migration's ACCESS EXCLUSIVE (held, or queued ahead of
+# pgpart) they would wait for its whole life. Relations so locked are left
+# out and their holders returned (create and maintain wait for them, see
+# pgpart.db.snapshot_read; check reports them); the rest is read under a short
+# lock_timeout, for a lock taken between the look and the read.
 TEMPLATE_LOCK_TIMEOUT = "1s"
 
 
@@ -248,41 +252,74 @@ def deparse_settings(conn: psycopg.Connection[Any]) -> None:
     )
 
 
+# Per partition, one holder of (or waiter for) ACCESS EXCLUSIVE on it, its
+# indexes or its sub-partitions: the granted one first. pg_locks shows a
+# prepared transaction's locks with no pid. The query only where the login
+# role may see it (pg_stat_activity hides the state of others' sessions).
 _LOCKED_SQL = """
-SELECT DISTINCT s.oid, l.pid
-  FROM unnest(%(oids)s::oid[]) AS s(oid)
-  JOIN pg_locks l ON l.locktype = 'relation' AND l.granted AND l.mode = 'AccessExclusiveLock'
-   AND l.pid <> pg_backend_pid()
-   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+SELECT DISTINCT ON (s.oid) s.oid, l.relation, n.nspname::text, r.relname::text,
+       l.pid, l.mode, l.granted,
+       (SELECT CASE WHEN a.state IS NOT NULL THEN a.query END
+          FROM pg_catalog.pg_stat_activity a WHERE a.pid = l.pid)
+  FROM pg_catalog.unnest(%(oids)s::oid[]) AS s(oid)
+  JOIN pg_catalog.pg_locks l ON l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
+   AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                      WHERE d.datname = pg_catalog.current_database())
    AND (l.relation = s.oid
-        OR l.relation IN (SELECT indexrelid FROM pg_index WHERE indrelid = s.oid)
-        OR l.relation IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = s.oid))
+        OR l.relation IN (SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid = s.oid)
+        OR l.relation IN (SELECT h.inhrelid FROM pg_catalog.pg_inherits h
+                           WHERE h.inhparent = s.oid))
+  JOIN pg_catalog.pg_class r ON r.oid = l.relation
+  JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+ ORDER BY s.oid, l.granted DESC, l.relation = s.oid DESC, l.pid
 """
+
+
+def locked_siblings(conn: psycopg.Connection[Any], oids: Sequence[int]) -> dict[int, LockHolder]:
+    """The partitions of ``oids`` that reading would wait for, with who holds them."""
+    rows = conn.execute(_LOCKED_SQL, {"oids": list(oids)}).fetchall()
+    return {
+        oid: LockHolder(rel, display_name(schema, name), pid, mode, granted, query)
+        for oid, rel, schema, name, pid, mode, granted, query in rows
+    }
 
 
 def read_templates(
     conn: psycopg.Connection[Any], oids: Sequence[int], version: int
-) -> tuple[dict[int, SiblingTemplate], dict[int, str]]:
+) -> tuple[dict[int, SiblingTemplate], dict[int, LockHolder | None]]:
     """The template of each partition in ``oids`` (after deparse_settings),
-    and why the others could not be read."""
+    and the others: locked, with their holder (None: not visible any more)."""
+    if not oids:
+        return {}, {}
+    locked: dict[int, LockHolder | None] = dict(locked_siblings(conn, oids))
+    wanted = [o for o in oids if o not in locked]
+    templates = _read_unlocked(conn, wanted, version)
+    if templates is None:
+        # Locked since the look at pg_locks: look again, read the rest once more.
+        found = locked_siblings(conn, wanted)
+        locked.update(found)
+        wanted = [o for o in wanted if o not in found]
+        templates = _read_unlocked(conn, wanted, version) if found else None
+        if templates is None:
+            return {}, {**dict.fromkeys(wanted), **locked}
+    return templates, locked
+
+
+def _read_unlocked(
+    conn: psycopg.Connection[Any], oids: Sequence[int], version: int
+) -> dict[int, SiblingTemplate] | None:
+    """None: a lock was not granted within TEMPLATE_LOCK_TIMEOUT."""
     import psycopg
 
     if not oids:
-        return {}, {}
-    unreadable = {
-        oid: f"locked ACCESS EXCLUSIVE by pid {pid}"
-        for oid, pid in conn.execute(_LOCKED_SQL, {"oids": list(oids)}).fetchall()
-    }
-    wanted = [o for o in oids if o not in unreadable]
-    if not wanted:
-        return {}, unreadable
+        return {}
     try:
         with conn.transaction():
-            rows = conn.execute(_templates_sql(version), {"oids": wanted}).fetchall()
+            rows = conn.execute(_templates_sql(version), {"oids": list(oids)}).fetchall()
     except psycopg.errors.LockNotAvailable:
-        # Locked since the look at pg_locks: nothing is known this run.
-        return {}, {o: "locked by another session" for o in oids}
-    return {row[0]: _template(row) for row in rows}, unreadable
+        return None
+    return {row[0]: _template(row) for row in rows}
 
 
 def read_parent_facts(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pgpart.cli.output.common import compact, iso
 from pgpart.core.identifiers import display_part
-from pgpart.core.plan import Action, CreatePartition
+from pgpart.core.plan import Action, AnalyzeTable, CreatePartition
 from pgpart.db.results import Outcome
 
 if TYPE_CHECKING:
@@ -34,8 +34,9 @@ def bounds(action: Action) -> tuple[str | None, str | None]:
 
 def partition_shown(action: Action) -> str:
     """The partition's name as output shows it (quoted when needed; a name
-    with a newline or another unprintable character in U&"..." form)."""
-    return display_part(action.partition)
+    with a newline or another unprintable character in U&"..." form); an
+    ANALYZE is about the parent."""
+    return display_part(action.partition) if action.partition is not None else "(the parent)"
 
 
 def describe(action: Action) -> str:
@@ -61,6 +62,8 @@ def moves(r: ActionResult) -> bool:
 
 
 def outcome(r: ActionResult) -> str:
+    if isinstance(r.action, AnalyzeTable) and r.outcome is Outcome.SKIPPED:
+        return "not needed"  # none of the run's actions changed the table
     return OUTCOME_LABELS[r.outcome]
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def results_json(results: Sequence[ActionResult], plan: Plan) -> dict[str, Any]:
     return {
-        "status": "failed" if any(r.error for r in results) or any_blocked(plan) else "ok",
+        "status": "failed" if any(r.fails_run for r in results) or any_blocked(plan) else "ok",
         "actions": [
             {
                 "table": r.action.table.qualified,
@@ -72,7 +72,7 @@ def render_results(
     """The result of create/maintain/drop. ``after``: a check of the tables
     once the run is over (the state it left), shown after the summary;
     ``interrupted``: Ctrl-C stopped the run after these results."""
-    failed = any(r.error for r in results) or any_blocked(plan)
+    failed = any(r.fails_run for r in results) or any_blocked(plan)
     if quiet and not (failed or interrupted):
         return ""
     if fmt is Format.JSON:
@@ -129,11 +129,12 @@ def state_after(after: Plan, width: int | None, said: Sequence[TablePlan] = ()) 
 
 def error_lines(results: Sequence[ActionResult], width: int | None) -> str:
     """Each distinct error once, below the table, wrapped to the width."""
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, str, str]] = []
     for r in results:
-        if r.error and (r.action.table.qualified, r.error) not in seen:
-            seen.append((r.action.table.qualified, r.error))
-    lines = [wrap_line(f"FAILED   {table}: {error}", width) for table, error in seen]
+        label = "FAILED  " if r.fails_run else "WARNING "
+        if r.error and (label, r.action.table.qualified, r.error) not in seen:
+            seen.append((label, r.action.table.qualified, r.error))
+    lines = [wrap_line(f"{label} {table}: {error}", width) for label, table, error in seen]
     return ("\n".join(lines) + "\n") if lines else ""
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pgpart.core.plan import CreatePartition
+from pgpart.core.plan import AnalyzeTable, CreatePartition
 
 if TYPE_CHECKING:
     from pgpart.db.results import ActionResult
@@ -24,17 +24,20 @@ class Tally:
     moves: int = 0  # creations that move rows out of DEFAULT
     failed: int = 0  # failed, or not attempted after a failure
     skipped: int = 0  # already there (a concurrent run made it)
+    analyzed: int = 0  # parents analyzed (dry: to analyze) after their partitions changed
+    not_analyzed: int = 0  # ANALYZEs that failed: a warning, not a failure
 
     @classmethod
     def of(cls, results: Sequence[ActionResult]) -> Tally:
-        counts = {"create": 0, "drop": 0, "detach": 0, "finalize_detach": 0}
-        failed = skipped = moved = moves = 0
+        counts = {"create": 0, "drop": 0, "detach": 0, "finalize_detach": 0, "analyze": 0}
+        failed = skipped = moved = moves = not_analyzed = 0
         for r in results:
             if r.error:
-                failed += 1
+                failed += r.fails_run
+                not_analyzed += not r.fails_run
                 continue
             if r.skipped:
-                skipped += 1
+                skipped += not isinstance(r.action, AnalyzeTable)  # one not needed
                 continue
             counts[r.action.action] = counts.get(r.action.action, 0) + 1
             moved += r.rows_moved
@@ -48,6 +51,8 @@ class Tally:
             moves,
             failed,
             skipped,
+            counts["analyze"],
+            not_analyzed,
         )
 
     def line(self, *, dry_run: bool) -> str:
@@ -69,6 +74,10 @@ class Tally:
         if self.skipped:
             parts.append(f"already there {self.skipped}")
         parts.append(f"failed {self.failed}")
+        if self.analyzed:
+            parts.append(f"analyzed {self.analyzed}")
+        if self.not_analyzed:
+            parts.append(f"not analyzed {self.not_analyzed} (a warning)")
         return ", ".join(parts)
 
 
@@ -82,4 +91,6 @@ def tally_json(tally: Tally, dry_run: bool) -> dict[str, Any]:
         "rows_moved": tally.rows_moved,
         "failed": tally.failed,
         "skipped": tally.skipped,
+        "analyzed": tally.analyzed,
+        "not_analyzed": tally.not_analyzed,
     }
