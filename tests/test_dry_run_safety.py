@@ -134,7 +134,7 @@ def test_running_the_dry_run_of_maintain_does_what_it_shows(
     assert 'public.U&"evx\\000dDROP TABLE victim; --"' in text
     # and the plan's work was done: created, rows relocated, expired dropped
     actions = plan["actions"]
-    assert {a["action"] for a in actions} == {"create", "drop"}
+    assert {a["action"] for a in actions} == {"create", "drop", "analyze"}
     for name in ODD_NAMES:
         now = names(pg_conn, name)
         assert f"{name}_2026_12" in now and f"{name}_2027_01" in now, name

@@ -165,7 +165,9 @@ def _partition_holder(
 
 
 _PARTITION_HOLDERS = """
-SELECT n.nspname::text, c.relname::text, l.pid, l.mode, l.granted, a.query
+SELECT n.nspname::text, c.relname::text, l.pid, l.mode, l.granted, a.query,
+       a.usesysid IS NULL OR pg_catalog.pg_has_role(a.usesysid, 'USAGE')
+       OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'), session_user::text
   FROM pg_catalog.pg_inherits i
   JOIN pg_catalog.pg_locks l ON l.locktype = 'relation' AND l.relation = i.inhrelid
   JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
