@@ -430,8 +430,8 @@ def test_a_name_with_a_newline_stays_on_its_line(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="pgpart/db/templates.py (set_config, pg_has_role) and pgpart/db/probe.py"
-    " (date_trunc, count) qualify their own calls in their helpers' branches of issue 19",
+    reason="pgpart/db/probe.py (date_trunc, count) qualifies its calls in the relocation"
+    " branch of issue 20",
 )
 def test_every_function_pgpart_calls_is_qualified(
     pg_conn: psycopg.Connection[Any],

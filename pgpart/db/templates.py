@@ -46,8 +46,9 @@ _FK_ACTIONS = {
 # The login role may act as a role (own what it owns): inherit its
 # privileges, or SET ROLE to it (PostgreSQL 16 split the SET option out).
 _CAN_ACT_AS = {
-    True: "(pg_has_role(current_user, {r}, 'USAGE') OR pg_has_role(current_user, {r}, 'SET'))",
-    False: "pg_has_role(current_user, {r}, 'MEMBER')",
+    True: "(pg_catalog.pg_has_role(current_user, {r}, 'USAGE')"
+    " OR pg_catalog.pg_has_role(current_user, {r}, 'SET'))",
+    False: "pg_catalog.pg_has_role(current_user, {r}, 'MEMBER')",
 }
 
 
@@ -59,7 +60,8 @@ def can_act_as(role_expr: str, version: int) -> str:
 # enabled state is not the one ATTACH gives the new partition's copies: the
 # parent's from 15 on, ORIGIN before that.
 _CLONE_STATES = """
-(SELECT coalesce(json_agg(json_build_array(g.tgname, g.tgenabled::text) ORDER BY g.tgname), '[]')
+(SELECT coalesce(pg_catalog.json_agg(
+          pg_catalog.json_build_array(g.tgname, g.tgenabled::text) ORDER BY g.tgname), '[]')
    FROM pg_trigger g JOIN pg_trigger pt ON pt.oid = g.tgparentid
   WHERE g.tgrelid = c.oid AND g.tgenabled <> {attached})"""
 
@@ -67,16 +69,16 @@ _CLONE_STATES = """
 # NOT NULL, a default (generated and identity columns aside: defaults hold no
 # column reference, so they deparse with no relation and lock none), a comment.
 _COLUMNS = """
-(SELECT coalesce(json_agg(json_build_array(
+(SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
           a.attname, a.attstattarget, a.attoptions, a.attacl::text[],
           x.not_null, x.own_default, v.dflt, x.own_comment, v.cmt, {not_null_valid})
           ORDER BY a.attnum), '[]')
    FROM pg_attribute a
    LEFT JOIN pg_attribute pa ON pa.attrelid = par.oid AND pa.attname = a.attname
    CROSS JOIN LATERAL (SELECT
-     (SELECT pg_get_expr(d.adbin, 0) FROM pg_attrdef d
+     (SELECT pg_catalog.pg_get_expr(d.adbin, 0) FROM pg_attrdef d
        WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated = ''),
-     (SELECT pg_get_expr(d.adbin, 0) FROM pg_attrdef d
+     (SELECT pg_catalog.pg_get_expr(d.adbin, 0) FROM pg_attrdef d
        WHERE d.adrelid = pa.attrelid AND d.adnum = pa.attnum AND pa.attgenerated = ''),
      (SELECT ds.description FROM pg_description ds WHERE ds.objoid = a.attrelid
          AND ds.classoid = 'pg_class'::regclass AND ds.objsubid = a.attnum),
@@ -107,30 +109,31 @@ def _templates_sql(version: int) -> str:
         else "true"
     )
     pub_extra = (
-        "(SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')"
+        "(SELECT coalesce(pg_catalog.array_agg(a.attname::text ORDER BY a.attnum), '{}')"
         "   FROM pg_attribute a WHERE a.attrelid = pr.prrelid AND a.attnum = ANY(pr.prattrs)),"
-        " pg_get_expr(pr.prqual, pr.prrelid)"
+        " pg_catalog.pg_get_expr(pr.prqual, pr.prrelid)"
         if version >= 150000
         else "'{}'::text[], NULL::text"
     )
     superuser = "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
     pub_allowed = (
         f"{superuser} OR ({can_act_as('pb.pubowner', version)}"
-        " AND pg_has_role(pb.pubowner, (SELECT parent.relowner FROM pg_inherits ih"
+        " AND pg_catalog.pg_has_role(pb.pubowner, (SELECT parent.relowner FROM pg_inherits ih"
         "   JOIN pg_class parent ON parent.oid = ih.inhparent WHERE ih.inhrelid = c.oid),"
         " 'USAGE'))"
     )
     return f"""
-SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text,
+SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), c.relkind::text,
        c.relpersistence = 'u', coalesce(c.reloptions, '{{}}'),
        coalesce((SELECT tc.reloptions FROM pg_class tc WHERE tc.oid = c.reltoastrelid), '{{}}'),
        (SELECT ts.spcname FROM pg_tablespace ts WHERE ts.oid = c.reltablespace),
        c.relreplident::text, c.relrowsecurity, c.relforcerowsecurity,
-       c.relacl::text[], quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-       (SELECT coalesce(json_agg(json_build_array(
-                  ic.relname, quote_ident(ic.relname), i.indisunique,
+       c.relacl::text[],
+       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+       (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
+                  ic.relname, pg_catalog.quote_ident(ic.relname), i.indisunique,
                   CASE WHEN i.indisreplident OR NOT (ic.relispartition OR x.backs)
-                       THEN pg_get_indexdef(i.indexrelid) END,
+                       THEN pg_catalog.pg_get_indexdef(i.indexrelid) END,
                   its.spcname, i.indisreplident, ic.relispartition, x.backs)
                   ORDER BY ic.relname), '[]')
           FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
@@ -138,44 +141,48 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
           CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM pg_constraint k
                                WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid)) x(backs)
          WHERE i.indrelid = c.oid),
-       (SELECT coalesce(json_agg(json_build_array(
+       (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
                   k.conname, k.contype::text,
                   CASE WHEN NOT x.inherited OR NOT k.convalidated
                          OR EXISTS (SELECT 1 FROM pg_index ri
                                      WHERE ri.indexrelid = k.conindid AND ri.indisreplident)
-                       THEN pg_get_constraintdef(k.oid) END,
+                       THEN pg_catalog.pg_get_constraintdef(k.oid) END,
                   k.convalidated, x.inherited) ORDER BY k.conname), '[]')
           FROM pg_constraint k
           CROSS JOIN LATERAL (SELECT k.coninhcount > 0 OR k.conparentid <> 0) x(inherited)
          WHERE k.conrelid = c.oid AND k.contype IN ('c', 'x', 'u', 'p', 'f')),
-       (SELECT coalesce(json_agg(json_build_array(
-                  g.tgname, pg_get_triggerdef(g.oid), g.tgenabled::text) ORDER BY g.tgname), '[]')
+       (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
+                  g.tgname, pg_catalog.pg_get_triggerdef(g.oid), g.tgenabled::text)
+                  ORDER BY g.tgname), '[]')
           FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal {not_clone}),
-       (SELECT coalesce(json_agg(json_build_array(
+       (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
                   p.polname, p.polpermissive, p.polcmd::text,
-                  (SELECT array_agg(CASE WHEN r = 0 THEN '' ELSE pg_get_userbyid(r) END ORDER BY 1)
-                     FROM unnest(p.polroles) r),
-                  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
+                  (SELECT pg_catalog.array_agg(
+                            CASE WHEN r = 0 THEN '' ELSE pg_catalog.pg_get_userbyid(r) END
+                            ORDER BY 1)
+                     FROM pg_catalog.unnest(p.polroles) r),
+                  pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                  pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
                   ORDER BY p.polname), '[]')
           FROM pg_policy p WHERE p.polrelid = c.oid),
        {columns},
-       CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,
+       CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END,
        -- only a sub-partitioned sibling has a key and children (CASE: the
        -- subqueries are not run for the others)
        CASE WHEN c.relkind = 'p' THEN
-         (SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{{}}')
+         (SELECT coalesce(pg_catalog.array_agg(a.attname::text ORDER BY k.ord), '{{}}')
             FROM pg_partitioned_table pt,
-                 unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                 pg_catalog.unnest(pt.partattrs::int2[]) WITH ORDINALITY AS k(attnum, ord)
             JOIN pg_attribute a ON a.attnum = k.attnum
            WHERE pt.partrelid = c.oid AND a.attrelid = c.oid) ELSE '{{}}' END,
        CASE WHEN c.relkind = 'p' THEN
-         (SELECT coalesce(json_agg(json_build_array(
-                    s.relname, pg_get_expr(s.relpartbound, 0), s.relpersistence = 'u',
+         (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
+                    s.relname, pg_catalog.pg_get_expr(s.relpartbound, 0), s.relpersistence = 'u',
                     s.relkind::text) ORDER BY s.relname), '[]')
             FROM pg_inherits h JOIN pg_class s ON s.oid = h.inhrelid
            WHERE h.inhparent = c.oid) ELSE '[]' END,
-       (SELECT coalesce(json_agg(json_build_array(
-                  pb.pubname, pg_get_userbyid(pb.pubowner), {pub_allowed}, {superuser},
+       (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
+                  pb.pubname, pg_catalog.pg_get_userbyid(pb.pubowner), {pub_allowed}, {superuser},
                   {pub_extra}) ORDER BY pb.pubname), '[]')
           FROM pg_publication_rel pr JOIN pg_publication pb ON pb.oid = pr.prpubid
          WHERE pr.prrelid = c.oid),
@@ -199,34 +206,35 @@ WITH referencing AS MATERIALIZED (
   SELECT k.conname, k.conrelid, k.confrelid, k.confdeltype FROM pg_constraint k
    WHERE k.confrelid = ANY(%(parents)s) AND k.contype = 'f' AND k.conparentid = 0)
 SELECT p.oid, p.relrowsecurity,
-       (SELECT coalesce(array_agg(DISTINCT x.rel ORDER BY x.rel), '{}') FROM (
+       (SELECT coalesce(pg_catalog.array_agg(DISTINCT x.rel ORDER BY x.rel), '{}') FROM (
            SELECT k.confrelid::regclass::text AS rel FROM pg_constraint k
             WHERE k.conrelid = p.oid AND k.contype = 'f'
            UNION
            SELECT r.conrelid::regclass::text FROM referencing r WHERE r.confrelid = p.oid) x),
-       (SELECT coalesce(json_agg(json_build_array(
+       (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
                   r.conname, r.conrelid::regclass::text, r.confdeltype::text)
                   ORDER BY r.conrelid::regclass::text, r.conname), '[]')
           FROM referencing r WHERE r.confrelid = p.oid),
-       (SELECT coalesce(json_agg(json_build_array(g.tgname, g.tgenabled::text)
+       (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(g.tgname, g.tgenabled::text)
                   ORDER BY g.tgname), '[]')
           FROM pg_trigger g
-         WHERE g.tgrelid = %(defaults)s[array_position(%(parents)s, p.oid)]
+         WHERE g.tgrelid = %(defaults)s[pg_catalog.array_position(%(parents)s, p.oid)]
            AND NOT g.tgisinternal AND g.tgenabled <> 'D' AND (g.tgtype::int & 8) <> 0),
-       (SELECT coalesce(array_agg(DISTINCT CASE WHEN (x).grantee = 0 THEN ''
-                                             ELSE pg_get_userbyid((x).grantee) END), '{}')
-          FROM (SELECT aclexplode(d.defaclacl) AS x FROM pg_default_acl d
+       (SELECT coalesce(pg_catalog.array_agg(DISTINCT
+                  CASE WHEN (x).grantee = 0 THEN ''
+                       ELSE pg_catalog.pg_get_userbyid((x).grantee) END), '{}')
+          FROM (SELECT pg_catalog.aclexplode(d.defaclacl) AS x FROM pg_default_acl d
                  WHERE d.defaclrole = p.relowner AND d.defaclobjtype = 'r'
                    AND d.defaclnamespace IN (0, p.relnamespace)) e
          WHERE (x).grantee <> p.relowner),
        has_schema_privilege(p.relowner, p.relnamespace, 'CREATE'),
        d.relrowsecurity, d.relforcerowsecurity,
        (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.oid = p.relowner),
-       pg_has_role(p.relowner, d.relowner, 'USAGE'),
+       pg_catalog.pg_has_role(p.relowner, d.relowner, 'USAGE'),
        (SELECT r.rolsuper OR r.rolbypassrls FROM pg_roles r WHERE r.rolname = current_user),
-       pg_has_role(current_user, d.relowner, 'USAGE')
+       pg_catalog.pg_has_role(current_user, d.relowner, 'USAGE')
   FROM pg_class p
-  LEFT JOIN pg_class d ON d.oid = (%(defaults)s)[array_position(%(parents)s, p.oid)]
+  LEFT JOIN pg_class d ON d.oid = (%(defaults)s)[pg_catalog.array_position(%(parents)s, p.oid)]
  WHERE p.oid = ANY(%(parents)s)
 """
 
@@ -246,8 +254,8 @@ def deparse_settings(conn: psycopg.Connection[Any]) -> None:
     so that every other name is printed schema-qualified and the copies mean
     what the originals mean; and the short lock_timeout of the reads below."""
     conn.execute(
-        "SELECT set_config('search_path', 'pg_catalog', true),"
-        " set_config('lock_timeout', %s, true)",
+        "SELECT pg_catalog.set_config('search_path', 'pg_catalog', true),"
+        " pg_catalog.set_config('lock_timeout', %s, true)",
         (TEMPLATE_LOCK_TIMEOUT,),
     )
 
@@ -467,7 +475,7 @@ def _column(
 
 
 def _index_using(definition: str, quoted_index: str, qualified: str, unique: bool) -> str | None:
-    """The part of pg_get_indexdef()'s text from USING on, or None when the
+    """The part of pg_catalog.pg_get_indexdef()'s text from USING on, or None when the
     text does not start as PostgreSQL prints it (then pgpart cannot copy it)."""
     head = f"CREATE {'UNIQUE ' if unique else ''}INDEX {quoted_index} ON "
     for table in (f"{qualified} ", f"ONLY {qualified} "):
