@@ -48,6 +48,7 @@ from pgpart.core.plan import (
     Status,
     TablePlan,
 )
+from pgpart.core.replication import creation_notes, table_problems, with_refreshes
 from pgpart.core.request import Mode, Request, Target
 from pgpart.core.retention import (
     Expired,
@@ -82,9 +83,12 @@ def plan(targets: Sequence[Target], snapshot: Snapshot, now: datetime, request: 
     """Plan every target independently; one bad table never hides another."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    tables = tuple(_plan_table(t, snapshot, now, request) for t in targets)
+    if request.mode in (Mode.MAINTAIN, Mode.CREATE):
+        tables = with_refreshes(tables, snapshot)  # subscriptions to bring partitions into
     return Plan(
         now=now.astimezone(timezone.utc),
-        tables=tuple(_plan_table(t, snapshot, now, request) for t in targets),
+        tables=tables,
         server_version=snapshot.server_version,
     )
 
@@ -157,6 +161,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         # Refused in part (cannot_reproduce, relocation_blocked, cannot_drop):
         # the rest is done and the command fails.
         blocked = blocked or failing
+        problems += creation_notes(frame, actions, snapshot)
     return _table_plan(frame, target, source, problems, actions, blocked)
 
 
@@ -175,6 +180,7 @@ def _findings(
     problems += leftover_problems(table)
     drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
     problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
+    problems += table_problems(frame, snapshot, check=request.mode is Mode.CHECK)
     return copy, problems
 
 

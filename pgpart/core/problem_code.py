@@ -52,6 +52,10 @@ class ProblemCode(StrEnum):
     CANNOT_REPRODUCE = "cannot_reproduce"
     SIBLING_DRIFT = "sibling_drift"
     RELOCATION_BLOCKED = "relocation_blocked"
+    # logical replication: subscribers and publishers
+    SUBSCRIPTION_MISSING_PARTITION = "subscription_missing_partition"
+    SUBSCRIPTION_STOPPED = "subscription_stopped"
+    LEAF_PUBLICATION = "leaf_publication"
     # refusals
     MANAGED_ELSEWHERE = "managed_elsewhere"
     REFUSED = "refused"

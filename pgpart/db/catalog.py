@@ -33,6 +33,7 @@ from pgpart.core.snapshot import (
     PartmanSettings,
     Snapshot,
 )
+from pgpart.db.replication import read_replication
 
 if TYPE_CHECKING:
     import psycopg
@@ -194,6 +195,7 @@ def read_snapshot(
         tables = _tables(table_rows, part_rows, managed)
         if with_templates:
             tables = _with_templates(conn, tables, version)
+        replication = read_replication(conn, version)
     return Snapshot(
         server_version=version,
         in_recovery=in_recovery,
@@ -204,6 +206,7 @@ def read_snapshot(
         timezone=session_zone,
         partman_error=partman_error,
         partman=partman,
+        replication=replication,
     )
 
 

@@ -26,6 +26,7 @@ from pgpart.core.plan import (
     DropLeftover,
     DropPartition,
     FinalizeDetach,
+    RefreshSubscription,
     TableRef,
 )
 
@@ -141,6 +142,7 @@ def steps_for(
         drop_steps,
         finalize_step,
     )
+    from pgpart.db.ddl_subscription import refresh_step
 
     if isinstance(action, CreatePartition):
         return (create_step(action, options, columns),)
@@ -150,6 +152,8 @@ def steps_for(
         return (detach_step(action, options),)
     if isinstance(action, FinalizeDetach):
         return (finalize_step(action.table, action.partition_schema, action.partition, options),)
+    if isinstance(action, RefreshSubscription):
+        return (refresh_step(action, options),)
     if isinstance(action, DropLeftover):
         return (
             drop_standalone_step(

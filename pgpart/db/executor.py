@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pgpart.core.plan import Action, ArchivePartition, CreatePartition
+from pgpart.core.plan import Action, ArchivePartition, CreatePartition, RefreshSubscription
 from pgpart.db.action_run import ActionRun
 from pgpart.db.ddl import DdlOptions
 from pgpart.db.held_interrupt import HeldInterrupt
@@ -121,4 +121,6 @@ def _with_lock_timeout(
 
 
 def _group(action: Action) -> str:
+    if isinstance(action, RefreshSubscription):
+        return "refresh"  # a refresh that fails stops neither creation nor retention
     return "create" if isinstance(action, CreatePartition) else "retention"
