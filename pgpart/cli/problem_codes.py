@@ -35,8 +35,9 @@ WITHHOLDING_CODES = frozenset(
 )
 
 # What new partitions will lack although they are made (a publication pgpart
-# may not change): said on stderr even when the table's work went ahead.
-LACKING_CODE = ProblemCode.CANNOT_REPRODUCE
+# may not change), or need elsewhere first (a subscriber's partition): said on
+# stderr even when the table's work went ahead.
+LACKING_CODES = frozenset({ProblemCode.CANNOT_REPRODUCE, ProblemCode.LEAF_PUBLICATION})
 
 # Nothing but the DEFAULT partition covers now (Prometheus: 0 s of coverage ahead).
 MISSING_CURRENT_CODE = ProblemCode.MISSING_CURRENT

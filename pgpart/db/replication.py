@@ -181,3 +181,18 @@ def _publications(conn: psycopg.Connection[Any], version: int) -> tuple[LeafPubl
 def _slots(conn: psycopg.Connection[Any]) -> tuple[DecodingSlot, ...]:
     rows = conn.execute(_slots_sql()).fetchall()
     return tuple(DecodingSlot(name, plugin) for name, plugin in rows)
+
+
+def replication_roles(conn: psycopg.Connection[Any]) -> tuple[bool, bool]:
+    """(subscribes, publishes): this database has a subscription; it has a
+    publication or a logical slot (a consumer reads its changes). What a
+    fleet run orders its members by (pgpart.cli.fleet_order)."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_subscription s WHERE s.subdbid = {db}),"
+            " EXISTS (SELECT FROM pg_catalog.pg_publication)"
+            " OR EXISTS (SELECT FROM pg_catalog.pg_replication_slots s WHERE {slots})"
+        ).format(db=sql.SQL(_THIS_DATABASE), slots=sql.SQL(_SLOTS_OF_THIS_DATABASE))
+    ).fetchone()
+    assert row is not None
+    return bool(row[0]), bool(row[1])
