@@ -45,10 +45,13 @@ from devcluster import Cluster, ClusterError, destroy_cluster, find_bindir, star
 PUBLISHER_PGBIN = "PGPART_TEST_PUBLISHER_PGBIN"
 SUBSCRIBER_PGBIN = "PGPART_TEST_SUBSCRIBER_PGBIN"
 
-# Logical replication on, room for many subscriptions, and an apply worker
-# that restarts quickly after an error (the default waits 5 s).
+# Logical replication on, room for many subscriptions, an apply worker that
+# restarts quickly after an error (the default waits 5 s), and commits that
+# flush WAL at once: a walsender sends only flushed WAL, so devcluster's
+# asynchronous commit would delay every change by up to wal_writer_delay.
 LOGICAL = {
     "wal_level": "logical",
+    "synchronous_commit": True,
     "max_replication_slots": 40,
     "max_wal_senders": 40,
     "max_worker_processes": 40,
@@ -282,7 +285,8 @@ def worker_errors(pair: Pair) -> list[str]:
             ).fetchall()
         }
     pids = {m.group(1) for m in _WORKER.finditer(text) if m.group(2) in mine}
-    return [m.group(2) for m in _WORKER_ERROR.finditer(text) if m.group(1) in pids]
+    errors = [m.group(2) for m in _WORKER_ERROR.finditer(text) if m.group(1) in pids]
+    return list(dict.fromkeys(errors))  # each once: a worker in a loop repeats its error
 
 
 def cdc_slot(dsn: str, name: str, publication: str | None = None) -> str:

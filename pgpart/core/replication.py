@@ -195,19 +195,21 @@ def _missing(frame: TableFrame, cover: Coverage, snapshot: Snapshot) -> Problem:
 # --- publisher side ----------------------------------------------------------------
 
 
-def _consumers(table: PartitionedTable, snapshot: Snapshot) -> list[str]:
-    """Who sees this table's partitions under their own names."""
+def _consumers(table: PartitionedTable, snapshot: Snapshot) -> tuple[str, int]:
+    """Who sees this table's partitions under their own names, and how many."""
     r = snapshot.replication
-    pubs = [f'publication "{p.name}"' for p in r.publications if table.oid in p.roots]
-    slots = [f'slot "{s.name}" ({s.plugin})' for s in r.slots]
-    return pubs + slots
+    names = [f'publication "{p.name}"' for p in r.publications if table.oid in p.roots]
+    names += [f'slot "{s.name}" ({s.plugin})' for s in r.slots]
+    if len(names) < 2:
+        return "".join(names), len(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}", len(names)
 
 
 def publisher_problems(frame: TableFrame, snapshot: Snapshot) -> list[Problem]:
     """leaf_publication (check): who needs new partitions first, and how far
     ahead they exist."""
-    consumers = _consumers(frame.table, snapshot)
-    if not consumers:
+    who, count = _consumers(frame.table, snapshot)
+    if not count:
         return []
     live = live_partitions(frame.table)
     current = segment_at(segments(live), frame.now)
@@ -221,9 +223,9 @@ def publisher_problems(frame: TableFrame, snapshot: Snapshot) -> list[Problem]:
         Problem(
             Status.INFO,
             ProblemCode.LEAF_PUBLICATION,
-            f"{', '.join(consumers)} sees each partition under its own name: a subscriber"
-            " needs a new partition, and a refreshed subscription, before its first row is"
-            f" written here; {reach}",
+            f"{who} {'sees' if count == 1 else 'see'} each partition under its own name:"
+            " a subscriber needs a new partition, and a refreshed subscription, before its"
+            f" first row is written here; {reach}",
         )
     ]
 
@@ -233,23 +235,28 @@ def creation_notes(
 ) -> list[Problem]:
     """leaf_publication (create, maintain): partitions this run makes that take
     rows at once, which subscribers must have first."""
-    consumers = _consumers(frame.table, snapshot)
-    hot = [
-        a
-        for a in actions
-        if isinstance(a, CreatePartition) and (a.move_rows or a.lower <= frame.now)
-    ]
-    if not consumers or not hot:
+    who, count = _consumers(frame.table, snapshot)
+    now = frame.now
+    hot = [a for a in actions if isinstance(a, CreatePartition) and (a.move_rows or a.lower <= now)]
+    if not count or not hot:
         return []
+    one = len(hot) == 1
     names = ", ".join(display_name(a.table.schema, a.partition) for a in hot[:_SHOWN])
-    why = "rows move into it from DEFAULT" if any(a.move_rows for a in hot) else "it covers now"
+    if any(a.move_rows for a in hot):
+        why = "rows move in from DEFAULT"
+    elif any(a.lower <= now < a.upper for a in hot):
+        why = "it covers now" if one else "they cover now or the past"
+    else:
+        why = "it covers the past" if one else "they cover the past"
+    it = "it" if one else "them"
     return [
         Problem(
             Status.INFO,
             ProblemCode.LEAF_PUBLICATION,
-            f"{names} takes rows at once ({why}) and {', '.join(consumers)} sends them under"
-            " its own name: each subscriber needs it first (run pgpart there before here; one"
-            " fleet run does), else its apply worker stops on a table that does not exist",
+            f"{names} {'takes' if one else 'take'} rows at once ({why}), and {who}"
+            f" {'sends' if count == 1 else 'send'} them under the partition's own name: every"
+            f" subscriber needs {it} first (run pgpart there before here; one fleet run does),"
+            " else its apply worker stops on a table that does not exist",
         )
     ]
 
