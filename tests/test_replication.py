@@ -243,6 +243,23 @@ def test_refreshing_needs_the_subscriptions_owner(pair: Pair) -> None:
     assert worker_errors(pair) == []
 
 
+def test_a_login_that_may_not_read_the_subscriptions_is_told(pair: Pair) -> None:
+    """Any role reads what check needs; where a DBA revoked it, check says
+    it cannot tell (a warning), and the rest of the check stands."""
+    pair.run("pub", TABLE, OCT, NOV, "CREATE PUBLICATION whole FOR TABLE ev")
+    pair.run("sub", TABLE, OCT, NOV)
+    subscribe(pair, "sub_p", ["whole"])
+    ops = make_role(pair.clusters.subscriber, "reader")
+    login = as_role(pair.sub, ops)
+    assert cli(["check", "--dsn", login, *N]).code == 0
+    pair.run("sub", "REVOKE SELECT ON pg_catalog.pg_subscription_rel FROM PUBLIC")
+    check = cli(["check", "--dsn", login, *N, "-f", "json"])
+    assert check.code == 1, check.stdout + check.stderr
+    (warning,) = problems(check, "subscription_missing_partition")
+    assert "cannot read pg_subscription_rel: permission denied" in warning["message"]
+    assert check.json()["tables"][0]["covered_until"] == "2026-12-01T00:00:00+00:00"
+
+
 def test_a_publisher_says_who_needs_its_new_partitions(pair: Pair) -> None:
     pair.run("pub", TABLE, OCT, "CREATE PUBLICATION whole FOR TABLE ev")
     (info,) = problems(cli(["check", "--dsn", pair.pub, *N, "-f", "json"]), "leaf_publication")

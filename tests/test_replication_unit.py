@@ -200,6 +200,9 @@ def test_a_publisher_says_who_sees_partitions_by_name(policy: TablePolicy) -> No
 def test_an_unreadable_catalog_is_said(policy: TablePolicy) -> None:
     found = codes(planned(events(range(0, 2)), Replication(error="cannot read x: denied"), policy))
     assert found["subscription_missing_partition"][0] is Status.WARNING
+    publisher = Replication(publisher_error="cannot read pg_publication_tables: denied")
+    severity, message = codes(planned(events(range(0, 2)), publisher, policy))["leaf_publication"]
+    assert severity is Status.INFO and message.endswith("pg_publication_tables: denied")
 
 
 # --- the order of a fleet run -------------------------------------------------------

@@ -114,7 +114,7 @@ def why_no_refresh(sub: Subscription, snapshot: Snapshot) -> str | None:
 def table_problems(frame: TableFrame, snapshot: Snapshot, *, check: bool) -> list[Problem]:
     """What check (``check``) or a writing command reports about replication
     for one table: a writing command's own note is ``creation_notes``."""
-    if not snapshot.replication.any:
+    if not snapshot.replication.present:
         return []
     found = subscriber_problems(frame, snapshot)
     return found + publisher_problems(frame, snapshot) if check else found
@@ -141,7 +141,7 @@ def _unreadable(error: str) -> Problem:
     return Problem(
         Status.WARNING,
         ProblemCode.SUBSCRIPTION_MISSING_PARTITION,
-        f"cannot tell whether subscriptions here know every partition: {error}",
+        f"cannot tell whether this database's subscriptions know every partition: {error}",
     )
 
 
@@ -208,6 +208,10 @@ def _consumers(table: PartitionedTable, snapshot: Snapshot) -> tuple[str, int]:
 def publisher_problems(frame: TableFrame, snapshot: Snapshot) -> list[Problem]:
     """leaf_publication (check): who needs new partitions first, and how far
     ahead they exist."""
+    error = snapshot.replication.publisher_error
+    if error is not None:
+        why = f"cannot tell who sees partitions under their own names: {error}"
+        return [Problem(Status.INFO, ProblemCode.LEAF_PUBLICATION, why)]
     who, count = _consumers(frame.table, snapshot)
     if not count:
         return []

@@ -53,8 +53,16 @@ class Replication:
     subscriptions: tuple[Subscription, ...] = ()
     publications: tuple[LeafPublication, ...] = ()
     slots: tuple[DecodingSlot, ...] = ()
-    error: str | None = None  # what could not be read, and why (then nothing is known)
+    error: str | None = None  # subscriptions could not be read, and why
+    publisher_error: str | None = None  # publications or slots could not be read, and why
 
     @property
-    def any(self) -> bool:
-        return bool(self.subscriptions or self.publications or self.slots or self.error)
+    def present(self) -> bool:
+        """Anything to judge (or to say that it could not be read)."""
+        return bool(
+            self.subscriptions
+            or self.publications
+            or self.slots
+            or self.error
+            or self.publisher_error
+        )

@@ -7,8 +7,8 @@ One query says whether there is anything at all; only then are the others
 sent (at most three more), inside the snapshot's transaction. Every view read
 here is readable by any role on PostgreSQL 12 to 18 (pg_subscription but its
 subconninfo column, which is not read); a locked-down server that revoked
-one of them is said as ``Replication.error``, and the rest of the snapshot
-stands (each read runs in a savepoint).
+one of them is said (``Replication.error``, ``publisher_error``), and the
+rest of the snapshot stands (each read runs in a savepoint).
 """
 
 from __future__ import annotations
@@ -116,20 +116,28 @@ def read_replication(conn: psycopg.Connection[Any], version: int) -> Replication
     """What pgpart.core.replication judges; empty (one query) when this
     database neither subscribes nor publishes partitions nor decodes."""
     try:
-        found = _read(conn, "the replication catalogs", lambda: conn.execute(_any_sql(version)))
-        row = found.fetchone()
-        assert row is not None
-        subscribes, publishes, decodes = row
-        subs = pubs = slots = None
+        row = _read(conn, "pg_subscription", lambda: conn.execute(_any_sql(version)).fetchone())
+    except _Unreadable as exc:
+        return Replication(error=exc.reason)
+    assert row is not None
+    subscribes, publishes, decodes = row
+    subs: tuple[Subscription, ...] = ()
+    pubs: tuple[LeafPublication, ...] = ()
+    slots: tuple[DecodingSlot, ...] = ()
+    error = publisher_error = None
+    try:
         if subscribes:
             subs = _read(conn, "pg_subscription_rel", lambda: _subscriptions(conn, version))
+    except _Unreadable as exc:
+        error = exc.reason
+    try:
         if publishes:
             pubs = _read(conn, "pg_publication_tables", lambda: _publications(conn, version))
         if decodes:
             slots = _read(conn, "pg_replication_slots", lambda: _slots(conn))
     except _Unreadable as exc:
-        return Replication(error=exc.reason)
-    return Replication(subs or (), pubs or (), slots or ())
+        publisher_error = exc.reason
+    return Replication(subs, pubs, slots, error, publisher_error)
 
 
 class _Unreadable(Exception):
