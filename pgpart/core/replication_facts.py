@@ -22,7 +22,7 @@ class Subscription:
     enabled: bool
     worker: bool  # an apply worker is running for it
     relations: frozenset[int]  # pg_subscription_rel: the tables it applies changes to
-    within: frozenset[int]  # those and every partitioned table above them
+    within: frozenset[int]  # those and the partitioned tables they are partitions of
     owner_usable: bool = True  # the login role is the owner, or may act as it
     password_required: bool = True  # false (16+): only a superuser may alter it
     two_phase: bool = False  # two_phase enabled: no REFRESH with copy_data

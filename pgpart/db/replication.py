@@ -68,9 +68,8 @@ def _subscriptions_sql(version: int) -> sql.Composed:
         "  WHERE w.subid = s.oid AND w.pid IS NOT NULL AND w.relid IS NULL),"
         " ARRAY(SELECT r.srrelid FROM pg_catalog.pg_subscription_rel r"
         "  WHERE r.srsubid = s.oid),"
-        " ARRAY(SELECT DISTINCT a.relid::oid FROM pg_catalog.pg_subscription_rel r"
-        "  CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(r.srrelid) a"
-        "  WHERE r.srsubid = s.oid),"
+        " ARRAY(SELECT DISTINCT i.inhparent FROM pg_catalog.pg_subscription_rel r"
+        "  JOIN pg_catalog.pg_inherits i ON i.inhrelid = r.srrelid WHERE r.srsubid = s.oid),"
         " {usable}, {password}, {two_phase}, {errors}"
         " FROM pg_catalog.pg_subscription s"
         " WHERE s.subdbid = {db} ORDER BY s.subname"
@@ -89,19 +88,20 @@ def _subscriptions_sql(version: int) -> sql.Composed:
 
 
 def _publications_sql(version: int) -> sql.Composed:
-    # pg_publication_tables lists what a leaf-mode publication sends: the
-    # partitions themselves, whether it names them, their parent, their
-    # schema or all tables. Grouped by the top of each partition tree.
-    leaf = "NOT pb.pubviaroot" if version >= 130000 else "true"
+    # What a leaf-mode publication sends: the partitions themselves, whether
+    # it names them, their parent, their schema or all tables; grouped by the
+    # top of each partition tree (pgpart handles two levels: a partition and
+    # its sub-partitions). pg_get_publication_tables, not the view of the
+    # same name, which would also deparse every table's columns and filter.
+    leaf = "NOT p.pubviaroot" if version >= 130000 else "true"
     return sql.SQL(
-        "SELECT pt.pubname::text,"
-        " pg_catalog.array_agg(DISTINCT pg_catalog.pg_partition_root(c.oid)::oid)"
-        " FROM pg_catalog.pg_publication_tables pt"
-        " JOIN pg_catalog.pg_publication pb ON pb.pubname = pt.pubname"
-        " JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname"
-        " JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid"
-        "  AND c.relname = pt.tablename"
-        " WHERE c.relispartition AND {leaf} GROUP BY pt.pubname ORDER BY 1"
+        "SELECT p.pubname::text,"
+        " pg_catalog.array_agg(DISTINCT coalesce(up.inhparent, i.inhparent))"
+        " FROM pg_catalog.pg_publication p"
+        " CROSS JOIN LATERAL pg_catalog.pg_get_publication_tables(p.pubname::text) g"
+        " JOIN pg_catalog.pg_inherits i ON i.inhrelid = g.relid"
+        " LEFT JOIN pg_catalog.pg_inherits up ON up.inhrelid = i.inhparent"
+        " WHERE {leaf} GROUP BY p.pubname ORDER BY 1"
     ).format(leaf=sql.SQL(leaf))
 
 
@@ -165,7 +165,7 @@ def _subscriptions(conn: psycopg.Connection[Any], version: int) -> tuple[Subscri
 
 
 def _subscription(row: tuple[Any, ...]) -> Subscription:
-    oid, name, owner, enabled, worker, relations, within, usable, password, two_phase, errors = row
+    oid, name, owner, enabled, worker, relations, parents, usable, password, two_phase, errors = row
     return Subscription(
         oid=oid,
         name=name,
@@ -173,7 +173,7 @@ def _subscription(row: tuple[Any, ...]) -> Subscription:
         enabled=bool(enabled),
         worker=bool(worker),
         relations=frozenset(relations),
-        within=frozenset(within),
+        within=frozenset(relations) | frozenset(parents),
         owner_usable=bool(usable),
         password_required=bool(password),
         two_phase=bool(two_phase),
