@@ -91,6 +91,8 @@ def test_a_subscription_that_missed_a_refresh_is_critical_until_maintain_refresh
     wait_synced(pair, "sub_a")
     assert digest(pair.sub, "ev")[0] == 5
     # ... until maintain refreshes the subscription, copying them.
+    dry = cli(["maintain", "--dsn", pair.sub, *N, "--dry-run"])
+    assert 'ALTER SUBSCRIPTION "sub_a" REFRESH PUBLICATION WITH (copy_data = true);' in dry.stdout
     run = cli(["maintain", "--dsn", pair.sub, *N])
     assert run.code == 0, run.stdout + run.stderr
     assert "refresh_subscription" in run.stdout and "done" in run.stdout
@@ -180,6 +182,15 @@ def test_a_disabled_subscription_is_said_and_not_refreshed(pair: Pair) -> None:
     run = cli(["maintain", "--dsn", pair.sub, *N, "-f", "json"])
     assert run.code == 0
     assert {a["action"] for a in run.json()["actions"]} == {"create"}
+    # Enabled again: the next run refreshes it, and what was written meanwhile arrives.
+    assert cli(["maintain", "--dsn", pair.pub, *N]).code == 0
+    write(pair, 1, "2026-12-24")
+    pair.run("sub", "ALTER SUBSCRIPTION sub_d ENABLE")
+    run = cli(["maintain", "--dsn", pair.sub, *N, "-f", "json"])
+    assert run.code == 0
+    assert [a["action"] for a in run.json()["actions"]] == ["refresh_subscription"]
+    same_rows(pair, "sub_d")
+    assert worker_errors(pair) == []
 
 
 def test_a_partition_holding_rows_here_is_not_refreshed(pair: Pair) -> None:
@@ -196,6 +207,12 @@ def test_a_partition_holding_rows_here_is_not_refreshed(pair: Pair) -> None:
     assert "public.ev_2026_12 already holds rows" in run.stderr
     assert "REFRESH PUBLICATION WITH (copy_data = false)" in run.stderr
     assert "ev_2026_12" not in subscribed(pair)
+    # Emptied, it is brought in with the publisher's rows.
+    write(pair, 1, "2026-12-02")
+    pair.run("sub", "TRUNCATE ev_2026_12")
+    assert cli(["maintain", "--dsn", pair.sub, *N]).code == 0
+    same_rows(pair, "sub_c")
+    assert worker_errors(pair) == []
 
 
 def test_refreshing_needs_the_subscriptions_owner(pair: Pair) -> None:
@@ -258,6 +275,9 @@ def test_a_login_that_may_not_read_the_subscriptions_is_told(pair: Pair) -> None
     (warning,) = problems(check, "subscription_missing_partition")
     assert "cannot read pg_subscription_rel: permission denied" in warning["message"]
     assert check.json()["tables"][0]["covered_until"] == "2026-12-01T00:00:00+00:00"
+    write(pair, 1, "2026-11-03")
+    same_rows(pair, "sub_p")
+    assert worker_errors(pair) == []
 
 
 def test_a_publisher_says_who_needs_its_new_partitions(pair: Pair) -> None:

@@ -148,6 +148,8 @@ class Fleet:
 
         moment = _guarded(lambda: parse_now(request.now))
         dry_run, display = request.dry_run, request.display
+        # Subscribers' partitions before their publishers' (pgpart.cli.fleet_order).
+        ordered = self.labelled and not dry_run and request.change.mode in ORDERED_MODES
 
         def plan_with_role(m: Member) -> tuple[Plan, Role]:
             change = replace(request.change, max_new_partitions=m.settings.max_new_partitions)
@@ -166,11 +168,9 @@ class Fleet:
             log = logger(display.verbose, m.name)
             return api.apply(m.settings, planned, dry_run=dry_run, log=log), planned
 
-        # Subscribers' partitions before their publishers' (pgpart.cli.fleet_order).
-        ordered = self.labelled and not dry_run and request.change.mode in ORDERED_MODES
         if ordered:
-            run = partial(self.run_members, quiet=display.quiet)
-            outcomes = run_ordered(self.members, run, plan_with_role, apply_one)
+            runner = partial(self.run_members, quiet=display.quiet)
+            outcomes = run_ordered(self.members, runner, plan_with_role, apply_one)
         elif not request.confirm or dry_run:
             # Plan and apply in one go per member: a member waiting for a lock
             # holds up no other member.
