@@ -175,9 +175,9 @@ def _missing(frame: TableFrame, cover: Coverage, snapshot: Snapshot) -> Problem:
     live = [p for p in parts if p.lower is None or p.lower <= frame.now]
     if live:
         at = describe_moment(frame.now, frame.tz)
-        why = f"rows written there by now ({at}) were lost here, and are being lost"
+        why = f"{live[0].qualified} covers now ({at}) or the past: rows written there are lost"
     else:
-        why = "the rows it sends for them once they are published will be lost here"
+        why = "nothing is written there yet: rows will be lost once they are"
     fix = refresh_sql(sub)
     if not sub.enabled:
         fix = f"ALTER SUBSCRIPTION {display_part(sub.name)} ENABLE, then {fix}"
@@ -188,7 +188,7 @@ def _missing(frame: TableFrame, cover: Coverage, snapshot: Snapshot) -> Problem:
         ProblemCode.SUBSCRIPTION_MISSING_PARTITION,
         f'subscription "{sub.name}" does not know {names} of {frame.table.qualified}:'
         f" PostgreSQL skips the changes its publisher sends for them ({why});"
-        f" {fix} copies the publisher's rows of them, which must be empty here{tail}",
+        f" {fix} copies the publisher's rows of them (empty here, as new ones are){tail}",
     )
 
 

@@ -33,7 +33,6 @@ from pgpart.core.snapshot import (
     PartmanSettings,
     Snapshot,
 )
-from pgpart.db.replication import read_replication
 
 if TYPE_CHECKING:
     import psycopg
@@ -195,6 +194,8 @@ def read_snapshot(
         tables = _tables(table_rows, part_rows, managed)
         if with_templates:
             tables = _with_templates(conn, tables, version)
+        from pgpart.db.replication import read_replication
+
         replication = read_replication(conn, version)
     return Snapshot(
         server_version=version,
