@@ -41,8 +41,9 @@ WITHHOLDING_CODES = frozenset(
 )
 
 # What new partitions will lack although they are made (a publication pgpart
-# may not change): said on stderr even when the table's work went ahead.
-LACKING_CODE = ProblemCode.CANNOT_REPRODUCE
+# may not change), or need elsewhere first (a subscriber's partition): said on
+# stderr even when the table's work went ahead.
+LACKING_CODES = frozenset({ProblemCode.CANNOT_REPRODUCE, ProblemCode.LEAF_PUBLICATION})
 
 # What a writing run says on stderr even with -q: planning at a moment later
 # than the server's clock (a stale PGPART_NOW in cron's environment...) kept

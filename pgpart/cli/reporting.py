@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from pgpart.cli.console import masked, say
 from pgpart.cli.problem_codes import (
-    LACKING_CODE,
+    LACKING_CODES,
     NOTICE_CODES,
     WITHHOLDING_CODES,
     has_bad_config,
@@ -72,7 +72,7 @@ def withheld_lines(tables: Iterable[TablePlan], *, quiet: bool = False) -> list[
     for table in tables:
         for p in table.problems:
             withheld = table.blocked and not quiet and p.code in WITHHOLDING_CODES
-            lacks = not table.blocked and table.actions and p.code is LACKING_CODE
+            lacks = not table.blocked and table.actions and p.code in LACKING_CODES
             if withheld or lacks:
                 lines.append(problem_line(table, p))
     return lines

@@ -162,7 +162,8 @@ def maintain(
     now: NowOpt = None,
 ) -> None:
     """What cron runs: create partitions through the premake horizon, move DEFAULT rows
-    into them, finish interrupted detaches, apply configured retention. Idempotent.
+    into them, finish interrupted detaches, apply configured retention; on a logical
+    replication subscriber, refresh its subscriptions. Idempotent.
 
     Examples:
 

@@ -173,6 +173,26 @@ class AnalyzeTable:
     action = "analyze"
 
 
+@dataclass(frozen=True, slots=True)
+class RefreshSubscription:
+    """ALTER SUBSCRIPTION ... REFRESH PUBLICATION on a subscriber, so that it
+    applies the changes of partitions it did not know (pgpart.core.replication
+    says when and why copy_data is true; pgpart.db.ddl_subscription runs it)."""
+
+    table: TableRef  # a subscribed table of the run: the refresh follows its creations
+    subscription: str
+    owner: str  # the subscription's owner, whom pgpart acts as
+    partitions: tuple[tuple[str, str], ...]  # (schema, name) it brings in: each must be empty
+    copy_data: bool = True
+
+    action = "refresh_subscription"
+
+    @property
+    def partition(self) -> str:
+        """What reports show in the partition column: the subscription."""
+        return self.subscription
+
+
 Action = (
     CreatePartition
     | DropPartition
@@ -181,6 +201,7 @@ Action = (
     | DropLeftover
     | ArchivePartition
     | AnalyzeTable
+    | RefreshSubscription
 )
 
 

@@ -57,6 +57,7 @@ from pgpart.core.plan import (
     Status,
     TablePlan,
 )
+from pgpart.core.replication import creation_notes, table_problems, with_refreshes
 from pgpart.core.request import Mode, Request, Target
 from pgpart.core.retention import (
     Expired,
@@ -92,9 +93,12 @@ def plan(targets: Sequence[Target], snapshot: Snapshot, now: datetime, request: 
     """Plan every target independently; one bad table never hides another."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    tables = tuple(_plan_table(t, snapshot, now, request) for t in targets)
+    if request.mode in (Mode.MAINTAIN, Mode.CREATE):
+        tables = with_refreshes(tables, snapshot)  # subscriptions to bring partitions into
     return Plan(
         now=now.astimezone(timezone.utc),
-        tables=tuple(_plan_table(t, snapshot, now, request) for t in targets),
+        tables=tables,
         server_version=snapshot.server_version,
     )
 
@@ -169,6 +173,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         blocked = blocked or failing
         if policy.analyze and request.analyze and any(isinstance(a, _CHANGING) for a in actions):
             actions += (AnalyzeTable(table_ref(frame)),)
+        problems += creation_notes(frame, actions, snapshot)
     return _table_plan(frame, target, source, problems, actions, blocked)
 
 
@@ -196,6 +201,7 @@ def _findings(
     problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
     note = clock_note(frame, policy, request, expiry.removing)
     problems += [note] if note else []
+    problems += table_problems(frame, snapshot, check=request.mode is Mode.CHECK)
     return copy, problems
 
 

@@ -55,6 +55,10 @@ class ProblemCode(StrEnum):
     RELOCATION_BLOCKED = "relocation_blocked"
     CANNOT_CREATE = "cannot_create"
     LOCKED = "locked"  # another session holds the partition new ones copy
+    # logical replication: subscribers and publishers
+    SUBSCRIPTION_MISSING_PARTITION = "subscription_missing_partition"
+    SUBSCRIPTION_STOPPED = "subscription_stopped"
+    LEAF_PUBLICATION = "leaf_publication"
     # refusals
     MANAGED_ELSEWHERE = "managed_elsewhere"
     REFUSED = "refused"

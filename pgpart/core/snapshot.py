@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
+from pgpart.core.replication_facts import Replication
 from pgpart.core.row_code import RowCode
 from pgpart.core.siblings import ParentFacts, Templates
 
@@ -138,6 +139,7 @@ class Snapshot:
     # The server's clock (now() when the snapshot was read, aware): a writing
     # run never removes what this moment keeps, whatever --now says.
     server_now: datetime | None = None
+    replication: Replication = field(default_factory=Replication)  # subscriptions, publications
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)

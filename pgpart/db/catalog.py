@@ -218,6 +218,9 @@ def read_snapshot(
         tables = _tables(table_rows, part_rows, managed)
         if with_templates:
             tables = _with_templates(conn, tables, version)
+        from pgpart.db.replication import read_replication
+
+        replication = read_replication(conn, version)
     return Snapshot(
         server_version=version,
         in_recovery=in_recovery,
@@ -229,6 +232,7 @@ def read_snapshot(
         partman_error=partman_error,
         partman=partman,
         server_now=server_now,
+        replication=replication,
     )
 
 

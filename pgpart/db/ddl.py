@@ -27,6 +27,7 @@ from pgpart.core.plan import (
     DropLeftover,
     DropPartition,
     FinalizeDetach,
+    RefreshSubscription,
     TableRef,
 )
 
@@ -143,6 +144,7 @@ def steps_for(
         drop_steps,
         finalize_step,
     )
+    from pgpart.db.ddl_subscription import refresh_step
 
     if isinstance(action, CreatePartition):
         return (create_step(action, options, columns),)
@@ -156,6 +158,8 @@ def steps_for(
         from pgpart.db.ddl_analyze import analyze_step
 
         return (analyze_step(action, options),)
+    if isinstance(action, RefreshSubscription):
+        return (refresh_step(action, options),)
     if isinstance(action, DropLeftover):
         return (
             drop_standalone_step(

@@ -18,7 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pgpart.core.plan import Action, AnalyzeTable, ArchivePartition, CreatePartition
+from pgpart.core.plan import (
+    Action,
+    AnalyzeTable,
+    ArchivePartition,
+    CreatePartition,
+    RefreshSubscription,
+)
 from pgpart.db.action_run import ActionRun
 from pgpart.db.ddl import DdlOptions
 from pgpart.db.held_interrupt import HeldInterrupt
@@ -136,4 +142,6 @@ def _unchanged(action: Action, changed: set[int], options: ExecOptions) -> bool:
 def _group(action: Action) -> str:
     if isinstance(action, AnalyzeTable):
         return "analyze"
+    if isinstance(action, RefreshSubscription):
+        return "refresh"  # a refresh that fails stops neither creation nor retention
     return "create" if isinstance(action, CreatePartition) else "retention"
