@@ -181,7 +181,7 @@ def test_a_disabled_subscription_is_said_and_not_refreshed(pair: Pair) -> None:
     assert "ALTER SUBSCRIPTION sub_d ENABLE" in stopped["message"]
     run = cli(["maintain", "--dsn", pair.sub, *N, "-f", "json"])
     assert run.code == 0
-    assert {a["action"] for a in run.json()["actions"]} == {"create"}
+    assert {a["action"] for a in run.json()["actions"]} == {"create", "analyze"}
     # Enabled again: the next run refreshes it, and what was written meanwhile arrives.
     assert cli(["maintain", "--dsn", pair.pub, *N]).code == 0
     write(pair, 1, "2026-12-24")

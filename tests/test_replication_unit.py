@@ -14,7 +14,7 @@ from pgpart.cli.fleet_members import Member, Outcome
 from pgpart.cli.fleet_order import Part, Role, part_of, run_ordered
 from pgpart.config import Overrides, Settings, TablePolicy, load_settings
 from pgpart.core.bounds import KeyKind, RangeBound
-from pgpart.core.plan import CreatePartition, Plan, RefreshSubscription, Status
+from pgpart.core.plan import AnalyzeTable, CreatePartition, Plan, RefreshSubscription, Status
 from pgpart.core.planner import Mode, Request, Target, plan
 from pgpart.core.replication_facts import (
     DecodingSlot,
@@ -134,8 +134,8 @@ def test_maintain_refreshes_after_its_creations(policy: TablePolicy) -> None:
     table = events(range(-1, 1))  # Oct, Nov: maintain makes Dec..Feb
     p = planned(table, Replication((subscription(range(-1, 1)),)), policy, Mode.MAINTAIN)
     actions = p.tables[0].actions
-    assert [type(a) for a in actions] == [CreatePartition] * 3 + [RefreshSubscription]
-    refresh = actions[-1]
+    assert [type(a) for a in actions] == [CreatePartition] * 3 + [RefreshSubscription, AnalyzeTable]
+    refresh = actions[-2]
     assert isinstance(refresh, RefreshSubscription)
     assert (refresh.subscription, refresh.owner, refresh.copy_data) == ("sub", "app", True)
     assert refresh.partitions == tuple(
@@ -215,7 +215,7 @@ def test_part_of_a_plan_splits_creations_from_the_rest(policy: TablePolicy) -> N
     made = part_of(whole, Part.CREATION).actions
     rest = part_of(whole, Part.REST).actions
     assert all(isinstance(a, CreatePartition) for a in made) and len(made) == 3
-    assert [type(a) for a in rest] == [RefreshSubscription]
+    assert [type(a) for a in rest] == [RefreshSubscription, AnalyzeTable]
     assert part_of(whole, Part.ALL) == whole
 
 

@@ -78,6 +78,9 @@ def execute(
     session = Session(dsn)
     failed: dict[tuple[int, str], Failure] = {}
     changed: set[int] = set()  # tables an action of this run changed
+    # Tables this call has actions for that change partitions: an ANALYZE of
+    # a table whose changes ran in an earlier call (a fleet's stages) runs.
+    changing = {a.table.oid for a in actions if _changes_partitions(a)}
     results: list[ActionResult] = []
 
     def finished(result: ActionResult) -> None:
@@ -94,7 +97,7 @@ def execute(
             if group in failed:
                 finished(not_attempted(action, failed[group]))
                 continue
-            if _unchanged(action, changed, options):  # nothing to analyze again
+            if _unchanged(action, changing - changed, options):  # nothing to analyze again
                 finished(ActionResult(action, True, True, None, (), 0, 0.0))
                 continue
             own = _with_lock_timeout(options, action, lock_timeouts_ms)
@@ -132,11 +135,14 @@ def _with_lock_timeout(
     return replace(options, ddl=ddl)
 
 
-def _unchanged(action: Action, changed: set[int], options: ExecOptions) -> bool:
-    """An ANALYZE of a table that none of the run's actions changed."""
-    return (
-        isinstance(action, AnalyzeTable) and not options.dry_run and action.table.oid not in changed
-    )
+def _unchanged(action: Action, unchanged: set[int], options: ExecOptions) -> bool:
+    """An ANALYZE of a table whose changing actions in this call changed nothing."""
+    analyze = isinstance(action, AnalyzeTable) and not options.dry_run
+    return analyze and action.table.oid in unchanged
+
+
+def _changes_partitions(action: Action) -> bool:
+    return not isinstance(action, (AnalyzeTable, RefreshSubscription))
 
 
 def _group(action: Action) -> str:
