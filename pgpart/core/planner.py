@@ -49,6 +49,7 @@ from pgpart.core.plan import (
     TablePlan,
 )
 from pgpart.core.request import Mode, Request, Target
+from pgpart.core.restore_mark import restored_problems, without_kept
 from pgpart.core.retention import (
     Expired,
     drop_cutoff,
@@ -105,7 +106,7 @@ class _Expiry:
     removing: Expired | None  # what this run would remove (drop: --before/--older-than)
 
     @classmethod
-    def of(cls, frame: TableFrame, policy: TablePolicy, request: Request) -> _Expiry:
+    def of(cls, frame: TableFrame, policy: TablePolicy, request: Request, now: datetime) -> _Expiry:
         retention = policy.retention
         retained = None
         if retention is not None:
@@ -114,7 +115,8 @@ class _Expiry:
         removing = retained
         if request.mode is Mode.DROP:
             removing = expired_before(frame, drop_cutoff(frame, request))
-        return cls(retained, short, removing)
+        # A restored partition is left alone until the date its restore set.
+        return cls(without_kept(retained, now), short, without_kept(removing, now))
 
 
 def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Request) -> TablePlan:
@@ -125,8 +127,9 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         return _not_planned(target, problem)
     policy = target.policy
     frame, source, problems, blocked = _framed(table, policy, snapshot, now, request)
-    expiry = _Expiry.of(frame, policy, request)
+    expiry = _Expiry.of(frame, policy, request, now)
     copy, found = _findings(frame, target, snapshot, request, expiry)
+    found += restored_problems(table, now)
     problems += found
     partman = partman_problem(table, snapshot, request.mode)
     skip = partman is not None and request.mode in (Mode.MAINTAIN, Mode.DROP)

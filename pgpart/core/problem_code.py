@@ -48,6 +48,7 @@ class ProblemCode(StrEnum):
     RETENTION_TOO_SHORT = "retention_too_short"
     CANNOT_DROP = "cannot_drop"
     DETACHED_LEFTOVER = "detached_leftover"
+    RESTORED = "restored"  # info: a restored partition retention leaves alone until a date
     # making new partitions like their siblings
     CANNOT_REPRODUCE = "cannot_reproduce"
     SIBLING_DRIFT = "sibling_drift"

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
 from pgpart.core.identifiers import QualifiedName, display_name
+from pgpart.core.restore_mark import CONSTRAINT as RESTORED_CONSTRAINT
+from pgpart.core.restore_mark import kept_until
 from pgpart.core.siblings import ParentFacts, Templates
 from pgpart.core.snapshot import (
     Leftover,
@@ -72,7 +74,10 @@ SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text
 _PARTITIONS_SQL = """
 SELECT i.inhparent, n.nspname, c.relname, pg_get_expr(c.relpartbound, 0),
        c.reltuples::float8, {pending}, coalesce(c.reloptions, '{{}}'::text[]),
-       t.spcname, c.relreplident::text, {size}, pg_get_userbyid(c.relowner), c.oid
+       t.spcname, c.relreplident::text, {size}, pg_get_userbyid(c.relowner), c.oid,
+       (SELECT d.description FROM pg_constraint k JOIN pg_description d
+           ON d.objoid = k.oid AND d.classoid = 'pg_constraint'::regclass AND d.objsubid = 0
+         WHERE k.conrelid = c.oid AND k.conname = %(restored)s AND k.contype = 'c')
   FROM pg_inherits i
   JOIN pg_class c ON c.oid = i.inhrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -175,7 +180,12 @@ def read_snapshot(
             pending="i.inhdetachpending" if version >= 140000 else "false",
             size="pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint",
         )
-        part_rows = conn.execute(sql, {"parents": parents}).fetchall() if parents else []
+        restored = RESTORED_CONSTRAINT
+        part_rows = (
+            conn.execute(sql, {"parents": parents, "restored": restored}).fetchall()
+            if parents
+            else []
+        )
         partman, partman_error = (
             _partman_config(conn, partman_schema) if partman_schema else ((), None)
         )
@@ -232,6 +242,7 @@ def _tables(
     by_parent: dict[int, list[Partition]] = {}
     for (
         parent, schema, name, expr, reltuples, pending, relopts, spc, replident, size, powner, poid,
+        restored,
     ) in part_rows:  # fmt: skip
         kind = kinds.get(parent)
         bound: RangeBound | None = None
@@ -257,6 +268,7 @@ def _tables(
                 bound_error=error,
                 owner=powner,
                 oid=poid,
+                kept_until=kept_until(restored),
             )
         )
 
@@ -299,9 +311,7 @@ def _with_templates(
     templates, unreadable = read_templates(
         conn, [p.oid for ps in siblings.values() for p in ps], version
     )
-    facts = read_parent_facts(
-        conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable]
-    )
+    facts = read_parent_facts(conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable])
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
         _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
