@@ -179,6 +179,14 @@ def drop(
     detach: Annotated[
         bool, typer.Option("--detach", help="Detach instead of dropping (keep the tables).")
     ] = False,
+    no_archive: Annotated[
+        bool,
+        typer.Option(
+            "--no-archive",
+            help='On a table with retention_mode = "archive": drop without archiving first'
+            " (by default each partition is archived, as maintain does, before it is dropped).",
+        ),
+    ] = False,
     force: Annotated[
         bool,
         typer.Option(
@@ -206,7 +214,9 @@ def drop(
     now: NowOpt = None,
 ) -> None:
     """Remove (or --detach) partitions lying wholly before a cutoff. The partition
-    holding the current time, and every later one, is never touched.
+    holding the current time, and every later one, is never touched. On a table
+    whose retention_mode is "archive", each partition is archived first (as maintain
+    does) unless --no-archive.
 
     Exactly one of --older-than DURATION or --before DATE is required.
 
@@ -236,6 +246,7 @@ def drop(
         drop_older_than=duration,
         drop_before=cutoff,
         drop_detach=detach,
+        drop_no_archive=no_archive,
         force=force,
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)

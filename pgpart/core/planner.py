@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
+from pgpart.core.archive_plan import archived_drops
 from pgpart.core.bounds import KeyKind
 from pgpart.core.copying import Copying, copying
 from pgpart.core.coverage import segment_at, segments
@@ -261,6 +262,7 @@ def _actions(
         removed, refused = removals(
             frame, ref, snapshot, expiry.removing, detach=request.drop_detach
         )
+        removed = archived_drops(ref, removed, policy, request)
         return finalize_actions(frame, ref, removed) + removed, [], refused
     if frame.interval is None:
         return (), [], False  # reported as unknown_interval, in every mode
