@@ -305,13 +305,15 @@ class _Run:
                 return None
             if row[1]:
                 raise ArchiveError(f"{self.part} is still a partition: it cannot be archived")
-            query = sql.SQL("SELECT count(*) FROM {}").format(
+            query = sql.SQL("SELECT pg_catalog.count(*) FROM {}").format(
                 sql.Identifier(a.partition_schema, a.partition)
             )
             self.note(query.as_string(None))
             with self.conn.transaction():
                 if self.role:  # as pg_dump will read it
-                    self.conn.execute("SELECT set_config('role', %s, true)", (self.role,))
+                    self.conn.execute(
+                        "SELECT pg_catalog.set_config('role', %s, true)", (self.role,)
+                    )
                 counted = self.conn.execute(query).fetchone()
         except psycopg.Error as exc:
             raise QueryFailed(f"counting the rows of {self.part} to archive it", exc) from None

@@ -121,7 +121,8 @@ class _Restore:
             attached=False,
             why=None,
             dry_run=self.request.dry_run,
-            command=shlex.join([*command, f"--use-list=({len(entries)} entries)"]) + " < dump",
+            command=f"{shlex.join(command)} --use-list=<the table's {len(entries)} entries>"
+            f" < {shlex.quote(str(self.archive.dump_path))}",
             kept_until=self.request.keep_until.isoformat(),
             role=role,
             entries=len(entries),
@@ -257,7 +258,9 @@ class _Restore:
         in_own_transaction(self.conn, statements, role, self.log)
 
     def _count(self, role: str | None) -> int:
-        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(self.schema, self.name))
+        query = sql.SQL("SELECT pg_catalog.count(*) FROM {}").format(
+            sql.Identifier(self.schema, self.name)
+        )
         rows = in_own_transaction(self.conn, [query], role, self.log)
         return int(rows[0]) if rows else 0
 
