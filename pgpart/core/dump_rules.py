@@ -33,7 +33,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pgpart.core.identifiers import display_name
-from pgpart.core.sql_tokens import Kind, Token, statements
+from pgpart.core.sql_tokens import (
+    Kind,
+    Token,
+    closing,
+    leading_words,
+    split_commas,
+    starts,
+    statements,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +180,7 @@ class _Judge:
     def _others(self, e: TocEntry, stmts: Statements, *forms: _Form) -> str | None:
         for s in stmts:
             if not any(form(s) for form in forms):
-                return f"{e.label()} holding another statement: {_words(s)}"
+                return f"{e.label()} holding another statement: {leading_words(s)}"
         return None
 
     def _is_table(self, toks: Sequence[Token], i: int) -> int | None:
@@ -189,38 +197,38 @@ class _Judge:
         return None
 
     def _create_table(self, s: list[Token]) -> bool:
-        i = 2 if _starts(s, "create", "unlogged", "table") else 1
-        if not _starts(s, "create") or not s[i].is_word("table"):
+        i = 2 if starts(s, "create", "unlogged", "table") else 1
+        if not starts(s, "create") or not s[i].is_word("table"):
             return False
         end = self._is_table(s, i + 1)
         if end is None or end >= len(s) or not s[end].is_symbol("("):
             return False
-        rest = s[_closing(s, end) + 1 :]
+        rest = s[closing(s, end) + 1 :]
         if not rest:
             return True
         return (
             rest[0].is_word("with")
             and len(rest) > 1
             and rest[1].is_symbol("(")
-            and _closing(rest, 1) == len(rest) - 1
+            and closing(rest, 1) == len(rest) - 1
         )
 
     def _alter(self, s: list[Token], allowed: tuple[tuple[str, ...], ...] = ()) -> bool:
         """ALTER TABLE [ONLY] the table, each subcommand one of ``allowed``."""
-        i = 3 if _starts(s, "alter", "table", "only") else 2
-        if not _starts(s, "alter", "table"):
+        i = 3 if starts(s, "alter", "table", "only") else 2
+        if not starts(s, "alter", "table"):
             return False
         end = self._is_table(s, i)
         if end is None or end >= len(s):
             return False
         return all(
-            any(_starts(part, *words) for words in allowed or _ALTER_SUBCOMMANDS)
-            for part in _split_commas(s[end:])
+            any(starts(part, *words) for words in allowed or _ALTER_SUBCOMMANDS)
+            for part in split_commas(s[end:])
         )
 
     def _on_table(self, s: list[Token], *head: str) -> bool:
         """``head`` ... ON [ONLY] the table ...: the first ON at depth 0."""
-        if not _starts(s, *head):
+        if not starts(s, *head):
             return False
         depth = 0
         for i, t in enumerate(s):
@@ -242,58 +250,23 @@ def _database_level(e: TocEntry) -> bool:
     return e.desc in ("COMMENT", "ACL", "SECURITY LABEL") and e.tag.startswith("DATABASE ")
 
 
-def _starts(s: Sequence[Token], *words: str) -> bool:
-    if len(s) < len(words):
-        return False
-    for t, w in zip(s, words, strict=False):
-        if not (t.is_word(w) or (not w.isalpha() and t.is_symbol(w))):
-            return False
-    return True
-
-
-def _closing(s: Sequence[Token], i: int) -> int:
-    """The index of the ) matching the ( at i (len(s) when it has none)."""
-    depth = 0
-    for j in range(i, len(s)):
-        depth += s[j].is_symbol("(") - s[j].is_symbol(")")
-        if depth == 0:
-            return j
-    return len(s)
-
-
-def _split_commas(s: Sequence[Token]) -> list[list[Token]]:
-    out: list[list[Token]] = [[]]
-    depth = 0
-    for t in s:
-        depth += t.is_symbol("(") - t.is_symbol(")")
-        if depth == 0 and t.is_symbol(","):
-            out.append([])
-        else:
-            out[-1].append(t)
-    return out
-
-
-def _words(s: Sequence[Token], n: int = 4) -> str:
-    return " ".join(t.value.upper() if t.kind is Kind.WORD else repr(t.value) for t in s[:n])
-
-
 # --- the checks, one per kind of entry -------------------------------------------------
 
 
 def _one(j: _Judge, e: TocEntry, parsed: Statements, ok: bool) -> str | None:
     if len(parsed) != 1:
         return f"{e.label()} holding {len(parsed)} statements"
-    return None if ok else f"{e.label()} that is not one of {j.name!r}: {_words(parsed[0])}"
+    return None if ok else f"{e.label()} that is not one of {j.name!r}: {leading_words(parsed[0])}"
 
 
 def _data(j: _Judge, e: TocEntry, parsed: Statements, copy: Statements) -> str | None:
     if parsed or e.tag != j.name or len(copy) != 1:
         return f"{e.label()} other than a COPY into the table"
     s = copy[0]
-    end = j._is_table(s, 1) if _starts(s, "copy") else None
+    end = j._is_table(s, 1) if starts(s, "copy") else None
     if end is not None and end < len(s) and s[end].is_symbol("("):
-        close = _closing(s, end)
-        names = _split_commas(s[end + 1 : close])
+        close = closing(s, end)
+        names = split_commas(s[end + 1 : close])
         listed = all(len(n) == 1 and n[0].name is not None for n in names)
         end = close + 1 if listed else None
     if end is not None and [t.value for t in s[end:]] == ["from", "stdin"]:
@@ -309,7 +282,7 @@ def _constraint(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> st
 def _head(parsed: Statements, *words: str) -> tuple[str, ...]:
     """``words``, less the optional second one when the statement lacks it."""
     first = parsed[0] if parsed else []
-    return words if _starts(first, *words[:2]) else (words[0], *words[2:])
+    return words if starts(first, *words[:2]) else (words[0], *words[2:])
 
 
 def _index(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str | None:
@@ -318,7 +291,7 @@ def _index(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str | N
         return f"{e.label()} that is not an index of the table"
 
     def statistics(s: list[Token]) -> bool:
-        return _starts(s, "alter", "index") and j._schema_name(s, 2) == e.tag
+        return starts(s, "alter", "index") and j._schema_name(s, 2) == e.tag
 
     def cluster(s: list[Token]) -> bool:
         return j._alter(s, (("cluster", "on"),))
@@ -327,7 +300,7 @@ def _index(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str | N
 
 
 def _comment(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str | None:
-    if len(parsed) != 1 or not _starts(parsed[0], "comment", "on"):
+    if len(parsed) != 1 or not starts(parsed[0], "comment", "on"):
         return _one(j, e, parsed, False)
     s = parsed[0]
     if len(s) < 4 or not (s[-1].kind is Kind.STRING or s[-1].is_word("null")):
@@ -356,7 +329,7 @@ def _owned_names(j: _Judge) -> set[str]:
 
 def _acl(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str | None:
     def grant(s: list[Token]) -> bool:
-        if not _starts(s, "grant") and not _starts(s, "revoke"):
+        if not starts(s, "grant") and not starts(s, "revoke"):
             return False
         depth = 0
         for i, t in enumerate(s):
@@ -369,8 +342,8 @@ def _acl(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str | Non
         return False
 
     def session(s: list[Token]) -> bool:
-        return (_starts(s, "set", "session", "authorization") and len(s) == 4) or (
-            _starts(s, "reset", "session", "authorization") and len(s) == 3
+        return (starts(s, "set", "session", "authorization") and len(s) == 4) or (
+            starts(s, "reset", "session", "authorization") and len(s) == 3
         )
 
     if not parsed:
@@ -399,7 +372,7 @@ def _alter_only(*forms: tuple[str, ...]) -> Check:
 def _statistics(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str | None:
     s = parsed[0] if parsed else []
     ok = (
-        _starts(s, "create", "statistics")
+        starts(s, "create", "statistics")
         and j._schema_name(s, 2) == e.tag
         and len(s) >= 4
         and s[-4].is_word("from")
@@ -409,7 +382,7 @@ def _statistics(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> st
         return f"{e.label()} that is not a statistics object of the table"
 
     def target(s: list[Token]) -> bool:
-        return _starts(s, "alter", "statistics") and j._schema_name(s, 2) == e.tag
+        return starts(s, "alter", "statistics") and j._schema_name(s, 2) == e.tag
 
     return j._others(e, parsed[1:], target)
 

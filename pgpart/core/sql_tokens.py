@@ -1,5 +1,6 @@
 """A small SQL lexer: enough to split the SQL of a dump's entries into
-statements and read the words each one starts with. Pure.
+statements and read the words each one starts with (and the few helpers
+pgpart.core.dump_rules reads them with). Pure.
 
 It follows PostgreSQL's lexical rules where a dump's SQL can use them
 (https://www.postgresql.org/docs/current/sql-syntax-lexical.html), with
@@ -13,6 +14,7 @@ what it cannot read.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -164,3 +166,45 @@ def _escaped(text: str, i: int) -> tuple[str, int]:
         text[i + 1 : j],
     )
     return value, j + 1
+
+
+# --- reading a statement ----------------------------------------------------
+
+
+def starts(s: Sequence[Token], *words: str) -> bool:
+    """Whether statement ``s`` begins with ``words`` (keywords; a word that is
+    not alphabetic, such as "(", is matched as a symbol)."""
+    if len(s) < len(words):
+        return False
+    for t, w in zip(s, words, strict=False):
+        if not (t.is_word(w) or (not w.isalpha() and t.is_symbol(w))):
+            return False
+    return True
+
+
+def closing(s: Sequence[Token], i: int) -> int:
+    """The index of the ) matching the ( at i (len(s) when it has none)."""
+    depth = 0
+    for j in range(i, len(s)):
+        depth += s[j].is_symbol("(") - s[j].is_symbol(")")
+        if depth == 0:
+            return j
+    return len(s)
+
+
+def split_commas(s: Sequence[Token]) -> list[list[Token]]:
+    """``s`` cut at its commas outside parentheses."""
+    out: list[list[Token]] = [[]]
+    depth = 0
+    for t in s:
+        depth += t.is_symbol("(") - t.is_symbol(")")
+        if depth == 0 and t.is_symbol(","):
+            out.append([])
+        else:
+            out[-1].append(t)
+    return out
+
+
+def leading_words(s: Sequence[Token], n: int = 4) -> str:
+    """The first ``n`` tokens of a statement, for a message."""
+    return " ".join(t.value.upper() if t.kind is Kind.WORD else repr(t.value) for t in s[:n])

@@ -55,16 +55,10 @@ from pgpart.db.archive_files import (
 from pgpart.db.archive_manifest import Origin, origin_of
 from pgpart.db.archive_safety import ArchiveDir, claim
 from pgpart.db.archive_store import DumpFacts, Store
-from pgpart.db.archive_tools import (
-    Tools,
-    check_dump,
-    client_for,
-    dump_command,
-    find_tools,
-    stream_dump,
-)
+from pgpart.db.archive_tools import Tools, client_for, dump_command, find_tools, stream_dump
 from pgpart.db.ddl import DdlOptions, Step, script, steps_for
 from pgpart.db.ddl_retention import mark_step
+from pgpart.db.dump_toc import check_dump
 
 if TYPE_CHECKING:
     import psycopg

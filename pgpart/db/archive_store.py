@@ -10,6 +10,7 @@ and of that table alone.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ from pgpart.db.archive_manifest import (
     parse_manifest,
 )
 from pgpart.db.archive_safety import ArchiveDir
-from pgpart.db.archive_tools import check_dump, sha256_fd
+from pgpart.db.dump_toc import check_dump
+
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,7 @@ class Store:
         if fd is None:
             return False
         try:
-            if sha256_fd(fd) != m.sha256:
+            if _sha256(fd) != m.sha256:
                 return False
             check_dump(fd, a.partition_schema, a.partition)
         except ArchiveError:
@@ -158,3 +161,12 @@ def _manifest(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _sha256(fd: int) -> str:
+    """The sha256 of the file open at ``fd``, read from its start (pread)."""
+    digest, offset = hashlib.sha256(), 0
+    while chunk := os.pread(fd, _CHUNK, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()

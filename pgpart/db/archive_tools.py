@@ -391,36 +391,3 @@ def exit_text(code: int) -> str:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no message"
-
-
-def sha256_fd(fd: int) -> str:
-    """The sha256 of the file open at ``fd``, read from its start (pread)."""
-    digest, offset = hashlib.sha256(), 0
-    while chunk := os.pread(fd, _CHUNK, offset):
-        digest.update(chunk)
-        offset += len(chunk)
-    return digest.hexdigest()
-
-
-def check_dump(fd: int, schema: str, name: str) -> None:
-    """The dump's table of contents holds the table, its data, and nothing
-    ``pgpart restore`` would refuse (pgpart.core.dump_rules): an archive is
-    never accepted that restore could not bring back."""
-    from pgpart.core.dump_rules import judge
-    from pgpart.db.dump_toc import DumpFormatError, read_toc_at
-
-    try:
-        toc = read_toc_at(fd)
-    except (DumpFormatError, OSError) as exc:
-        raise ArchiveError(f"verification failed: pgpart cannot read the dump: {exc}") from None
-    verdict = judge(toc.entries, schema, name)
-    if not verdict.ok:
-        raise ArchiveError(
-            "verification failed: the dump holds what restore refuses: " + held(verdict.refused)
-        )
-
-
-def held(refused: Sequence[str], most: int = 5) -> str:
-    """What a dump holds beyond its table, at most ``most`` of them named."""
-    more = f" and {len(refused) - most} more" if len(refused) > most else ""
-    return "; ".join(refused[:most]) + more

@@ -19,10 +19,12 @@ from __future__ import annotations
 import codecs
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from pgpart.core.dump_rules import TocEntry
+from pgpart.core.dump_rules import TocEntry, judge
+from pgpart.db.archive_files import ArchiveError
 
 MAGIC = b"PGDMP"
 FORMAT_CUSTOM = 1
@@ -200,3 +202,24 @@ class _At:
 def read_toc_at(fd: int) -> DumpToc:
     """The header and TOC of the dump open at ``fd``, from its start."""
     return read_toc(_At(fd))
+
+
+def check_dump(fd: int, schema: str, name: str) -> None:
+    """The dump's table of contents holds the table, its data, and nothing
+    ``pgpart restore`` would refuse (pgpart.core.dump_rules): an archive is
+    never accepted that restore could not bring back."""
+    try:
+        toc = read_toc_at(fd)
+    except (DumpFormatError, OSError) as exc:
+        raise ArchiveError(f"verification failed: pgpart cannot read the dump: {exc}") from None
+    verdict = judge(toc.entries, schema, name)
+    if not verdict.ok:
+        raise ArchiveError(
+            "verification failed: the dump holds what restore refuses: " + held(verdict.refused)
+        )
+
+
+def held(refused: Sequence[str], most: int = 5) -> str:
+    """What a dump holds beyond its table, at most ``most`` of them named."""
+    more = f" and {len(refused) - most} more" if len(refused) > most else ""
+    return "; ".join(refused[:most]) + more

@@ -36,8 +36,7 @@ from pgpart.core.identifiers import display_name
 from pgpart.db.archive_files import ArchiveError
 from pgpart.db.archive_manifest import Manifest, parse_manifest
 from pgpart.db.archive_safety import SMALL_FILE
-from pgpart.db.archive_tools import held
-from pgpart.db.dump_toc import DumpFormatError, DumpToc, read_toc
+from pgpart.db.dump_toc import DumpFormatError, DumpToc, held, read_toc
 
 _CHUNK = 1 << 20
 
