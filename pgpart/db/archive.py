@@ -226,35 +226,28 @@ class _Run:
     def _dump_role(self) -> str | None:
         """The role pg_dump reads the table as (--role): None for the login
         role itself; the owner when only membership grants the right (a
-        NOINHERIT member). Refused before detaching when neither can read it."""
+        NOINHERIT member). Refused before detaching when neither can read it,
+        or when its dump would hold what restore refuses."""
         import psycopg
 
         a = self.a
         try:
-            row = self.conn.execute(
-                "SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT'),"
-                " pg_catalog.pg_has_role(%(owner)s, 'MEMBER')"
-                " AND pg_catalog.has_table_privilege(%(owner)s, c.oid, 'SELECT'),"
-                " c.relkind::text FROM pg_catalog.pg_class c"
-                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = %(schema)s AND c.relname = %(name)s",
-                {"owner": a.owner, "schema": a.partition_schema, "name": a.partition},
-            ).fetchone()
+            params = {"owner": a.owner, "schema": a.partition_schema, "name": a.partition}
+            row = self.conn.execute(_READABLE, params).fetchone()
         except psycopg.Error as exc:
             raise QueryFailed(f"checking that pg_dump may read {self.part}", exc) from None
         if row is None:
             return None
-        if row[2] != "r":
-            # pg_dump -t of a partitioned table dumps no rows of its children,
-            # and of a foreign table none at all: nothing to verify an archive by.
-            kind = "itself partitioned" if row[2] == "p" else f"of relkind {row[2]!r}"
+        readable, as_owner, relkind, sequence, rule = row
+        why = _not_archivable(relkind, sequence, rule)
+        if why:
             raise ArchiveError(
-                f"{self.part} is {kind}: archive mode dumps plain tables only;"
-                " nothing was detached (use retention_mode = detach for this table)"
+                f"{self.part} {why}; nothing was detached (use retention_mode = detach for this"
+                " table)"
             )
-        if row[0]:
+        if readable:
             return None
-        if row[1]:
+        if as_owner:
             return a.owner
         raise ArchiveError(
             f"pg_dump could not read {self.part}: neither the login role nor its owner"
@@ -347,3 +340,41 @@ class _Run:
         return ArchiveError(
             f"writing the archive of {self.part} to {self.directory}: {exc.strerror or exc}"
         )
+
+
+# Whether pg_dump may read the partition (as the login role, or as its owner
+# through --role), its kind, and what of its own a dump of it would hold
+# beyond the table (a sequence it owns, a rule), which restore refuses.
+_READABLE = """
+SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT'),
+       pg_catalog.pg_has_role(%(owner)s, 'MEMBER')
+         AND pg_catalog.has_table_privilege(%(owner)s, c.oid, 'SELECT'),
+       c.relkind::text,
+       (SELECT s.relname::text FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_class s ON s.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refobjid = c.oid
+           AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
+           AND s.relkind = 'S' LIMIT 1),
+       (SELECT r.rulename::text FROM pg_catalog.pg_rewrite r
+         WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN' LIMIT 1)
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %(schema)s AND c.relname = %(name)s
+"""
+
+
+def _not_archivable(relkind: str, sequence: str | None, rule: str | None) -> str | None:
+    if relkind != "r":
+        # pg_dump -t of a partitioned table dumps no rows of its children,
+        # and of a foreign table none at all: nothing to verify an archive by.
+        kind = "itself partitioned" if relkind == "p" else f"of relkind {relkind!r}"
+        return f"is {kind}: archive mode dumps plain tables only"
+    if sequence is not None:
+        return (
+            f"owns the sequence {sequence} (a serial or identity column of its own): its dump"
+            " would hold more than the table, which restore refuses"
+        )
+    if rule is not None:
+        return (
+            f"has the rule {rule}: its dump would hold more than the table, which restore refuses"
+        )
+    return None
