@@ -178,6 +178,25 @@ def test_links_planted_in_a_sticky_shared_directory_are_never_followed(
     assert table_checksum(pg_conn, EXPIRED[0]) == before[EXPIRED[0]]
 
 
+def test_an_archive_dir_that_is_another_accounts_link_is_refused(
+    pg_conn, pg_dsn, tmp_path, pg_bin, other, shared
+) -> None:
+    """archive_dir configured in a shared spool (/tmp-like), where another
+    account got there first with a link to a directory of root's."""
+    build(pg_conn)
+    spool, target = shared / "spool", shared / "roots"
+    spool.mkdir()
+    spool.chmod(0o1777)
+    target.mkdir()
+    as_other(other, "ln", "-s", str(target), str(spool / "archive"))
+    run = maintain(pg_dsn, write_config(tmp_path, spool / "archive", pg_bin))
+    assert run.code == 2, run.stdout
+    [line] = run.stderr.strip().splitlines()
+    assert "is a symbolic link of another account's" in line and "nothing was detached" in line
+    assert list(target.iterdir()) == []
+    assert state(pg_conn, EXPIRED[0]) == "attached"
+
+
 def test_archives_are_readable_by_their_owner_only(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
     build(pg_conn)
     out = tmp_path / "archive"

@@ -56,6 +56,13 @@ class ArchiveDir:
         directory nobody but its owner (the running user or root) may write,
         or one with the sticky bit."""
         path = path.expanduser().absolute()
+        with contextlib.suppress(OSError):
+            link = os.lstat(path)
+            if stat.S_ISLNK(link.st_mode) and link.st_uid not in _TRUSTED:
+                raise ArchiveError(
+                    f"archive_dir {path} is a symbolic link of another account's (uid"
+                    f" {link.st_uid}): pgpart does not follow it"
+                )
         try:
             if create:
                 path.mkdir(mode=0o700, parents=True, exist_ok=True)
