@@ -15,7 +15,9 @@ from pgpart.core.sql_tokens import Kind, statements, tokens
 T = 'public."odd\nname"'
 
 
-def entry(dump_id: int, desc: str, tag: str, defn: str, *, deps=(), ns="public", copy="", data=False):
+def entry(
+    dump_id: int, desc: str, tag: str, defn: str, *, deps=(), ns="public", copy="", data=False
+):
     return TocEntry(dump_id, data, desc, tag, ns, "postgres", defn, copy, tuple(deps))
 
 
@@ -124,7 +126,9 @@ def test_a_dump_without_the_table_or_its_data_is_refused() -> None:
 
 
 def test_tokens_follow_postgres_lexical_rules() -> None:
-    got = tokens("SELECT 'it''s' , E'a\\'b\\n' -- c ; \n /* x /* nested; */ ; */ \"Q\"\"x\" $t$a;b$t$ Ab")
+    got = tokens(
+        "SELECT 'it''s' , E'a\\'b\\n' -- c ; \n /* x /* nested; */ ; */ \"Q\"\"x\" $t$a;b$t$ Ab"
+    )
     assert [(t.kind, t.value) for t in got] == [
         (Kind.WORD, "select"),
         (Kind.STRING, "it's"),
