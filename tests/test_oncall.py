@@ -568,6 +568,7 @@ def test_json_of_a_writing_command_has_the_summary_and_the_state_it_left(pg_conn
         "created": 4,
         "dropped": 0,
         "detached": 0,
+        "archived": 0,
         "finalized": 0,
         "rows_moved": 0,
         "failed": 0,

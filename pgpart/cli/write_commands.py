@@ -7,7 +7,7 @@ when they cannot be read) and hands it to pgpart.cli.write_run.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -206,6 +206,14 @@ def drop(
     detach: Annotated[
         bool, typer.Option("--detach", help="Detach instead of dropping (keep the tables).")
     ] = False,
+    no_archive: Annotated[
+        bool,
+        typer.Option(
+            "--no-archive",
+            help='On a table with retention_mode = "archive": drop without archiving first'
+            " (by default each partition is archived, as maintain does, before it is dropped).",
+        ),
+    ] = False,
     force: Annotated[
         bool,
         typer.Option(
@@ -234,7 +242,9 @@ def drop(
     now: NowOpt = None,
 ) -> None:
     """Remove (or --detach) partitions lying wholly before a cutoff. The partition
-    holding the current time, and every later one, is never touched.
+    holding the current time, and every later one, is never touched. On a table
+    whose retention_mode is "archive", each partition is archived first (as maintain
+    does) unless --no-archive.
 
     Exactly one of --older-than DURATION or --before DATE is required.
 
@@ -264,6 +274,7 @@ def drop(
         drop_older_than=duration,
         drop_before=cutoff,
         drop_detach=detach,
+        drop_no_archive=no_archive,
         force=force,
         analyze=not no_analyze,
     )
@@ -277,6 +288,23 @@ def restore(
         Path,
         typer.Argument(help="An archive's dump (.dump) or manifest (.json), as maintain wrote it."),
     ],
+    keep_until: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-until",
+            metavar="DATE",
+            help="Keep the restored partition until then: retention (maintain, drop) leaves it"
+            " alone until this date (ISO 8601; default: 30 days from now).",
+            show_default=False,
+        ),
+    ] = None,
+    from_other_database: Annotated[
+        bool,
+        typer.Option(
+            "--from-other-database",
+            help="Restore an archive that another database or cluster made (refused otherwise).",
+        ),
+    ] = False,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
     fmt: WriteFormatOpt = WriteFormat.table,
@@ -285,19 +313,41 @@ def restore(
     dsns: DsnOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Bring back a partition that retention_mode = "archive" dumped: pg_restore it,
-    check its rows and checksum, and re-attach it when its range is free (else keep
-    it as a plain table and say why)."""
+    """Bring back a partition that retention_mode = "archive" dumped: check the archive
+    (path, sha256, nothing but its table, from this database), pg_restore it, count its
+    rows, and re-attach it when its range is free (else keep it as a plain table and say
+    why). Retention leaves it alone until --keep-until."""
     where = Where.of(dsns, lock_timeout=lock_timeout, config=config)
     dsn = where.dsn
     with reported(dsn):
         if len(where.dsns) > 1:
             raise UsageError("restore works on one database: give one --dsn")
+        until = _keep_until(keep_until)
         settings = load_settings(where, dsn)
-        from pgpart.db.restore import render_restore, restore
+        from pgpart.cli.output.restore import render_restore
+        from pgpart.db.restore import RestoreRequest, restore
 
-        result = restore(settings, archive, dry_run=dry_run, log=logger(verbose))
+        request = RestoreRequest(archive, until, dry_run, from_other_database)
+        result = restore(settings, request, log=logger(verbose))
         if not quiet or fmt is WriteFormat.json:
             emit(render_restore(result, fmt.value))
         if not result.attached and not dry_run and quiet:
             say(f"{result.table} restored as a plain table: {result.why}")
+
+
+KEEP_DAYS = 30
+
+
+def _keep_until(text: str | None) -> datetime:
+    """--keep-until (a date is its midnight, UTC when naive), in the future;
+    else 30 days from now."""
+    now = datetime.now(timezone.utc)
+    if text is None:
+        return now + timedelta(days=KEEP_DAYS)
+    until = as_utc_if_naive(parse_moment(text, "--keep-until"))
+    if until <= now:
+        raise UsageError(
+            f"--keep-until {text} is not in the future: the next maintain would archive the"
+            " partition again"
+        )
+    return until

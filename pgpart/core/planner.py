@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
+from pgpart.core.archive_plan import archived_drops
 from pgpart.core.bounds import KeyKind
 from pgpart.core.copying import Copying, copying
 from pgpart.core.coverage import segment_at, segments
@@ -59,6 +60,7 @@ from pgpart.core.plan import (
 )
 from pgpart.core.replication import creation_notes, table_problems, with_refreshes
 from pgpart.core.request import Mode, Request, Target
+from pgpart.core.restore_mark import restored_problems, without_kept
 from pgpart.core.retention import (
     Expired,
     clock_note,
@@ -119,7 +121,7 @@ class _Expiry:
     removing: Expired | None  # what this run would remove (drop: --before/--older-than)
 
     @classmethod
-    def of(cls, frame: TableFrame, policy: TablePolicy, request: Request) -> _Expiry:
+    def of(cls, frame: TableFrame, policy: TablePolicy, request: Request, now: datetime) -> _Expiry:
         retention = policy.retention
         retained = None
         if retention is not None:
@@ -128,7 +130,8 @@ class _Expiry:
         removing = retained
         if request.mode is Mode.DROP:
             removing = expired_before(frame, drop_cutoff(frame, request))
-        return cls(retained, short, removing)
+        # A restored partition is left alone until the date its restore set.
+        return cls(without_kept(retained, now), short, without_kept(removing, now))
 
 
 def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Request) -> TablePlan:
@@ -139,8 +142,9 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         return _not_planned(target, problem)
     policy = target.policy
     frame, source, problems, blocked = _framed(table, policy, snapshot, now, request)
-    expiry = _Expiry.of(frame, policy, request)
+    expiry = _Expiry.of(frame, policy, request, now)
     copy, found = _findings(frame, target, snapshot, request, expiry)
+    found += restored_problems(table, now)
     problems += found
     partman = partman_problem(table, snapshot, request.mode)
     skip = partman is not None and request.mode in (Mode.MAINTAIN, Mode.DROP)
@@ -291,6 +295,7 @@ def _actions(
         removed, refused = removals(
             frame, ref, snapshot, expiry.removing, detach=request.drop_detach
         )
+        removed = archived_drops(ref, removed, policy, request)
         return finalize_actions(frame, ref, removed) + removed, [], refused
     if frame.interval is None:
         return (), [], False  # reported as unknown_interval, in every mode

@@ -49,6 +49,7 @@ class ProblemCode(StrEnum):
     CANNOT_DROP = "cannot_drop"
     DETACHED_LEFTOVER = "detached_leftover"
     RETENTION_CLOCK = "retention_clock"
+    RESTORED = "restored"  # info: a restored partition retention leaves alone until a date
     # making new partitions like their siblings
     CANNOT_REPRODUCE = "cannot_reproduce"
     SIBLING_DRIFT = "sibling_drift"

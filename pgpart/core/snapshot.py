@@ -31,6 +31,7 @@ class Partition:
     bound_error: str | None = None  # bound text pgpart could not interpret
     owner: str | None = None
     oid: int = 0
+    kept_until: datetime | None = None  # a restored partition, kept until then (restore_mark)
 
     @property
     def is_default(self) -> bool:

@@ -27,6 +27,8 @@ from psycopg import sql
 from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
 from pgpart.core.identifiers import QualifiedName, display_name
 from pgpart.core.locked import Locked
+from pgpart.core.restore_mark import CONSTRAINT as RESTORED_CONSTRAINT
+from pgpart.core.restore_mark import kept_until
 from pgpart.core.siblings import ParentFacts, Templates
 from pgpart.core.snapshot import (
     Leftover,
@@ -77,7 +79,11 @@ SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), c.re
 _PARTITIONS_SQL = sql.SQL("""
 SELECT i.inhparent, n.nspname, c.relname, pg_catalog.pg_get_expr(c.relpartbound, 0),
        c.reltuples::float8, {pending}, coalesce(c.reloptions, '{{}}'::text[]),
-       t.spcname, c.relreplident::text, {size}, pg_catalog.pg_get_userbyid(c.relowner), c.oid
+       t.spcname, c.relreplident::text, {size}, pg_catalog.pg_get_userbyid(c.relowner), c.oid,
+       (SELECT d.description FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_description d
+           ON d.objoid = k.oid AND d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+          AND d.objsubid = 0
+         WHERE k.conrelid = c.oid AND k.conname = %(restored)s AND k.contype = 'c')
   FROM pg_catalog.pg_inherits i
   JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -199,7 +205,11 @@ def read_snapshot(
                 "pg_catalog.pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint"
             ),
         )
-        part_rows = conn.execute(query, {"parents": parents}).fetchall() if parents else []
+        part_rows = (
+            conn.execute(query, {"parents": parents, "restored": RESTORED_CONSTRAINT}).fetchall()
+            if parents
+            else []
+        )
         partman, partman_error = (
             _partman_config(conn, partman_schema) if partman_schema else ((), None)
         )
@@ -261,6 +271,7 @@ def _tables(
     by_parent: dict[int, list[Partition]] = {}
     for (
         parent, schema, name, expr, reltuples, pending, relopts, spc, replident, size, powner, poid,
+        restored,
     ) in part_rows:  # fmt: skip
         kind = kinds.get(parent)
         bound: RangeBound | None = None
@@ -286,6 +297,7 @@ def _tables(
                 bound_error=error,
                 owner=powner,
                 oid=poid,
+                kept_until=kept_until(restored),
             )
         )
 
