@@ -184,6 +184,29 @@ def test_a_restored_partition_is_kept_until_its_date(pg_conn, pg_dsn, tmp_path, 
     assert len(second) == 1 and second[0]["rows"] == before[EXPIRED[0]][0]
 
 
+def test_a_later_now_never_releases_a_restored_partition(
+    pg_conn, pg_dsn, tmp_path, pg_bin
+) -> None:
+    """--now past the keep-until date does not release a restored partition:
+    a writing run goes by the earlier of --now and the server's clock, as
+    every retention cutoff does."""
+    build(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    assert maintain(pg_dsn, config).code == 0
+    until = (datetime.now(timezone.utc) + timedelta(days=10)).date().isoformat()
+    [first, *_] = manifests(out)
+    assert restore(out / first["file"], pg_dsn, config, "--keep-until", until).code == 0
+    later = (datetime.now(timezone.utc) + timedelta(days=60)).isoformat()
+    run = maintain(pg_dsn, config, "--now", later, "-f", "json")
+    assert run.code in (0, 2), run.stderr
+    assert state(pg_conn, first["table"]) == "attached"
+    assert not [
+        a for a in run.json()["actions"]
+        if a["action"] == "archive" and a["partition"] == first["table"]
+    ]
+
+
 def test_the_default_keep_is_thirty_days_and_a_past_date_is_refused(
     pg_conn, pg_dsn, tmp_path, pg_bin
 ) -> None:

@@ -142,7 +142,11 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         return _not_planned(target, problem)
     policy = target.policy
     frame, source, problems, blocked = _framed(table, policy, snapshot, now, request)
-    expiry = _Expiry.of(frame, policy, request, now)
+    # A restored partition is kept until its date by the retention clock: the
+    # earlier of now and the server's in a writing run, as every cutoff is.
+    writing = request.mode in (Mode.MAINTAIN, Mode.DROP) and snapshot.server_now is not None
+    clock = min(now, snapshot.server_now) if writing and snapshot.server_now else now
+    expiry = _Expiry.of(frame, policy, request, clock)
     copy, found = _findings(frame, target, snapshot, request, expiry)
     found += restored_problems(table, now)
     problems += found
