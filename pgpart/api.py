@@ -218,6 +218,8 @@ def plan_changes(
         interval=request.interval,
         for_writing=True,
         list_unsupported=True,
+        # Every range holding DEFAULT rows, and how many: what relocation needs.
+        exact=True,
     )
     if gathered.snapshot.in_recovery and not allow_standby:
         raise StandbyRefused(

@@ -31,7 +31,12 @@ BAD_CONFIG_CODES = frozenset({ProblemCode.RETENTION_TOO_SHORT})
 
 # Problems that make pgpart leave part of a table's work undone (exit 2).
 WITHHOLDING_CODES = frozenset(
-    {ProblemCode.CANNOT_REPRODUCE, ProblemCode.RELOCATION_BLOCKED, ProblemCode.CANNOT_DROP}
+    {
+        ProblemCode.CANNOT_REPRODUCE,
+        ProblemCode.RELOCATION_BLOCKED,
+        ProblemCode.RELOCATION_NEEDS_CHOICE,
+        ProblemCode.CANNOT_DROP,
+    }
 )
 
 # What new partitions will lack although they are made (a publication pgpart

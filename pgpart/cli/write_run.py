@@ -83,7 +83,9 @@ def _apply(
     from pgpart import api
 
     display = request.display
-    show = RunProgress(enabled=not display.quiet and is_terminal(sys.stderr))
+    show = RunProgress(
+        enabled=not display.quiet and is_terminal(sys.stderr), notices=not display.quiet
+    )
     try:
         results = api.apply(
             settings,

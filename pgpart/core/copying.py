@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
+from pgpart.core.relocation import DefaultFacts
 from pgpart.core.siblings import Relocation, SiblingTemplate, drift, relocation_for, template_issues
 from pgpart.core.snapshot import PartitionedTable, Snapshot
 
@@ -43,10 +44,18 @@ def copying(
     relocation: Relocation | None = Relocation.PLAIN
     if table.default is not None:
         login = snapshot.login
+        facts = rows.facts if rows is not None else DefaultFacts()
         relocation, why = relocation_for(
-            table.facts, login.name, login.may_set_replication_role, snapshot.server_version
+            table.facts,
+            login.name,
+            login.may_set_replication_role,
+            snapshot.server_version,
+            extra=facts.watchers,
         )
-        holds = rows is None or rows.error is not None or rows.rows > 0
+        if why is None:
+            why = _settle_blocker(table, facts)
+            relocation = None if why else relocation
+        holds = rows is None or rows.error is not None or rows.rows > rows.null_rows
         if why is not None and holds:
             problems.append(
                 Problem(
@@ -58,3 +67,21 @@ def copying(
             )
     refuse = any(i.blocks for i in issues)
     return Copying(newest, refuse, relocation), problems
+
+
+def _settle_blocker(table: PartitionedTable, facts: DefaultFacts) -> str | None:
+    """What keeps the owner from moving every row of a range (besides watchers)."""
+    if facts.force_rls:
+        tables = " and ".join(facts.force_rls)
+        return (
+            f"row-level security is forced on {tables}: the owner would see only the rows its "
+            "policies allow, so a move could not take them all; for the repair run "
+            f"ALTER TABLE {facts.force_rls[0]} NO FORCE ROW LEVEL SECURITY, then FORCE it again"
+        )
+    if facts.temp_denied:
+        return (
+            f"rows leave the DEFAULT through a temporary table, and {table.owner} (the owner of "
+            f"{table.qualified}) may not create one: GRANT TEMPORARY ON DATABASE ... TO "
+            f"{table.owner}"
+        )
+    return None

@@ -48,6 +48,7 @@ from pgpart.core.plan import (
     Status,
     TablePlan,
 )
+from pgpart.core.relocation_plan import transits
 from pgpart.core.request import Mode, Request, Target
 from pgpart.core.retention import (
     Expired,
@@ -172,10 +173,25 @@ def _findings(
     problems += hygiene_problems(frame, overdue, policy.retention)
     copy, sibling_problems = copying(table, target.default_rows, snapshot)
     problems += sibling_problems
+    _, marked = transits(table, snapshot.marks, frame.tz, check=request.mode is Mode.CHECK)
+    problems += marked
+    if request.mode is Mode.CHECK and table.default is not None and frame.interval is not None:
+        problems += _relocation_ahead(frame, target, snapshot, copy)
     problems += leftover_problems(table)
     drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
     problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
     return copy, problems
+
+
+def _relocation_ahead(
+    frame: TableFrame, target: Target, snapshot: Snapshot, copy: Copying
+) -> list[Problem]:
+    """check: what maintain would withhold until the user chooses how rows
+    leave the DEFAULT (relocation_needs_choice), said ahead of time."""
+    _, found, _ = create_actions(
+        frame, target.policy, target.default_rows, snapshot, Request(Mode.MAINTAIN), copy, None
+    )
+    return [p for p in found if p.code is ProblemCode.RELOCATION_NEEDS_CHOICE]
 
 
 def _not_planned(target: Target, problem: Problem) -> TablePlan:

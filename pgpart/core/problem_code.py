@@ -52,6 +52,8 @@ class ProblemCode(StrEnum):
     CANNOT_REPRODUCE = "cannot_reproduce"
     SIBLING_DRIFT = "sibling_drift"
     RELOCATION_BLOCKED = "relocation_blocked"
+    RELOCATION_NEEDS_CHOICE = "relocation_needs_choice"
+    RELOCATION_IN_PROGRESS = "relocation_in_progress"
     # refusals
     MANAGED_ELSEWHERE = "managed_elsewhere"
     REFUSED = "refused"

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
+from pgpart.core.marks import MarkedTable
 from pgpart.core.siblings import ParentFacts, Templates
 
 
@@ -131,6 +132,7 @@ class Snapshot:
     timezone: str | None = None  # the TimeZone a session starts with (database/role/server)
     partman_error: str | None = None  # pg_partman is installed but its part_config unreadable
     partman: tuple[PartmanSettings, ...] = ()  # part_config's rows
+    marks: tuple[MarkedTable, ...] = ()  # tables pgpart marked for work in progress
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)

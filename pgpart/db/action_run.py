@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.plan import Action, ArchivePartition, CreatePartition
+from pgpart.core.relocation import Method, seconds_text
 from pgpart.db.connect import scrub
 from pgpart.db.ddl import DdlOptions, Step, Verdict, script, steps_for
 from pgpart.db.ddl_create import columns_query, conflict_checks
@@ -48,11 +49,15 @@ class ActionRun:
         self.budget = RetryBudget(options.retry_for_s)
         self.sender = StepSender(options.log, self._rows_moved)
         self.did_something = False  # a step of this action took effect
+        self.drained = 0  # rows a drain moved out of DEFAULT (over all its steps)
 
     def run(self) -> ActionResult:
         try:
             if isinstance(self.action, ArchivePartition):
                 return self._archive()
+            if _drains(self.action):
+                return self._drain()
+            self._announce()
             if self.options.dry_run:
                 steps = self._steps(None)
                 return self._result(done=False, sql=script(steps))
@@ -92,6 +97,59 @@ class ActionRun:
             return self._result(sql=outcome.script)
         return self._result(done=True, skipped=outcome.skipped)
 
+    def _drain(self) -> ActionResult:
+        """A drain runs its own sequence of steps (pgpart.db.relocate_run)."""
+        from pgpart.db.relocate_run import Drain, drain_script
+
+        assert isinstance(self.action, CreatePartition)
+        conn = self.session.get()
+        ddl = self.options.ddl
+        if ddl.server_version_num is None:
+            ddl = replace(ddl, server_version_num=conn.info.server_version)
+            self.options = replace(self.options, ddl=ddl)
+        columns = self._columns(conn, ddl)
+        if self.options.dry_run:
+            return self._result(sql=drain_script(self.action, ddl, columns))
+        drain = Drain(self.action, ddl, columns, self._drain_step, self.options.progress)
+        try:
+            drain.run(conn)
+        finally:
+            self.drained = drain.moved
+        return self._result(done=True)
+
+    def _drain_step(self, step: Step) -> int:
+        """One step of a drain: its own time for lock waits (a drain runs
+        for minutes), its rows counted."""
+        self.budget = RetryBudget(self.options.retry_for_s, attempts=self.budget.attempts)
+        done, _ = self._run_steps(self.session.get(), [step])
+        return self.sender.moved if done else 0
+
+    def _announce(self) -> None:
+        """Before a settle the user chose beyond the budget: how long writers wait."""
+        a = self.action
+        if self.options.progress is None or self.options.dry_run:
+            return
+        if not isinstance(a, CreatePartition):
+            return
+        r = a.relocating
+        if r is None or r.method is not Method.SETTLE or r.estimate.seconds <= r.budget_s:
+            return
+        text = (
+            f"{a.table.qualified}: relocation = lock: moving about {r.estimate.rows:,} rows out of"
+            f" the DEFAULT into {a.partition} makes writers of {a.table.qualified} wait about"
+            f" {seconds_text(r.estimate.seconds)} (relocation_max_wait {seconds_text(r.budget_s)})"
+        )
+        self.options.progress(Progress(ProgressKind.NOTICE, a, text=text))
+        self.options.progress(
+            Progress(
+                ProgressKind.RELOCATING,
+                a,
+                text="settle (writers wait)",
+                rows_left=r.estimate.rows,
+                seconds_left=r.estimate.seconds,
+            )
+        )
+
     def _result(
         self,
         *,
@@ -109,7 +167,7 @@ class ActionRun:
             attempts=self.budget.attempts,
             seconds=self.budget.elapsed(),
             failure=failure,
-            rows_moved=self.sender.moved if done else 0,
+            rows_moved=self.drained or (self.sender.moved if done else 0),
         )
 
     def _steps(self, conn: psycopg.Connection[Any] | None) -> tuple[Step, ...]:
@@ -236,3 +294,11 @@ class ActionRun:
                 attempt=waits,
             )
         self.options.progress(event)
+
+
+def _drains(action: Action) -> bool:
+    return (
+        isinstance(action, CreatePartition)
+        and action.relocating is not None
+        and action.relocating.method is Method.DRAIN
+    )

@@ -33,6 +33,7 @@ from pgpart.core.snapshot import (
     PartmanSettings,
     Snapshot,
 )
+from pgpart.db.marks import read_marks
 
 if TYPE_CHECKING:
     import psycopg
@@ -181,7 +182,8 @@ def read_snapshot(
         )
         managed = {p.parent_table for p in partman}
         login = _login(conn, version, {r[3] for r in table_rows} | {r[10] for r in part_rows})
-        schemas = sorted({r[1] for r in table_rows})
+        # New partitions go where their newest sibling is: names taken there too.
+        schemas = sorted({r[1] for r in table_rows} | {r[1] for r in part_rows})
         taken = (
             {
                 s: frozenset(names)
@@ -194,6 +196,7 @@ def read_snapshot(
         tables = _tables(table_rows, part_rows, managed)
         if with_templates:
             tables = _with_templates(conn, tables, version)
+        marks = read_marks(conn) if with_templates else ()
     return Snapshot(
         server_version=version,
         in_recovery=in_recovery,
@@ -204,6 +207,7 @@ def read_snapshot(
         timezone=session_zone,
         partman_error=partman_error,
         partman=partman,
+        marks=marks,
     )
 
 
@@ -299,9 +303,7 @@ def _with_templates(
     templates, unreadable = read_templates(
         conn, [p.oid for ps in siblings.values() for p in ps], version
     )
-    facts = read_parent_facts(
-        conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable]
-    )
+    facts = read_parent_facts(conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable])
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
         _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
