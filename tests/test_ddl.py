@@ -162,7 +162,7 @@ def test_drop_steps_and_transactions() -> None:
     # happens is found again by check (detached_leftover).
     assert [s.in_transaction for s in concurrent] == [True, False, True]
     assert render_sql(concurrent[0].statements[-1]) == (
-        "COMMENT ON TABLE \"public\".\"old\" IS"
+        'COMMENT ON TABLE "public"."old" IS'
         f" 'pgpart: detached from public.messages (oid {REF.oid}) for retention, to be dropped'"
     )
     assert render_sql(concurrent[1].statements[-1]) == (
