@@ -95,11 +95,11 @@ def ref(t: PartitionedTable) -> TableRef:
     return TableRef(1, "public", "events", "ts", KeyKind.TIMESTAMPTZ, "app", (), t.facts)
 
 
-def settling(rows: int = 0, *, stash: bool = True) -> Relocating:
-    """How a create on a table with a DEFAULT relocates (no size known)."""
-    return Relocating(
-        Method.SETTLE, settle_estimate(rows, DefaultFacts(), stash=stash), Strategy.AUTO, 0.5
-    )
+def settling(rows: int = 0, *, stash: bool = True, tuples: int = 0) -> Relocating:
+    """How a create on a table with a DEFAULT of ``tuples`` rows (and no size
+    known) relocates ``rows``."""
+    estimate = settle_estimate(rows, DefaultFacts(), stash=stash, tuples=tuples)
+    return Relocating(Method.SETTLE, estimate, Strategy.AUTO, 0.5)
 
 
 def make(
@@ -182,7 +182,7 @@ def test_rows_that_cannot_be_relocated_keep_their_month_uncreated(policy: TableP
     rows = DefaultRows(5, True, (DefaultPeriod(utc(2027, 1), 5),))
     got = plan_one(t, policy, rows=rows)
     # no stash: rows arriving meanwhile would make ATTACH fail, never move
-    unmoved = settling(stash=False)
+    unmoved = settling(stash=False, tuples=5)
     assert got.actions == (
         make(t, "events_2026_12", utc(2026, 12), utc(2027, 1), relocating=unmoved),
         make(t, "events_2027_02", utc(2027, 2), utc(2027, 3), relocating=unmoved),
@@ -194,7 +194,7 @@ def test_rows_that_cannot_be_relocated_keep_their_month_uncreated(policy: TableP
     moved = plan_one(t, policy, rows=rows, login=allowed)
     assert moved.actions[1] == make(
         t, "events_2027_01", utc(2027, 1), utc(2027, 2),
-        move_rows=True, relocation=Relocation.REPLICA_ROLE, relocating=settling(5),
+        move_rows=True, relocation=Relocation.REPLICA_ROLE, relocating=settling(5, tuples=5),
     )  # fmt: skip
     assert not moved.blocked
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.app_sessions import Writer, misplaced, summary, writing
 from tests.cli_helpers import NOW
@@ -162,3 +163,43 @@ def test_lock_waits_as_long_as_it_said_and_fails_no_insert(
     assert "writers of public.ev wait about" in run.stderr, run.stderr
     assert all(not w.failures for w in apps), [w.failures[:2] for w in apps]
     assert_whole(pg_conn, before, apps)
+
+
+def leftovers(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """Constraints pgpart adds for a while, and tables not in the partition tree."""
+    return [
+        (str(a), str(b))
+        for a, b in conn.execute(
+            "SELECT conrelid::regclass::text, conname::text FROM pg_constraint"
+            " WHERE conname LIKE 'pgpart%'"
+            " UNION ALL SELECT c.oid::regclass::text, 'table' FROM pg_class c"
+            " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')"
+            " AND NOT c.relispartition AND c.relname <> 'ev'"
+        ).fetchall()
+    ]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        100_000,
+        pytest.param(1_000_000, marks=pytest.mark.slow),
+        pytest.param(3_000_000, marks=pytest.mark.slow),
+    ],
+)
+def test_drain_fails_no_insert_and_no_wait_grows_with_the_default(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, rows: int
+) -> None:
+    before = build(pg_conn, rows)
+    with writing(writers(pg_dsn)) as apps:
+        run = maintain(pg_dsn, tmp_path, "--relocation", "drain")
+    print(f"\ndrain, {rows:,} rows, {run.seconds:.1f} s: {summary(apps)}")
+    assert run.code == 0, run.stdout + run.stderr
+    assert all(not w.failures for w in apps), [w.failures[:2] for w in apps]
+    assert max(w.worst_s for w in apps) < MAX_WAIT_S, summary(apps)
+    assert f"rows moved {rows:,}" in run.stdout.replace(",", "") or "rows moved" in run.stdout
+    assert pg_conn.execute(
+        "SELECT count(*) FROM ONLY ev_default WHERE ts < '2026-11-26'"
+    ).fetchone() == (0,)
+    assert_whole(pg_conn, before, apps)
+    assert leftovers(pg_conn) == []

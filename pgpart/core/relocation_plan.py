@@ -30,6 +30,7 @@ from pgpart.core.relocation import (
     seconds_text,
     settle_estimate,
     size_text,
+    tuples_of,
 )
 from pgpart.core.snapshot import PartitionedTable
 
@@ -78,6 +79,9 @@ class Chooser:
     facts: DefaultFacts
     sample_rows: int  # rows the probe saw in all (for an unknown count)
     scale: float  # a sample's counts times this: the whole DEFAULT's (1 when exact)
+    # Live tuples of the DEFAULT when the next create runs: the creates run
+    # in range order, and a drain leaves the DEFAULT without its rows.
+    tuples: int
     withheld: list[tuple[datetime, datetime, Estimate, str | None]]
 
     @classmethod
@@ -87,7 +91,9 @@ class Chooser:
         scale = 1.0
         if rows is not None and not rows.exact and seen:
             scale = max(1.0, facts.rows_estimate / seen)
-        return cls(policy, facts, seen, scale, [])
+        exact = rows is not None and rows.exact and rows.error is None
+        tuples = seen if exact else max(tuples_of(facts), int(seen * scale))
+        return cls(policy, facts, seen, scale, tuples, [])
 
     def relocating(
         self,
@@ -103,7 +109,7 @@ class Chooser:
         # A sample (check) sees part of the DEFAULT: its counts are scaled
         # to the table's statistics, so that check does not understate.
         count = int((self.sample_rows if rows is None else rows) * self.scale)
-        estimate = settle_estimate(count, self.facts, stash=stash)
+        estimate = settle_estimate(count, self.facts, stash=stash, tuples=self.tuples)
         budget = self.policy.relocation_budget_s()
         why_not = drain_unavailable(self.facts, schema, subpartitioned)
         method = choose(self.policy.relocation, estimate, budget, why_not)
@@ -111,6 +117,8 @@ class Chooser:
             self.withheld.append((lo, hi, estimate, why_not))
             return None
         drain = method is Method.DRAIN
+        if drain:
+            self.tuples = max(0, self.tuples - count)
         return Relocating(
             method=method,
             estimate=estimate,

@@ -102,10 +102,10 @@ class Drain:
                 found += n
                 self.moved += n
                 self._progress("drain", self.moved, max(0, expected - self.moved), started)
-            size = self._blocks(conn, default) * BLOCK_BYTES
-            if found and size > 16 * BLOCK_BYTES:
+            if found and self._blocks(conn, default) > 16:
                 self.run_step(vacuum_step(a, self.ddl))
-            if found <= settle_allowance(a.relocating.budget_s, size):
+            pages, tuples = self._shape(conn, default)
+            if found <= settle_allowance(a.relocating.budget_s, pages, tuples):
                 return
             expected = self.moved + found // 2  # the application keeps writing
         # Still finding more than a settle may take: the settle says how long.
@@ -114,8 +114,9 @@ class Drain:
         a = self.action
         assert a.relocating is not None and a.default_partition is not None
         default = ident(a.default_schema or a.table.schema, a.default_partition)
-        size = self._blocks(conn, default) * BLOCK_BYTES
-        estimate = settle_estimate(0, DefaultFacts(bytes=size), stash=True)
+        pages, tuples = self._shape(conn, default)
+        size = pages * BLOCK_BYTES
+        estimate = settle_estimate(0, DefaultFacts(bytes=size), stash=True, tuples=tuples)
         budget = a.relocating.budget_s
         if estimate.seconds > budget and a.relocating.strategy is not Strategy.LOCK:
             raise self._failed(
@@ -162,6 +163,19 @@ class Drain:
     def _blocks(self, conn: psycopg.Connection[Any], relation: sql.Identifier) -> int:
         row = conn.execute(size_query(relation)).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
+
+    def _shape(self, conn: psycopg.Connection[Any], relation: sql.Identifier) -> tuple[int, int]:
+        """(pages, live tuples) of ``relation``, as its last VACUUM counted."""
+        row = conn.execute(
+            sql.SQL(
+                "SELECT c.relpages, c.reltuples::bigint FROM pg_catalog.pg_class c"
+                " WHERE c.oid = pg_catalog.to_regclass({})"
+            ).format(sql.Literal(relation.as_string(None)))
+        ).fetchone()
+        pages = self._blocks(conn, relation)
+        if row is None or row[1] < 0:
+            return pages, pages * 60
+        return pages, int(row[1])
 
     def _density(self, conn: psycopg.Connection[Any], relation: sql.Identifier) -> float:
         """Rows per block, from the first blocks (a TID range scan)."""
