@@ -5,8 +5,9 @@ relocation_blocked)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from pgpart.core.marks import MARK_CONSTRAINT
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
 from pgpart.core.relocation import DefaultFacts
 from pgpart.core.siblings import Relocation, SiblingTemplate, drift, relocation_for, template_issues
@@ -25,7 +26,10 @@ class Copying:
 def copying(
     table: PartitionedTable, rows: DefaultRows | None, snapshot: Snapshot
 ) -> tuple[Copying, list[Problem]]:
-    newest = table.templates.newest
+    # A partition still marked (its moved rows being republished) is a
+    # sibling like any other, but its mark is no part of what is copied.
+    newest = _unmarked(table.templates.newest)
+    previous = tuple(t for t in map(_unmarked, table.templates.previous) if t is not None)
     problems: list[Problem] = []
     issues = template_issues(newest, table.key_column or "", table.templates.unreadable)
     for issue in issues:
@@ -38,7 +42,7 @@ def copying(
             )
         )
     if newest is not None:
-        differs = drift(newest, table.templates.previous)
+        differs = drift(newest, previous)
         if differs:
             problems.append(Problem(Status.WARNING, ProblemCode.SIBLING_DRIFT, differs))
     relocation: Relocation | None = Relocation.PLAIN
@@ -67,6 +71,13 @@ def copying(
             )
     refuse = any(i.blocks for i in issues)
     return Copying(newest, refuse, relocation), problems
+
+
+def _unmarked(template: SiblingTemplate | None) -> SiblingTemplate | None:
+    if template is None or not any(c.name == MARK_CONSTRAINT for c in template.constraints):
+        return template
+    kept = tuple(c for c in template.constraints if c.name != MARK_CONSTRAINT)
+    return replace(template, constraints=kept)
 
 
 def _settle_blocker(table: PartitionedTable, facts: DefaultFacts) -> str | None:
