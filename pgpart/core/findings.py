@@ -131,7 +131,17 @@ def default_problems(frame: TableFrame, rows: DefaultRows | None, premake: int) 
         ]
     if rows.rows == 0:
         return []
-    count = f"{rows.rows}" if rows.exact else f"at least {rows.rows}"
+    default = frame.table.default.qualified
+    nulls = (
+        f"{rows.null_rows} rows with a NULL {frame.table.key_column}, which no range partition "
+        "can hold: they stay there and never keep a partition from being made"
+        if rows.null_rows
+        else ""
+    )
+    if rows.null_rows == rows.rows:
+        return [Problem(Status.INFO, ProblemCode.DEFAULT_HAS_ROWS, f"{default} holds {nulls}")]
+    keyed = rows.rows - rows.null_rows
+    count = f"{keyed}" if rows.exact else f"at least {keyed}"
     shown = [
         f"{describe_moment(p.start, frame.tz, frame.interval)} ({p.rows})" for p in rows.periods[:6]
     ]
@@ -146,14 +156,19 @@ def default_problems(frame: TableFrame, rows: DefaultRows | None, premake: int) 
         >= cal.shift(cal.align(frame.now, frame.grid, frame.tz), frame.grid, 24, frame.tz)
     ]
     note = f"; {len(far)} far-future period(s): stray rows?" if far else ""
-    note += _outside_window_fix(frame, rows, premake)
+    if rows.all_periods:
+        note += _outside_window_fix(frame, rows, premake)
+    else:
+        # A sample: only the periods it saw are listed, and a command made
+        # from them would repair only those.
+        note += "; a sample, other periods may hold rows too: `pgpart check --exact` lists them all"
+    note += f"; and {nulls}" if nulls else ""
+    listed = "" if rows.all_periods else "rows seen in "
     return [
         Problem(
             Status.WARNING,
             ProblemCode.DEFAULT_HAS_ROWS,
-            f"DEFAULT partition {frame.table.default.qualified} holds {count} rows: "
-            + ", ".join(shown)
-            + note,
+            f"DEFAULT partition {default} holds {count} rows: {listed}" + ", ".join(shown) + note,
         )
     ]
 

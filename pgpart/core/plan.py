@@ -198,6 +198,7 @@ class DefaultRows:
     # the key); else only those a sample saw, and others may hold rows too.
     all_periods: bool = True
     facts: DefaultFacts = field(default_factory=DefaultFacts)
+    sampled_pages: int = 0  # a sample: the pages its rows came from (the DEFAULT's density)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,7 +90,7 @@ class Chooser:
         seen = rows.rows if rows is not None else 0
         scale = 1.0
         if rows is not None and not rows.exact and seen:
-            scale = max(1.0, facts.rows_estimate / seen)
+            scale = max(1.0, tuples_of(facts) / seen)
         exact = rows is not None and rows.exact and rows.error is None
         tuples = seen if exact else max(tuples_of(facts), int(seen * scale))
         return cls(policy, facts, seen, scale, tuples, [])

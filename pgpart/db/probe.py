@@ -74,7 +74,20 @@ def probe_defaults(
                 out[target.table.oid] = DefaultRows(
                     0, False, (), error=_why(target, exc, facts.get(target.table.oid))
                 )
-    return {oid: replace(rows, facts=facts.get(oid, DefaultFacts())) for oid, rows in out.items()}
+    return {oid: replace(rows, facts=_counted(rows, facts.get(oid))) for oid, rows in out.items()}
+
+
+def _counted(rows: DefaultRows, facts: DefaultFacts | None) -> DefaultFacts:
+    """The facts, with the DEFAULT's live rows: the exact count when the
+    probe read them all; else its statistics, or (never analyzed) what the
+    sample's density says of its size."""
+    facts = facts or DefaultFacts()
+    if rows.exact and rows.error is None:
+        return replace(facts, rows_estimate=rows.rows)
+    if facts.rows_estimate <= 0 and rows.sampled_pages:
+        per_page = rows.rows / rows.sampled_pages
+        return replace(facts, rows_estimate=int(per_page * max(1, facts.bytes // 8192)))
+    return facts
 
 
 def _facts(
@@ -117,8 +130,10 @@ def _run(
         rows = conn.execute(query).fetchall()
     by_oid = {t.table.oid: t for t in targets}
     grouped: dict[int, list[tuple[str | None, int, bool]]] = {oid: [] for oid in by_oid}
-    for oid, period, count, complete in rows:
+    pages: dict[int, int] = {}
+    for oid, period, count, complete, last_page in rows:
         grouped[oid].append((period, count, complete))
+        pages[oid] = max(pages.get(oid, 0), int(last_page or 0) + 1)
     out: dict[int, DefaultRows] = {}
     for oid, items in grouped.items():
         kind = by_oid[oid].table.key_kind or KeyKind.TIMESTAMPTZ
@@ -134,7 +149,14 @@ def _run(
         found_all = all(done for _, _, done in items) or total < SAMPLE_ROWS
         listed = exact or (found_all and len(periods) < SAMPLE_PERIODS)
         counted = exact or (total < SAMPLE_ROWS and all(done for _, _, done in items))
-        out[oid] = DefaultRows(total, counted, periods, null_rows=nulls, all_periods=listed)
+        out[oid] = DefaultRows(
+            total,
+            counted,
+            periods,
+            null_rows=nulls,
+            all_periods=listed,
+            sampled_pages=0 if counted else pages.get(oid, 0),
+        )
     return out
 
 
@@ -153,10 +175,18 @@ def _query(target: ProbeTarget, exact: bool, facts: DefaultFacts) -> sql.Compose
     if not exact and facts.key_indexed:
         return _loose_query(target, source, key)
     limit = sql.SQL("") if exact else sql.SQL(" LIMIT {}").format(sql.Literal(SAMPLE_ROWS))
+    # The last page a sample read tells how densely the DEFAULT is filled.
+    page = (
+        sql.SQL("NULL::bigint")
+        if exact or facts.partitioned
+        else sql.SQL("((ctid::text::point)[0])::bigint")
+    )
     return sql.SQL(
-        "(SELECT {oid}::bigint, {trunc}::text, pg_catalog.count(*)::bigint, {exact}"
-        " FROM (SELECT {key} AS k FROM {source}{limit}) s GROUP BY 2)"
+        "(SELECT {oid}::bigint, {trunc}::text, pg_catalog.count(*)::bigint, {exact},"
+        " pg_catalog.max(p) FROM (SELECT {key} AS k, {page} AS p FROM {source}{limit}) s"
+        " GROUP BY 2)"
     ).format(
+        page=page,
         oid=sql.Literal(table.oid),
         trunc=_trunc(target, sql.SQL("k")),
         key=key,
@@ -180,10 +210,11 @@ def _loose_query(target: ProbeTarget, source: sql.Composable, key: sql.Composabl
     return sql.SQL(
         "(WITH RECURSIVE p(s) AS (SELECT {t0} UNION ALL SELECT {t1} FROM p WHERE p.s IS NOT NULL)"
         " SELECT {oid}::bigint, q.s::text, (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {src}"
-        "  WHERE {k} >= q.s AND {k} < {nxt} LIMIT {cap}) c)::bigint, true"
+        "  WHERE {k} >= q.s AND {k} < {nxt} LIMIT {cap}) c)::bigint, true, NULL::bigint"
         " FROM (SELECT s FROM p WHERE s IS NOT NULL LIMIT {periods}) q"
         " UNION ALL SELECT {oid}::bigint, NULL, (SELECT pg_catalog.count(*)"
-        "  FROM (SELECT 1 FROM {src} WHERE {k} IS NULL LIMIT {cap}) c)::bigint, true)"
+        "  FROM (SELECT 1 FROM {src} WHERE {k} IS NULL LIMIT {cap}) c)::bigint, true,"
+        " NULL::bigint)"
     ).format(
         t0=_trunc(target, first),
         t1=_trunc(target, following),

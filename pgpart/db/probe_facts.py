@@ -38,8 +38,8 @@ SELECT p.oid, d.relkind = 'p',
                 WHERE i.indrelid = d.oid AND i.indisvalid AND i.indpred IS NULL
                   AND am.amname = 'btree' AND a.attname = u.key),
        (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
-                  'trigger ' || pg_catalog.quote_ident(g.tgname) || ' on '
-                  || p.oid::regclass::text || ' (fires on '
+                  'trigger ' || pg_catalog.quote_ident(g.tgname) || ' on ' || u.shown
+                  || ' (fires on '
                   || CASE WHEN (g.tgtype::int & 4) <> 0 THEN 'INSERT' ELSE 'DELETE' END || ')',
                   g.tgenabled::text) ORDER BY g.tgname), '[]')
           FROM pg_catalog.pg_trigger g
@@ -47,18 +47,21 @@ SELECT p.oid, d.relkind = 'p',
            AND (g.tgtype::int & 12) <> 0),
        (SELECT coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(
                   'rule ' || pg_catalog.quote_ident(r.rulename) || ' on '
-                  || r.ev_class::regclass::text
+                  || CASE r.ev_class WHEN p.oid THEN u.shown ELSE u.shown_default END
                   || CASE r.ev_type WHEN '3' THEN ' (ON INSERT)' ELSE ' (ON DELETE)' END,
                   r.ev_enabled::text) ORDER BY r.rulename), '[]')
           FROM pg_catalog.pg_rewrite r
          WHERE r.ev_enabled <> 'D' AND ((r.ev_class = p.oid AND r.ev_type = '3')
                                          OR (r.ev_class = d.oid AND r.ev_type = '4'))),
-       ARRAY(SELECT x.oid::regclass::text FROM pg_catalog.pg_class x
+       ARRAY(SELECT CASE x.oid WHEN p.oid THEN u.shown ELSE u.shown_default END
+               FROM pg_catalog.pg_class x
               WHERE x.oid IN (p.oid, d.oid) AND x.relrowsecurity AND x.relforcerowsecurity
               ORDER BY x.oid = d.oid DESC),
        NOT pg_catalog.has_database_privilege(p.relowner, pg_catalog.current_database(), 'TEMP')
   FROM ROWS FROM (pg_catalog.unnest(%(parents)s::oid[]), pg_catalog.unnest(%(defaults)s::oid[]),
-                 pg_catalog.unnest(%(keys)s::text[])) AS u(p, d, key)
+                 pg_catalog.unnest(%(keys)s::text[]), pg_catalog.unnest(%(shown)s::text[]),
+                 pg_catalog.unnest(%(shown_defaults)s::text[]))
+       AS u(p, d, key, shown, shown_default)
   JOIN pg_catalog.pg_class p ON p.oid = u.p
   JOIN pg_catalog.pg_class d ON d.oid = u.d
 """
@@ -102,6 +105,8 @@ def read_facts(
             "parents": [t.oid for t in with_default],
             "defaults": [t.default.oid for t in with_default if t.default is not None],
             "keys": [t.key_column for t in with_default],
+            "shown": [t.qualified for t in with_default],
+            "shown_defaults": [t.default.qualified for t in with_default if t.default is not None],
         },
     ).fetchall()
     out: dict[int, DefaultFacts] = {}
