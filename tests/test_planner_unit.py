@@ -99,7 +99,7 @@ def settling(rows: int = 0, *, stash: bool = True, tuples: int = 0) -> Relocatin
     """How a create on a table with a DEFAULT of ``tuples`` rows (and no size
     known) relocates ``rows``."""
     estimate = settle_estimate(rows, DefaultFacts(), stash=stash, tuples=tuples)
-    return Relocating(Method.SETTLE, estimate, Strategy.AUTO, 0.5)
+    return Relocating(Method.SETTLE, estimate, Strategy.AUTO, 0.5, stash=stash)
 
 
 def make(

@@ -203,3 +203,28 @@ def test_drain_fails_no_insert_and_no_wait_grows_with_the_default(
     ).fetchone() == (0,)
     assert_whole(pg_conn, before, apps)
     assert leftovers(pg_conn) == []
+
+
+def test_the_dry_run_shows_a_drain_and_changes_nothing(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    before = build(pg_conn, 100_000)
+    pg_conn.execute("CREATE PUBLICATION pub FOR TABLE ev")
+    run = maintain(pg_dsn, tmp_path, "--relocation", "drain", "--dry-run")
+    assert run.code == 0, run.stdout + run.stderr
+    text = run.stdout
+    order = [
+        'CREATE TABLE "public"."ev_2026_11_23" (LIKE',
+        'ADD CONSTRAINT "pgpart_mark" CHECK',
+        "-- repeated for each",
+        'WITH moved AS (DELETE FROM ONLY "public"."ev_default" WHERE ctid >=',
+        'VACUUM "public"."ev_default"',
+        'LOCK TABLE ONLY "public"."ev" IN SHARE ROW EXCLUSIVE MODE',
+        'ATTACH PARTITION "public"."ev_2026_11_23"',
+        "-- the database has publications or logical slots",
+        'DROP CONSTRAINT IF EXISTS "pgpart_mark"',
+    ]
+    at = [text.find(s) for s in order]
+    assert -1 not in at and at == sorted(at), list(zip(order, at))
+    assert "ev_2026_11_23" not in partitions(pg_conn)
+    assert checksum(pg_conn) == before and leftovers(pg_conn) == []

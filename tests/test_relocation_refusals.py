@@ -237,3 +237,15 @@ def test_a_sample_says_it_is_one_and_an_index_lists_every_period(
         "SELECT count(*) FROM messages_default WHERE created_at >= '2026-12-01'"
     ).fetchone()
     assert left == (0,)  # one maintain moved every month of its window
+
+
+def test_drain_is_not_offered_where_a_publication_would_publish_the_table_in_transit(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    build(pg_conn, rows=200_000)
+    pg_conn.execute("CREATE PUBLICATION everything FOR ALL TABLES")
+    run = maintain(pg_dsn, "--relocation", "drain")
+    out = run.stdout + run.stderr
+    assert run.code == 2 and "relocation_needs_choice" in out, out
+    assert "drain: not possible, publication everything would publish" in out, out
+    assert december(pg_conn) is None and in_default(pg_conn) == 200_000

@@ -207,9 +207,7 @@ class _Maker:
             upper=hi,
             default_partition=default.name if default else None,
             default_schema=default.schema if default else None,
-            # Rows of the range may reach the DEFAULT until the settle blocks
-            # writers: it takes whatever is there then, unless that is refused.
-            move_rows=default is not None and self.copying.relocation is not None,
+            move_rows=moves,  # the probe found rows of the range (the settle takes any)
             storage=self.storage,
             template=self.copying.template,
             copy_names=copy_names(self.copying.template, pname, self.taken),

@@ -123,6 +123,10 @@ class Relocating:
     resume: Mark | None = None  # drain: what an earlier run left (phase, blocks)
     rows_per_block: float = 60.0  # of the DEFAULT, to size drain batches in blocks
     default_partitioned: bool = False  # read and delete through it, not ONLY
+    # The settle takes the rows of the range the DEFAULT holds then (some may
+    # arrive after the probe): False only when the move is refused, and then
+    # the probe found none (ATTACH fails, changing nothing, if some arrive).
+    stash: bool = True
 
 
 def scan_seconds(pages: int, tuples: int) -> float:

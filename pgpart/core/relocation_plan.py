@@ -127,6 +127,7 @@ class Chooser:
             republish=drain and self.facts.publications.any,
             rows_per_block=rows_per_block(self.sample_rows, self.facts) if drain else 60.0,
             default_partitioned=self.facts.partitioned,
+            stash=stash,
         )
 
     def problem(self, table: PartitionedTable, tz: ZoneInfo | None) -> Problem | None:

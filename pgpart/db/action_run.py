@@ -11,7 +11,7 @@ from pgpart.core.plan import Action, ArchivePartition, CreatePartition
 from pgpart.core.relocation import Method, seconds_text
 from pgpart.db.connect import scrub
 from pgpart.db.ddl import DdlOptions, Step, Verdict, script, steps_for
-from pgpart.db.ddl_create import columns_query, conflict_checks
+from pgpart.db.ddl_create import columns_query, conflict_checks, relocates
 from pgpart.db.diagnosis import Blocker, server_failure
 from pgpart.db.held_interrupt import HeldInterrupt
 from pgpart.db.results import (
@@ -172,11 +172,7 @@ class ActionRun:
 
     def _steps(self, conn: psycopg.Connection[Any] | None) -> tuple[Step, ...]:
         ddl = self.options.ddl
-        needs_columns = (
-            isinstance(self.action, CreatePartition)
-            and self.action.move_rows
-            and self.action.default_partition is not None
-        )
+        needs_columns = isinstance(self.action, CreatePartition) and relocates(self.action)
         if conn is None and needs_columns:
             # Even the dry run must print a runnable row copy: read the columns.
             conn = self.session.get()

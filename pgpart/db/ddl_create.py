@@ -59,7 +59,7 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
     default = (
         ident(a.default_schema or t.schema, a.default_partition) if a.default_partition else None
     )
-    move = a.move_rows and default is not None
+    move = relocates(a)
     if move and columns is None:
         raise ValueError("moving rows out of the default partition needs the column list")
     # No guard up front: the happy path is one round trip. If the name is
@@ -92,6 +92,14 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
         locks=tuple(settle_locks(a)),
         counted=tuple(counted),
     )
+
+
+def relocates(a: CreatePartition) -> bool:
+    """Whether the create takes rows out of the DEFAULT. Rows of the range
+    may reach it until the settle blocks writers: the settle takes whatever
+    is there then, unless the move is refused (then the probe found none)."""
+    stash = a.relocating.stash if a.relocating is not None else a.move_rows
+    return a.default_partition is not None and (a.move_rows or stash)
 
 
 def _move_settings(a: CreatePartition, move: bool) -> list[sql.Composed]:

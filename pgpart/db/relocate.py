@@ -36,6 +36,8 @@ from pgpart.db.ddl import (
     show,
 )
 from pgpart.db.ddl_create import (
+    _COLUMN_OUTCOMES,
+    _columns_guard,
     _create_table,
     _locks,
     _move_settings,
@@ -207,6 +209,8 @@ def drain_settle_step(
     stmts = [*prologue(t, o), *_move_settings(a, True), *_locks(a, default)]
     guard = Guard(len(stmts), _IN_TRANSIT)
     stmts.append(_transit_guard(a))
+    columns_guard = Guard(len(stmts), _COLUMN_OUTCOMES)
+    stmts.append(_columns_guard(t, columns, o.version))
     counted = (len(stmts),)
     stmts.append(stash_rows(a, default, columns))
     stmts.extend(legacy_rows(a, columns))
@@ -223,7 +227,7 @@ def drain_settle_step(
         statements=tuple(stmts),
         in_transaction=True,
         description=f"attach {transit_name(a)} {_span(a)} to {t.qualified}",
-        guards=(guard,),
+        guards=(guard, columns_guard),
         locks=tuple(settle_locks(a)),
         counted=counted,
     )
