@@ -225,6 +225,6 @@ def test_the_dry_run_shows_a_drain_and_changes_nothing(
         'DROP CONSTRAINT IF EXISTS "pgpart_mark"',
     ]
     at = [text.find(s) for s in order]
-    assert -1 not in at and at == sorted(at), list(zip(order, at))
+    assert -1 not in at and at == sorted(at), list(zip(order, at, strict=True))
     assert "ev_2026_11_23" not in partitions(pg_conn)
     assert checksum(pg_conn) == before and leftovers(pg_conn) == []
