@@ -249,3 +249,21 @@ def test_drain_is_not_offered_where_a_publication_would_publish_the_table_in_tra
     assert run.code == 2 and "relocation_needs_choice" in out, out
     assert "drain: not possible, publication everything would publish" in out, out
     assert december(pg_conn) is None and in_default(pg_conn) == 200_000
+
+
+def test_a_maxvalue_catch_all_taking_new_rows_is_reported(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    build_monthly(pg_conn, columns=COLUMNS, months=range(-2, 0))  # September, October
+    pg_conn.execute(
+        "CREATE TABLE messages_rest PARTITION OF messages FOR VALUES FROM ('2026-11-01') TO (MAXVALUE)"
+    )
+    pg_conn.execute(
+        "INSERT INTO messages SELECT g, timestamptz '2026-11-01 00:00+00' + g * interval '1 h', 'x'"
+        " FROM generate_series(1, 2000) g"
+    )
+    pg_conn.execute("ANALYZE messages")
+    [found] = [p for p in check(pg_dsn) if p["code"] == "catchall_has_rows"]
+    assert found["severity"] == "warning"
+    assert "public.messages_rest [2026-11-01 00:00+00:00, MAXVALUE)" in found["message"], found
+    assert "about 2,000 rows" in found["message"]

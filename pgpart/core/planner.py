@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.bounds import KeyKind
+from pgpart.core.catchall import catchall_problems
 from pgpart.core.copying import Copying, copying
 from pgpart.core.coverage import segment_at, segments
 from pgpart.core.create_actions import create_actions
@@ -168,6 +169,7 @@ def _findings(
     coverage, DEFAULT rows, hygiene, siblings and retention."""
     table, policy = frame.table, target.policy
     problems = coverage_problems(frame, live_partitions(table), policy)
+    problems += catchall_problems(frame, live_partitions(table))
     problems += default_problems(frame, target.default_rows, policy.premake)
     overdue = None if expiry.retention_short else expiry.retained
     problems += hygiene_problems(frame, overdue, policy.retention)

@@ -42,6 +42,7 @@ class ProblemCode(StrEnum):
     GAP = "gap"
     OVERLAP = "overlap"
     DEFAULT_HAS_ROWS = "default_has_rows"
+    CATCHALL_HAS_ROWS = "catchall_has_rows"
     # detaches and retention
     PENDING_DETACH = "pending_detach"
     RETENTION_OVERDUE = "retention_overdue"

@@ -33,12 +33,13 @@ from pgpart.core.siblings import MoveWatcher
 # then made conservative, so that an estimate errs towards asking:
 # - a sequential scan of the DEFAULT (ATTACH's proof, a DELETE without an
 #   index on the key) costs per page and per live tuple: 10,300 pages of 1M
-#   rows took 80 ms, the same pages nearly empty after a VACUUM 18 ms, i.e.
-#   ~1.8 us a page and ~0.06 us a tuple: 3 us and 0.15 us are assumed;
+#   rows took 80 ms, the same pages nearly empty after a VACUUM 18-32 ms,
+#   i.e. ~1.8-3.1 us a page and ~0.06-0.07 us a tuple: 5 us and 0.15 us are
+#   assumed;
 # - moving a row (DELETE ... RETURNING into the stash, INSERT through the
-#   parent with a primary key and one index) cost ~3.2 us: 6 us is assumed;
+#   parent with a primary key) cost ~3.1-3.2 us: 6 us is assumed;
 # - the catalog work of one create (CREATE, sibling copy, ATTACH) ~10 ms: 30 ms.
-SCAN_PAGE_S = 3e-6
+SCAN_PAGE_S = 5e-6
 SCAN_TUPLE_S = 0.15e-6
 SETTLE_ROW_S = 6e-6
 SETTLE_FIXED_S = 0.03

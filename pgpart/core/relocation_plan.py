@@ -152,7 +152,10 @@ class Chooser:
                 f"are invisible to readers for about {hidden}"
             )
         elif why_not is None:
-            drain = "drain: not needed, no rows to move; only lock avoids the scan"
+            drain = (
+                "drain: would not help, there are no rows of these ranges to move and the wait "
+                "is the DEFAULT's scan (move its other rows out, or accept the wait with lock)"
+            )
         else:
             drain = f"drain: not possible, {why_not}"
         return Problem(
