@@ -11,7 +11,7 @@ from pgpart.core.plan import Action, ArchivePartition, CreatePartition
 from pgpart.core.relocation import Method, seconds_text
 from pgpart.db.connect import scrub
 from pgpart.db.ddl import DdlOptions, Step, Verdict, script, steps_for
-from pgpart.db.ddl_create import columns_query, conflict_checks, relocates
+from pgpart.db.ddl_create import columns_query, conflict_checks
 from pgpart.db.diagnosis import Blocker, server_failure
 from pgpart.db.held_interrupt import HeldInterrupt
 from pgpart.db.results import (
@@ -24,6 +24,7 @@ from pgpart.db.results import (
 )
 from pgpart.db.retry import RetryBudget, until_granted
 from pgpart.db.session import Session, Unavailable
+from pgpart.db.settle import relocates
 from pgpart.db.step_sender import StepSender, decide
 from pgpart.errors import PgpartError, primary_message
 

@@ -35,19 +35,16 @@ from pgpart.db.ddl import (
     prologue,
     show,
 )
-from pgpart.db.ddl_create import (
-    _COLUMN_OUTCOMES,
-    _columns_guard,
-    _create_table,
-    _locks,
-    _move_settings,
-    attach,
+from pgpart.db.ddl_create import _COLUMN_OUTCOMES, _columns_guard, _create_table, attach
+from pgpart.db.marks import add_mark, drop_mark, set_mark
+from pgpart.db.settle import (
     legacy_rows,
+    locks,
+    move_settings,
     settle_locks,
     stash_rows,
     unstash_rows,
 )
-from pgpart.db.marks import add_mark, drop_mark, set_mark
 
 _IN_TRANSIT = (
     Outcome("not_in_transit", Verdict.FAIL, "{detail} is no longer the marked standalone table"),
@@ -128,7 +125,7 @@ def drain_step(
     a: CreatePartition, o: DdlOptions, columns: Sequence[str], first: int, end: int
 ) -> Step:
     t = a.table
-    stmts = [*prologue(t, o), *_move_settings(a, True)]
+    stmts = [*prologue(t, o), *move_settings(a, True)]
     stmts.append(batch_move(a, columns, first, end))
     return Step(
         statements=tuple(stmts),
@@ -206,7 +203,7 @@ def drain_settle_step(
     default = ident(a.default_schema or t.schema, a.default_partition)
     new = transit(a)
     names = dict(a.copy_names)
-    stmts = [*prologue(t, o), *_move_settings(a, True), *_locks(a, default)]
+    stmts = [*prologue(t, o), *move_settings(a, True), *locks(a, default)]
     guard = Guard(len(stmts), _IN_TRANSIT)
     stmts.append(_transit_guard(a))
     columns_guard = Guard(len(stmts), _COLUMN_OUTCOMES)
@@ -261,7 +258,7 @@ def republish_step(
     t = a.table
     new = transit(a)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    stmts = [*prologue(t, o), *_move_settings(a, True)]
+    stmts = [*prologue(t, o), *move_settings(a, True)]
     stmts.append(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(new))
     guard = Guard(len(stmts), _REPUBLISHING)
     stmts.append(_attached_guard(a))
