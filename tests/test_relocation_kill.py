@@ -153,3 +153,29 @@ def test_killed_anywhere_the_next_run_finishes(
         "SELECT count(*) FROM ONLY ev_default WHERE ts < '2026-11-26'"
     ).fetchone() == (0,)
     assert leftovers(pg_conn) == []
+
+
+def test_two_runs_draining_at_once_both_finish(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    """Overlapping crons: batches take turns (the per-table advisory lock);
+    the run that finds the partition attached by the other goes on from
+    there (republish, or nothing left) instead of failing."""
+    before = build(pg_conn, 60_000)
+    pg_conn.execute("CREATE PUBLICATION pub FOR TABLE ev")
+    runs = [
+        subprocess.Popen(
+            _command(pg_dsn, tmp_path, "--relocation", "drain"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_env(),
+            cwd=tmp_path,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in runs]
+    assert [p.returncode for p in runs] == [0, 0], outputs
+    assert checksum(pg_conn) == before
+    assert "ev_2026_11_23" in partitions(pg_conn)
+    assert leftovers(pg_conn) == []

@@ -118,12 +118,12 @@ class ActionRun:
             self.drained = drain.moved
         return self._result(done=True)
 
-    def _drain_step(self, step: Step) -> int:
+    def _drain_step(self, step: Step) -> int | None:
         """One step of a drain: its own time for lock waits (a drain runs
-        for minutes), its rows counted."""
+        for minutes); its rows counted, None when a guard said skip."""
         self.budget = RetryBudget(self.options.retry_for_s, attempts=self.budget.attempts)
-        done, _ = self._run_steps(self.session.get(), [step])
-        return self.sender.moved if done else 0
+        _, skipped = self._run_steps(self.session.get(), [step])
+        return None if skipped else self.sender.moved
 
     def _announce(self) -> None:
         """Before a settle the user chose beyond the budget: how long writers wait."""

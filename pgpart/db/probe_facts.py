@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 _FACTS_SQL = """
 SELECT p.oid, d.relkind = 'p',
-       (SELECT coalesce(sum(pg_catalog.pg_relation_size(x.relid)), 0)::bigint
+       (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_relation_size(x.relid)), 0)::bigint
           FROM pg_catalog.pg_partition_tree(d.oid) x WHERE x.isleaf),
-       (SELECT coalesce(sum(greatest(l.reltuples, 0)), 0)::bigint
+       (SELECT coalesce(pg_catalog.sum(greatest(l.reltuples, 0)), 0)::bigint
           FROM pg_catalog.pg_partition_tree(d.oid) x
           JOIN pg_catalog.pg_class l ON l.oid = x.relid WHERE x.isleaf),
        EXISTS (SELECT FROM pg_catalog.pg_index i

@@ -59,31 +59,36 @@ class Drain:
     action: CreatePartition
     ddl: DdlOptions
     columns: Sequence[str]
-    run_step: Callable[[Step], int]  # runs a step (retrying lock waits); rows it counted
+    # Runs a step (retrying lock waits): the rows it counted, or None when a
+    # guard found the partition no longer as the step expects (another run
+    # took it further): the state is then read again.
+    run_step: Callable[[Step], int | None]
     progress: Callable[[Progress], None] | None = None
     moved: int = 0  # rows moved out of DEFAULT by this run
 
     def run(self, conn: psycopg.Connection[Any]) -> int:
+        """Take the relocation from wherever the catalog says it stands to its end."""
         a = self.action
-        exists, parent, text = self._state(conn)
-        mark = parse_mark(text)
-        if not exists:
-            mark = first_mark(a, datetime.now(timezone.utc))
-            self._notice(
-                f"{a.table.qualified}: relocation = drain: the rows of {_span(a)} move in "
-                f"batches into {transit_name(a)}, invisible to readers of the parent until it "
-                "is attached"
-            )
-            self.run_step(create_transit_step(a, self.ddl, mark))
-        elif mark is None or (parent is not None and parent != a.table.oid):
-            raise self._failed(f"{transit_name(a)} exists and is not pgpart's table in transit")
-        assert mark is not None
-        if parent is None:
-            self._drain(conn)
-            mark = self._settle(conn, mark)
-        if mark is not None:
-            self._republish(conn, mark)
-        return self.moved
+        for _ in range(8):  # each round ends a phase, or finds another run ended it
+            exists, parent, text = self._state(conn)
+            mark = parse_mark(text)
+            if not exists:
+                self._notice(
+                    f"{a.table.qualified}: relocation = drain: the rows of {_span(a)} move in "
+                    f"batches into {transit_name(a)}, invisible to readers of the parent until"
+                    " it is attached"
+                )
+                self.run_step(create_transit_step(a, self.ddl, first_mark(a, _now())))
+            elif parent == a.table.oid and mark is None:
+                return self.moved  # attached and unmarked: done (maybe by another run)
+            elif mark is None or parent not in (None, a.table.oid):
+                raise self._failed(f"{transit_name(a)} exists and is not pgpart's table in transit")
+            elif parent is None:
+                self._drain(conn)
+                self._settle(conn, mark)
+            else:
+                self._republish(conn, mark)
+        raise self._failed("the relocation did not settle: another run keeps changing it")
 
     # --- phases ------------------------------------------------------------
 
@@ -98,7 +103,7 @@ class Drain:
             step = max(1, int(self.ddl.move_batch_rows / self._density(conn, default)))
             found = 0
             for first in range(0, blocks, step):
-                n = self.run_step(drain_step(a, self.ddl, self.columns, first, first + step))
+                n = self.run_step(drain_step(a, self.ddl, self.columns, first, first + step)) or 0
                 found += n
                 self.moved += n
                 self._progress("drain", self.moved, max(0, expected - self.moved), started)
@@ -110,7 +115,7 @@ class Drain:
             expected = self.moved + found // 2  # the application keeps writing
         # Still finding more than a settle may take: the settle says how long.
 
-    def _settle(self, conn: psycopg.Connection[Any], mark: Mark) -> Mark | None:
+    def _settle(self, conn: psycopg.Connection[Any], mark: Mark) -> None:
         a = self.action
         assert a.relocating is not None and a.default_partition is not None
         default = ident(a.default_schema or a.table.schema, a.default_partition)
@@ -134,8 +139,7 @@ class Drain:
             end = self._blocks(conn, transit(a))
             after = mark.at(Phase.REPUBLISHING, next_block=0, end_block=end)
         self._progress("attach", self.moved, None, None)
-        self.moved += self.run_step(drain_settle_step(a, self.ddl, self.columns, after))
-        return after
+        self.moved += self.run_step(drain_settle_step(a, self.ddl, self.columns, after)) or 0
 
     def _republish(self, conn: psycopg.Connection[Any], mark: Mark) -> None:
         a = self.action
@@ -148,7 +152,10 @@ class Drain:
         per_block = self._density(conn, new)
         for first in range(mark.next_block, end, step):
             last = min(end, first + step)
-            done += self.run_step(republish_step(a, self.ddl, self.columns, first, last, mark))
+            rows = self.run_step(republish_step(a, self.ddl, self.columns, first, last, mark))
+            if rows is None:
+                return  # no longer marked as this run found it
+            done += rows
             left = int((end - last) * per_block)
             self._progress("republish", done, left, started)
         self.run_step(unmark_step(a, self.ddl))
@@ -252,6 +259,10 @@ def drain_script(a: CreatePartition, ddl: DdlOptions, columns: Sequence[str]) ->
         out += script([republish_step(a, ddl, columns, 0, blocks, mark.at(Phase.REPUBLISHING))])
         out += script([unmark_step(a, ddl)])
     return tuple(out)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _span(a: CreatePartition) -> str:
