@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from pgpart.core.durations import Duration
     from pgpart.core.plan import (
         Action,
+        AnalyzeTable,
         CreatePartition,
         DetachPartition,
         DropPartition,
@@ -82,6 +83,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "CreatePartition": ("pgpart.core.plan", "CreatePartition"),
     "DropPartition": ("pgpart.core.plan", "DropPartition"),
     "DetachPartition": ("pgpart.core.plan", "DetachPartition"),
+    "AnalyzeTable": ("pgpart.core.plan", "AnalyzeTable"),
     "FinalizeDetach": ("pgpart.core.plan", "FinalizeDetach"),
     "ActionResult": ("pgpart.db.executor", "ActionResult"),
     "TableStats": ("pgpart.db.stats", "TableStats"),
@@ -100,6 +102,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 __all__ = [
     "Action",
     "ActionResult",
+    "AnalyzeTable",
     "ConfigError",
     "CreatePartition",
     "DetachPartition",

@@ -28,12 +28,14 @@ from pgpart.core.snapshot import PartitionedTable, Snapshot
 from pgpart.db.catalog import read_snapshot, resolve_tables
 from pgpart.db.connect import connect
 from pgpart.db.probe import ProbeTarget, probe_defaults
+from pgpart.db.search_path import search_path
 from pgpart.errors import StandbyRefused
 
 if TYPE_CHECKING:
     import psycopg
 
     from pgpart.db.results import ActionResult, Progress
+    from pgpart.db.snapshot_read import ReadWait
     from pgpart.db.stats import TableStats
 
 
@@ -66,7 +68,8 @@ def gather(
     """
     names = list(tables) or [t.name for t in settings.tables if t.name]
     if names:
-        resolved = resolve_tables(conn, names)
+        path = search_path(conn)
+        resolved = resolve_tables(conn, names, path)
         snapshot = read_snapshot(
             conn,
             oids=[r.oid for r in resolved if r.oid is not None],
@@ -74,6 +77,7 @@ def gather(
             with_sizes=with_sizes,
             with_taken_names=for_writing,
             with_templates=templates,
+            path=path,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []
@@ -209,23 +213,44 @@ def plan_changes(
     request: Request,
     *,
     allow_standby: bool = False,
+    on_wait: Callable[[ReadWait], None] | None = None,
 ) -> Plan:
-    """Plan a writing command (create, maintain, drop)."""
-    gathered = gather(
-        conn,
-        settings,
-        tables,
-        interval=request.interval,
-        for_writing=True,
-        list_unsupported=True,
-        # Every range holding DEFAULT rows, and how many: what relocation needs.
-        exact=True,
-    )
+    """Plan a writing command (create, maintain, drop).
+
+    create and maintain wait for a newest partition another session holds
+    (its definition is what new partitions copy) as their DDL waits for a
+    lock: ``on_wait`` sees each wait (pgpart.db.snapshot_read)."""
+
+    def read() -> Gathered:
+        return gather(
+            conn,
+            settings,
+            tables,
+            interval=request.interval,
+            for_writing=True,
+            list_unsupported=True,
+            # Every range holding DEFAULT rows, and how many: what relocation needs.
+            exact=True,
+        )
+
+    gathered = read()
     if gathered.snapshot.in_recovery and not allow_standby:
         raise StandbyRefused(
             "the server is in recovery (a hot standby): run writing commands against the primary"
         )
-    return _plan_guarded(gathered.targets, gathered.snapshot, now, request)
+    planned = _plan_guarded(gathered.targets, gathered.snapshot, now, request)
+    if request.mode not in (Mode.CREATE, Mode.MAINTAIN):
+        return planned
+    from pgpart.db.snapshot_read import LockWaits
+
+    waits = LockWaits(conn, settings.retry_for.milliseconds() / 1000, on_wait)
+    while due := waits.due(planned, gathered.targets):
+        released = [waits.wait(target, locked) for target, locked in due]
+        if any(released):
+            gathered = read()  # what the holder left is what new partitions copy
+        targets = waits.annotated(gathered.targets)
+        planned = _plan_guarded(targets, gathered.snapshot, now, request)
+    return planned
 
 
 def _plan_guarded(

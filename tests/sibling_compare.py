@@ -56,12 +56,14 @@ class PartitionFacts:
     constraints: tuple[tuple[Any, ...], ...]
     # (normalized definition, enabled state, cloned from the parent)
     triggers: tuple[tuple[Any, ...], ...]
-    # (column, statistics target, attoptions, storage)
+    # (column, statistics target, attoptions, storage, NOT NULL, default, comment,
+    #  the NOT NULL is valid)
     columns: tuple[tuple[Any, ...], ...]
     partition_key: str | None
     # (bound, PartitionFacts of the child)
     children: tuple[tuple[str, PartitionFacts], ...]
     publications: tuple[str, ...]
+    comment: str | None  # COMMENT ON TABLE
     owner: str  # compared with the parent's owner, not with the sibling's
 
 
@@ -208,14 +210,25 @@ def describe_partition(conn: psycopg.Connection[Any], qualified: str) -> Partiti
     )
 
     stat = "attstattarget" if version < 170000 else "coalesce(attstattarget, -1)"
+    # 18+: a NOT NULL may be NOT VALID, and attnotnull is true all the same
+    not_null_valid = (
+        "NOT EXISTS (SELECT 1 FROM pg_constraint n WHERE n.conrelid = attrelid"
+        " AND n.contype = 'n' AND n.conkey[1] = attnum AND NOT n.convalidated)"
+        if version >= 180000
+        else "true"
+    )
     columns = tuple(
-        (r[0], r[1], tuple(sorted(r[2] or ())), r[3])
+        (r[0], r[1], tuple(sorted(r[2] or ())), r[3], r[4], normalize(r[5]), r[6], r[7])
         for r in conn.execute(
-            f"SELECT attname::text, {stat}, attoptions, attstorage::text FROM pg_attribute"
+            f"SELECT attname::text, {stat}, attoptions, attstorage::text, attnotnull,"
+            " pg_get_expr(d.adbin, d.adrelid), col_description(attrelid, attnum),"
+            f" {not_null_valid}"
+            " FROM pg_attribute LEFT JOIN pg_attrdef d ON d.adrelid = attrelid AND d.adnum = attnum"
             " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attname",
             (oid,),
         ).fetchall()
     )
+    [(comment,)] = conn.execute("SELECT obj_description(%s, 'pg_class')", (oid,)).fetchall()
 
     children: list[tuple[str, PartitionFacts]] = []
     for child_schema, child_name, bound in conn.execute(
@@ -255,6 +268,7 @@ def describe_partition(conn: psycopg.Connection[Any], qualified: str) -> Partiti
         partition_key=partkey,
         children=tuple(children),
         publications=publications,
+        comment=comment,
         owner=owner,
     )
 

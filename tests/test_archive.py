@@ -687,6 +687,36 @@ def test_sub_partitioned_partition_is_refused_before_detaching(
     assert table_checksum(pg_conn, "messages") == before
 
 
+@pytest.mark.parametrize("what", ["sequence", "rule"])
+def test_a_partition_whose_dump_restore_would_refuse_is_not_detached(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path, pg_bin: Path, what: str
+) -> None:
+    """A sequence the partition owns (a serial of its own, from before it was
+    attached) or a rule on it would be in its dump, which restore refuses:
+    said before anything is detached, not after every run's dump."""
+    build(pg_conn)
+    first = EXPIRED[0]
+    if what == "sequence":
+        pg_conn.execute(f"ALTER TABLE messages DETACH PARTITION {first}")
+        pg_conn.execute(f"CREATE SEQUENCE {first}_seq OWNED BY {first}.id")
+        pg_conn.execute(
+            f"ALTER TABLE messages ATTACH PARTITION {first}"
+            " FOR VALUES FROM ('2026-07-01 00:00+00') TO ('2026-08-01 00:00+00')"
+        )
+    else:
+        pg_conn.execute(f"CREATE RULE quiet AS ON DELETE TO {first} DO INSTEAD NOTHING")
+    before = rows_before(pg_conn)
+    out = tmp_path / "archive"
+    run = maintain(pg_dsn, write_config(tmp_path, out, pg_bin))
+    assert run.code == 2
+    [line] = run.stderr.strip().splitlines()
+    assert ("owns the sequence" if what == "sequence" else "has the rule quiet") in line
+    assert "nothing was detached" in line
+    assert state(pg_conn, first) == "attached"
+    assert_all_rows_in_db(pg_conn, before)
+    assert not manifests(out)
+
+
 # --- a year of weekly maintenance -------------------------------------------------
 
 

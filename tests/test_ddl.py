@@ -75,7 +75,7 @@ def test_every_transaction_bounds_its_waits_and_takes_the_advisory_lock_first() 
                 assert texts[:3] == [
                     "SET LOCAL lock_timeout = '250ms'",
                     "SET LOCAL statement_timeout = '60000ms'",
-                    f"SELECT pg_advisory_xact_lock({(0x70677074 << 32) | REF.oid})",
+                    f"SELECT pg_catalog.pg_advisory_xact_lock({(0x70677074 << 32) | REF.oid})",
                 ]
             else:
                 assert texts[:2] == [

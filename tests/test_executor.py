@@ -587,7 +587,7 @@ def test_one_failing_table_does_not_stop_another(pg_conn: psycopg.Connection, pg
         ],
     )
     assert results[0].error is not None
-    assert "the range overlaps partition a_2026_01" in results[0].error
+    assert "the range overlaps partition public.a_2026_01" in results[0].error
     assert not relation_exists(pg_conn, "public", "a_x")  # rolled back with the ATTACH
     assert results[1].error is not None and results[1].error.startswith("not attempted")
     ok(results[2])

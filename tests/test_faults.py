@@ -103,7 +103,8 @@ class Done:
         return json.loads(self.stdout)
 
     def actions(self) -> list[dict[str, Any]]:
-        return list(self.json()["actions"])
+        """The DDL actions (the ANALYZE after them: test_analyze)."""
+        return [a for a in self.json()["actions"] if a["action"] != "analyze"]
 
 
 def _pgpart(dsn: str, config: Path, *args: str) -> Done:

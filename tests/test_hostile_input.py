@@ -577,4 +577,5 @@ def test_json_output_stays_valid_with_refused_and_good_tables(db: Db) -> None:
         "messages_2026_12",
         "messages_2027_01",
         "messages_2027_02",
+        None,  # then the parent is analyzed
     ]

@@ -60,7 +60,7 @@ def test_overlap_and_same_bounds(language: str, pg_conn: psycopg.Connection, pg_
     )
     assert same.done and same.skipped and same.error is None, same
     assert partial.error is not None
-    assert "the range overlaps partition a_2026_01 (made since pgpart read the catalog)" in (
+    assert "the range overlaps partition public.a_2026_01 (made since pgpart read the catalog)" in (
         partial.error
     ), partial.error
 

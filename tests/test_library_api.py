@@ -125,7 +125,7 @@ def test_check_plan_apply_check(pg_conn, pg_dsn, tmp_path: Path) -> None:
 
     logged: list[str] = []
     results = apply(settings, planned, log=logged.append)
-    assert [(r.done, r.error) for r in results] == [(True, None)] * 3
+    assert [(r.done, r.error) for r in results] == [(True, None)] * 4  # 3 creates, 1 analyze
     assert any("ATTACH PARTITION" in line for line in logged)
 
     with open_connection(settings) as conn:

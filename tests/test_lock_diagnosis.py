@@ -85,22 +85,31 @@ def test_lock_timeout_names_the_table_waited_for_and_its_holder(
     assert {t: table_checksum(pg_conn, t) for t in rows} == rows
 
 
-def test_a_locked_newest_partition_is_reported_not_waited_for(pg_conn, pg_dsn) -> None:
+def test_a_locked_newest_partition_is_reported_by_check_and_waited_for_by_maintain(
+    pg_conn, pg_dsn, tmp_path
+) -> None:
     """A migration holding ACCESS EXCLUSIVE on the whole table (LOCK TABLE
     without ONLY locks every partition): reading what new partitions copy
-    would wait for it; check and maintain answer at once instead, naming it."""
+    would wait for it. check answers at once (locked, information); maintain
+    waits within its retry budget, then fails naming the holder."""
     import time
 
     build_monthly(pg_conn)
+    config = tmp_path / "pgpart.toml"
+    config.write_text('[defaults]\nretry_for = "1s"\n')
     with psycopg.connect(pg_dsn) as locker:
         locker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
         pid = locker.info.backend_pid
         start = time.monotonic()
         check = cli(["check", "--dsn", pg_dsn, "--now", NOW, "-f", "json"])
-        run = cli(["maintain", "--dsn", pg_dsn, "--now", NOW, "--lock-timeout", "50ms"])
+        maintain = ["maintain", "--dsn", pg_dsn, "--now", NOW, "--lock-timeout", "50ms"]
+        run = cli([*maintain, "--config", str(config)])
         took = time.monotonic() - start
     assert took < 10, took
-    problems = {p["code"]: p["message"] for p in check.json()["tables"][0]["problems"]}
-    assert f"locked ACCESS EXCLUSIVE by pid {pid}" in problems["cannot_reproduce"]
+    problems = {p["code"]: p for p in check.json()["tables"][0]["problems"]}
+    assert problems["locked"]["severity"] == "info"
+    assert f"held by pid {pid} (AccessExclusiveLock)" in problems["locked"]["message"]
+    assert "cannot_reproduce" not in problems
     assert run.code == 2, run.stdout + run.stderr
-    assert f"locked ACCESS EXCLUSIVE by pid {pid}" in run.stderr
+    assert f"held by pid {pid} (AccessExclusiveLock)" in run.stderr
+    assert "lock timeout on public.messages_" in run.stderr

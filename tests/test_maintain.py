@@ -73,6 +73,7 @@ def test_dry_run_changes_nothing_and_prints_sql(pg_conn, pg_dsn):
         "messages_2026_12",
         "messages_2027_01",
         "messages_2027_02",
+        None,  # then the parent is analyzed
     ]
     assert all(a["done"] is False and a["sql"] for a in js["actions"])
 
@@ -181,6 +182,7 @@ def test_create_range_and_refuses_absurd(pg_conn, pg_dsn):
         "events_2026_12_01",
         "events_2026_12_02",
         "events_2026_12_03",
+        None,  # then the parent is analyzed
     ]
     absurd = cli(["create", "events", "--to", "9999-01-01", "--dsn", pg_dsn, "--now", NOW])
     assert absurd.code == 2

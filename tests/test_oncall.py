@@ -572,13 +572,16 @@ def test_json_of_a_writing_command_has_the_summary_and_the_state_it_left(pg_conn
         "created": 4,
         "dropped": 0,
         "detached": 0,
+        "archived": 0,
         "finalized": 0,
         "rows_moved": 0,
         "failed": 0,
         "skipped": 0,
+        "analyzed": 1,
+        "not_analyzed": 0,
     }
     assert data["check_after"]["status"] == "ok"
-    assert [a["done"] for a in data["actions"]] == [True] * 4
+    assert [a["done"] for a in data["actions"]] == [True] * 5  # 4 creates, then the analyze
 
 
 def test_ctrl_c_while_a_drop_waits_for_its_lock_leaves_the_partition_attached(pg_conn, pg_dsn):
@@ -623,7 +626,7 @@ def test_ctrl_c_during_a_drop_lets_it_finish_whole_then_stops(pg_conn, pg_dsn):
             settings,
             ["messages"],
             now,
-            Request(Mode.DROP, drop_older_than=Duration(months=1)),
+            Request(Mode.DROP, drop_older_than=Duration(months=1), analyze=False),
         )
     assert [a.partition for a in plan.actions] == [
         "messages_2026_07",

@@ -249,7 +249,7 @@ def test_drop_removes_pending_detaches_too_and_detach_leaves_them_to_finalize(
         [Target(t.qualified, t, policy)],
         snapshot(t),
         NOW,
-        Request(Mode.DROP, drop_before=datetime(2026, 6, 1)),
+        Request(Mode.DROP, drop_before=datetime(2026, 6, 1), analyze=False),
     ).tables[0]
     assert got.actions[0] == FinalizeDetach(ref, "events_2026_09", "public")
     assert got.actions[1:] == dropped
@@ -305,7 +305,12 @@ def test_unknown_and_unreadable_tables(policy: TablePolicy) -> None:
 
 def test_create_from_to_and_the_cap_on_new_partitions(policy: TablePolicy) -> None:
     t = table(*monthly(range(0, 1)))
-    asked = Request(Mode.CREATE, create_from=datetime(2026, 8, 1), create_to=datetime(2026, 11, 1))
+    asked = Request(
+        Mode.CREATE,
+        create_from=datetime(2026, 8, 1),
+        create_to=datetime(2026, 11, 1),
+        analyze=False,
+    )
     got = plan([Target(t.qualified, t, policy)], snapshot(t), NOW, asked).tables[0]
     assert [(a.partition, a.lower, a.upper) for a in got.actions] == [
         ("events_2026_08", utc(2026, 8), utc(2026, 9)),

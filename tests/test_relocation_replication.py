@@ -1,6 +1,6 @@
 """Issue 21: replicas and CDC stay whole when rows leave the DEFAULT.
 
-Two clusters (tests/replication_helpers.py). On the publisher: ``app.ev``,
+Two clusters (tests/replication_helpers.py, tests/relocation_clusters.py). On the publisher: ``app.ev``,
 daily, its partitions and its DEFAULT in schema ``parts`` (NOW =
 2026-11-22: the 20th to the 22nd exist), the DEFAULT holding 5,000 rows of
 tomorrow and 100 far ahead. Each test publishes it one way, lets the
@@ -25,19 +25,19 @@ import psycopg
 import pytest
 
 from tests.cli_helpers import NOW, cli
-from tests.replication_helpers import (
+from tests.relocation_clusters import (
     Logical,
     Pair,
     ServerLog,
     column,
     decoded,
     digest,
-    logical_clusters,  # noqa: F401  (the module's pair of clusters)
     logical_databases,
     refresh,
     subscribe,
     wait_synced,
 )
+from tests.replication_helpers import replication_pair  # noqa: F401  (the session's clusters)
 
 COLUMNS = "id bigint NOT NULL, ts timestamptz NOT NULL, v int, payload text"
 NEW_DAYS = ("2026_11_23", "2026_11_24", "2026_11_25")
@@ -159,8 +159,8 @@ def assert_same(db: Logical, published: str, subscribed: str, log: ServerLog) ->
 
 
 @pytest.fixture
-def pair(logical_clusters: Pair) -> Pair:  # noqa: F811
-    return logical_clusters
+def pair(replication_pair: Pair) -> Pair:  # noqa: F811
+    return replication_pair
 
 
 ALL = "SELECT id, ts, v, payload FROM app.ev"

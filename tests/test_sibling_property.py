@@ -42,6 +42,9 @@ class Features:
     statistics: bool
     sub: str | None  # "hash" / "list"
     default_rows: bool
+    column: str | None  # "not null" / "default" / "no default"
+    comment: bool
+    parent_trigger: str | None  # tgenabled letter of the partitions' copy
 
 
 features = st.builds(
@@ -59,6 +62,9 @@ features = st.builds(
     statistics=st.booleans(),
     sub=st.sampled_from([None, "hash", "list"]),
     default_rows=st.booleans(),
+    column=st.sampled_from([None, "not null", "default", "no default"]),
+    comment=st.booleans(),
+    parent_trigger=st.sampled_from([None, "O", "A", "R", "D"]),
 )
 
 
@@ -102,6 +108,18 @@ def _apply(conn: psycopg.Connection[Any], f: Features, part: str, role: str) -> 
             run(f"ALTER TABLE {part} SET ({f.reloptions})")
     if f.statistics:
         run(f"ALTER TABLE {part} ALTER COLUMN tenant SET STATISTICS 321")
+    if f.column == "not null":
+        run(f"ALTER TABLE {part} ALTER COLUMN tenant SET NOT NULL")
+    elif f.column == "default":
+        run(f"ALTER TABLE {part} ALTER COLUMN tenant SET DEFAULT 'mine'")
+    elif f.column == "no default":
+        run(f"ALTER TABLE {part} ALTER COLUMN body DROP DEFAULT")
+    if f.comment:
+        run(f"COMMENT ON TABLE {part} IS 'a month'")
+        run(f"COMMENT ON COLUMN {part}.tenant IS 'who'")
+    if f.parent_trigger:
+        verb = {"O": "ENABLE", "A": "ENABLE ALWAYS", "R": "ENABLE REPLICA", "D": "DISABLE"}
+        run(f"ALTER TABLE {part} {verb[f.parent_trigger]} TRIGGER audit")
 
 
 @settings(
@@ -123,9 +141,15 @@ def test_new_partitions_equal_their_newest_sibling(
     created = build_monthly(
         pg_conn,
         name,
+        columns="id bigint NOT NULL, created_at timestamptz NOT NULL, tenant text,"
+        " body text DEFAULT 'parent'",
         partition_by=sub,
         default=f.default_rows,
     )
+    if f.parent_trigger:
+        pg_conn.execute(
+            f"CREATE TRIGGER audit BEFORE INSERT ON {name} FOR EACH ROW EXECUTE FUNCTION stamp()"
+        )
     if f.unlogged and f.sub is None:
         for part in created:
             pg_conn.execute(f"ALTER TABLE {part} SET UNLOGGED")

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pgpart.core.sibling_findings import drift, template_issues
 from pgpart.core.siblings import (
     IndexCopy,
     MoveWatcher,
@@ -19,9 +20,7 @@ from pgpart.core.siblings import (
     SubPartitioning,
     copied_name,
     copy_names,
-    drift,
     relocation_for,
-    template_issues,
 )
 
 
@@ -79,7 +78,10 @@ def test_copy_names_cover_indexes_constraints_and_children() -> None:
     t = template(
         indexes=(index("events_2026_10_t_idx"), index("events_2026_10_pkey", constraint=True)),
         subpartitioning=SubPartitioning(
-            "HASH (id)", ("id",), (SubPartition("events_2026_10_h0", "FOR VALUES ...", False),), False
+            "HASH (id)",
+            ("id",),
+            (SubPartition("events_2026_10_h0", "FOR VALUES ...", False),),
+            False,
         ),
     )
     taken: set[str] = set()
@@ -100,7 +102,11 @@ CASCADE = MoveWatcher("foreign key f of public.orders (ON DELETE CASCADE)", "O")
         ((), False, Relocation.PLAIN),
         ((CASCADE,), True, Relocation.REPLICA_ROLE),
         ((CASCADE,), False, None),
-        ((MoveWatcher("trigger audit on the DEFAULT partition", "O"),), True, Relocation.REPLICA_ROLE),
+        (
+            (MoveWatcher("trigger audit on the DEFAULT partition", "O"),),
+            True,
+            Relocation.REPLICA_ROLE,
+        ),
         ((MoveWatcher("trigger audit on the DEFAULT partition", "A"),), True, None),
         ((CASCADE, MoveWatcher("trigger r on the DEFAULT partition", "R")), True, None),
         ((MoveWatcher("trigger r on the DEFAULT partition", "R"),), False, Relocation.PLAIN),
@@ -126,9 +132,7 @@ def test_relocation_refusal_names_the_watcher_and_the_grant() -> None:
 def test_template_issues() -> None:
     assert template_issues(None, "ts") == ()
     assert template_issues(template(), "ts") == ()
-    by_time = template(
-        subpartitioning=SubPartitioning("RANGE (ts)", ("ts",), (), False)
-    )
+    by_time = template(subpartitioning=SubPartitioning("RANGE (ts)", ("ts",), (), False))
     (issue,) = template_issues(by_time, "ts")
     assert issue.blocks and "RANGE (ts)" in issue.message
     by_other = template(subpartitioning=SubPartitioning("RANGE (id)", ("id",), (), False))

@@ -1,4 +1,9 @@
-"""drop's confirmation on a terminal: what is about to go, then one question."""
+"""drop's confirmation on a terminal: what is about to go, then one question.
+
+The question names what will happen: "Drop", "Detach", or, on a table whose
+retention archives, "Archive and drop" (each partition dumped to archive_dir,
+verified and sent before it goes); with --no-archive on such a table it says
+that the partitions are dropped without an archive."""
 
 from __future__ import annotations
 
@@ -14,28 +19,66 @@ from pgpart.errors import ExitCode, PgpartError
 if TYPE_CHECKING:
     from pgpart.cli.fleet_members import Outcome
     from pgpart.config import Settings
-    from pgpart.core.plan import Plan
+    from pgpart.core.plan import Action, Plan
     from pgpart.db.results import ActionResult
     from pgpart.db.stats import PartitionStats
 
 
+def drop_verb(actions: Sequence[tuple[Action, Settings]], *, detach: bool) -> tuple[str, str]:
+    """What the question asks to do (each action with its database's
+    settings), and a note saying where archives go or that an archive-mode
+    table's partitions go without one."""
+    from pgpart.config import RetentionMode
+    from pgpart.core.plan import ArchivePartition
+
+    if detach:
+        return "detach", ""
+    archives = [a for a, _ in actions if isinstance(a, ArchivePartition)]
+    if archives:
+        where = ", ".join(sorted({a.archive_dir for a in archives}))
+        return "archive and drop", (
+            f"each partition is archived to {where} (pg_dump, verified"
+            + (", archive_command" if any(a.archive_command for a in archives) else "")
+            + ") before it is dropped; --no-archive drops without archiving\n"
+        )
+    unarchived = sorted(
+        {
+            a.table.qualified
+            for a, settings in actions
+            if settings.policy_for(a.table.schema, a.table.name).retention_mode
+            is RetentionMode.ARCHIVE
+        }
+    )
+    if unarchived:
+        return "drop", (
+            f"WITHOUT archiving (--no-archive), although retention_mode = archive for"
+            f" {', '.join(unarchived)}: these rows will be gone\n"
+        )
+    return "drop", ""
+
+
 def confirm_drop(planned: Plan, settings: Settings, *, detach: bool, width: int | None) -> bool:
     """The partitions with their sizes, then [y/N] on stderr; Ctrl-C: exit 130."""
-    verb = "detach" if detach else "drop"
-    typer.echo(drop_preview(planned, settings, verb, width), err=True)
+    verb, note = drop_verb([(a, settings) for a in planned.actions], detach=detach)
+    typer.echo(drop_preview(planned, settings, verb, width) + note, err=True, nl=not note)
     try:
-        sys.stderr.write(f"{verb.capitalize()} these {len(planned.actions)} partition(s)? [y/N]: ")
+        question = f"{verb[0].upper()}{verb[1:]} these {len(removals(planned))} partition(s)?"
+        sys.stderr.write(f"{question} [y/N]: ")
         sys.stderr.flush()
         answer = sys.stdin.readline()
     except KeyboardInterrupt:
         typer.echo("", err=True)
-        fail(f"interrupted (Ctrl-C): nothing {verb}ped", ExitCode.INTERRUPTED)
+        fail(f"interrupted (Ctrl-C): {_nothing(verb)}", ExitCode.INTERRUPTED)
     if answer.strip().lower() in ("y", "yes"):
         return True
     if not answer:
         typer.echo("", err=True)  # end of input: end the prompt's line
-    say(f"not confirmed: nothing {verb}ped")
+    say(f"not confirmed: {_nothing(verb)}")
     return False
+
+
+def _nothing(verb: str) -> str:
+    return "nothing detached" if verb == "detach" else "nothing dropped"
 
 
 def drop_preview(planned: Plan, settings: Settings, verb: str, width: int | None) -> str:
@@ -47,16 +90,24 @@ def drop_preview(planned: Plan, settings: Settings, verb: str, width: int | None
     from pgpart.cli.output import render_drop_preview
     from pgpart.cli.output.drop_preview import partition_name
 
-    names = [partition_name(a) for a in planned.actions]
+    going = removals(planned)
+    names = [partition_name(a) for a in going]
     found: dict[str, PartitionStats] = {}
     try:
         with api.open_connection(settings) as conn:
-            tables = sorted({a.table.qualified for a in planned.actions})
+            tables = sorted({a.table.qualified for a in going})
             stats, _ = api.stats(conn, settings, tables)
         found = {p.name: p for s in stats for p in s.partitions}
     except (PgpartError, psycopg.Error):
         pass  # sizes unknown: the list of partitions is still shown
-    return render_drop_preview(planned.actions, [found.get(n) for n in names], verb, width)
+    return render_drop_preview(going, [found.get(n) for n in names], verb, width)
+
+
+def removals(planned: Plan) -> tuple[Action, ...]:
+    """The planned actions that remove a partition (not the ANALYZE after them)."""
+    from pgpart.core.plan import AnalyzeTable
+
+    return tuple(a for a in planned.actions if not isinstance(a, AnalyzeTable))
 
 
 def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
@@ -69,10 +120,16 @@ def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
         Outcome(o.member, (not_yet_run(o.value), o.value)) for o in plans if o.value is not None
     ]
     typer.echo(render_results_fleet(previews, Format.TABLE, quiet=False, dry_run=False), err=True)
-    count = sum(len(o.value.actions) for o in plans if o.value is not None)
+    count = sum(len(removals(o.value)) for o in plans if o.value is not None)
     where = sum(1 for o in plans if o.value is not None and o.value.actions)
+    actions = [
+        (a, o.member.settings) for o in plans if o.value is not None for a in o.value.actions
+    ]
+    verb, note = drop_verb(actions, detach=detach)
+    if note:
+        typer.echo(note, err=True, nl=False)
     return typer.confirm(
-        f"{'Detach' if detach else 'Drop'} these {count} partition(s) in {where} database(s)?",
+        f"{verb[0].upper()}{verb[1:]} these {count} partition(s) in {where} database(s)?",
         default=False,
         err=True,
     )

@@ -67,7 +67,7 @@ def written_exit_code(
     from pgpart.cli.problem_codes import has_bad_config, is_refused
 
     refused = any(is_refused(t) for t in planned.tables) or has_bad_config(planned.tables)
-    failed = any(r.error for r in results) or any(t.blocked for t in planned.tables)
+    failed = any(r.fails_run for r in results) or any(t.blocked for t in planned.tables)
     return write_exit_code(refused=refused, failed=failed, interrupted=interrupted)
 
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
@@ -28,6 +29,7 @@ from pgpart.cli.exit_codes import (
     written_exit_code,
 )
 from pgpart.cli.fleet_members import Member, Outcome, members, run
+from pgpart.cli.fleet_order import ORDERED_MODES, Role, role_of, run_ordered
 from pgpart.cli.inputs import parse_now
 from pgpart.cli.output import Format
 from pgpart.cli.problem_codes import is_refused
@@ -36,7 +38,7 @@ from pgpart.cli.sql_log import log_queries, logger
 from pgpart.errors import UsageError
 
 if TYPE_CHECKING:
-    from pgpart.cli.requests import InitRequest, ReadRequest, Where, WriteRequest
+    from pgpart.cli.requests import Display, InitRequest, ReadRequest, Where, WriteRequest
     from pgpart.config import Settings
     from pgpart.core.plan import Plan, TablePlan
     from pgpart.db.results import ActionResult
@@ -94,7 +96,9 @@ class Fleet:
                 return api.check(conn, m.settings, tables, moment, exact=request.exact)
 
         outcomes = self.run_members(work, quiet=display.quiet)
-        if self.labelled:
+        if request.timeline:
+            emit(_timeline(outcomes, self.labelled, display))
+        elif self.labelled:
             emit(render_check_fleet(outcomes, display.fmt, moment, display.quiet))
         elif outcomes[0].value is not None:
             emit(render_check(outcomes[0].value, display.fmt, quiet=display.quiet))
@@ -146,21 +150,30 @@ class Fleet:
 
         moment = _guarded(lambda: parse_now(request.now))
         dry_run, display = request.dry_run, request.display
+        # Subscribers' partitions before their publishers' (pgpart.cli.fleet_order).
+        ordered = self.labelled and not dry_run and request.change.mode in ORDERED_MODES
 
-        def plan_one(m: Member) -> Plan:
+        def plan_with_role(m: Member) -> tuple[Plan, Role]:
             change = replace(request.change, max_new_partitions=m.settings.max_new_partitions)
             with api.open_connection(m.settings) as conn:
                 log_queries(conn, display.verbose, m.name)
                 tables = request.tables or m.tables
-                return api.plan_changes(
+                planned = api.plan_changes(
                     conn, m.settings, tables, moment, change, allow_standby=dry_run
                 )
+                return planned, role_of(conn) if ordered else Role.OTHER
+
+        def plan_one(m: Member) -> Plan:
+            return plan_with_role(m)[0]
 
         def apply_one(m: Member, planned: Plan) -> Written:
             log = logger(display.verbose, m.name)
             return api.apply(m.settings, planned, dry_run=dry_run, log=log), planned
 
-        if not request.confirm or dry_run:
+        if ordered:
+            runner = partial(self.run_members, quiet=display.quiet)
+            outcomes = run_ordered(self.members, runner, plan_with_role, apply_one)
+        elif not request.confirm or dry_run:
             # Plan and apply in one go per member: a member waiting for a lock
             # holds up no other member.
             outcomes = self.run_members(lambda m: apply_one(m, plan_one(m)), quiet=display.quiet)
@@ -248,6 +261,17 @@ class Fleet:
 
         write_config(request, fleet_config(self, request.tables, quiet=request.quiet))
         finish(ExitCode.OK)
+
+
+def _timeline(outcomes: Sequence[Outcome[Plan]], labelled: bool, display: Display) -> str:
+    """check --timeline: one block per database (alone, as for one database)."""
+    from pgpart.cli.output.timeline import Block
+    from pgpart.cli.read_commands import timeline_text
+
+    blocks = [Block(o.member.name if labelled else None, o.value, o.error) for o in outcomes]
+    if not labelled:
+        blocks = [b for b in blocks if b.plan is not None]  # its error is said on stderr
+    return timeline_text(blocks, wide=display.wide, quiet=display.quiet)
 
 
 def _progress(total: int) -> Callable[[Outcome[T], int], None] | None:

@@ -24,7 +24,7 @@ from pgpart.cli.output import (
     results_json,
     stats_json,
 )
-from pgpart.cli.output.common import dumps
+from pgpart.cli.output.common import dumps, sql_comment
 from pgpart.cli.output.prometheus import label
 from pgpart.core.plan import Plan, Status
 
@@ -251,10 +251,11 @@ def render_stats_fleet(outcomes: StatsOutcomes, fmt: Format) -> str:
 
 
 def _result(action: dict[str, Any]) -> str:
+    analyze = action["action"] == "analyze"  # a failure of it is a warning
     if action["error"]:
-        return "failed"
+        return "failed (a warning)" if analyze else "failed"
     if action["skipped"]:
-        return "skipped (already there)"
+        return "not needed" if analyze else "skipped (already there)"
     return "done" if action["done"] else "not run"
 
 
@@ -271,10 +272,12 @@ def render_results_fleet(
         return _results_json_fleet(outcomes, docs, any_failed)
     if dry_run:
         scripts = [
-            f"-- database {name}\n" + render_results(results, plan, fmt, quiet=False, dry_run=True)
+            sql_comment(f"database {name}")
+            + "\n"
+            + render_results(results, plan, fmt, quiet=False, dry_run=True)
             for name, (results, plan) in ok
         ]
-        scripts += [f"-- database {o.member.name}: {o.error}\n" for o in failed]
+        scripts += [sql_comment(f"database {o.member.name}: {o.error}") + "\n" for o in failed]
         return "\n".join(scripts)
     return _results_table_fleet(docs, failed, quiet)
 

@@ -128,12 +128,30 @@ RelocationOpt = Annotated[
         show_default=False,
     ),
 ]
+NoAnalyzeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-analyze",
+        help="Do not ANALYZE the parent of a table whose partitions the run changed "
+        "(done by default: autovacuum never analyzes a partitioned parent) "
+        "[config: analyze = false]",
+    ),
+]
 WideOpt = Annotated[
     bool,
     typer.Option(
         "--wide",
         help="Print long lines whole instead of fitting the terminal's width "
         "(COLUMNS, else the terminal; piped output is never cut).",
+    ),
+]
+TimelineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--timeline",
+        help="Draw each table's coverage as one line: partitions, gaps, rows in DEFAULT, "
+        "now, the retention cutoff, the premake horizon (with --format table only; "
+        "--wide: one column per period).",
     ),
 ]
 ReadFormatOpt = Annotated[ReadFormat, typer.Option("--format", "-f", help="Output format.")]

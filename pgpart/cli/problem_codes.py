@@ -36,12 +36,20 @@ WITHHOLDING_CODES = frozenset(
         ProblemCode.RELOCATION_BLOCKED,
         ProblemCode.RELOCATION_NEEDS_CHOICE,
         ProblemCode.CANNOT_DROP,
+        ProblemCode.CANNOT_CREATE,
+        ProblemCode.LOCKED,
     }
 )
 
 # What new partitions will lack although they are made (a publication pgpart
-# may not change): said on stderr even when the table's work went ahead.
-LACKING_CODE = ProblemCode.CANNOT_REPRODUCE
+# may not change), or need elsewhere first (a subscriber's partition): said on
+# stderr even when the table's work went ahead.
+LACKING_CODES = frozenset({ProblemCode.CANNOT_REPRODUCE, ProblemCode.LEAF_PUBLICATION})
+
+# What a writing run says on stderr even with -q: planning at a moment later
+# than the server's clock (a stale PGPART_NOW in cron's environment...) kept
+# partitions from retention.
+NOTICE_CODES = frozenset({ProblemCode.RETENTION_CLOCK})
 
 # Nothing but the DEFAULT partition covers now (Prometheus: 0 s of coverage ahead).
 MISSING_CURRENT_CODE = ProblemCode.MISSING_CURRENT

@@ -13,11 +13,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from pgpart.cli.console import one_line
+from pgpart.core.identifiers import display_part
+from pgpart.core.wording import counted
 from pgpart.db.results import ProgressKind
 
 if TYPE_CHECKING:
     from pgpart.core.plan import Action
     from pgpart.db.results import ActionResult, Progress
+    from pgpart.db.snapshot_read import ReadWait
 
 # The executor's lock holder: who first (pid, mode), then the query, which the width may cut.
 _HOLDER = re.compile(r"(held|queued ahead) by pid (\d+)[^:]*(?:: (.*))?")
@@ -49,6 +52,11 @@ class RunProgress:
         if self.enabled:
             self._show(_describe(event))
 
+    def read_wait(self, event: ReadWait) -> None:
+        """A lock wait while planning: a partition new ones copy is held."""
+        if self.enabled:
+            self._show(_lock_wait(event.relation, event.holder, event.attempt))
+
     def _show(self, text: str) -> None:
         from pgpart.cli.output import terminal_width
 
@@ -69,20 +77,24 @@ class RunProgress:
 
 def _describe(event: Progress) -> str:
     if event.kind is ProgressKind.LOCK_WAIT:
-        who = _HOLDER.match(event.holder or "")
-        holder = f" {who.group(1)} by pid {who.group(2)}" if who else ""
-        query = f": {who.group(3)}" if who and who.group(3) else ""
-        return (
-            f"waiting for a lock on {event.relation or '?'}{holder}, attempt {event.attempt}{query}"
-        )
+        return _lock_wait(event.relation, event.holder, event.attempt)
     if event.kind is ProgressKind.RELOCATING:
         return _relocating(event)
-    return f"{event.action.partition}: {event.rows:,} rows moved out of DEFAULT so far"
+    moved = f"{counted(event.rows, 'row')} moved out of DEFAULT so far"
+    return f"{display_part(event.action.partition or '?')}: {moved}"
+
+
+def _lock_wait(relation: str | None, holder: str | None, attempt: int) -> str:
+    who = _HOLDER.match(holder or "")
+    held = f" {who.group(1)} by pid {who.group(2)}" if who else ""
+    query = f": {who.group(3)}" if who and who.group(3) else ""
+    return f"waiting for a lock on {relation or '?'}{held}, attempt {attempt}{query}"
 
 
 def _relocating(event: Progress) -> str:
     """e.g. 'events_2026_11_23: drain: 1,200,000 rows done, ~1,800,000 left, ~18 s to go'"""
-    text = f"{event.action.partition}: {event.text or 'relocating'}: {event.rows:,} rows done"
+    name = display_part(event.action.partition or "?")
+    text = f"{name}: {event.text or 'relocating'}: {event.rows:,} rows done"
     if event.rows_left is not None:
         text += f", ~{event.rows_left:,} left"
     if event.seconds_left is not None:

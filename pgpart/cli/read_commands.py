@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +25,7 @@ from pgpart.cli.options import (
     ReadFormatOpt,
     ServiceOpt,
     TablesArg,
+    TimelineOpt,
     VerboseOpt,
     WideOpt,
     output_format,
@@ -30,6 +34,9 @@ from pgpart.cli.reporting import report_refused
 from pgpart.cli.requests import Display, InitRequest, ReadRequest, Where
 from pgpart.cli.sql_log import log_queries
 from pgpart.errors import UsageError
+
+if TYPE_CHECKING:
+    from pgpart.cli.output.timeline import Block
 
 
 def check(
@@ -41,6 +48,7 @@ def check(
         ),
     ] = False,
     fmt: ReadFormatOpt = ReadFormat.table,
+    timeline: TimelineOpt = False,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
     dsns: DsnOpt = None,
@@ -57,15 +65,21 @@ def check(
 
     \b
       pgpart check                          # every configured (or discovered) table
-      pgpart check public.events -f json    # one table, for a script
+      pgpart check --timeline               # coverage at a glance, one line per table
       pgpart check -q                       # Nagios/Icinga: silent unless not OK
     """
+    if timeline and fmt is not ReadFormat.table:
+        fail(
+            f"--timeline draws for a terminal: it goes with --format table, not {fmt.value}",
+            ExitCode.UNKNOWN,
+        )
     request = ReadRequest(
         Where.of(dsns, services, jobs, config),
         Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide),
         tuple(tables or ()),
         exact=exact,
         now=now,
+        timeline=timeline,
     )
     dsn, fleet = request.where.dsn, choose(request.where)
     if fleet is not None:
@@ -81,9 +95,28 @@ def check(
             log_queries(conn, verbose)
             planned = api.check(conn, settings, request.tables, moment, exact=exact)
             planned = with_suggestions(conn, planned)
-        width = stdout_width(wide)
-        emit(render_check(planned, request.display.fmt, quiet=quiet, width=width))
+        if timeline:
+            from pgpart.cli.output.timeline import Block
+
+            emit(timeline_text([Block(None, planned)], wide=wide, quiet=quiet))
+        else:
+            width = stdout_width(wide)
+            emit(render_check(planned, request.display.fmt, quiet=quiet, width=width))
     finish(check_exit_code(planned.status))
+
+
+def timeline_text(blocks: Sequence[Block], *, wide: bool, quiet: bool) -> str:
+    """check --timeline for stdout: its width (the terminal's, $COLUMNS, else
+    80; --wide: none) and its glyphs (ASCII unless stdout and the locale take UTF-8)."""
+    from pgpart.cli.output.common import terminal_width
+    from pgpart.cli.output.timeline import glyphs_for, render_timeline
+
+    width = None if wide else terminal_width(sys.stdout) or TIMELINE_WIDTH
+    glyphs = glyphs_for(sys.stdout.encoding, os.environ, bool(sys.flags.utf8_mode))
+    return render_timeline(blocks, width, glyphs, quiet=quiet)
+
+
+TIMELINE_WIDTH = 80  # a picture needs a width: piped, the timeline is drawn for 80 columns
 
 
 def stats(

@@ -75,6 +75,7 @@ class ReadRequest:
     tables: tuple[str, ...] = ()
     exact: bool = False
     now: str | None = None
+    timeline: bool = False  # check --timeline
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ when they cannot be read) and hands it to pgpart.cli.write_run.
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,13 @@ import typer
 from pgpart.cli.console import emit, say
 from pgpart.cli.databases import choose, load_settings
 from pgpart.cli.exit_codes import reported
-from pgpart.cli.inputs import as_utc_if_naive, parse_duration, parse_interval, parse_moment
+from pgpart.cli.inputs import (
+    as_utc_if_naive,
+    parse_duration,
+    parse_interval,
+    parse_moment,
+    parse_now,
+)
 from pgpart.cli.options import (
     DEFAULT_JOBS,
     ConfigOpt,
@@ -23,6 +30,7 @@ from pgpart.cli.options import (
     DsnOpt,
     JobsOpt,
     LockTimeoutOpt,
+    NoAnalyzeOpt,
     NowOpt,
     QuietOpt,
     RelocationChoice,
@@ -78,6 +86,7 @@ def create(
     relocation: RelocationOpt = None,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -108,11 +117,28 @@ def create(
         end = parse_moment(to, "--to") if to is not None else None
         if start and end and as_utc_if_naive(start) >= as_utc_if_naive(end):
             raise UsageError(f"--from {from_} is not before --to {to}")
+        if start is None and end is not None and _before_now(end, now):
+            raise UsageError(
+                f"--to {to} lies before now: without --from, create covers [the current"
+                " period, --to), which is empty; pass --from to backfill earlier periods"
+            )
     change = Request(
-        Mode.CREATE, interval=parsed_interval, create_from=start, create_to=end, force=force
+        Mode.CREATE,
+        interval=parsed_interval,
+        create_from=start,
+        create_to=end,
+        force=force,
+        analyze=not no_analyze,
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     run_write(WriteRequest(where, display, (table,), change, now, dry_run), fleet)
+
+
+def _before_now(end: datetime, now: str | None) -> bool:
+    """--to lies before --now (else $PGPART_NOW, else the clock) in every
+    zone: a naive value is read in the table's zone, at most 14 hours off UTC."""
+    slack = timedelta(0) if end.tzinfo else timedelta(hours=14)
+    return as_utc_if_naive(end) + slack <= parse_now(now)
 
 
 def maintain(
@@ -128,6 +154,7 @@ def maintain(
     ] = False,
     relocation: RelocationOpt = None,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -139,7 +166,8 @@ def maintain(
     now: NowOpt = None,
 ) -> None:
     """What cron runs: create partitions through the premake horizon, move DEFAULT rows
-    into them, finish interrupted detaches, apply configured retention. Idempotent.
+    into them, finish interrupted detaches, apply configured retention; on a logical
+    replication subscriber, refresh its subscriptions. Idempotent.
 
     Examples:
 
@@ -153,7 +181,7 @@ def maintain(
     where = _with_relocation(Where.of(dsns, services, jobs, config, lock_timeout), relocation)
     fleet = choose(where)
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
-    change = Request(Mode.MAINTAIN, force=force)
+    change = Request(Mode.MAINTAIN, force=force, analyze=not no_analyze)
     run_write(WriteRequest(where, display, tuple(tables or ()), change, now, dry_run), fleet)
 
 
@@ -188,6 +216,14 @@ def drop(
     detach: Annotated[
         bool, typer.Option("--detach", help="Detach instead of dropping (keep the tables).")
     ] = False,
+    no_archive: Annotated[
+        bool,
+        typer.Option(
+            "--no-archive",
+            help='On a table with retention_mode = "archive": drop without archiving first'
+            " (by default each partition is archived, as maintain does, before it is dropped).",
+        ),
+    ] = False,
     force: Annotated[
         bool,
         typer.Option(
@@ -204,6 +240,7 @@ def drop(
     ] = False,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
+    no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
     quiet: QuietOpt = False,
     wide: WideOpt = False,
@@ -215,7 +252,9 @@ def drop(
     now: NowOpt = None,
 ) -> None:
     """Remove (or --detach) partitions lying wholly before a cutoff. The partition
-    holding the current time, and every later one, is never touched.
+    holding the current time, and every later one, is never touched. On a table
+    whose retention_mode is "archive", each partition is archived first (as maintain
+    does) unless --no-archive.
 
     Exactly one of --older-than DURATION or --before DATE is required.
 
@@ -245,7 +284,9 @@ def drop(
         drop_older_than=duration,
         drop_before=cutoff,
         drop_detach=detach,
+        drop_no_archive=no_archive,
         force=force,
+        analyze=not no_analyze,
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     request = WriteRequest(where, display, (table,), change, now, dry_run, confirm=not yes)
@@ -257,6 +298,23 @@ def restore(
         Path,
         typer.Argument(help="An archive's dump (.dump) or manifest (.json), as maintain wrote it."),
     ],
+    keep_until: Annotated[
+        str | None,
+        typer.Option(
+            "--keep-until",
+            metavar="DATE",
+            help="Keep the restored partition until then: retention (maintain, drop) leaves it"
+            " alone until this date (ISO 8601; default: 30 days from now).",
+            show_default=False,
+        ),
+    ] = None,
+    from_other_database: Annotated[
+        bool,
+        typer.Option(
+            "--from-other-database",
+            help="Restore an archive that another database or cluster made (refused otherwise).",
+        ),
+    ] = False,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
     fmt: WriteFormatOpt = WriteFormat.table,
@@ -265,19 +323,41 @@ def restore(
     dsns: DsnOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Bring back a partition that retention_mode = "archive" dumped: pg_restore it,
-    check its rows and checksum, and re-attach it when its range is free (else keep
-    it as a plain table and say why)."""
+    """Bring back a partition that retention_mode = "archive" dumped: check the archive
+    (path, sha256, nothing but its table, from this database), pg_restore it, count its
+    rows, and re-attach it when its range is free (else keep it as a plain table and say
+    why). Retention leaves it alone until --keep-until."""
     where = Where.of(dsns, lock_timeout=lock_timeout, config=config)
     dsn = where.dsn
     with reported(dsn):
         if len(where.dsns) > 1:
             raise UsageError("restore works on one database: give one --dsn")
+        until = _keep_until(keep_until)
         settings = load_settings(where, dsn)
-        from pgpart.db.restore import render_restore, restore
+        from pgpart.cli.output.restore import render_restore
+        from pgpart.db.restore import RestoreRequest, restore
 
-        result = restore(settings, archive, dry_run=dry_run, log=logger(verbose))
+        request = RestoreRequest(archive, until, dry_run, from_other_database)
+        result = restore(settings, request, log=logger(verbose))
         if not quiet or fmt is WriteFormat.json:
             emit(render_restore(result, fmt.value))
         if not result.attached and not dry_run and quiet:
             say(f"{result.table} restored as a plain table: {result.why}")
+
+
+KEEP_DAYS = 30
+
+
+def _keep_until(text: str | None) -> datetime:
+    """--keep-until (a date is its midnight, UTC when naive), in the future;
+    else 30 days from now."""
+    now = datetime.now(timezone.utc)
+    if text is None:
+        return now + timedelta(days=KEEP_DAYS)
+    until = as_utc_if_naive(parse_moment(text, "--keep-until"))
+    if until <= now:
+        raise UsageError(
+            f"--keep-until {text} is not in the future: the next maintain would archive the"
+            " partition again"
+        )
+    return until

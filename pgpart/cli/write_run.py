@@ -24,6 +24,7 @@ from pgpart.cli.reporting import (
     without_refused,
 )
 from pgpart.cli.sql_log import log_queries, logger
+from pgpart.core.identifiers import display_part
 from pgpart.errors import PgpartError, StandbyRefused, primary_message
 
 if TYPE_CHECKING:
@@ -44,18 +45,29 @@ def run_write(request: WriteRequest, fleet: Fleet | None) -> NoReturn:
         settings = load_settings(request.where, dsn)
         moment = parse_now(request.now)
         change = replace(request.change, max_new_partitions=settings.max_new_partitions)
-        planned = _plan(request, settings, change, moment)
+        quiet = request.display.quiet
+        show = RunProgress(enabled=not quiet and is_terminal(sys.stderr), notices=not quiet)
+        try:
+            planned = _plan(request, settings, change, moment, show)
+        finally:
+            show.clear()  # a lock wait's line, before anything else is said
         if request.confirm and not request.dry_run and planned.actions:
             from pgpart.cli.drop_confirm import confirm_drop
 
             if not confirm_drop(planned, settings, detach=change.drop_detach, width=width):
                 finish(ExitCode.OK)  # a declined confirmation: a deliberate no-op
-        results = _apply(request, settings, planned, width)
+        results = _apply(request, settings, planned, width, show)
         code = _report(request, settings, planned, results, moment, width)
     finish(code)
 
 
-def _plan(request: WriteRequest, settings: Settings, change: Request, moment: datetime) -> Plan:
+def _plan(
+    request: WriteRequest,
+    settings: Settings,
+    change: Request,
+    moment: datetime,
+    show: RunProgress,
+) -> Plan:
     from pgpart import api
     from pgpart.core.planner import Mode
     from pgpart.db.did_you_mean import with_suggestions
@@ -64,7 +76,13 @@ def _plan(request: WriteRequest, settings: Settings, change: Request, moment: da
         with api.open_connection(settings) as conn:
             log_queries(conn, request.display.verbose)
             planned = api.plan_changes(
-                conn, settings, request.tables, moment, change, allow_standby=request.dry_run
+                conn,
+                settings,
+                request.tables,
+                moment,
+                change,
+                allow_standby=request.dry_run,
+                on_wait=show.read_wait,
             )
             return with_suggestions(conn, planned)
     except StandbyRefused as exc:
@@ -78,14 +96,11 @@ def _plan(request: WriteRequest, settings: Settings, change: Request, moment: da
 
 
 def _apply(
-    request: WriteRequest, settings: Settings, planned: Plan, width: int | None
+    request: WriteRequest, settings: Settings, planned: Plan, width: int | None, show: RunProgress
 ) -> list[ActionResult]:
     from pgpart import api
 
     display = request.display
-    show = RunProgress(
-        enabled=not display.quiet and is_terminal(sys.stderr), notices=not display.quiet
-    )
     try:
         results = api.apply(
             settings,
@@ -141,7 +156,10 @@ def _report(
         )
     if stopped:
         say("interrupted (Ctrl-C) while checking the state after the run; the run is complete")
-    for line in run_lines(planned, results, quiet=display.quiet):
+    # Both streams on one terminal: the report above already shows what failed.
+    on_screen = is_terminal(sys.stdout) and is_terminal(sys.stderr)
+    echoed = on_screen and not display.quiet and display.fmt is Format.TABLE
+    for line in run_lines(planned, results, quiet=display.quiet, echoed=echoed):
         say(masked(line, dsn))
     return written_exit_code(planned, results, interrupted=stopped)
 
@@ -165,8 +183,13 @@ def _interrupted(
         )
     )
     current = show.in_flight
+    part = (
+        f" {display_part(current.partition)}"
+        if current is not None and current.partition is not None
+        else ""
+    )
     where = (
-        f" during {current.action} {current.partition} of {current.table.qualified}"
+        f" during {current.action}{part} of {current.table.qualified}"
         " (rolled back: it is as before)"
         if current is not None
         else ""

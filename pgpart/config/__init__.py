@@ -31,4 +31,3 @@ __all__ = [
     "parse_table_name",
     "render_toml",
 ]
-

@@ -49,6 +49,8 @@ class TablePolicy:
     archive_command: str | None = None
     archive_timeout: Duration = ARCHIVE_TIMEOUT  # archive_command is killed past it
     pg_bin: str | None = None
+    # ANALYZE the parent after a run changed its partitions (--no-analyze: no).
+    analyze: bool = True
     # Rows out of DEFAULT: settle within relocation_max_wait (None: the
     # lock_timeout), beyond it what the user chose (pgpart.core.relocation).
     relocation: Strategy = Strategy.AUTO

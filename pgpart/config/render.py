@@ -32,6 +32,7 @@ _HEADER = """\
 #   warn_ahead, critical_ahead   check warns / fails when coverage ends sooner than
 #                   now + this (default: 2 days, 2 hours for hourly; 0)
 #   naming          e.g. "{table}_{start:%Y_%m}"; default: continue the existing names
+#   analyze         true (default): ANALYZE the parent after a run changed its partitions
 #   relocation      rows out of DEFAULT when moving them would make writers wait longer
 #                   than relocation_max_wait (default: lock_timeout): "auto" (ask),
 #                   "lock" (let them wait) or "drain" (batches; the rows in transit

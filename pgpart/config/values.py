@@ -193,6 +193,17 @@ def _zone_hint(name: str) -> str:
     return ' (expected an IANA name such as "UTC" or "Europe/Paris")'
 
 
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        hint = (
+            " (write it without quotes)"
+            if isinstance(value, str) and value.strip().lower() in ("true", "false")
+            else ""
+        )
+        raise ValueError(f"must be true or false, not {type_name(value)} ({show(value)}){hint}")
+    return value
+
+
 def _naming(value: object) -> str:
     from pgpart.core.partition_names import validate_template
 
@@ -219,6 +230,7 @@ POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
     "archive_command": _command_text,
     "archive_timeout": _archive_timeout,
     "pg_bin": _path_text,
+    "analyze": _boolean,
 }
 SETTINGS_CHECKS: dict[str, Callable[[object], Any]] = {
     "statement_timeout": _statement_timeout,
@@ -248,6 +260,7 @@ BUILTIN_POLICY: dict[str, Any] = {
     "archive_command": None,
     "archive_timeout": ARCHIVE_TIMEOUT,
     "pg_bin": None,
+    "analyze": True,
 }
 BUILTIN_SETTINGS: dict[str, Any] = {
     "statement_timeout": Duration(microseconds=5 * 60 * 1_000_000),

@@ -17,8 +17,9 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from pgpart.config import TablePolicy
+from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core.plan import Action, ArchivePartition, DropPartition, TableRef
+from pgpart.core.request import Request
 from pgpart.core.siblings import LEFTOVER_MARK
 from pgpart.core.snapshot import Leftover
 
@@ -81,6 +82,17 @@ def archiving(
         else:
             out.append(a)
     return tuple(out)
+
+
+def archived_drops(
+    ref: TableRef, removed: Sequence[Action], policy: TablePolicy, request: Request
+) -> tuple[Action, ...]:
+    """`pgpart drop` on a table whose retention archives: each partition is
+    archived before it goes, as maintain would (``--no-archive``: dropped as
+    asked; ``--detach``: only detached, nothing is lost)."""
+    if policy.retention_mode is not RetentionMode.ARCHIVE or request.drop_no_archive:
+        return tuple(removed)
+    return archiving(ref, removed, (), policy)
 
 
 def _archive(

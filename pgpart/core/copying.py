@@ -1,16 +1,19 @@
 """How new partitions of one table are made: from its newest sibling, unless
 that sibling cannot be reproduced; and how rows leave the DEFAULT partition
-for them. With the findings that decide it (cannot_reproduce, sibling_drift,
-relocation_blocked)."""
+for them. With the findings that decide it (cannot_reproduce, cannot_create,
+sibling_drift, relocation_blocked)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from pgpart.core.marks import MARK_CONSTRAINT
+from pgpart.core.placement import cannot_create
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
 from pgpart.core.relocation import DefaultFacts
-from pgpart.core.siblings import Relocation, SiblingTemplate, drift, relocation_for, template_issues
+from pgpart.core.row_code import relocation_refusal
+from pgpart.core.sibling_findings import drift, template_issues
+from pgpart.core.siblings import Relocation, SiblingTemplate, relocation_for
 from pgpart.core.snapshot import PartitionedTable, Snapshot
 
 
@@ -19,7 +22,7 @@ class Copying:
     """How new partitions of one table are made."""
 
     template: SiblingTemplate | None
-    refuse: bool  # cannot_reproduce: no partition is created
+    refuse: bool  # cannot_reproduce, cannot_create: no partition is created
     relocation: Relocation | None  # None: rows cannot leave DEFAULT unnoticed
 
 
@@ -41,6 +44,9 @@ def copying(
                 + ("; pgpart creates no partition for this table" if issue.blocks else ""),
             )
         )
+    denied = cannot_create(table)
+    if denied is not None:
+        problems.append(denied)
     if newest is not None:
         differs = drift(newest, previous)
         if differs:
@@ -57,8 +63,10 @@ def copying(
             extra=facts.watchers,
         )
         if why is None:
-            why = _settle_blocker(table, facts)
-            relocation = None if why else relocation
+            why = _settle_blocker(table, facts) or relocation_refusal(
+                table.row_code, login.name, login.superuser, indexes_filled=True
+            )
+            relocation = None if why or _hidden_from_owner(table) else relocation
         holds = rows is None or rows.error is not None or rows.rows > rows.null_rows
         if why is not None and holds:
             problems.append(
@@ -69,7 +77,13 @@ def copying(
                     "partition until then",
                 )
             )
-    refuse = any(i.blocks for i in issues)
+    # The newest sibling locked: new partitions would copy a definition unread.
+    locked = table.templates.locked
+    refuse = (
+        any(i.blocks for i in issues)
+        or denied is not None
+        or (locked is not None and locked.newest)
+    )
     return Copying(newest, refuse, relocation), problems
 
 
@@ -80,14 +94,24 @@ def _unmarked(template: SiblingTemplate | None) -> SiblingTemplate | None:
     return replace(template, constraints=kept)
 
 
+def _hidden_from_owner(table: PartitionedTable) -> bool:
+    """Row security hides the DEFAULT's rows from its owner (findings'
+    hidden_default_rows says so: relocation_blocked)."""
+    sec = table.facts.default_security
+    return sec.enabled and not sec.owner_bypasses and (sec.forced or not sec.owner_owns)
+
+
 def _settle_blocker(table: PartitionedTable, facts: DefaultFacts) -> str | None:
-    """What keeps the owner from moving every row of a range (besides watchers)."""
-    if facts.force_rls:
-        tables = " and ".join(facts.force_rls)
+    """What keeps the owner from moving every row of a range (besides watchers
+    and row security on the DEFAULT, which findings reports)."""
+    default = table.default.qualified if table.default else None
+    forced = [t for t in facts.force_rls if t != default]
+    if forced:
         return (
-            f"row-level security is forced on {tables}: the owner would see only the rows its "
-            "policies allow, so a move could not take them all; for the repair run "
-            f"ALTER TABLE {facts.force_rls[0]} NO FORCE ROW LEVEL SECURITY, then FORCE it again"
+            f"row-level security is forced on {forced[0]}: the rows go back in through it as its"
+            " owner, whom its policies would then check, so a move could fail or refuse rows;"
+            f" for the repair run ALTER TABLE {forced[0]} NO FORCE ROW LEVEL SECURITY, then"
+            " FORCE it again"
         )
     if facts.temp_denied:
         return (

@@ -20,6 +20,7 @@ from pgpart.core.copying import Copying
 from pgpart.core.coverage import Segment, covered, overlaps, segments
 from pgpart.core.framing import closed, live_partitions
 from pgpart.core.moments import describe_moment
+from pgpart.core.placement import new_partition_schema
 from pgpart.core.plan import (
     Action,
     CreatePartition,
@@ -164,8 +165,7 @@ class _Maker:
     ) -> _Maker:
         table = frame.table
         live = live_partitions(table)
-        newest = max(closed(live), key=lambda p: p.lower or datetime.min, default=None)
-        schema = newest.schema if newest is not None else table.schema
+        schema = new_partition_schema(table)
         # Names already taken, by anyone, in that schema.
         taken = set(snapshot.taken_names.get(schema, frozenset()))
         # A range whose rows are in transit is planned by its resume, not again.

@@ -13,12 +13,14 @@ from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.coverage import segment_at, segments
 from pgpart.core.durations import Duration
+from pgpart.core.identifiers import display_part
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
 from pgpart.core.request import Target
 from pgpart.core.retention import Expired
 from pgpart.core.snapshot import Partition, PartitionedTable
 from pgpart.core.table_frame import TableFrame, wall_text
+from pgpart.core.wording import counted
 
 
 def unsupported(target: Target) -> Problem | None:
@@ -42,7 +44,7 @@ def unsupported(target: Target) -> Problem | None:
     if table.key_kind is None:
         return _unsupported_key(
             table,
-            f"is partitioned on {table.key_column} of type {table.key_type},"
+            f"is partitioned on {display_part(table.key_column)} of type {table.key_type},"
             " not a date or time column",
         )
     return None
@@ -118,9 +120,14 @@ def _ahead_problem(frame: TableFrame, until: datetime, policy: TablePolicy) -> P
 
 
 def default_problems(frame: TableFrame, rows: DefaultRows | None, premake: int) -> list[Problem]:
-    """default_has_rows: what the probe found in the DEFAULT partition."""
+    """default_has_rows: what the probe found in the DEFAULT partition (and
+    what row security keeps it, or the move out of it, from seeing)."""
     if frame.table.default is None or rows is None:
         return []
+    return _rows_found(frame, rows, premake) + hidden_default_rows(frame.table, rows)
+
+
+def _rows_found(frame: TableFrame, rows: DefaultRows, premake: int) -> list[Problem]:
     if rows.error:
         return [
             Problem(
@@ -129,24 +136,26 @@ def default_problems(frame: TableFrame, rows: DefaultRows | None, premake: int) 
                 f"could not probe the DEFAULT partition: {rows.error}",
             )
         ]
-    if rows.rows == 0:
+    default = frame.table.default
+    if rows.rows == 0 or default is None:
         return []
-    default = frame.table.default.qualified
     nulls = (
-        f"{rows.null_rows} rows with a NULL {frame.table.key_column}, which no range partition "
-        "can hold: they stay there and never keep a partition from being made"
+        f"{counted(rows.null_rows, 'row', grouped=False)} with a NULL "
+        f"{frame.table.key_column}, which no range partition can hold: they stay there and "
+        "never keep a partition from being made"
         if rows.null_rows
         else ""
     )
     if rows.null_rows == rows.rows:
-        return [Problem(Status.INFO, ProblemCode.DEFAULT_HAS_ROWS, f"{default} holds {nulls}")]
-    keyed = rows.rows - rows.null_rows
-    count = f"{keyed}" if rows.exact else f"at least {keyed}"
+        text = f"{default.qualified} holds {nulls}"
+        return [Problem(Status.INFO, ProblemCode.DEFAULT_HAS_ROWS, text)]
+    count = counted(rows.rows - rows.null_rows, "row", grouped=False)
+    count = count if rows.exact else "at least " + count
     shown = [
         f"{describe_moment(p.start, frame.tz, frame.interval)} ({p.rows})" for p in rows.periods[:6]
     ]
     if len(rows.periods) > 6:
-        shown.append(f"... {len(rows.periods) - 6} more periods")
+        shown.append(f"... {counted(len(rows.periods) - 6, 'more period')}")
     far = [
         p
         for p in rows.periods
@@ -155,7 +164,7 @@ def default_problems(frame: TableFrame, rows: DefaultRows | None, premake: int) 
         and p.start
         >= cal.shift(cal.align(frame.now, frame.grid, frame.tz), frame.grid, 24, frame.tz)
     ]
-    note = f"; {len(far)} far-future period(s): stray rows?" if far else ""
+    note = f"; {counted(len(far), 'far-future period')}: stray rows?" if far else ""
     if rows.all_periods:
         note += _outside_window_fix(frame, rows, premake)
     else:
@@ -168,9 +177,58 @@ def default_problems(frame: TableFrame, rows: DefaultRows | None, premake: int) 
         Problem(
             Status.WARNING,
             ProblemCode.DEFAULT_HAS_ROWS,
-            f"DEFAULT partition {default} holds {count} rows: {listed}" + ", ".join(shown) + note,
+            f"DEFAULT partition {default.qualified} holds {count}: {listed}"
+            + ", ".join(shown)
+            + note,
         )
     ]
+
+
+def hidden_default_rows(table: PartitionedTable, rows: DefaultRows | None) -> list[Problem]:
+    """Row security on the DEFAULT partition hiding rows from the login role
+    (check's count falls short: default_has_rows) or from the parent's owner,
+    as which pgpart moves them out (they stay, and the partition for their
+    range fails on every run: relocation_blocked). Only the owner's problem
+    waits for rows to be seen: what the login cannot see may be there."""
+    default, sec = table.default, table.facts.default_security
+    if default is None or not sec.enabled:
+        return []
+    out: list[Problem] = []
+    forced = "FORCE ROW LEVEL SECURITY"
+    login_hidden = not sec.login_bypasses and (sec.forced or not sec.login_owns)
+    if login_hidden:
+        why = forced if sec.forced else "pgpart's login role does not own it"
+        out.append(
+            Problem(
+                Status.WARNING,
+                ProblemCode.DEFAULT_HAS_ROWS,
+                f"row security on the DEFAULT partition {default.qualified} ({why}) hides "
+                "rows from pgpart's login role: it may hold more rows than counted here; "
+                "a login with BYPASSRLS (ALTER ROLE ... BYPASSRLS) sees them all",
+            )
+        )
+    owner = display_part(table.owner)
+    owner_hidden = not sec.owner_bypasses and (sec.forced or not sec.owner_owns)
+    may_hold = login_hidden or rows is None or rows.error is not None or rows.rows > 0
+    if owner_hidden and may_hold:
+        why = forced if sec.forced else f"role {owner} does not own it"
+        fix = (
+            f"ALTER TABLE {default.qualified} NO FORCE ROW LEVEL SECURITY for the repair "
+            "(FORCE it again after)"
+            if sec.forced
+            else f"ALTER TABLE {default.qualified} OWNER TO {owner}"
+        )
+        out.append(
+            Problem(
+                Status.WARNING,
+                ProblemCode.RELOCATION_BLOCKED,
+                f"row security on the DEFAULT partition {default.qualified} ({why}) hides its "
+                f"rows from role {owner}, as which pgpart moves them into new partitions: "
+                "they would stay there and the partition for their range fails on every run; "
+                f"{fix}, or ALTER ROLE {owner} BYPASSRLS",
+            )
+        )
+    return out
 
 
 def _outside_window_fix(frame: TableFrame, rows: DefaultRows, premake: int) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_name
+from pgpart.core.interval import Interval
 from pgpart.core.problem_code import ProblemCode as ProblemCode
 from pgpart.core.relocation import DefaultFacts, Relocating
 from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
@@ -167,6 +169,40 @@ class ArchivePartition:
     action = "archive"
 
 
+@dataclass(frozen=True, slots=True)
+class AnalyzeTable:
+    """ANALYZE the parent once its partitions changed: autovacuum analyzes
+    partitions, never a partitioned parent, whose statistics (of the table as
+    a whole) the planner uses for every query over the table. Planned last
+    among the table's actions; run only when one of them changed something
+    (pgpart.db.ddl_analyze)."""
+
+    table: TableRef
+    partition: str | None = None  # it is about no partition
+
+    action = "analyze"
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshSubscription:
+    """ALTER SUBSCRIPTION ... REFRESH PUBLICATION on a subscriber, so that it
+    applies the changes of partitions it did not know (pgpart.core.replication
+    says when and why copy_data is true; pgpart.db.ddl_subscription runs it)."""
+
+    table: TableRef  # a subscribed table of the run: the refresh follows its creations
+    subscription: str
+    owner: str  # the subscription's owner, whom pgpart acts as
+    partitions: tuple[tuple[str, str], ...]  # (schema, name) it brings in: each must be empty
+    copy_data: bool = True
+
+    action = "refresh_subscription"
+
+    @property
+    def partition(self) -> str:
+        """What reports show in the partition column: the subscription."""
+        return self.subscription
+
+
 Action = (
     CreatePartition
     | DropPartition
@@ -174,6 +210,8 @@ Action = (
     | FinalizeDetach
     | DropLeftover
     | ArchivePartition
+    | AnalyzeTable
+    | RefreshSubscription
 )
 
 
@@ -202,6 +240,32 @@ class DefaultRows:
 
 
 @dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch [lower, upper) of a table's key space, as aware moments;
+    None: MINVALUE / MAXVALUE. ``rows``: DEFAULT rows of the stretch."""
+
+    lower: datetime | None
+    upper: datetime | None
+    rows: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageMap:
+    """What a picture of one table's coverage needs (``check --timeline``):
+    the stretches its partitions cover and the periods whose rows sit in its DEFAULT,
+    framed by the moments that matter, every moment aware. Periods fall on
+    the table's calendar in ``zone``."""
+
+    zone: ZoneInfo
+    interval: Interval | None
+    covered: tuple[Span, ...]  # what the partitions routing rows cover, by lower bound
+    default_periods: tuple[Span, ...] = ()
+    has_default: bool = False
+    retention_cutoff: datetime | None = None  # partitions wholly before it expire
+    horizon: datetime | None = None  # where coverage should reach (premake)
+
+
+@dataclass(frozen=True, slots=True)
 class TablePlan:
     table: str  # display name, or the argument as given when unknown
     status: Status
@@ -216,6 +280,7 @@ class TablePlan:
     blocked: bool = False  # problems forbid DDL on this table
     oid: int | None = None  # the parent's, when the table exists
     lock_timeout_ms: int | None = None  # the table's resolved policy, for apply
+    coverage: CoverageMap | None = None  # None: a table pgpart cannot work on
 
 
 @dataclass(frozen=True, slots=True)

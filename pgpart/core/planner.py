@@ -18,10 +18,12 @@ from datetime import datetime, timezone
 
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
+from pgpart.core.archive_plan import archived_drops
 from pgpart.core.bounds import KeyKind
 from pgpart.core.catchall import catchall_problems
 from pgpart.core.copying import Copying, copying
 from pgpart.core.coverage import segment_at, segments
+from pgpart.core.coverage_map import coverage_map
 from pgpart.core.create_actions import create_actions
 from pgpart.core.findings import (
     coverage_problems,
@@ -40,9 +42,17 @@ from pgpart.core.framing import (
     table_zone,
     unknown_interval,
 )
+from pgpart.core.identifiers import display_part
+from pgpart.core.locked import locked_problem
 from pgpart.core.plan import (
     Action,
+    AnalyzeTable,
+    ArchivePartition,
+    CreatePartition,
     DefaultRows,
+    DetachPartition,
+    DropPartition,
+    FinalizeDetach,
     Plan,
     Problem,
     ProblemCode,
@@ -50,9 +60,12 @@ from pgpart.core.plan import (
     TablePlan,
 )
 from pgpart.core.relocation_plan import transits
+from pgpart.core.replication import creation_notes, table_problems, with_refreshes
 from pgpart.core.request import Mode, Request, Target
+from pgpart.core.restore_mark import restored_problems, without_kept
 from pgpart.core.retention import (
     Expired,
+    clock_note,
     drop_cutoff,
     drop_right_problems,
     expired_before,
@@ -84,9 +97,12 @@ def plan(targets: Sequence[Target], snapshot: Snapshot, now: datetime, request: 
     """Plan every target independently; one bad table never hides another."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    tables = tuple(_plan_table(t, snapshot, now, request) for t in targets)
+    if request.mode in (Mode.MAINTAIN, Mode.CREATE):
+        tables = with_refreshes(tables, snapshot)  # subscriptions to bring partitions into
     return Plan(
         now=now.astimezone(timezone.utc),
-        tables=tuple(_plan_table(t, snapshot, now, request) for t in targets),
+        tables=tables,
         server_version=snapshot.server_version,
     )
 
@@ -107,7 +123,7 @@ class _Expiry:
     removing: Expired | None  # what this run would remove (drop: --before/--older-than)
 
     @classmethod
-    def of(cls, frame: TableFrame, policy: TablePolicy, request: Request) -> _Expiry:
+    def of(cls, frame: TableFrame, policy: TablePolicy, request: Request, now: datetime) -> _Expiry:
         retention = policy.retention
         retained = None
         if retention is not None:
@@ -116,7 +132,8 @@ class _Expiry:
         removing = retained
         if request.mode is Mode.DROP:
             removing = expired_before(frame, drop_cutoff(frame, request))
-        return cls(retained, short, removing)
+        # A restored partition is left alone until the date its restore set.
+        return cls(without_kept(retained, now), short, without_kept(removing, now))
 
 
 def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Request) -> TablePlan:
@@ -127,8 +144,9 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         return _not_planned(target, problem)
     policy = target.policy
     frame, source, problems, blocked = _framed(table, policy, snapshot, now, request)
-    expiry = _Expiry.of(frame, policy, request)
+    expiry = _Expiry.of(frame, policy, request, now)
     copy, found = _findings(frame, target, snapshot, request, expiry)
+    found += restored_problems(table, now)
     problems += found
     partman = partman_problem(table, snapshot, request.mode)
     skip = partman is not None and request.mode in (Mode.MAINTAIN, Mode.DROP)
@@ -159,7 +177,15 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
         # Refused in part (cannot_reproduce, relocation_blocked, cannot_drop):
         # the rest is done and the command fails.
         blocked = blocked or failing
+        if policy.analyze and request.analyze and any(isinstance(a, _CHANGING) for a in actions):
+            actions += (AnalyzeTable(table_ref(frame)),)
+        problems += creation_notes(frame, actions, snapshot)
     return _table_plan(frame, target, source, problems, actions, blocked)
+
+
+# What changes the rows a parent holds, and so its statistics (a leftover's
+# drop does not: it left the table earlier).
+_CHANGING = (CreatePartition, DropPartition, DetachPartition, FinalizeDetach, ArchivePartition)
 
 
 def _findings(
@@ -175,6 +201,8 @@ def _findings(
     problems += hygiene_problems(frame, overdue, policy.retention)
     copy, sibling_problems = copying(table, target.default_rows, snapshot)
     problems += sibling_problems
+    if table.templates.locked is not None:
+        problems.append(locked_problem(table.qualified, table.templates.locked, request.mode))
     _, marked = transits(table, snapshot.marks, frame.tz, check=request.mode is Mode.CHECK)
     problems += marked
     if request.mode is Mode.CHECK and table.default is not None and frame.interval is not None:
@@ -182,6 +210,9 @@ def _findings(
     problems += leftover_problems(table)
     drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
     problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
+    note = clock_note(frame, policy, request, expiry.removing)
+    problems += [note] if note else []
+    problems += table_problems(frame, snapshot, check=request.mode is Mode.CHECK)
     return copy, problems
 
 
@@ -251,12 +282,18 @@ def _framed(
             Problem(
                 Status.UNKNOWN,
                 ProblemCode.UNKNOWN_INTERVAL,
-                f"{source} interval is {interval.value}, but {table.key_column} is a date: "
+                f"{source} interval is {interval.value}, but {display_part(table.key_column or '')}"
+                " is a date: "
                 "partitions of a date key are whole days or longer",
             )
         )
         blocked = True
-    frame = TableFrame(table, table.key_kind, tz, zone, interval, local_now, grid)
+    keep = None
+    if snapshot.server_now is not None and request.mode in (Mode.MAINTAIN, Mode.DROP):
+        server = snapshot.server_now
+        server_local = server.astimezone(timezone.utc) if tz else server.astimezone(zone)
+        keep = min(local_now, server_local if tz else server_local.replace(tzinfo=None))
+    frame = TableFrame(table, table.key_kind, tz, zone, interval, local_now, grid, keep)
     return frame, source if interval else None, problems, blocked
 
 
@@ -276,6 +313,7 @@ def _actions(
         removed, refused = removals(
             frame, ref, snapshot, expiry.removing, detach=request.drop_detach
         )
+        removed = archived_drops(ref, removed, policy, request)
         return finalize_actions(frame, ref, removed) + removed, [], refused
     if frame.interval is None:
         return (), [], False  # reported as unknown_interval, in every mode
@@ -324,4 +362,5 @@ def _table_plan(
         blocked=blocked,
         oid=table.oid,
         lock_timeout_ms=target.policy.lock_timeout.milliseconds(),
+        coverage=coverage_map(frame, target.policy, stretches, rows),
     )

@@ -49,12 +49,20 @@ class ProblemCode(StrEnum):
     RETENTION_TOO_SHORT = "retention_too_short"
     CANNOT_DROP = "cannot_drop"
     DETACHED_LEFTOVER = "detached_leftover"
+    RETENTION_CLOCK = "retention_clock"
+    RESTORED = "restored"  # info: a restored partition retention leaves alone until a date
     # making new partitions like their siblings
     CANNOT_REPRODUCE = "cannot_reproduce"
     SIBLING_DRIFT = "sibling_drift"
     RELOCATION_BLOCKED = "relocation_blocked"
     RELOCATION_NEEDS_CHOICE = "relocation_needs_choice"
     RELOCATION_IN_PROGRESS = "relocation_in_progress"
+    CANNOT_CREATE = "cannot_create"
+    LOCKED = "locked"  # another session holds the partition new ones copy
+    # logical replication: subscribers and publishers
+    SUBSCRIPTION_MISSING_PARTITION = "subscription_missing_partition"
+    SUBSCRIPTION_STOPPED = "subscription_stopped"
+    LEAF_PUBLICATION = "leaf_publication"
     # refusals
     MANAGED_ELSEWHERE = "managed_elsewhere"
     REFUSED = "refused"

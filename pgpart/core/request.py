@@ -46,5 +46,9 @@ class Request:
     drop_before: datetime | None = None  # drop --before (naive = table's wall clock)
     drop_older_than: Duration | None = None
     drop_detach: bool = False
+    drop_no_archive: bool = (
+        False  # drop --no-archive: an archive-mode table's partitions unarchived
+    )
     max_new_partitions: int = 500
     force: bool = False  # allow more than max_new_partitions
+    analyze: bool = True  # False: --no-analyze (no ANALYZE of the parents changed)

@@ -6,12 +6,13 @@ earlier runs, and finishing interrupted detaches)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.durations import Duration
+from pgpart.core.moments import describe_moment
 from pgpart.core.plan import (
     Action,
     ArchivePartition,
@@ -45,7 +46,7 @@ class Expired:
 
 
 def expired_before(frame: TableFrame, cutoff: datetime) -> Expired:
-    limit = min(cutoff, frame.now)
+    limit = min(cutoff, frame.retention_clock)
     return Expired(
         cutoff,
         tuple(p for p in frame.table.ranged if p.upper is not None and p.upper <= limit),
@@ -53,7 +54,7 @@ def expired_before(frame: TableFrame, cutoff: datetime) -> Expired:
 
 
 def retention_cutoff(frame: TableFrame, retention: Duration) -> datetime:
-    return retention.before(frame.now, frame.tz)
+    return retention.before(frame.retention_clock, frame.tz)
 
 
 def drop_cutoff(frame: TableFrame, request: Request) -> datetime:
@@ -61,7 +62,38 @@ def drop_cutoff(frame: TableFrame, request: Request) -> datetime:
     if request.drop_before is not None:
         return to_key_space(request.drop_before, frame)
     assert request.drop_older_than is not None
-    return request.drop_older_than.before(frame.now, frame.tz)
+    return request.drop_older_than.before(frame.retention_clock, frame.tz)
+
+
+def clock_note(
+    frame: TableFrame, policy: TablePolicy, request: Request, removing: Expired | None
+) -> Problem | None:
+    """Information, when planning at a moment later than the server's clock
+    (--now, PGPART_NOW, or a clock ahead of the server's) made this run keep
+    partitions that retention at that moment would have removed."""
+    if removing is None or frame.retention_now is None or frame.retention_now >= frame.now:
+        return None
+    at_now = replace(frame, retention_now=None)
+    if request.mode is Mode.DROP:
+        cutoff = drop_cutoff(at_now, request)
+    elif policy.retention is not None:
+        cutoff = retention_cutoff(at_now, policy.retention)
+    else:
+        return None
+    removed = {(p.schema, p.name) for p in removing.partitions}
+    would = expired_before(at_now, cutoff).partitions
+    kept = [p for p in would if (p.schema, p.name) not in removed]
+    if not kept:
+        return None
+    more = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+    return Problem(
+        Status.INFO,
+        ProblemCode.RETENTION_CLOCK,
+        f"planning at {describe_moment(frame.now, frame.tz)}, later than the server's clock"
+        f" ({describe_moment(frame.retention_now, frame.tz)}): retention goes by the server's"
+        f" clock and keeps {kept[0].qualified}{more}, which it would remove at"
+        f" {describe_moment(frame.now, frame.tz)}",
+    )
 
 
 def too_short(frame: TableFrame, retention: Duration) -> bool:

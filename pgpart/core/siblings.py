@@ -18,10 +18,17 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from pgpart.core.identifiers import MAX_NAME_BYTES, cut_to_bytes, utf8_len
+from pgpart.core.locked import Locked
 
 # How the comment pgpart puts on a partition it is about to detach and drop
 # begins: a table so marked that is no partition is a detached_leftover.
 LEFTOVER_MARK = "pgpart: detached from "
+
+
+def is_pgpart_mark(comment: str) -> bool:
+    """A comment pgpart wrote to mark a table (retention's mark): never copied
+    onto a new partition, which would then read as a detached leftover."""
+    return comment.startswith(LEFTOVER_MARK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,16 @@ class TriggerCopy:
 
 
 @dataclass(frozen=True, slots=True)
+class CloneState:
+    """The sibling's copy of a parent row trigger, in a state other than the
+    one ATTACH gives the new partition's copy (e.g. disabled on the partitions
+    only)."""
+
+    name: str
+    enabled: str  # pg_trigger.tgenabled: O, D, R, A
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyCopy:
     name: str
     permissive: bool
@@ -70,10 +87,18 @@ class PolicyCopy:
 
 @dataclass(frozen=True, slots=True)
 class ColumnSetting:
+    """What the sibling sets on one column that LIKE the parent does not give."""
+
     column: str
     statistics: int | None  # None: the default
     options: tuple[str, ...]  # attoptions, e.g. n_distinct=-1
     acl: tuple[str, ...] = ()  # column privileges (aclitem text)
+    not_null: bool = False  # NOT NULL on the sibling, not on the parent
+    not_null_valid: bool = True  # False: NOT VALID (PostgreSQL 18+)
+    own_default: bool = False  # a default other than the parent's (``default``)
+    default: str | None = None  # its expression as the server prints it; None: none
+    own_comment: bool = False  # a comment other than the parent's (``comment``)
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +149,9 @@ class SiblingTemplate:
     subpartitioning: SubPartitioning | None = None
     publications: tuple[PublicationCopy, ...] = ()
     unreadable: tuple[str, ...] = ()  # definitions pgpart could not take apart
+    clone_states: tuple[CloneState, ...] = ()
+    comment: str | None = None  # COMMENT ON TABLE of the sibling
+    owner_may_create: bool = True  # the parent's owner may create tables in ``schema``
 
     @property
     def local_indexes(self) -> tuple[IndexCopy, ...]:
@@ -164,6 +192,22 @@ class MoveWatcher:
 
 
 @dataclass(frozen=True, slots=True)
+class DefaultRowSecurity:
+    """Row security on the DEFAULT partition, and who it applies to: the
+    parent's owner (as which pgpart moves rows out) and the login role (as
+    which check reads them). A role is exempt as a superuser, with BYPASSRLS,
+    or with the privileges of the table's owner unless FORCE is set.
+    https://www.postgresql.org/docs/current/ddl-rowsecurity.html"""
+
+    enabled: bool = False
+    forced: bool = False
+    owner_bypasses: bool = True  # the parent's owner: superuser or BYPASSRLS
+    owner_owns: bool = True  # the parent's owner has the privileges of the DEFAULT's owner
+    login_bypasses: bool = True
+    login_owns: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class ParentFacts:
     """Facts about the parent read once per run, for DDL and findings."""
 
@@ -171,6 +215,8 @@ class ParentFacts:
     move_watchers: tuple[MoveWatcher, ...] = ()
     rls: bool = False
     default_acl_grantees: tuple[str, ...] = ()  # ALTER DEFAULT PRIVILEGES grantees ("" = PUBLIC)
+    owner_may_create: bool = True  # the owner may create tables in the parent's schema
+    default_security: DefaultRowSecurity = field(default_factory=DefaultRowSecurity)
 
 
 # --- names of copied objects -------------------------------------------------
@@ -195,149 +241,14 @@ def copied_name(old: str, sibling: str, new: str, taken: Collection[str]) -> str
     raise ValueError(f"no free name for the copy of {old}")
 
 
-# --- findings ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateIssue:
-    message: str
-    blocks: bool  # creation is refused (else a warning and the partition is made)
-
-
-def template_issues(
-    template: SiblingTemplate | None, key_column: str, unreadable: str | None = None
-) -> tuple[TemplateIssue, ...]:
-    """What a new partition made from ``template`` would lack."""
-    if unreadable is not None:
-        return (TemplateIssue(unreadable, blocks=True),)
-    if template is None:
-        return ()
-    out: list[TemplateIssue] = []
-    sub = template.subpartitioning
-    if sub is not None:
-        if sub.nested:
-            out.append(
-                TemplateIssue(
-                    f"{template.name} is sub-partitioned more than one level deep", blocks=True
-                )
-            )
-        elif sub.key.upper().startswith("RANGE") and (
-            key_column in sub.key_columns or not sub.key_columns
-        ):
-            out.append(
-                TemplateIssue(
-                    f"{template.name} is sub-partitioned by {sub.key} on the time key: its "
-                    "child bounds would need shifting to the new range",
-                    blocks=True,
-                )
-            )
-    for what in template.unreadable:
-        out.append(TemplateIssue(f"cannot take apart {what} of {template.name}", blocks=True))
-    for pub in template.publications:
-        if not pub.allowed:
-            out.append(
-                TemplateIssue(
-                    f'publication "{pub.name}" lists {template.name} but pgpart\'s role may not '
-                    "add tables to it (it must own the publication and the table, or be a "
-                    "superuser): new partitions will not be published",
-                    blocks=False,
-                )
-            )
-    return tuple(out)
-
-
-def fingerprint(t: SiblingTemplate) -> dict[str, tuple[str, ...]]:
-    """What a new partition would copy from ``t``, with ``t``'s own name taken
-    out, per aspect: two siblings agree when their fingerprints are equal."""
-
-    def local(name: str) -> str:
-        return name[len(t.name) :] if name.startswith(t.name) else name
-
-    def show(flag: bool, text: str) -> tuple[str, ...]:
-        return (text,) if flag else ()
-
-    identity = t.identity_index
-    sub = t.subpartitioning
-    return {
-        "indexes": tuple(
-            sorted(("UNIQUE " if i.unique else "") + i.using for i in t.local_indexes)
-        ),
-        "constraints": tuple(sorted(c.definition for c in t.local_constraints)),
-        "NOT VALID parent constraints": tuple(sorted(c.name for c in t.not_valid_inherited)),
-        "triggers": tuple(sorted(f"{c.head} ON * {c.tail} [{c.enabled}]" for c in t.triggers)),
-        "row-level security": (
-            *show(t.rls, "ENABLE"),
-            *show(t.force_rls, "FORCE"),
-            *sorted(
-                f"{p.name} {p.command} {p.roles} {p.using} {p.with_check} {p.permissive}"
-                for p in t.policies
-            ),
-        ),
-        "privileges": tuple(sorted(a for a in t.acl or () if not a.startswith(f"{t.owner}="))),
-        "replica identity": (
-            t.replica_identity
-            + (f" {identity.using}" if identity and t.replica_identity == "i" else ""),
-        ),
-        "persistence": show(t.unlogged, "UNLOGGED"),
-        "storage parameters": tuple(sorted(t.reloptions))
-        + tuple(sorted("toast." + o for o in t.toast_reloptions)),
-        "tablespace": show(t.tablespace is not None, t.tablespace or ""),
-        "column settings": tuple(
-            sorted(
-                f"{c.column}:{c.statistics}:{','.join(c.options)}:{','.join(sorted(c.acl))}"
-                for c in t.columns
-            )
-        ),
-        "sub-partitioning": (
-            (sub.key, *sorted(f"{local(c.name)} {c.bound}" for c in sub.children)) if sub else ()
-        ),
-        "publications": tuple(sorted(p.name for p in t.publications)),
-    }
-
-
-def drift(newest: SiblingTemplate, others: Sequence[SiblingTemplate]) -> str | None:
-    """One line saying how the template (the newest partition) differs from the
-    partitions before it, or None when they agree."""
-    mine = fingerprint(newest)
-    for other in others:
-        theirs = fingerprint(other)
-        differ = [aspect for aspect in mine if mine[aspect] != theirs[aspect]]
-        if differ:
-            detail = "; ".join(_difference(a, mine[a], theirs[a], other.name) for a in differ)
-            return (
-                f"new partitions copy the newest, {newest.name}, which differs from "
-                f"{other.name} in {detail}"
-            )
-    return None
-
-
-def _difference(aspect: str, mine: tuple[str, ...], theirs: tuple[str, ...], other: str) -> str:
-    lacks = [x for x in theirs if x not in mine]
-    extra = [x for x in mine if x not in theirs]
-    parts = []
-    if lacks:
-        parts.append(
-            f"lacks {_short(lacks[0])}" + (f" (+{len(lacks) - 1})" if len(lacks) > 1 else "")
-        )
-    if extra:
-        parts.append(
-            f"has {_short(extra[0])}" + (f" (+{len(extra) - 1})" if len(extra) > 1 else "")
-        )
-    return f"{aspect} ({', '.join(parts) or 'differs'} compared with {other})"
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 @dataclass(frozen=True, slots=True)
 class Templates:
     """The newest sibling of a table and the ones just before it (newest first)."""
 
     newest: SiblingTemplate | None = None
     previous: tuple[SiblingTemplate, ...] = field(default_factory=tuple)
-    unreadable: str | None = None  # why the newest could not be read (e.g. locked)
+    unreadable: str | None = None  # why the newest could not be read
+    locked: Locked | None = None  # a sibling another session holds (pgpart.core.locked)
 
 
 def copy_names(t: SiblingTemplate | None, new: str, taken: set[str]) -> tuple[tuple[str, str], ...]:

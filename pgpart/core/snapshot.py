@@ -13,6 +13,8 @@ from datetime import datetime
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
 from pgpart.core.marks import MarkedTable
+from pgpart.core.replication_facts import Replication
+from pgpart.core.row_code import RowCode
 from pgpart.core.siblings import ParentFacts, Templates
 
 
@@ -30,6 +32,7 @@ class Partition:
     bound_error: str | None = None  # bound text pgpart could not interpret
     owner: str | None = None
     oid: int = 0
+    kept_until: datetime | None = None  # a restored partition, kept until then (restore_mark)
 
     @property
     def is_default(self) -> bool:
@@ -89,6 +92,9 @@ class PartitionedTable:
     templates: Templates = field(default_factory=Templates)  # newest siblings, for planning
     facts: ParentFacts = field(default_factory=ParentFacts)
     leftovers: tuple[Leftover, ...] = ()
+    # Functions of non-superusers run for rows moved out of DEFAULT (tables
+    # with a DEFAULT partition; pgpart.core.row_code)
+    row_code: tuple[RowCode, ...] = ()
 
     @property
     def qualified(self) -> str:
@@ -124,7 +130,7 @@ class PartmanSettings:
 class Snapshot:
     server_version: int
     in_recovery: bool
-    search_path: tuple[str, ...]
+    search_path: tuple[str, ...]  # the schemas of the search path bare names resolve through
     tables: tuple[PartitionedTable, ...]
     # Relation names already used per schema, so new partition names never collide.
     taken_names: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -133,6 +139,10 @@ class Snapshot:
     partman_error: str | None = None  # pg_partman is installed but its part_config unreadable
     partman: tuple[PartmanSettings, ...] = ()  # part_config's rows
     marks: tuple[MarkedTable, ...] = ()  # tables pgpart marked for work in progress
+    # The server's clock (now() when the snapshot was read, aware): a writing
+    # run never removes what this moment keeps, whatever --now says.
+    server_now: datetime | None = None
+    replication: Replication = field(default_factory=Replication)  # subscriptions, publications
 
     def find(self, oid: int) -> PartitionedTable | None:
         return next((t for t in self.tables if t.oid == oid), None)

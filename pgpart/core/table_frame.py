@@ -26,6 +26,14 @@ class TableFrame:
     interval: cal.Interval | None
     now: datetime  # aware UTC for timestamptz, naive wall clock otherwise
     grid: cal.Grid | None = None  # the interval's boundaries (origin: the existing bounds)
+    # What retention judges by in a writing run: the earlier of now and the
+    # server's clock, in now's terms (None: now). --now may plan a date
+    # ahead; it never makes a run remove what the server's now() keeps.
+    retention_now: datetime | None = None
+
+    @property
+    def retention_clock(self) -> datetime:
+        return self.retention_now if self.retention_now is not None else self.now
 
 
 def table_ref(frame: TableFrame) -> TableRef:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from pgpart.core.identifiers import display_part
 from pgpart.core.plan import Action, ArchivePartition, CreatePartition
 from pgpart.core.relocation import Method, seconds_text
 from pgpart.db.connect import scrub
@@ -193,7 +194,7 @@ class ActionRun:
         except psycopg.Error as exc:
             where = (
                 f"reading the columns of {self.action.table.qualified}"
-                f" (to move rows into {self.action.partition})"
+                f" (to move rows into {display_part(self.action.partition or '?')})"
             )
             raise self._failed(conn, exc, where) from None
         return [str(r[0]) for r in rows]

@@ -3,10 +3,12 @@
 The executor hands an ArchivePartition here. In order, and each only after
 the one before succeeded:
 
-1. find pg_dump/pg_restore of the server's major or later, and prove that
-   archive_dir takes files: a failure here leaves the partition attached;
-   Then claim it (archive_files.claim: a flock in archive_dir): a
-   partition another pgpart run holds is skipped, never archived twice;
+1. find pg_dump/pg_restore of the server's major or later, and open
+   archive_dir (archive_safety: a directory no other account may write, or
+   a sticky one): a failure here leaves the partition attached. Then claim
+   it (archive_safety.claim: a flock in archive_dir, named for this
+   database of this cluster): a partition another pgpart run holds is
+   skipped, never archived twice; a killed run's partial files are removed;
 2. mark the partition (the comment ``check`` reports as detached_leftover,
    with its bounds) and detach it, CONCURRENTLY where possible, with the
    lock timeout and retries of any retention step;
@@ -14,62 +16,50 @@ the one before succeeded:
    temporary file, hashing (sha256) and feeding every byte to ``pg_restore
    --data-only`` on the way, whose COPY lines must number exactly the
    counted rows (archive_tools.stream_dump: the verification costs no second
-   pass); check that ``pg_restore --list`` shows the table and its data;
-   link the file to its final name; write the manifest beside it the same way;
+   pass); check that its table of contents holds the table and nothing
+   restore would refuse (core.dump_rules); link the file to its final name
+   and write the manifest beside it (archive_store);
 4. run archive_command with {path} and {manifest}, which must exit 0
    within its timeout (``<base>.sent`` records that it did);
 5. drop the detached table.
 
 A failure after step 2 leaves the table detached and marked: ``check``
 reports it, and the next maintain plans it again from the mark. That run
-finds the archive by its manifest (same relation oid, same rows, the dump's
-checksum intact) and carries on from step 4 instead of dumping again.
+finds the archive by its manifest (same cluster, database and relation,
+same rows, the dump's checksum intact) and carries on from step 4 instead
+of dumping again.
 """
 
 from __future__ import annotations
 
-import contextlib
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart import __version__
 from pgpart.core.archive_plan import archive_mark
-from pgpart.core.bounds import format_bound
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import ArchivePartition, DetachPartition, DropLeftover
+from pgpart.core.wording import counted
 from pgpart.db import archive_command
 from pgpart.db.archive_files import (
-    CHECKSUM,
-    MANIFEST_FORMAT,
     ArchiveError,
-    ArchivePaths,
+    ArchiveNames,
     base_name,
-    candidates,
-    claim,
-    ensure_dir,
-    manifest_bytes,
-    publish,
-    read_manifest,
-    sha256_file,
-    table_lock_base,
-    write_new,
+    claim_name,
+    table_claim_name,
 )
-from pgpart.db.archive_tools import (
-    Tools,
-    check_toc,
-    client_for,
-    dump_command,
-    find_tools,
-    stream_dump,
-)
+from pgpart.db.archive_manifest import Origin, origin_of
+from pgpart.db.archive_safety import ArchiveDir, claim
+from pgpart.db.archive_store import DumpFacts, Store
+from pgpart.db.archive_tools import Tools, client_for, dump_command, find_tools, stream_dump
 from pgpart.db.ddl import DdlOptions, Step, script, steps_for
 from pgpart.db.ddl_retention import mark_step
+from pgpart.db.dump_toc import check_dump
 
 if TYPE_CHECKING:
     import psycopg
@@ -111,6 +101,12 @@ def run_archive(
 
 
 class _Run:
+    # Set by carry_out (a dry run has none of them).
+    origin: Origin
+    dir: ArchiveDir
+    key: str  # the claim on this partition, and its temporary files' prefix
+    store: Store
+
     def __init__(
         self,
         action: ArchivePartition,
@@ -158,14 +154,16 @@ class _Run:
     # --- dry run -------------------------------------------------------------
 
     def describe(self) -> Outcome:
-        first = ArchivePaths(self.directory, self.base)
+        first = ArchiveNames(self.base)
+        dump, manifest = self.directory / first.dump, self.directory / first.manifest
         lines = [*script(self._detach_steps())]
-        lines.append(f"-- {self.tools.version}: {shlex.join(self._dump_command())} > {first.dump}")
+        lines.append(f"-- {self.tools.version}: {shlex.join(self._dump_command())} > {dump}")
         lines.append(
             "-- verify: the dump's rows (pg_restore --data-only, reading it as it is written) equal"
-            " count(*), pg_restore --list shows the table and its data, sha256 of the file"
+            " count(*), its table of contents holds the table and nothing restore would refuse,"
+            " sha256 of the file"
         )
-        lines.append(f"-- manifest: {first.manifest}")
+        lines.append(f"-- manifest: {manifest} (files 0600, never through a link)")
         if self.a.archive_command:
             limit = self.timeout_s
             after = f" (killed after {archive_command.describe_timeout(limit)})" if limit else ""
@@ -176,24 +174,33 @@ class _Run:
     # --- for real ------------------------------------------------------------
 
     def carry_out(self) -> Outcome:
-        ensure_dir(self.directory)
+        import psycopg
+
         try:
-            held = claim(self.directory, self.base)
-        except OSError as exc:
-            raise ArchiveError(
-                f"locking {self.base} in archive_dir {self.directory}: {exc.strerror or exc}"
-                " (nothing was detached)"
-            ) from None
-        if isinstance(held, str):
-            # Another run (cron overlapping a manual one) is on it: it archives
-            # and drops it, or fails and leaves it to the next run. Not waited
-            # for, so overlapping runs never queue up behind a long dump.
-            self.note(f"-- skipped: another pgpart run ({held}) is archiving {self.part}")
-            return Outcome(skipped=True)
+            self.origin = origin_of(self.conn)
+        except psycopg.Error as exc:
+            raise QueryFailed("reading which cluster and database this is", exc) from None
         try:
-            return self._claimed()
-        finally:
-            held.release()
+            self.dir = ArchiveDir.open(self.directory)
+        except ArchiveError as exc:
+            raise ArchiveError(f"{exc.message} (nothing was detached)") from None
+        with self.dir:
+            self.key = claim_name(self.base, self.origin.key)
+            self.store = Store(self.dir, self.base, self.key, self.origin, self.note)
+            held = claim(self.dir, self.key)
+            if isinstance(held, str):
+                # Another run (cron overlapping a manual one) is on it: it
+                # archives and drops it, or fails and leaves it to the next
+                # run. Not waited for: overlapping runs never queue up behind
+                # a long dump.
+                self.note(f"-- skipped: another pgpart run ({held}) is archiving {self.part}")
+                return Outcome(skipped=True)
+            try:
+                for name in self.dir.remove_stale(self.key):
+                    self.note(f"-- removed {self.dir.show(name)}, left by a run that was killed")
+                return self._claimed()
+            finally:
+                held.release()
 
     def _claimed(self) -> Outcome:
         # The plan was read before the claim: each step's guard sees what
@@ -206,47 +213,43 @@ class _Run:
         if facts is None:
             return Outcome(skipped=True)
         oid, rows = facts
-        paths, manifest = self._existing(oid, rows)
-        if manifest is None:
-            manifest = self._write(paths, oid, rows)
+        names = self.store.existing(self.a, oid, rows)
+        if names is None:
+            names = self._write(oid, rows)
         else:
-            self.note(f"-- resumed: {paths.dump} ({rows} rows) was archived by an earlier run")
-        self._send(paths)
+            shown = self.dir.show(names.dump)
+            rows_text = counted(rows, "row")
+            self.note(f"-- resumed: {shown} ({rows_text}) was archived by an earlier run")
+        if self.a.archive_command:
+            self.store.send(names, self.a.archive_command, self.timeout_s)
         self.run_steps(self._drop_steps())
         return Outcome(skipped=False)
 
     def _dump_role(self) -> str | None:
         """The role pg_dump reads the table as (--role): None for the login
         role itself; the owner when only membership grants the right (a
-        NOINHERIT member). Refused before detaching when neither can read it."""
+        NOINHERIT member). Refused before detaching when neither can read it,
+        or when its dump would hold what restore refuses."""
         import psycopg
 
         a = self.a
         try:
-            row = self.conn.execute(
-                "SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT'),"
-                " pg_catalog.pg_has_role(%(owner)s, 'MEMBER')"
-                " AND pg_catalog.has_table_privilege(%(owner)s, c.oid, 'SELECT'),"
-                " c.relkind::text FROM pg_catalog.pg_class c"
-                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = %(schema)s AND c.relname = %(name)s",
-                {"owner": a.owner, "schema": a.partition_schema, "name": a.partition},
-            ).fetchone()
+            params = {"owner": a.owner, "schema": a.partition_schema, "name": a.partition}
+            row = self.conn.execute(_READABLE, params).fetchone()
         except psycopg.Error as exc:
             raise QueryFailed(f"checking that pg_dump may read {self.part}", exc) from None
         if row is None:
             return None
-        if row[2] != "r":
-            # pg_dump -t of a partitioned table dumps no rows of its children,
-            # and of a foreign table none at all: nothing to verify an archive by.
-            kind = "itself partitioned" if row[2] == "p" else f"of relkind {row[2]!r}"
+        readable, as_owner, relkind, sequence, rule = row
+        why = _not_archivable(relkind, sequence, rule)
+        if why:
             raise ArchiveError(
-                f"{self.part} is {kind}: archive mode dumps plain tables only;"
-                " nothing was detached (use retention_mode = detach for this table)"
+                f"{self.part} {why}; nothing was detached (use retention_mode = detach for this"
+                " table)"
             )
-        if row[0]:
+        if readable:
             return None
-        if row[1]:
+        if as_owner:
             return a.owner
         raise ArchiveError(
             f"pg_dump could not read {self.part}: neither the login role nor its owner"
@@ -259,8 +262,8 @@ class _Run:
         pending one ("already pending detach"), which another pgpart run
         archiving the same table would otherwise cause. None: gone."""
         t = self.a.table
-        base = table_lock_base(self.conn.info.dbname, t.schema, t.name)
-        held = claim(self.directory, base, wait_s=DETACH_WAIT_S)
+        key = table_claim_name(self.origin.key, self.conn.info.dbname, t.schema, t.name)
+        held = claim(self.dir, key, wait_s=DETACH_WAIT_S)
         if isinstance(held, str):
             raise ArchiveError(
                 f"another pgpart run ({held}) has been detaching from {t.qualified} for"
@@ -291,111 +294,91 @@ class _Run:
                 return None
             if row[1]:
                 raise ArchiveError(f"{self.part} is still a partition: it cannot be archived")
-            query = sql.SQL("SELECT count(*) FROM {}").format(
+            query = sql.SQL("SELECT pg_catalog.count(*) FROM {}").format(
                 sql.Identifier(a.partition_schema, a.partition)
             )
             self.note(query.as_string(None))
             with self.conn.transaction():
                 if self.role:  # as pg_dump will read it
-                    self.conn.execute("SELECT set_config('role', %s, true)", (self.role,))
+                    self.conn.execute(
+                        "SELECT pg_catalog.set_config('role', %s, true)", (self.role,)
+                    )
                 counted = self.conn.execute(query).fetchone()
         except psycopg.Error as exc:
             raise QueryFailed(f"counting the rows of {self.part} to archive it", exc) from None
         assert counted is not None
         return int(row[0]), int(counted[0])
 
-    def _existing(self, oid: int, rows: int) -> tuple[ArchivePaths, dict[str, Any] | None]:
-        """The archive an earlier run finished for this very table (same
-        relation, same rows, dump intact), else the first free name."""
-        for paths in candidates(self.directory, self.base):
-            if paths.manifest.exists():
-                manifest = read_manifest(paths.manifest)
-                same = (
-                    manifest.get("relation_oid") == oid
-                    and manifest.get("database") == self.conn.info.dbname
-                    and manifest.get("rows") == rows
-                    and paths.dump.exists()
-                    and sha256_file(paths.dump) == manifest["checksum"].get("value")
-                )
-                if same:
-                    return paths, manifest
-                continue
-            if paths.dump.exists() or paths.sent.exists():
-                continue  # left by a run that stopped before its manifest
-            return paths, None
-        raise ArchiveError(f"too many archives named {self.base}~N in {self.directory}")
-
-    def _write(self, paths: ArchivePaths, oid: int, rows: int) -> dict[str, Any]:
+    def _write(self, oid: int, rows: int) -> ArchiveNames:
         a = self.a
-        temporary = paths.temporary("dump")
         command = self._dump_command()
-        self.note(f"-- {shlex.join(command)} > {paths.dump}")
+        self.note(f"-- {shlex.join(command)} > {self.directory / ArchiveNames(self.base).dump}")
         try:
-            dumped = stream_dump(self.tools, client_for(self.conn), command, temporary)
+            temporary, fd = self.dir.temporary(f"{self.key}.dump")
+        except OSError as exc:
+            raise self._write_failed(exc) from None
+        try:
+            dumped = stream_dump(self.tools, client_for(self.conn), command, fd)
             if dumped.rows != rows:
                 raise ArchiveError(
                     f"verification failed: the dump of {self.part} holds {dumped.rows} rows,"
                     f" the table {rows}"
                 )
-            check_toc(self.tools, temporary, a.partition_schema, a.partition)
-            checksum, size = dumped.sha256, dumped.size
-            publish(temporary, paths.dump)
-            manifest = self._manifest(paths, oid, rows, size, checksum)
-            write_new(paths, paths.manifest, "json", manifest_bytes(manifest))
+            check_dump(fd, a.partition_schema, a.partition)
+            names = self.store.publish(temporary, fd)
+            server, version = self.conn.info.server_version, self.tools.version
+            facts = DumpFacts(oid, rows, dumped.size, dumped.sha256, server, version)
+            self.store.write_manifest(names, a, facts)
         except OSError as exc:
-            raise ArchiveError(
-                f"writing the archive of {self.part} to {self.directory}: {exc.strerror or exc}"
-            ) from None
+            raise self._write_failed(exc) from None
         finally:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-        self.note(f"-- archived {rows} rows to {paths.dump} ({size} bytes, sha256 {checksum})")
-        return manifest
+            os.close(fd)
+            self.dir.remove(temporary)
+        shown, size = self.dir.show(names.dump), dumped.size
+        self.note(
+            f"-- archived {counted(rows, 'row')} to {shown} ({size} bytes, sha256 {dumped.sha256})"
+        )
+        return names
 
-    def _manifest(
-        self, paths: ArchivePaths, oid: int, rows: int, size: int, checksum: str
-    ) -> dict[str, Any]:
-        a, t = self.a, self.a.table
-        return {
-            "format": MANIFEST_FORMAT,
-            "file": paths.dump.name,
-            "database": self.conn.info.dbname,
-            "schema": a.partition_schema,
-            "table": a.partition,
-            "parent": {"schema": t.schema, "table": t.name, "oid": t.oid},
-            "key_column": t.key_column,
-            "key_type": t.key_kind.value,
-            "from": _iso(a.lower),
-            "to": _iso(a.upper),
-            "from_bound": format_bound(a.lower, t.key_kind) if a.lower else None,
-            "to_bound": format_bound(a.upper, t.key_kind) if a.upper else None,
-            "rows": rows,
-            "bytes": size,
-            "checksum": {"algorithm": CHECKSUM, "value": checksum},
-            "relation_oid": oid,
-            "server_version": self.conn.info.server_version,
-            "pg_dump_version": self.tools.version,
-            "pgpart_version": __version__,
-            "created_at": datetime.now(timezone.utc).isoformat(),
-        }
-
-    def _send(self, paths: ArchivePaths) -> None:
-        command = self.a.archive_command
-        if not command:
-            return
-        if paths.sent.exists():
-            self.note(f"-- archive_command already succeeded for {paths.dump}")
-            return
-        self.note(f"-- archive_command: {command}")
-        archive_command.run_archive_command(command, paths.dump, paths.manifest, self.timeout_s)
-        stamp = f"{datetime.now(timezone.utc).isoformat()} {command}\n".encode()
-        try:
-            write_new(paths, paths.sent, "sent", stamp)
-        except FileExistsError:
-            pass  # a concurrent run sent it too
-        except OSError as exc:
-            raise ArchiveError(f"recording that {paths.dump} was sent: {exc}") from None
+    def _write_failed(self, exc: OSError) -> ArchiveError:
+        return ArchiveError(
+            f"writing the archive of {self.part} to {self.directory}: {exc.strerror or exc}"
+        )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+# Whether pg_dump may read the partition (as the login role, or as its owner
+# through --role), its kind, and what of its own a dump of it would hold
+# beyond the table (a sequence it owns, a rule), which restore refuses.
+_READABLE = """
+SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT'),
+       pg_catalog.pg_has_role(%(owner)s, 'MEMBER')
+         AND pg_catalog.has_table_privilege(%(owner)s, c.oid, 'SELECT'),
+       c.relkind::text,
+       (SELECT s.relname::text FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_class s ON s.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refobjid = c.oid
+           AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
+           AND s.relkind = 'S' LIMIT 1),
+       (SELECT r.rulename::text FROM pg_catalog.pg_rewrite r
+         WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN' LIMIT 1)
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %(schema)s AND c.relname = %(name)s
+"""
+
+
+def _not_archivable(relkind: str, sequence: str | None, rule: str | None) -> str | None:
+    if relkind != "r":
+        # pg_dump -t of a partitioned table dumps no rows of its children,
+        # and of a foreign table none at all: nothing to verify an archive by.
+        kind = "itself partitioned" if relkind == "p" else f"of relkind {relkind!r}"
+        return f"is {kind}: archive mode dumps plain tables only"
+    if sequence is not None:
+        return (
+            f"owns the sequence {sequence} (a serial or identity column of its own): its dump"
+            " would hold more than the table, which restore refuses"
+        )
+    if rule is not None:
+        return (
+            f"has the rule {rule}: its dump would hold more than the table, which restore refuses"
+        )
+    return None

@@ -22,8 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from psycopg import sql
+
 from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
 from pgpart.core.identifiers import QualifiedName, display_name
+from pgpart.core.locked import Locked
+from pgpart.core.restore_mark import CONSTRAINT as RESTORED_CONSTRAINT
+from pgpart.core.restore_mark import kept_until
 from pgpart.core.siblings import ParentFacts, Templates
 from pgpart.core.snapshot import (
     Leftover,
@@ -38,6 +43,8 @@ from pgpart.db.marks import read_marks
 if TYPE_CHECKING:
     import psycopg
 
+    from pgpart.db.search_path import SearchPath
+
 
 @dataclass(frozen=True, slots=True)
 class Resolved:
@@ -48,53 +55,57 @@ class Resolved:
 
 
 _TABLES_SQL = """
-SELECT c.oid, n.nspname, c.relname, pg_get_userbyid(c.relowner), c.relkind::text,
+SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), c.relkind::text,
        CASE pt.partstrat WHEN 'r' THEN 'range' WHEN 'l' THEN 'list' WHEN 'h' THEN 'hash' END,
        CASE WHEN pt.partnatts = 1 THEN a.attname END,
-       CASE WHEN pt.partnatts = 1 THEN format_type(a.atttypid, a.atttypmod) END,
+       CASE WHEN pt.partnatts = 1 THEN pg_catalog.format_type(a.atttypid, a.atttypmod) END,
        CASE WHEN pt.partnatts = 1 THEN (
          -- a domain (over a domain ...) over a time type is read as its base type
          WITH RECURSIVE d(typ, base) AS (
-           SELECT t.oid, t.typbasetype FROM pg_type t WHERE t.oid = a.atttypid
+           SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t WHERE t.oid = a.atttypid
            UNION ALL
-           SELECT t.oid, t.typbasetype FROM pg_type t JOIN d ON t.oid = d.base)
+           SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t JOIN d ON t.oid = d.base)
          SELECT typ::regtype::text FROM d WHERE base = 0) END,
        coalesce(c.relacl::text[], '{}'::text[])
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
-  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = c.oid
+  LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
  WHERE (c.relkind = 'p' AND (%(discover)s OR c.oid = ANY(%(oids)s)))
     OR c.oid = ANY(%(oids)s)
  ORDER BY n.nspname, c.relname
 """
 
 # pg_inherits.inhdetachpending exists from PostgreSQL 14.
-_PARTITIONS_SQL = """
-SELECT i.inhparent, n.nspname, c.relname, pg_get_expr(c.relpartbound, 0),
+_PARTITIONS_SQL = sql.SQL("""
+SELECT i.inhparent, n.nspname, c.relname, pg_catalog.pg_get_expr(c.relpartbound, 0),
        c.reltuples::float8, {pending}, coalesce(c.reloptions, '{{}}'::text[]),
-       t.spcname, c.relreplident::text, {size}, pg_get_userbyid(c.relowner), c.oid
-  FROM pg_inherits i
-  JOIN pg_class c ON c.oid = i.inhrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_tablespace t ON t.oid = c.reltablespace
+       t.spcname, c.relreplident::text, {size}, pg_catalog.pg_get_userbyid(c.relowner), c.oid,
+       (SELECT d.description FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_description d
+           ON d.objoid = k.oid AND d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+          AND d.objsubid = 0
+         WHERE k.conrelid = c.oid AND k.conname = %(restored)s AND k.contype = 'c')
+  FROM pg_catalog.pg_inherits i
+  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
  WHERE i.inhparent = ANY(%(parents)s)
-"""
+""")
 
 _TAKEN_SQL = """
-SELECT n.nspname, array_agg(c.relname::text)
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT n.nspname, pg_catalog.array_agg(c.relname::text)
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = ANY(%(schemas)s)
  GROUP BY n.nspname
 """
 
 
 _LEFTOVERS_SQL = """
-SELECT n.nspname, c.relname, pg_get_userbyid(c.relowner), d.description
-  FROM pg_description d
-  JOIN pg_class c ON c.oid = d.objoid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+SELECT n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), d.description
+  FROM pg_catalog.pg_description d
+  JOIN pg_catalog.pg_class c ON c.oid = d.objoid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
    AND d.description LIKE %(mark)s AND NOT c.relispartition
 """
 _LEFTOVER_PARENT = re.compile(r"[(]oid ([0-9]+)[)]")
@@ -110,20 +121,25 @@ def session_settings(conn: psycopg.Connection[Any], lock_timeout: str | None = N
     JIT off: catalog queries over thousands of partitions look expensive to
     the planner, which then spends 100+ ms compiling what runs in a few."""
     conn.execute(
-        "SELECT set_config('TimeZone', 'UTC', true), set_config('DateStyle', 'ISO, YMD', true),"
-        " set_config('jit', 'off', true)"
-        + (", set_config('lock_timeout', %s, true)" if lock_timeout is not None else ""),
+        "SELECT pg_catalog.set_config('TimeZone', 'UTC', true),"
+        " pg_catalog.set_config('DateStyle', 'ISO, YMD', true),"
+        " pg_catalog.set_config('jit', 'off', true)"
+        + (", pg_catalog.set_config('lock_timeout', %s, true)" if lock_timeout is not None else ""),
         (lock_timeout,) if lock_timeout is not None else None,
     )
 
 
-def resolve_tables(conn: psycopg.Connection[Any], names: Sequence[str]) -> list[Resolved]:
+def resolve_tables(
+    conn: psycopg.Connection[Any], names: Sequence[str], path: SearchPath | None = None
+) -> list[Resolved]:
     """Resolve TABLE arguments as PostgreSQL would (quoting rules; a bare name
-    through the effective search_path), from the catalog rather than through
-    regclass: to_regclass raises "permission denied for schema" for a schema
-    the role may not use, which would abort the whole run instead of that
-    one table. (Such a table then reads as unknown.)"""
+    through the search path the session would have had: pgpart.db.search_path),
+    from the catalog rather than through regclass: to_regclass raises
+    "permission denied for schema" for a schema the role may not use, which
+    would abort the whole run instead of that one table. (Such a table then
+    reads as unknown.)"""
     from pgpart.core.identifiers import parse_qualified_name
+    from pgpart.db.search_path import search_path
 
     parsed: list[QualifiedName | None] = []
     for text in names:
@@ -131,14 +147,20 @@ def resolve_tables(conn: psycopg.Connection[Any], names: Sequence[str]) -> list[
             parsed.append(parse_qualified_name(text))
         except ValueError:
             parsed.append(None)
+    searched = list((path or search_path(conn)).searched)
     rows = conn.execute(
         "SELECT (SELECT c.oid FROM pg_catalog.pg_class c"
         "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
         "  WHERE c.relname = u.rel AND CASE WHEN u.sch IS NULL"
-        "   THEN n.nspname = ANY(current_schemas(true)) ELSE n.nspname = u.sch END"
-        "  ORDER BY array_position(current_schemas(true), n.nspname::text) LIMIT 1)"
-        " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS u(sch, rel, i) ORDER BY i",
-        ([q.schema if q else None for q in parsed], [q.name if q else None for q in parsed]),
+        "   THEN n.nspname = ANY(%(path)s::text[]) ELSE n.nspname = u.sch END"
+        "  ORDER BY pg_catalog.array_position(%(path)s::text[], n.nspname::text) LIMIT 1)"
+        " FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]),"
+        "  pg_catalog.unnest(%(names)s::text[])) WITH ORDINALITY AS u(sch, rel, i) ORDER BY i",
+        {
+            "path": searched,
+            "schemas": [q.schema if q else None for q in parsed],
+            "names": [q.name if q else None for q in parsed],
+        },
     ).fetchall()
     return [Resolved(arg, row[0]) for arg, row in zip(names, rows, strict=True)]
 
@@ -151,9 +173,13 @@ def read_snapshot(
     with_sizes: bool = False,
     with_taken_names: bool = True,
     with_templates: bool = True,
+    path: SearchPath | None = None,
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``;
-    ``with_templates``: also what new partitions copy (pgpart.db.templates)."""
+    ``with_templates``: also what new partitions copy (pgpart.db.templates);
+    ``path``: the search path bare names resolve through (else worked out)."""
+    from pgpart.db.search_path import search_path
+
     with _no_gc_passes(), conn.transaction():
         # One snapshot for every query below: under READ COMMITTED a partition
         # committed by a concurrent run between two of them would be seen by
@@ -161,22 +187,30 @@ def read_snapshot(
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         session_settings(conn)
         row = conn.execute(
-            "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(),"
-            " current_schemas(false)::text[],"
-            " (SELECT extnamespace::regnamespace::text FROM pg_extension"
+            "SELECT pg_catalog.current_setting('server_version_num')::int,"
+            " pg_catalog.pg_is_in_recovery(),"
+            " (SELECT extnamespace::regnamespace::text FROM pg_catalog.pg_extension"
             "   WHERE extname = 'pg_partman'),"
-            " (SELECT reset_val FROM pg_settings WHERE name = 'TimeZone')"
+            " (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'TimeZone'),"
+            " pg_catalog.now()"
         ).fetchone()
         assert row is not None
-        version, in_recovery, search_path, partman_schema, session_zone = row
+        version, in_recovery, partman_schema, session_zone, server_now = row
+        listed = (path or search_path(conn)).listed
         oid_list = sorted(set(oids))
         table_rows = conn.execute(_TABLES_SQL, {"discover": discover, "oids": oid_list}).fetchall()
         parents = [r[0] for r in table_rows if r[4] == "p"]
-        sql = _PARTITIONS_SQL.format(
-            pending="i.inhdetachpending" if version >= 140000 else "false",
-            size="pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint",
+        query = _PARTITIONS_SQL.format(
+            pending=sql.SQL("i.inhdetachpending" if version >= 140000 else "false"),
+            size=sql.SQL(
+                "pg_catalog.pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint"
+            ),
         )
-        part_rows = conn.execute(sql, {"parents": parents}).fetchall() if parents else []
+        part_rows = (
+            conn.execute(query, {"parents": parents, "restored": RESTORED_CONSTRAINT}).fetchall()
+            if parents
+            else []
+        )
         partman, partman_error = (
             _partman_config(conn, partman_schema) if partman_schema else ((), None)
         )
@@ -197,10 +231,13 @@ def read_snapshot(
         if with_templates:
             tables = _with_templates(conn, tables, version)
         marks = read_marks(conn) if with_templates else ()
+        from pgpart.db.replication import read_replication
+
+        replication = read_replication(conn, version)
     return Snapshot(
         server_version=version,
         in_recovery=in_recovery,
-        search_path=tuple(search_path),
+        search_path=listed,
         tables=tuple(tables),
         taken_names=taken,
         login=login,
@@ -208,6 +245,8 @@ def read_snapshot(
         partman_error=partman_error,
         partman=partman,
         marks=marks,
+        server_now=server_now,
+        replication=replication,
     )
 
 
@@ -236,6 +275,7 @@ def _tables(
     by_parent: dict[int, list[Partition]] = {}
     for (
         parent, schema, name, expr, reltuples, pending, relopts, spc, replident, size, powner, poid,
+        restored,
     ) in part_rows:  # fmt: skip
         kind = kinds.get(parent)
         bound: RangeBound | None = None
@@ -261,6 +301,7 @@ def _tables(
                 bound_error=error,
                 owner=powner,
                 oid=poid,
+                kept_until=kept_until(restored),
             )
         )
 
@@ -295,15 +336,18 @@ def _with_templates(
     from dataclasses import replace
 
     from pgpart.core.siblings import LEFTOVER_MARK
+    from pgpart.db.row_code import read_row_code
     from pgpart.db.templates import deparse_settings, read_parent_facts, read_templates
 
     usable = [t for t in tables if t.relkind == "p" and t.is_time_range]
     siblings = {t.oid: _newest_siblings(t) for t in usable}
     deparse_settings(conn)
-    templates, unreadable = read_templates(
-        conn, [p.oid for ps in siblings.values() for p in ps], version
-    )
+    templates, held = read_templates(conn, [p.oid for ps in siblings.values() for p in ps], version)
     facts = read_parent_facts(conn, [(t.oid, d.oid if (d := t.default) else None) for t in usable])
+    row_code = read_row_code(
+        conn,
+        [(t.oid, s[0].oid if (s := siblings[t.oid]) else None) for t in usable if t.default],
+    )
     leftovers: dict[int, list[Leftover]] = {}
     for schema, name, owner, text in conn.execute(
         _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
@@ -314,26 +358,26 @@ def _with_templates(
             leftovers.setdefault(int(found.group(1)), []).append(left)
     out = []
     for t in tables:
-        newest = siblings.get(t.oid, [])[:1]
-        why = next(
+        mine = siblings.get(t.oid, [])
+        locked = next(
             (
-                f"cannot read what new partitions copy from {p.qualified}, the newest"
-                f" partition: it is {unreadable[p.oid]}"
-                for p in newest
-                if p.oid in unreadable
+                Locked(p.qualified, held[p.oid], newest=i == 0, oid=p.oid)
+                for i, p in enumerate(mine)
+                if p.oid in held
             ),
             None,
         )
-        chosen = [templates[p.oid] for p in siblings.get(t.oid, []) if p.oid in templates]
-        if why is not None:
+        chosen = [templates[p.oid] for p in mine if p.oid in templates]
+        if locked is not None and locked.newest:
             chosen = []  # the newest is the template: an older one will not do
         kept = Templates(chosen[0], tuple(chosen[1:])) if chosen else Templates()
         out.append(
             replace(
                 t,
-                templates=replace(kept, unreadable=why),
+                templates=replace(kept, locked=locked),
                 facts=facts.get(t.oid, ParentFacts()),
                 leftovers=tuple(leftovers.get(t.oid, ())),
+                row_code=row_code.get(t.oid, ()),
             )
         )
     return out
@@ -360,17 +404,17 @@ def _login(conn: psycopg.Connection[Any], version: int, owners: set[str]) -> Log
     from pgpart.db.templates import can_act_as
 
     srr = (
-        "has_parameter_privilege('session_replication_role', 'SET')"
+        "pg_catalog.has_parameter_privilege('session_replication_role', 'SET')"
         if version >= 150000
         else "false"
     )
-    row = conn.execute(
-        f"SELECT current_user::text, r.rolsuper, r.rolsuper OR {srr},"
-        f" ARRAY(SELECT o.rolname::text FROM pg_roles o"
-        f"  WHERE o.rolname = ANY(%(owners)s) AND {can_act_as('o.oid', version)})"
-        " FROM pg_roles r WHERE r.rolname = current_user",
-        {"owners": sorted(o for o in owners if o)},
-    ).fetchone()
+    query = sql.SQL(
+        "SELECT current_user::text, r.rolsuper, r.rolsuper OR {srr},"
+        " ARRAY(SELECT o.rolname::text FROM pg_catalog.pg_roles o"
+        "  WHERE o.rolname = ANY(%(owners)s) AND {acts})"
+        " FROM pg_catalog.pg_roles r WHERE r.rolname = current_user"
+    ).format(srr=sql.SQL(srr), acts=sql.SQL(can_act_as("o.oid", version)))
+    row = conn.execute(query, {"owners": sorted(o for o in owners if o)}).fetchone()
     if row is None:
         return Login()
     name, superuser, srr_ok, acts = row
@@ -385,6 +429,21 @@ def _partition_order(p: Partition) -> tuple[int, datetime | str]:
     return (1, p.bound.lower.replace(tzinfo=None))
 
 
+# part_config is read only while it is pg_partman's own table: whoever owns
+# the extension's schema may drop it and put a view in its place, and a view
+# runs the functions it calls as the role reading it.
+_PARTMAN_TABLE_SQL = """
+SELECT c.relkind = 'r' AND EXISTS (
+         SELECT 1 FROM pg_catalog.pg_depend d
+           JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+          WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+            AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+            AND e.extname = 'pg_partman')
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %s AND c.relname = 'part_config'
+"""
+
+
 def _partman_config(
     conn: psycopg.Connection[Any], schema: str
 ) -> tuple[tuple[PartmanSettings, ...], str | None]:
@@ -392,8 +451,13 @@ def _partman_config(
     it could not be read (then any table may be managed: the planner fails
     closed)."""
     import psycopg
-    from psycopg import sql
 
+    own = conn.execute(_PARTMAN_TABLE_SQL, (schema,)).fetchone()
+    if not (own and own[0]):
+        return (), (
+            f"cannot read {display_name(schema, 'part_config')}: it is not pg_partman's"
+            " own table (dropped, or replaced by something else)"
+        )
     query = sql.SQL(
         "SELECT parent_table, partition_interval, premake, retention, retention_keep_table"
         " FROM {}.part_config"

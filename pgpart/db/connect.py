@@ -86,24 +86,59 @@ def scrub(message: str, dsn: str | None) -> str:
 
 
 def connect(dsn: str | None, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    """Connect with application_name=pgpart unless the DSN sets one."""
+    """Connect with application_name=pgpart unless the DSN sets one, and
+    pgpart's own settings pinned in the startup packet (pgpart.db.startup):
+    the database's and the role's settings never apply to its statements."""
+    import os
+
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from pgpart.db.startup import pinned_options, their_options
 
     try:
         params = conninfo_to_dict(dsn or "")
     except psycopg.ProgrammingError as exc:
         raise ConnectError(f"invalid DSN: {scrub(str(exc), dsn)}") from None
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"options": pinned_options(their_options(params, os.environ))}
     if "application_name" not in params:
         extra["application_name"] = APPLICATION_NAME
+    if "client_encoding" not in params:
+        extra["client_encoding"] = "UTF8"
     params.setdefault("connect_timeout", 10)
     try:
-        return psycopg.connect(make_conninfo("", **{**params, **extra}), autocommit=autocommit)
+        conn = psycopg.connect(make_conninfo("", **{**params, **extra}), autocommit=autocommit)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())
         hint = connection_hint(reason, params, given=bool(dsn and dsn.strip()))
         raise ConnectError(f"cannot connect: {scrub(reason, dsn)}{hint}") from None
+    _check_pinned(conn)
+    return conn
+
+
+def _check_pinned(conn: psycopg.Connection[Any]) -> None:
+    """Refuse a session whose startup settings did not take: a connection
+    pooler or proxy that drops libpq's ``options`` would leave the
+    database's search_path in force."""
+    import psycopg
+
+    try:
+        row = conn.execute("SELECT pg_catalog.current_setting('search_path')").fetchone()
+        if not conn.autocommit:
+            conn.rollback()  # leave no transaction open behind the caller
+    except psycopg.Error as exc:
+        conn.close()
+        raise ConnectError(f"cannot connect: {' '.join(str(exc).split())}") from None
+    if row is not None and row[0] == "":
+        return
+    conn.close()
+    found = row[0] if row else None
+    raise ConnectError(
+        f"the session did not keep pgpart's startup settings (search_path is {found!r},"
+        " not empty): a connection pooler or proxy that ignores libpq's options parameter"
+        " cannot protect pgpart from the database's settings; connect pgpart to PostgreSQL"
+        " directly"
+    )
 
 
 def connection_hint(reason: str, params: dict[str, Any], *, given: bool) -> str:

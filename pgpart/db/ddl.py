@@ -21,11 +21,13 @@ from psycopg import sql
 from pgpart.core.bounds import KeyKind, format_bound
 from pgpart.core.plan import (
     Action,
+    AnalyzeTable,
     CreatePartition,
     DetachPartition,
     DropLeftover,
     DropPartition,
     FinalizeDetach,
+    RefreshSubscription,
     TableRef,
 )
 
@@ -73,6 +75,7 @@ class LockTarget:
     relation: str  # display name, e.g. public.messages
     mode: str  # as LOCK TABLE spells it, e.g. "SHARE UPDATE EXCLUSIVE"
     advisory_key: int | None = None  # set for pgpart's advisory lock
+    partitions: bool = False  # the lock is on each partition of ``relation`` (ANALYZE's sample)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,7 @@ def steps_for(
         drop_steps,
         finalize_step,
     )
+    from pgpart.db.ddl_subscription import refresh_step
 
     if isinstance(action, CreatePartition):
         return (create_step(action, options, columns),)
@@ -151,6 +155,12 @@ def steps_for(
         return (detach_step(action, options),)
     if isinstance(action, FinalizeDetach):
         return (finalize_step(action.table, action.partition_schema, action.partition, options),)
+    if isinstance(action, AnalyzeTable):
+        from pgpart.db.ddl_analyze import analyze_step
+
+        return (analyze_step(action, options),)
+    if isinstance(action, RefreshSubscription):
+        return (refresh_step(action, options),)
     if isinstance(action, DropLeftover):
         return (
             drop_standalone_step(
@@ -228,7 +238,7 @@ def prologue(t: TableRef, o: DdlOptions) -> tuple[sql.Composed, ...]:
         sql.SQL("SET LOCAL statement_timeout = {}").format(
             sql.Literal(f"{o.statement_timeout_ms}ms")
         ),
-        sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(advisory_key(t))),
+        sql.SQL("SELECT pg_catalog.pg_advisory_xact_lock({})").format(sql.Literal(advisory_key(t))),
     )
 
 
@@ -245,7 +255,7 @@ def as_role(owner: str, *, local: bool) -> sql.Composed:
     https://www.postgresql.org/docs/current/sql-set-role.html
     """
     return sql.SQL(
-        "SELECT set_config('role', {owner}, {local})"
+        "SELECT pg_catalog.set_config('role', {owner}, {local})"
         " WHERE NOT pg_catalog.pg_has_role(current_user, {owner}, 'USAGE')"
     ).format(owner=sql.Literal(owner), local=sql.Literal(local))
 

@@ -8,10 +8,11 @@ message does without it when it fails), and none reads the server's words.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pgpart.core.identifiers import display_name
+from pgpart.core.identifiers import display_name, display_part, parse_qualified_name
 from pgpart.core.plan import Action, CreatePartition
 from pgpart.db.ddl import LockTarget, Step
 from pgpart.db.ddl_create import overlap_query
@@ -100,7 +101,7 @@ def privilege_hint(conn: psycopg.Connection[Any], action: Action) -> str:
     try:
         rows = conn.execute(
             "SELECT r, pg_catalog.pg_has_role(session_user, r, 'MEMBER')"
-            " FROM unnest(%s::text[]) AS r",
+            " FROM pg_catalog.unnest(%s::text[]) AS r",
             (owners,),
         ).fetchall()
     except psycopg.Error:
@@ -117,25 +118,67 @@ def privilege_hint(conn: psycopg.Connection[Any], action: Action) -> str:
 def find_blocker(conn: psycopg.Connection[Any], step: Step) -> Blocker | None:
     """Who holds (or waits ahead for) a lock conflicting with one the step
     needs, looking at its locks in the order it takes them."""
+    return find_holder(conn, step.locks)
+
+
+def find_holder(conn: psycopg.Connection[Any], targets: Sequence[LockTarget]) -> Blocker | None:
+    """Who holds (or waits ahead for) a lock conflicting with one of
+    ``targets``, looked at in their order."""
     import psycopg
 
     try:
-        for target in step.locks:
+        for target in targets:
             modes = list(_CONFLICTS[_MODE_NAMES[target.mode]])
             args: dict[str, Any]
+            if target.partitions:
+                found = _partition_holder(conn, target, modes)
+                if found is not None:
+                    return found
+                continue
             if target.advisory_key is not None:
                 query, args = (
                     _ADVISORY_HOLDERS,
                     {"hi": target.advisory_key >> 32, "lo": target.advisory_key & 0xFFFFFFFF},
                 )
             else:
-                query, args = _RELATION_HOLDERS, {"rel": target.relation}
+                query, args = _RELATION_HOLDERS, {"rel": regclass_text(target.relation)}
             rows = conn.execute(query, {**args, "modes": modes}).fetchall()
             if rows:
                 return Blocker(target, "; ".join(_holder(*r) for r in rows))
     except psycopg.Error:
         return None  # diagnosis only: the failure message does without it
     return None
+
+
+def _partition_holder(
+    conn: psycopg.Connection[Any], target: LockTarget, modes: list[str]
+) -> Blocker | None:
+    """Who holds a lock conflicting with ``target`` on one of the partitions
+    of its relation, named by that partition."""
+    from dataclasses import replace
+
+    rows = conn.execute(_PARTITION_HOLDERS, {"rel": target.relation, "modes": modes}).fetchall()
+    if not rows:
+        return None
+    held = replace(target, relation=display_name(rows[0][0], rows[0][1]), partitions=False)
+    return Blocker(held, "; ".join(_holder(*r[2:]) for r in rows if r[:2] == rows[0][:2]))
+
+
+_PARTITION_HOLDERS = """
+SELECT n.nspname::text, c.relname::text, l.pid, l.mode, l.granted, a.query,
+       a.usesysid IS NULL OR pg_catalog.pg_has_role(a.usesysid, 'USAGE')
+       OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'), session_user::text
+  FROM pg_catalog.pg_inherits i
+  JOIN pg_catalog.pg_locks l ON l.locktype = 'relation' AND l.relation = i.inhrelid
+  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+ WHERE i.inhparent = pg_catalog.to_regclass(%(rel)s) AND l.mode = ANY(%(modes)s)
+   AND l.pid <> pg_catalog.pg_backend_pid()
+   AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                      WHERE d.datname = pg_catalog.current_database())
+ ORDER BY l.granted DESC, c.relname, l.pid LIMIT 3
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,18 +242,39 @@ def lock_message(what: str, step: Step, blocker: Blocker | None, waits: int, ela
     return f"{what} on {t.relation} {tries} (waiting for {lock}; {blocker.text})"
 
 
-def _holder(pid: int, mode: str, granted: bool, query: str | None) -> str:
+def regclass_text(display: str) -> str:
+    """A display name as to_regclass reads it (which knows no U&"..." form)."""
+    try:
+        return parse_qualified_name(display).quoted()
+    except ValueError:
+        return display
+
+
+def _holder(
+    pid: int, mode: str, granted: bool, query: str | None, visible: bool | None, login: str
+) -> str:
+    state = "held" if granted else "queued ahead"
+    if visible is False:
+        # pg_stat_activity shows another role's query only to a member of
+        # that role or of pg_read_all_stats.
+        # https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW
+        return (
+            f"{state} by pid {pid} ({mode}), whose query pgpart's role may not see:"
+            f" GRANT pg_read_all_stats TO {display_part(login)} shows it"
+        )
     text = " ".join((query or "").split())
     if len(text) > QUERY_CHARS:
         text = text[: QUERY_CHARS - 3] + "..."
-    state = "held" if granted else "queued ahead"
     return f'{state} by pid {pid} ({mode}): "{text}"'
 
 
 _HOLDERS = (
-    "SELECT l.pid, l.mode, l.granted, a.query FROM pg_catalog.pg_locks l"
+    "SELECT l.pid, l.mode, l.granted, a.query,"
+    " a.usesysid IS NULL OR pg_catalog.pg_has_role(a.usesysid, 'USAGE')"
+    " OR pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE'), session_user::text"
+    " FROM pg_catalog.pg_locks l"
     " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
-    " WHERE l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
+    " WHERE l.pid <> pg_catalog.pg_backend_pid() AND l.mode = ANY(%(modes)s) AND "
 )
 _ORDER = " ORDER BY l.granted DESC, l.pid LIMIT 3"
 _ADVISORY_HOLDERS = (
@@ -218,9 +282,9 @@ _ADVISORY_HOLDERS = (
     " AND l.objid = %(lo)s::bigint::oid AND l.objsubid = 1" + _ORDER
 )
 _RELATION_HOLDERS = (
-    _HOLDERS + "l.locktype = 'relation' AND l.relation = to_regclass(%(rel)s)"
+    _HOLDERS + "l.locktype = 'relation' AND l.relation = pg_catalog.to_regclass(%(rel)s)"
     " AND l.database = (SELECT oid FROM pg_catalog.pg_database"
-    " WHERE datname = current_database())" + _ORDER
+    " WHERE datname = pg_catalog.current_database())" + _ORDER
 )
 
 _MODE_NAMES = {

@@ -18,7 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from pgpart.core.plan import Action, ArchivePartition, CreatePartition
+from pgpart.core.plan import (
+    Action,
+    AnalyzeTable,
+    ArchivePartition,
+    CreatePartition,
+    RefreshSubscription,
+)
 from pgpart.db.action_run import ActionRun
 from pgpart.db.ddl import DdlOptions
 from pgpart.db.held_interrupt import HeldInterrupt
@@ -71,6 +77,10 @@ def execute(
     for an expected failure (lock timeout, privilege, lost connection)."""
     session = Session(dsn)
     failed: dict[tuple[int, str], Failure] = {}
+    changed: set[int] = set()  # tables an action of this run changed
+    # Tables this call has actions for that change partitions: an ANALYZE of
+    # a table whose changes ran in an earlier call (a fleet's stages) runs.
+    changing = {a.table.oid for a in actions if _changes_partitions(a)}
     results: list[ActionResult] = []
 
     def finished(result: ActionResult) -> None:
@@ -87,10 +97,13 @@ def execute(
             if group in failed:
                 finished(not_attempted(action, failed[group]))
                 continue
+            if _unchanged(action, changing - changed, options):  # nothing to analyze again
+                finished(ActionResult(action, True, True, None, (), 0, 0.0))
+                continue
             own = _with_lock_timeout(options, action, lock_timeouts_ms)
             # An archive is not held: its dump may take minutes, and Ctrl-C at
             # any point leaves the rows in the (marked) detached table.
-            held_back = not isinstance(action, (CreatePartition, ArchivePartition))
+            held_back = not isinstance(action, (CreatePartition, ArchivePartition, AnalyzeTable))
             with HeldInterrupt(held_back) as held:
                 run = ActionRun(session, action, own, held)
                 if options.progress is not None:
@@ -102,6 +115,8 @@ def execute(
                     f"{NOT_ATTEMPTED}an earlier {group[1]} action"
                     f" on {action.table.qualified} failed",
                 )
+            if result.done and not result.skipped:
+                changed.add(action.table.oid)
             finished(result)
             if held.pending:
                 raise KeyboardInterrupt  # held back until the action was whole
@@ -120,5 +135,19 @@ def _with_lock_timeout(
     return replace(options, ddl=ddl)
 
 
+def _unchanged(action: Action, unchanged: set[int], options: ExecOptions) -> bool:
+    """An ANALYZE of a table whose changing actions in this call changed nothing."""
+    analyze = isinstance(action, AnalyzeTable) and not options.dry_run
+    return analyze and action.table.oid in unchanged
+
+
+def _changes_partitions(action: Action) -> bool:
+    return not isinstance(action, (AnalyzeTable, RefreshSubscription))
+
+
 def _group(action: Action) -> str:
+    if isinstance(action, AnalyzeTable):
+        return "analyze"
+    if isinstance(action, RefreshSubscription):
+        return "refresh"  # a refresh that fails stops neither creation nor retention
     return "create" if isinstance(action, CreatePartition) else "retention"

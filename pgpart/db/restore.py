@@ -1,22 +1,27 @@
 """`pgpart restore DUMP|MANIFEST`: bring an archived partition back.
 
-The dump is checked against its manifest (sha256) before anything is
-written; pg_restore recreates the table with its data in one transaction;
-its rows are counted against the manifest's; then it is attached to its
+The archive is opened and checked first (pgpart.db.restore_archive: its
+path, checksum and table of contents); then the database: the archive must
+come from this very database of this very cluster (unless
+``--from-other-database``) and no table of its name may exist. pg_restore
+recreates the table in one transaction, reading the checked bytes from
+pgpart, restoring only the table's own entries (``--use-list``), never
+pgpart's archive mark, and owned by the parent's owner (``--no-owner``, as
+``--role`` that owner when the login role may become it: a NOINHERIT
+member can restore too). Its rows are counted against the manifest's; it
+is marked as kept until ``--keep-until`` (pgpart.db.restore_mark), so that
+retention does not archive it again at once; then it is attached to its
 parent when the parent exists and the range is free. Otherwise it stays a
-plain table and the result says why (the range is taken, the DEFAULT
-partition holds rows of it, the columns differ...). Either way the table
-loses the archive mark, so maintain never archives and drops it again.
+plain table and the result says why.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import shlex
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,17 +29,26 @@ from psycopg import sql
 
 from pgpart.core.identifiers import display_name
 from pgpart.core.siblings import LEFTOVER_MARK
-from pgpart.db.archive_files import ArchiveError, manifest_for, verify_file
+from pgpart.core.wording import counted
+from pgpart.db.archive_files import ArchiveError
+from pgpart.db.archive_manifest import Origin, origin_of
 from pgpart.db.archive_tools import Tools, client_for, find_tools
-from pgpart.db.ddl import ADVISORY_CLASS
-from pgpart.errors import primary_message
+from pgpart.db.restore_archive import Archive, open_archive
+from pgpart.db.restore_attach import Log, attach, find_parent, in_own_transaction
+from pgpart.db.restore_mark import mark_statements
 
 if TYPE_CHECKING:
     import psycopg
 
     from pgpart.config import Settings
 
-Log = Callable[[str], None]
+
+@dataclass(frozen=True, slots=True)
+class RestoreRequest:
+    path: Path
+    keep_until: datetime  # aware: retention leaves the partition alone until then
+    dry_run: bool = False
+    from_other_database: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,222 +64,221 @@ class Restored:
     why: str | None  # why it was not attached
     dry_run: bool = False
     command: str = ""
+    kept_until: str = ""  # ISO 8601
+    role: str | None = None  # the role pg_restore ran as (--role), when not the login role
+    entries: int = 0  # the dump's entries restored (the table and its own)
 
 
-def restore(settings: Settings, path: Path, *, dry_run: bool, log: Log | None) -> Restored:
+def restore(settings: Settings, request: RestoreRequest, log: Log | None) -> Restored:
     from pgpart.db.connect import connect
 
-    manifest_path, m = manifest_for(path)
-    dump = manifest_path.parent / str(m["file"])
-    verify_file(dump, m)
-    schema, name = str(m["schema"]), str(m["table"])
-    table = display_name(schema, name)
-    parent_info = m.get("parent") or {}
-    with connect(settings.dsn) as conn:
-        # The parent's policy names the pg_bin its archives were made with.
-        policy = settings.policy_for(
-            str(parent_info.get("schema", "")), str(parent_info.get("table", ""))
+    archive = open_archive(request.path)
+    try:
+        with connect(settings.dsn) as conn:
+            return _Restore(settings, conn, archive, request, log).run()
+    finally:
+        archive.close()
+
+
+class _Restore:
+    def __init__(
+        self,
+        settings: Settings,
+        conn: psycopg.Connection[Any],
+        archive: Archive,
+        request: RestoreRequest,
+        log: Log | None,
+    ) -> None:
+        self.settings, self.conn, self.archive = settings, conn, archive
+        self.request, self.log = request, log
+        m = archive.manifest
+        self.schema, self.name = m.schema, m.table
+        self.table = display_name(m.schema, m.table)
+
+    def run(self) -> Restored:
+        m = self.archive.manifest
+        self._same_origin(origin_of(self.conn))
+        parent = find_parent(self.conn, m.parent_schema, m.parent_table)
+        policy = self.settings.policy_for(m.parent_schema or "", m.parent_table or "")
+        tools = find_tools(
+            policy.pg_bin or self.settings.defaults.pg_bin, self.conn.info.server_version // 10000
         )
-        pg_bin = policy.pg_bin or settings.defaults.pg_bin
-        tools = find_tools(pg_bin, conn.info.server_version // 10000)
-        if _exists(conn, schema, name):
+        if self._exists():
             raise ArchiveError(
-                f"{table} already exists: rename or drop it, then restore {dump.name} again"
-                " (nothing was restored)"
+                f"{self.table} already exists: rename or drop it, then restore"
+                f" {self.archive.dump_path.name} again (nothing was restored)"
             )
-        parent = _parent(conn, str(parent_info.get("schema", "")), str(parent_info.get("table")))
-        command = _command(tools, dump)
+        role = parent.owner if parent and parent.may_become else None
+        entries = self._entries()
+        command = _command(tools, role)
         base = Restored(
-            table=table,
-            dump=str(dump),
-            rows=int(m["rows"]),
-            checksum=str(m["checksum"]["value"]),
-            parent=display_name(parent[1], parent[2]) if parent else None,
-            lower=m.get("from"),
-            upper=m.get("to"),
+            table=self.table,
+            dump=str(self.archive.dump_path),
+            rows=m.rows,
+            checksum=m.sha256,
+            parent=parent.display if parent else None,
+            lower=m.lower,
+            upper=m.upper,
             attached=False,
             why=None,
-            dry_run=dry_run,
-            command=shlex.join(command),
+            dry_run=self.request.dry_run,
+            command=f"{shlex.join(command)} --use-list=<the table's {len(entries)} entries>"
+            f" < {shlex.quote(str(self.archive.dump_path))}",
+            kept_until=self.request.keep_until.isoformat(),
+            role=role,
+            entries=len(entries),
         )
-        if dry_run:
+        if self.request.dry_run:
             return base
-        _pg_restore(tools, conn, command, log)
-        _unmark(conn, schema, name, log)
-        rows = _count(conn, schema, name, log)
-        if rows != int(m["rows"]):
+        self._pg_restore(tools, command, entries)
+        self._mark(role)
+        rows = self._count(role)
+        if rows != m.rows:
             raise ArchiveError(
-                f"{table} was restored with {rows} rows, the manifest says {m['rows']}:"
+                f"{self.table} was restored with {counted(rows, 'row')},"
+                f" the manifest says {m.rows}:"
                 " it is left as a plain table for you to inspect"
             )
-        why = _attach(conn, settings, schema, name, m, parent, log)
-        from dataclasses import replace
-
+        why = attach(self.conn, self.settings, self.schema, self.name, m, parent, self.log)
         return replace(base, attached=why is None, why=why)
 
+    # --- checks ----------------------------------------------------------------
 
-def _exists(conn: psycopg.Connection[Any], schema: str, name: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-        " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-        (schema, name),
-    ).fetchone()
-    return row is not None
+    def _same_origin(self, here: Origin) -> None:
+        there = self.archive.manifest.origin
+        if self.request.from_other_database:
+            return
+        fix = "; pass --from-other-database to restore it here anyway (nothing was restored)"
+        if there is None:
+            raise ArchiveError(
+                f"{self.archive.manifest_path} does not record which cluster and database it"
+                f" came from (an archive of an older pgpart){fix}"
+            )
+        if there.system_identifier is None or here.system_identifier is None:
+            raise ArchiveError(
+                f"cannot tell whether {self.archive.dump_path.name} came from this cluster"
+                f" (pg_control_system() is not readable to pgpart's role here or there){fix}"
+            )
+        if there != here:
+            raise ArchiveError(
+                f"{self.archive.dump_path.name} came from {there.describe()}; this is"
+                f" {here.describe()}{fix}"
+            )
+
+    def _exists(self) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+            (self.schema, self.name),
+        ).fetchone()
+        return row is not None
+
+    def _entries(self) -> tuple[int, ...]:
+        """The dump ids pg_restore is given: the table and its own entries,
+        less an archive mark of pgpart's on the table (the table's own
+        comment, any other, comes back as it was)."""
+        verdict = self.archive.verdict
+        skip = None
+        text = verdict.comment_text
+        if verdict.table_comment is not None and text and text.startswith(LEFTOVER_MARK):
+            skip = verdict.table_comment.dump_id
+        return tuple(i for i in verdict.restore if i != skip)
+
+    # --- the restore -------------------------------------------------------------
+
+    def _pg_restore(self, tools: Tools, command: list[str], entries: tuple[int, ...]) -> None:
+        client = client_for(self.conn)
+        if self.log:
+            self.log(shlex.join(command) + f" --use-list=... < {self.archive.dump_path}")
+        with (
+            tempfile.NamedTemporaryFile("w", prefix="pgpart-restore-", suffix=".list") as listing,
+            tempfile.TemporaryFile() as err,
+        ):
+            listing.write("".join(f"{i};\n" for i in entries))
+            listing.flush()
+            args = [*command, f"--use-list={listing.name}", f"--dbname={client.conninfo}"]
+            try:
+                proc = subprocess.Popen(
+                    args, env=client.env, stdin=subprocess.PIPE, stdout=err, stderr=err
+                )
+            except OSError as exc:
+                raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
+            intact = self._feed(proc)
+            code = proc.wait()
+            err.seek(0)
+            text = err.read().decode(errors="replace")
+        if not intact:
+            raise ArchiveError(
+                f"{self.archive.dump_path} changed while pg_restore read it (its sha256 no longer"
+                " matches): pg_restore was stopped before committing; nothing was restored"
+            )
+        if code != 0:
+            lines = [x.strip() for x in text.splitlines() if x.strip()]
+            first = next((x for x in lines if "error" in x.lower()), lines[0] if lines else "")
+            raise ArchiveError(f"pg_restore failed (exit {code}), nothing restored: {first}")
+
+    def _feed(self, proc: subprocess.Popen[bytes]) -> bool:
+        """The checked dump to pg_restore; on a mismatch it is killed before
+        the last chunk, so its single transaction never commits."""
+        assert proc.stdin is not None
+        try:
+            intact = self.archive.feed(proc.stdin)
+            if intact:
+                proc.stdin.close()
+        except BrokenPipeError:
+            return True  # pg_restore stopped on its own; its exit code says why
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if not intact:
+            proc.kill()
+        return intact
+
+    def _mark(self, role: str | None) -> None:
+        """Kept until --keep-until, and without pgpart's archive mark if the
+        table still has one (an archive of an older pgpart's making)."""
+        statements = mark_statements(
+            self.schema,
+            self.name,
+            source=self.archive.manifest.file,
+            restored_at=datetime.now(timezone.utc),
+            until=self.request.keep_until,
+        )
+        comment = self.conn.execute(
+            "SELECT pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s",
+            (self.schema, self.name),
+        ).fetchone()
+        if comment and str(comment[0] or "").startswith(LEFTOVER_MARK):
+            statements.append(
+                sql.SQL("COMMENT ON TABLE {} IS NULL").format(
+                    sql.Identifier(self.schema, self.name)
+                )
+            )
+        in_own_transaction(self.conn, statements, role, self.log)
+
+    def _count(self, role: str | None) -> int:
+        query = sql.SQL("SELECT pg_catalog.count(*) FROM {}").format(
+            sql.Identifier(self.schema, self.name)
+        )
+        rows = in_own_transaction(self.conn, [query], role, self.log)
+        return int(rows[0]) if rows else 0
 
 
-def _parent(conn: psycopg.Connection[Any], schema: str, name: str) -> tuple[int, str, str] | None:
-    row = conn.execute(
-        "SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c"
-        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = %s AND c.relname = %s AND c.relkind = 'p'",
-        (schema, name),
-    ).fetchone()
-    return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
-
-
-def _command(tools: Tools, dump: Path) -> list[str]:
+def _command(tools: Tools, role: str | None) -> list[str]:
+    """pg_restore reading the dump from its standard input: everything in
+    one transaction, owned by the role it runs as, nothing but the entries
+    of its --use-list."""
     return [
         str(tools.pg_restore),
         "--single-transaction",
         "--exit-on-error",
         "--no-password",
-        str(dump),
+        "--no-owner",
+        "--no-security-labels",
+        "--no-publications",
+        "--no-subscriptions",
+        *([f"--role={role}"] if role else []),
     ]
-
-
-def _pg_restore(
-    tools: Tools, conn: psycopg.Connection[Any], command: list[str], log: Log | None
-) -> None:
-    import subprocess
-
-    client = client_for(conn)
-    if log:
-        log(shlex.join(command))
-    try:
-        done = subprocess.run(
-            [*command, f"--dbname={client.conninfo}"],
-            env=client.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-        )
-    except OSError as exc:
-        raise ArchiveError(f"pg_restore could not run: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        lines = [x.strip() for x in done.stderr.splitlines() if x.strip()]
-        first = next((x for x in lines if "error" in x.lower()), lines[0] if lines else "")
-        raise ArchiveError(f"pg_restore failed (exit {done.returncode}), nothing restored: {first}")
-
-
-def _unmark(conn: psycopg.Connection[Any], schema: str, name: str, log: Log | None) -> None:
-    """The dump carries the archive mark: removed, or maintain would take the
-    restored table for a leftover to archive and drop again."""
-    rel = sql.Literal(display_name(schema, name))
-    row = conn.execute(
-        sql.SQL("SELECT obj_description({}::regclass, 'pg_class')").format(rel)
-    ).fetchone()
-    if row is None or not str(row[0] or "").startswith(LEFTOVER_MARK):
-        return
-    clear = sql.SQL("COMMENT ON TABLE {} IS NULL").format(sql.Identifier(schema, name))
-    if log:
-        log(clear.as_string(None))
-    conn.execute(clear)
-
-
-def _count(conn: psycopg.Connection[Any], schema: str, name: str, log: Log | None) -> int:
-    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name))
-    if log:
-        log(query.as_string(None))
-    row = conn.execute(query).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _attach(
-    conn: psycopg.Connection[Any],
-    settings: Settings,
-    schema: str,
-    name: str,
-    m: dict[str, Any],
-    parent: tuple[int, str, str] | None,
-    log: Log | None,
-) -> str | None:
-    """Attach the restored table; None when done, else why not (it stays a
-    plain table, without the archive mark)."""
-    import psycopg
-    from psycopg import errors
-
-    target = sql.Identifier(schema, name)
-    why: str | None = None
-    if parent is None:
-        why = "its parent table no longer exists (or is not partitioned)"
-    elif not m.get("from_bound") or not m.get("to_bound"):
-        why = "the archive does not record its bounds"
-    deadline = time.monotonic() + settings.retry_for.milliseconds() / 1000
-    lock_ms = settings.defaults.lock_timeout.milliseconds()
-    attempt = 0
-    while True:
-        attempt += 1
-        statements: list[sql.Composed] = [
-            sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_ms}ms")),
-        ]
-        if why is None and parent is not None:
-            key = (ADVISORY_CLASS << 32) | parent[0]
-            statements += [
-                sql.SQL("SELECT pg_advisory_xact_lock({})").format(sql.Literal(key)),
-                sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-                    sql.Identifier(parent[1], parent[2]),
-                    target,
-                    sql.Literal(m["from_bound"]),
-                    sql.Literal(m["to_bound"]),
-                ),
-            ]
-        if why is not None:
-            return why
-        try:
-            with conn.transaction():
-                for stmt in statements:
-                    if log:
-                        log(stmt.as_string(None))
-                    conn.execute(stmt)
-            return why
-        except (errors.LockNotAvailable, errors.DeadlockDetected):
-            if time.monotonic() >= deadline:
-                shown = display_name(parent[1], parent[2]) if parent else "?"
-                return f"lock timeout on {shown} after {attempt} attempts"
-            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
-        except psycopg.Error as exc:
-            return _why(exc)
-
-
-def _why(exc: Exception) -> str:
-    from psycopg import errors
-
-    primary = primary_message(exc)
-    if isinstance(exc, errors.InvalidObjectDefinition):
-        return f"its range is taken by another partition ({primary})"
-    if isinstance(exc, errors.CheckViolation):
-        return f"the DEFAULT partition holds rows of its range ({primary})"
-    return primary
-
-
-def render_restore(result: Restored, fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps({"restore": asdict(result)}, indent=2, ensure_ascii=False) + "\n"
-    span = f"[{result.lower}, {result.upper})"
-    if result.dry_run:
-        where = f" and attach it to {result.parent} for {span} if that range is free"
-        return (
-            f"would restore {result.table} ({result.rows} rows, sha256 verified) from"
-            f" {result.dump}{where if result.parent else ' as a plain table'}\n"
-            f"  {result.command}\n"
-        )
-    if result.attached:
-        return (
-            f"restored {result.table} ({result.rows} rows, sha256 verified) and attached it"
-            f" to {result.parent} for {span}\n"
-        )
-    return (
-        f"restored {result.table} ({result.rows} rows, sha256 verified) as a plain table,"
-        f" not attached{' to ' + result.parent if result.parent else ''}: {result.why}\n"
-    )

@@ -72,6 +72,14 @@ class ActionResult:
     rows_moved: int = 0  # rows moved out of DEFAULT by the committed attempt
 
     @property
+    def fails_run(self) -> bool:
+        """It failed, and that fails the run: an ANALYZE that failed is a
+        warning (the partitions are as planned; the next run analyzes)."""
+        from pgpart.core.plan import AnalyzeTable
+
+        return self.error is not None and not isinstance(self.action, AnalyzeTable)
+
+    @property
     def outcome(self) -> Outcome:
         if self.failure is not None:
             if self.failure.kind is FailureKind.NOT_ATTEMPTED:

@@ -7,13 +7,15 @@ The order matters and is the caller's (see ``ddl._create``):
   storage and TOAST parameters, tablespace) and its sub-partitions;
 * ``before_move``: what must hold while rows move in: privileges (the
   sibling's, never the parent's when the parent has row security), column
-  settings, and dropping the copies of NOT VALID parent constraints that
-  LIKE made valid (a legacy row moved out of DEFAULT would fail them; they
-  are put back NOT VALID after the move, as the sibling has them);
-* ``after_move``: constraints, indexes, triggers, row security and replica
-  identity, built once on the moved rows rather than row by row, and so
-  that no copied trigger or policy sees the relocated rows;
-* ``after_attach``: publication membership.
+  settings and defaults, comments, and dropping the copies of NOT VALID
+  parent constraints that LIKE made valid (a legacy row moved out of
+  DEFAULT would fail them; they are put back NOT VALID after the move, as
+  the sibling has them);
+* ``after_move``: NOT NULL, constraints, indexes, triggers, row security and
+  replica identity, built once on the moved rows rather than row by row,
+  and so that no copied trigger or policy sees the relocated rows;
+* ``after_attach``: the enabled state of the copies of the parent's row
+  triggers (ATTACH makes them), and publication membership.
 
 Definitions come from the server's own deparsing (``pgpart.db.templates``),
 so they are passed through as SQL text; every name pgpart substitutes is an
@@ -31,9 +33,11 @@ from pgpart.core.siblings import (
     IndexCopy,
     ParentFacts,
     SiblingTemplate,
+    is_pgpart_mark,
 )
 
 _ENABLE = {
+    "O": sql.SQL("ENABLE TRIGGER"),
     "D": sql.SQL("DISABLE TRIGGER"),
     "R": sql.SQL("ENABLE REPLICA TRIGGER"),
     "A": sql.SQL("ENABLE ALWAYS TRIGGER"),
@@ -106,6 +110,31 @@ def before_move(
                     new, column, sql.SQL(", ").join(reloption(o) for o in col.options)
                 )
             )
+        if col.own_default:
+            # Not applied to the rows moved in (the move lists every column).
+            change = (
+                sql.SQL("SET DEFAULT ") + sql.SQL(col.default)
+                if col.default is not None
+                else sql.SQL("DROP DEFAULT")
+            )
+            out.append(sql.SQL("ALTER TABLE {} ALTER COLUMN {} ").format(new, column) + change)
+    return out + _comments(t, new)
+
+
+def _comments(t: SiblingTemplate, new: sql.Composable) -> list[sql.Composed]:
+    """The sibling's own comment and its columns' where they differ from the
+    parent's (LIKE ... INCLUDING COMMENTS gave the parent's); never a mark of
+    pgpart's own."""
+    out: list[sql.Composed] = []
+    if t.comment is not None and not is_pgpart_mark(t.comment):
+        out.append(sql.SQL("COMMENT ON TABLE {} IS {}").format(new, sql.Literal(t.comment)))
+    for col in t.columns:
+        if col.own_comment and not (col.comment and is_pgpart_mark(col.comment)):
+            out.append(
+                sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(
+                    new, sql.Identifier(col.column), sql.Literal(col.comment)
+                )
+            )
     return out
 
 
@@ -127,7 +156,19 @@ def after_move(
     which made what ATTACH adopts already."""
     if t is None:
         return []
-    out: list[sql.Composed] = []
+    # NOT NULL checked once over the moved rows, not row by row (a NOT VALID
+    # one, 18+, never checks them: legacy rows keep their NULLs).
+    out: list[sql.Composed] = [
+        sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(
+            new, sql.Identifier(col.column)
+        )
+        if col.not_null_valid
+        else sql.SQL("ALTER TABLE {} ADD NOT NULL {} NOT VALID").format(
+            new, sql.Identifier(col.column)
+        )
+        for col in t.columns
+        if col.not_null
+    ]
     identity = t.identity_index
     attach, build = part in ("all", "attach"), part in ("all", "rest", "build")
     for c in t.constraints:
@@ -147,7 +188,7 @@ def after_move(
         return out
     for trg in t.triggers:
         out.append(sql.SQL(trg.head) + sql.SQL(" ON ") + new + sql.SQL(" " + trg.tail))
-        if trg.enabled in _ENABLE:
+        if trg.enabled in _ENABLE and trg.enabled != "O":  # CREATE TRIGGER makes it O
             out.append(
                 sql.SQL("ALTER TABLE {} {} {}").format(
                     new, _ENABLE[trg.enabled], sql.Identifier(trg.name)
@@ -184,12 +225,19 @@ def after_move(
 
 
 def after_attach(t: SiblingTemplate | None, new: sql.Composable, owner: str) -> list[sql.Composed]:
-    """Join the publications that list the sibling. ALTER PUBLICATION needs
+    """Put the copies of the parent's row triggers in the sibling's states, and
+    join the publications that list the sibling. ALTER PUBLICATION needs
     the publication's owner, who must own the table too; a superuser login
     drops the owner's role for it (RESET ROLE) and takes it back after."""
     if t is None:
         return []
-    out: list[sql.Composed] = []
+    # ATTACH made the copies of the parent's row triggers, in the parent's state
+    # https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-DISABLE-ENABLE-TRIGGER
+    out: list[sql.Composed] = [
+        sql.SQL("ALTER TABLE {} {} {}").format(new, _ENABLE[c.enabled], sql.Identifier(c.name))
+        for c in t.clone_states
+        if c.enabled in _ENABLE
+    ]
     for pub in t.publications:
         if not pub.allowed:
             continue  # reported as cannot_reproduce: the partition is made unpublished

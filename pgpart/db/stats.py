@@ -87,7 +87,7 @@ def exact_counts(
     if not parts:
         return {}
     query = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {}::text, count(*) FROM ONLY {}").format(
+        sql.SQL("SELECT {}::text, pg_catalog.count(*) FROM ONLY {}").format(
             sql.Literal(p.qualified), sql.Identifier(p.schema, p.name)
         )
         for p in parts

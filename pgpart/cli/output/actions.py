@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pgpart.cli.output.common import compact, iso
-from pgpart.core.plan import Action, CreatePartition
+from pgpart.core.identifiers import display_part
+from pgpart.core.plan import Action, AnalyzeTable, CreatePartition
 from pgpart.db.results import Outcome
 
 if TYPE_CHECKING:
@@ -29,6 +30,13 @@ def bounds(action: Action) -> tuple[str | None, str | None]:
     lower = getattr(action, "lower", None)
     upper = getattr(action, "upper", None)
     return iso(lower), iso(upper)
+
+
+def partition_shown(action: Action) -> str:
+    """The partition's name as output shows it (quoted when needed; a name
+    with a newline or another unprintable character in U&"..." form); an
+    ANALYZE is about the parent."""
+    return display_part(action.partition) if action.partition is not None else "(the parent)"
 
 
 def describe(action: Action) -> str:
@@ -54,16 +62,29 @@ def moves(r: ActionResult) -> bool:
 
 
 def outcome(r: ActionResult) -> str:
+    if isinstance(r.action, AnalyzeTable) and r.outcome is Outcome.SKIPPED:
+        return "not needed"  # none of the run's actions changed the table
     return OUTCOME_LABELS[r.outcome]
 
 
 def runs(
     results: Sequence[ActionResult], same: Callable[[ActionResult], Hashable]
 ) -> Iterator[list[ActionResult]]:
-    """Consecutive results of one kind on one table that also agree on ``same``."""
+    """Consecutive results of one kind on one table that also agree on ``same``
+    and whose ranges follow on from each other: a run reads "first .. last"
+    and its range, which must hold every partition between (the current
+    period is created first, so a create of [Aug, Jan) is two runs)."""
 
     def key(r: ActionResult) -> tuple[object, ...]:
         return (r.action.table, r.action.action, same(r))
 
-    for _, group in itertools.groupby(results, key=key):
-        yield list(group)
+    for _, grouped in itertools.groupby(results, key=key):
+        run: list[ActionResult] = []
+        for r in grouped:
+            lower = dt(r.action, "lower")
+            upper = dt(run[-1].action, "upper") if run else None
+            if lower is not None and upper is not None and lower != upper:
+                yield run
+                run = []
+            run.append(r)
+        yield run

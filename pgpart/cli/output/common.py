@@ -30,10 +30,14 @@ def tabulate(
     headers: Sequence[str],
     width: int | None = None,
     wrap: Sequence[int] = (),
+    *,
+    split_words: bool = True,
 ) -> str:
     """A tabulate table; wider than ``width``, the ``wrap`` columns are
     wrapped, in that order of preference, until it fits (or they cannot be
-    narrower). Columns are two spaces apart, headers unpadded."""
+    narrower). Lines break between words, never inside a name, unless the
+    table cannot fit otherwise and ``split_words``: then a name breaks after
+    a "." or "_" where it can. Columns are two spaces apart, headers unpadded."""
     import tabulate as tab
 
     def render(cells: Sequence[Sequence[object]]) -> str:
@@ -48,26 +52,35 @@ def tabulate(
     if width is None or not rows or not wrap:
         return text
     cells = [["" if c is None else str(c) for c in row] for row in rows]
-    for column in wrap:
-        excess = max(len(line) for line in text.splitlines()) - width
-        if excess <= 0:
-            break
-        current = max(cell_width(r[column]) for r in cells)
-        target = max(MIN_WRAP, len(headers[column]), current - excess)
-        if target >= current:
-            continue
-        for r in cells:
-            r[column] = wrap_cell(r[column], target)
-        text = render(cells)
+    for words_whole in (True, False) if split_words else (True,):
+        for column in wrap:
+            excess = max(len(line) for line in text.splitlines()) - width
+            if excess <= 0:
+                return text
+            current = max(cell_width(r[column]) for r in cells)
+            longest = max(_longest_word(r[column]) for r in cells) if words_whole else 0
+            target = max(MIN_WRAP, len(headers[column]), longest, current - excess)
+            if target >= current:
+                continue
+            for r in cells:
+                r[column] = wrap_cell(r[column], target)
+            text = render(cells)
     return text
 
 
 MIN_WRAP = 13  # a wrapped column never gets narrower ("2026-11-01 .." fits)
 
 
+def _longest_word(cell: str) -> int:
+    """The longest unit no line break may split: a word, with the " .." of a
+    span "a .. b" kept on its line (wrap_cell breaks after it)."""
+    return max((len(word) for word in cell.replace(" ..", "\0..").split()), default=0)
+
+
 def wrap_cell(cell: str, target: int) -> str:
     """A cell in lines of at most ``target``: a span "a .. b" breaks after
-    "..", then whatever is still longer is wrapped (a long name is split)."""
+    "..", then lines break between words; a word still longer (a long name)
+    breaks after a "." or "_" where it can."""
     if cell_width(cell) <= target:
         return cell
     if " .. " in cell and "\n" not in cell:
@@ -75,8 +88,29 @@ def wrap_cell(cell: str, target: int) -> str:
         cell = f"{head} ..\n{tail}"
     lines: list[str] = []
     for line in cell.split("\n"):
-        lines.extend(textwrap.wrap(line, target, break_on_hyphens=False) or [""])
+        span = line.endswith(" ..") and " " not in line[:-3]
+        if span and len(line) > target:  # a long name, then the span's ".."
+            *first, last = split_name(line[:-3], target)
+            ending = [last + " .."] if len(last) + 3 <= target else [last, ".."]
+            lines.extend([*first, *ending])
+            continue
+        for piece in textwrap.wrap(
+            line, target, break_long_words=False, break_on_hyphens=False
+        ) or [""]:
+            lines.extend(split_name(piece, target))
     return "\n".join(lines)
+
+
+def split_name(word: str, target: int) -> list[str]:
+    """``word`` in pieces of at most ``target``, each ending after a "." or
+    "_" where one lies in reach (``public.`` / ``events_2026_``), else cut."""
+    pieces: list[str] = []
+    while len(word) > target:
+        cut = max(word.rfind(".", 0, target), word.rfind("_", 0, target)) + 1
+        cut = cut if cut > 0 else target
+        pieces.append(word[:cut])
+        word = word[cut:]
+    return [*pieces, word]
 
 
 def fits(text: str, width: int | None) -> bool:
@@ -113,6 +147,22 @@ def wrap_line(text: str, width: int | None, indent: str = "  ", hang: str = "   
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (a newline, a
+    carriage return, an escape...) shown as its Python escape: one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def sql_comment(text: str) -> str:
+    """``text`` as SQL comment lines: a line break in it starts another
+    ``--`` line, and whatever else would not print is escaped, so that
+    nothing in it (a name, a server message) can end the comment and be
+    read as SQL by psql."""
+    return "\n".join("--" + (" " + printable(line) if line else "") for line in text.split("\n"))
 
 
 def to_csv(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:

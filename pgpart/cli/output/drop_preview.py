@@ -17,7 +17,7 @@ def partition_name(action: Action) -> str:
     from pgpart.core.identifiers import display_name
 
     schema = getattr(action, "partition_schema", None) or action.table.schema
-    return display_name(schema, action.partition)
+    return display_name(schema, action.partition or "")
 
 
 def render_drop_preview(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pgpart.cli.output.actions import bounds, describe, dt, moves, runs
+from pgpart.cli.output.actions import bounds, describe, dt, moves, partition_shown, runs
 from pgpart.cli.output.check import problem_lines
-from pgpart.cli.output.common import compact, wrap_line
+from pgpart.cli.output.common import compact, sql_comment, wrap_line
 from pgpart.cli.output.tally import Tally
 from pgpart.core.plan import Plan
 
@@ -17,24 +17,29 @@ if TYPE_CHECKING:
 
 def dry_run_script(results: Sequence[ActionResult], plan: Plan, width: int | None = None) -> str:
     """The summary and the plan first, then every statement (as SQL comments
-    and statements, so the output can be reviewed and even run by hand)."""
-    head = [f"-- pgpart dry run at {plan.now.isoformat()}: nothing was changed"]
-    head.append("-- " + Tally.of(results).line(dry_run=True))
+    and statements, so the output can be reviewed and even run by hand).
+
+    What is not a statement goes through sql_comment (names are shown by
+    display_part, whatever they hold): a name can never end a comment."""
+    head = [f"pgpart dry run at {plan.now.isoformat()}: nothing was changed"]
+    head.append(Tally.of(results).line(dry_run=True))
     narrower = None if width is None else width - 3
     for line in grouped(results):
-        head.extend("-- " + part for part in wrap_line(line, narrower, "", "  ").splitlines())
+        head.extend(wrap_line(line, narrower, "", "  ").split("\n"))
     problems = problem_lines([t for t in plan.tables if t.problems], narrower)
     if problems:
-        head.append("--\n-- problems:")
-        head.extend("-- " + line for line in problems.strip("\n").splitlines())
+        head.extend(["", "problems:", *problems.strip("\n").split("\n")])
     if not results:
-        head.append("-- nothing to do")
-    lines = head
+        head.append("nothing to do")
+    lines = [sql_comment("\n".join(head))]
     for r in results:
         lower, upper = bounds(r.action)
+        lines.append("")
         lines.append(
-            f"\n-- {r.action.table.qualified}: {describe(r.action)} {r.action.partition}"
-            + (f" [{lower}, {upper})" if upper else "")
+            sql_comment(
+                f"{r.action.table.qualified}: {describe(r.action)} {partition_shown(r.action)}"
+                + (f" [{lower}, {upper})" if upper else "")
+            )
         )
         lines.extend(s if s.rstrip().endswith(";") else s + ";" for s in r.sql)
     return "\n".join(lines) + "\n"
@@ -47,13 +52,13 @@ def grouped(results: Sequence[ActionResult]) -> list[str]:
     for group in runs(results, lambda r: None):
         first, last, n = group[0], group[-1], len(group)
         names = (
-            first.action.partition
+            partition_shown(first.action)
             if n == 1
-            else f"{first.action.partition} .. {last.action.partition}"
+            else f"{partition_shown(first.action)} .. {partition_shown(last.action)}"
         )
         lower, upper = dt(first.action, "lower"), dt(last.action, "upper")
         span = f" [{compact(lower) or 'MINVALUE'}, {compact(upper)})" if upper else ""
-        moving = [r.action.partition for r in group if moves(r)]
+        moving = [partition_shown(r.action) for r in group if moves(r)]
         moving_note = f"; moving DEFAULT rows into {', '.join(moving)}" if moving else ""
         lines.append(
             f"{first.action.table.qualified}: {first.action.action} {n}: {names}{span}{moving_note}"

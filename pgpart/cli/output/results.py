@@ -4,14 +4,16 @@ what was not changed, the summary and the state the run left (or JSON)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pgpart.cli.output.actions import bounds, dt, outcome, runs
+from pgpart.cli.output.actions import bounds, dt, outcome, partition_shown, runs
 from pgpart.cli.output.check import check_json, problem_lines, summary
 from pgpart.cli.output.common import Format, compact, dumps, fits, tabulate, wrap_line
 from pgpart.cli.output.dry_run import dry_run_script
 from pgpart.cli.output.tally import Tally, tally_json
-from pgpart.core.plan import CreatePartition, Plan
+from pgpart.core.plan import CreatePartition, Plan, TablePlan
+from pgpart.core.wording import counted
 
 if TYPE_CHECKING:
     from pgpart.db.results import ActionResult
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 
 def results_json(results: Sequence[ActionResult], plan: Plan) -> dict[str, Any]:
     return {
-        "status": "failed" if any(r.error for r in results) or any_blocked(plan) else "ok",
+        "status": "failed" if any(r.fails_run for r in results) or any_blocked(plan) else "ok",
         "actions": [
             {
                 "table": r.action.table.qualified,
@@ -70,7 +72,7 @@ def render_results(
     """The result of create/maintain/drop. ``after``: a check of the tables
     once the run is over (the state it left), shown after the summary;
     ``interrupted``: Ctrl-C stopped the run after these results."""
-    failed = any(r.error for r in results) or any_blocked(plan)
+    failed = any(r.fails_run for r in results) or any_blocked(plan)
     if quiet and not (failed or interrupted):
         return ""
     if fmt is Format.JSON:
@@ -92,9 +94,10 @@ def render_results(
         errors = error_lines(results, width)
         if errors:
             out += "\n" + errors
-    blocked = problem_lines([t for t in plan.tables if t.blocked and t.problems], width)
+    held = [t for t in plan.tables if t.blocked and t.problems]
+    blocked = problem_lines(held, width)
     if blocked:
-        out += "\nnot changed:" + blocked
+        out += ("\n" if out else "") + "not changed:" + blocked
     if not results and not any_blocked(plan) and not interrupted:
         out += "nothing to do\n"
     out += (
@@ -104,23 +107,34 @@ def render_results(
         + "\n"
     )
     if after is not None:
-        out += state_after(after, width)
+        out += state_after(after, width, said=held)
     return out
 
 
-def state_after(after: Plan, width: int | None) -> str:
-    """The check status the run left, with whatever is still wrong."""
-    problems = problem_lines([t for t in after.tables if t.problems], width)
-    return f"check now: {after.status.value.upper()} ({summary(after.tables)})\n" + problems
+def state_after(after: Plan, width: int | None, said: Sequence[TablePlan] = ()) -> str:
+    """The check status the run left, with whatever is still wrong, less the
+    problems ``said`` already (the tables the run did not change)."""
+    told = {(t.table, p.code, p.message) for t in said for p in t.problems}
+
+    def untold(t: TablePlan) -> TablePlan:
+        kept = tuple(p for p in t.problems if (t.table, p.code, p.message) not in told)
+        return replace(t, problems=kept)
+
+    left = [untold(t) for t in after.tables]
+    repeated = sum(len(t.problems) for t in after.tables) - sum(len(t.problems) for t in left)
+    note = f"; {counted(repeated, 'problem')} shown above" if repeated else ""
+    problems = problem_lines([t for t in left if t.problems], width)
+    return f"check now: {after.status.value.upper()} ({summary(after.tables)}{note})\n" + problems
 
 
 def error_lines(results: Sequence[ActionResult], width: int | None) -> str:
     """Each distinct error once, below the table, wrapped to the width."""
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, str, str]] = []
     for r in results:
-        if r.error and (r.action.table.qualified, r.error) not in seen:
-            seen.append((r.action.table.qualified, r.error))
-    lines = [wrap_line(f"FAILED   {table}: {error}", width) for table, error in seen]
+        label = "FAILED  " if r.fails_run else "WARNING "
+        if r.error and (label, r.action.table.qualified, r.error) not in seen:
+            seen.append((label, r.action.table.qualified, r.error))
+    lines = [wrap_line(f"{label} {table}: {error}", width) for label, table, error in seen]
     return ("\n".join(lines) + "\n") if lines else ""
 
 
@@ -138,11 +152,11 @@ def result_rows(results: Sequence[ActionResult]) -> list[list[str]]:
             [
                 first.action.table.qualified,
                 f"{first.action.action} ({n})" if n > 1 else first.action.action,
-                f"{first.action.partition} .. {last.action.partition}"
+                f"{partition_shown(first.action)} .. {partition_shown(last.action)}"
                 if n > 1
-                else first.action.partition,
+                else partition_shown(first.action),
                 f"{compact(lower) or 'MINVALUE'} .. {compact(upper)}" if lower or upper else "",
-                f"{result}, {moved:,} rows moved" if moved else result,
+                f"{result}, {counted(moved, 'row')} moved" if moved else result,
             ]
         )
     return rows
@@ -152,7 +166,7 @@ def result_table(rows: list[list[str]], width: int | None) -> str:
     """One table; where even its wrapped form is too wide, one per table
     (the table's name as a heading instead of a column)."""
     headers = ["table", "action", "partitions", "range", "result"]
-    text = tabulate(rows, headers, width, (2, 3))
+    text = tabulate(rows, headers, width, (2, 3), split_words=False)
     if fits(text, width):
         return text
     sections = []

@@ -1,0 +1,244 @@
+"""Issue 23 (and 22, row 9): archive mode as an operator meets it, on the real
+server.
+
+- the run's summary counts what was archived, not "dropped 0";
+- `pgpart drop` on an archive-mode table archives first, says so in its
+  prompt, and drops without an archive only with --no-archive;
+- a restored partition is kept until a date (`--keep-until`): the next
+  maintain leaves it alone, `check` shows it as `restored`;
+- a partition's own comment survives archive and restore.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_helpers import NOW, cli
+from tests.sibling_compare import table_checksum
+from tests.test_archive import (
+    EXPIRED,
+    build,
+    maintain,
+    manifests,
+    pg_bin,
+    rows_before,
+    state,
+    write_config,
+)
+from tests.test_oncall import term
+
+__all__ = ["pg_bin"]  # the fixture, used by name
+
+
+def restore(path: Path, dsn: str, config: Path, *extra: str):
+    run = cli(["restore", str(path), "--dsn", dsn, "--config", str(config), *extra])
+    assert "Traceback" not in run.stderr, run.stderr
+    return run
+
+
+def check(dsn: str, config: Path) -> dict[str, Any]:
+    run = cli(["check", "--dsn", dsn, "--config", str(config), "--now", NOW, "-f", "json"])
+    assert "Traceback" not in run.stderr, run.stderr
+    return run.json()
+
+
+# --- the summary -----------------------------------------------------------------------------
+
+
+def test_the_summary_counts_what_was_archived(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
+    build(pg_conn)
+    config = write_config(tmp_path, tmp_path / "archive", pg_bin)
+    dry = maintain(pg_dsn, config, "--dry-run")
+    assert "drop 0, archive 2 (then drop)" in dry.stdout
+    run = maintain(pg_dsn, config)
+    assert run.code == 0, run.stderr
+    assert "dropped 0, archived 2, rows moved 0, failed 0" in run.stdout
+    again = maintain(pg_dsn, config, "-f", "json")  # nothing left to archive
+    assert again.json()["summary"]["archived"] == 0
+
+
+def test_the_json_summary_counts_what_was_archived(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
+    build(pg_conn)
+    run = maintain(pg_dsn, write_config(tmp_path, tmp_path / "archive", pg_bin), "-f", "json")
+    assert run.code == 0, run.stderr
+    summary = run.json()["summary"]
+    assert summary["archived"] == 2 and summary["dropped"] == 0
+
+
+# --- drop on an archive-mode table -------------------------------------------------------------
+
+
+def drop(dsn: str, config: Path, *extra: str):
+    run = cli(["drop", "public.messages", "--older-than", "2 months", "--dsn", dsn,
+               "--config", str(config), "--now", NOW, *extra])  # fmt: skip
+    assert "Traceback" not in run.stderr, run.stderr
+    return run
+
+
+def test_drop_on_an_archive_mode_table_archives_first(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
+    build(pg_conn)
+    before = rows_before(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    run = drop(pg_dsn, config, "--yes")
+    assert run.code == 0, run.stderr
+    assert "archived 2" in run.stdout
+    found = {m["table"]: m for m in manifests(out)}
+    assert sorted(found) == sorted(EXPIRED)
+    for name in EXPIRED:
+        assert state(pg_conn, name) == "gone"
+        assert found[name]["rows"] == before[name][0]
+    back = restore(out / found[EXPIRED[0]]["file"], pg_dsn, config)
+    assert back.code == 0, back.stderr
+    assert table_checksum(pg_conn, EXPIRED[0]) == before[EXPIRED[0]]
+
+
+def test_drop_no_archive_drops_without_archiving(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
+    build(pg_conn)
+    out = tmp_path / "archive"
+    run = drop(pg_dsn, write_config(tmp_path, out, pg_bin), "--yes", "--no-archive")
+    assert run.code == 0, run.stderr
+    assert "dropped 2" in run.stdout and "archived" not in run.stdout
+    assert not out.exists() or not list(out.iterdir())
+    for name in EXPIRED:
+        assert state(pg_conn, name) == "gone"
+
+
+@pytest.mark.parametrize("no_archive", [False, True], ids=["archive", "no_archive"])
+def test_the_drop_prompt_says_whether_it_archives(
+    pg_conn, pg_dsn, tmp_path, pg_bin, no_archive
+) -> None:
+    build(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    args = ["drop", "public.messages", "--older-than", "2 months", "--dsn", pg_dsn,
+            "--config", str(config), "--now", NOW, *(["--no-archive"] if no_archive else [])]  # fmt: skip
+    with term(args) as t:
+        t.read_until(r"\[y/N\]: ")
+        t.write("n\n")
+        code = t.wait()
+    assert code == 0, t.output
+    out_text = " ".join(t.output.replace("\r\n", "\n").split())
+    if no_archive:
+        assert "WITHOUT archiving (--no-archive)" in out_text
+        assert "Drop these 2 partition(s)? [y/N]" in out_text
+    else:
+        assert f"each partition is archived to {out}" in out_text
+        assert "Archive and drop these 2 partition(s)? [y/N]" in out_text
+    assert "not confirmed: nothing dropped" in out_text
+    for name in EXPIRED:
+        assert state(pg_conn, name) == "attached"
+
+
+# --- a restored partition is kept ----------------------------------------------------------------
+
+
+def test_a_restored_partition_is_kept_until_its_date(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
+    build(pg_conn)
+    before = rows_before(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    assert maintain(pg_dsn, config).code == 0
+    until = (datetime.now(timezone.utc) + timedelta(days=400)).date().isoformat()
+    for m in manifests(out):  # both: no gap is left between them and the rest
+        assert b"pgpart: detached from" in (out / m["file"]).read_bytes()  # the archive mark
+        back = restore(out / m["file"], pg_dsn, config, "--keep-until", until)
+        assert back.code == 0, back.stderr
+        assert f"kept until {until}T00:00:00+00:00" in back.stdout
+        row = pg_conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (m["table"],))
+        assert row.fetchone() == (None,)  # the mark is not restored
+
+    # The hourly maintain leaves it alone; check says why, as information.
+    run = maintain(pg_dsn, config, "-f", "json")
+    assert run.code == 0, run.stderr
+    assert not [a for a in run.json()["actions"] if a["action"] == "archive"]
+    assert state(pg_conn, EXPIRED[0]) == "attached"
+    assert table_checksum(pg_conn, EXPIRED[0]) == before[EXPIRED[0]]
+    assert len(manifests(out)) == 2
+    for name in EXPIRED:
+        assert state(pg_conn, name) == "attached"
+    report = check(pg_dsn, config)
+    [table] = report["tables"]
+    restored = [p for p in table["problems"] if p["code"] == "restored"]
+    assert [p["severity"] for p in restored] == ["info", "info"]
+    assert f"public.{EXPIRED[0]}" in restored[0]["message"] and until in restored[0]["message"]
+    codes = {p["code"] for p in table["problems"]}
+    assert "retention_overdue" not in codes and "detached_leftover" not in codes
+    assert report["status"] == "ok", table["problems"]
+    text = cli(["check", "--dsn", pg_dsn, "--config", str(config), "--now", NOW]).stdout
+    assert "restored" in text and until in text
+    # drop passes them over too.
+    assert drop(pg_dsn, config, "--yes").code == 0
+    assert state(pg_conn, EXPIRED[0]) == "attached" and state(pg_conn, EXPIRED[1]) == "attached"
+
+    # Released (the constraint dropped): the next maintain archives it again.
+    pg_conn.execute(f"ALTER TABLE {EXPIRED[0]} DROP CONSTRAINT pgpart_restored")
+    again = maintain(pg_dsn, config)
+    assert again.code == 0, again.stderr
+    assert state(pg_conn, EXPIRED[0]) == "gone" and state(pg_conn, EXPIRED[1]) == "attached"
+    second = [m for m in manifests(out) if m["table"] == EXPIRED[0] and "~2" in m["file"]]
+    assert len(second) == 1 and second[0]["rows"] == before[EXPIRED[0]][0]
+
+
+def test_the_default_keep_is_thirty_days_and_a_past_date_is_refused(
+    pg_conn, pg_dsn, tmp_path, pg_bin
+) -> None:
+    build(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    assert maintain(pg_dsn, config).code == 0
+    [m] = [m for m in manifests(out) if m["table"] == EXPIRED[0]]
+    past = restore(out / m["file"], pg_dsn, config, "--keep-until", "2020-01-01")
+    assert past.code == 3 and "not in the future" in past.stderr
+    assert state(pg_conn, EXPIRED[0]) == "gone"
+    run = restore(out / m["file"], pg_dsn, config, "-f", "json")
+    assert run.code == 0, run.stderr
+    kept = datetime.fromisoformat(run.json()["restore"]["kept_until"])
+    assert abs(kept - datetime.now(timezone.utc) - timedelta(days=30)) < timedelta(minutes=5)
+    row = pg_conn.execute(
+        "SELECT obj_description(k.oid, 'pg_constraint'), k.convalidated FROM pg_constraint k"
+        " WHERE k.conrelid = %s::regclass AND k.conname = 'pgpart_restored'",
+        (EXPIRED[0],),
+    ).fetchone()
+    assert row is not None and row[1] is False
+    assert f"kept until {kept.isoformat()}" in row[0]
+
+
+def test_the_dry_run_restores_nothing(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
+    build(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    assert maintain(pg_dsn, config).code == 0
+    [m] = [m for m in manifests(out) if m["table"] == EXPIRED[0]]
+    run = restore(out / m["file"], pg_dsn, config, "--dry-run")
+    assert run.code == 0, run.stderr
+    assert "would restore" in run.stdout and "--use-list" in run.stdout
+    assert "kept until" in run.stdout
+    assert state(pg_conn, EXPIRED[0]) == "gone"
+
+
+# --- issue 22, row 9: the partition's own comment ----------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="retention's mark still replaces the partition's comment before the dump"
+    " (pgpart.db.ddl_retention, being redesigned); restore already brings back the comment"
+    " the dump holds, without pgpart's mark",
+)
+def test_a_partitions_own_comment_survives_archive_and_restore(
+    pg_conn, pg_dsn, tmp_path, pg_bin
+) -> None:
+    build(pg_conn)
+    pg_conn.execute(f"COMMENT ON TABLE {EXPIRED[0]} IS 'legal hold: keep archive 7y'")
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    assert maintain(pg_dsn, config).code == 0
+    [m] = [m for m in manifests(out) if m["table"] == EXPIRED[0]]
+    assert restore(out / m["file"], pg_dsn, config).code == 0
+    row = pg_conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (EXPIRED[0],))
+    assert row.fetchone() == ("legal hold: keep archive 7y",)
