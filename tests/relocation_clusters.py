@@ -187,4 +187,3 @@ def decoded(conn: psycopg.Connection[Any], slot: str) -> list[Change]:
 def column(change: Change, name: str) -> str:
     m = re.search(rf"\b{re.escape(name)}\[[^\]]+\]:('(?:[^']|'')*'|\S+)", change.data)
     return m.group(1) if m else ""
-
