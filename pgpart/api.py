@@ -229,6 +229,8 @@ def plan_changes(
             interval=request.interval,
             for_writing=True,
             list_unsupported=True,
+            # Every range holding DEFAULT rows, and how many: what relocation needs.
+            exact=True,
         )
 
     gathered = read()

@@ -11,7 +11,6 @@ from psycopg import sql
 from pgpart.core.bounds import KeyKind
 from pgpart.core.plan import Action, FinalizeDetach, StorageTemplate, TableRef
 from pgpart.db.ddl import (
-    BOUND_CONSTRAINT,
     AclItem,
     DdlOptions,
     Verdict,
@@ -109,32 +108,36 @@ def test_create_statements() -> None:
         'GRANT SELECT ON TABLE "public"."messages_2026_01" TO "reader"',
         'GRANT SELECT ON TABLE "public"."messages_2026_01" TO PUBLIC',
         'GRANT INSERT ON TABLE "public"."messages_2026_01" TO PUBLIC WITH GRANT OPTION',
-        'ALTER TABLE "public"."messages_2026_01" REPLICA IDENTITY FULL',
         'ALTER TABLE "public"."messages" ATTACH PARTITION "public"."messages_2026_01"'
         " FOR VALUES FROM ('2026-01-01 00:00:00+00:00') TO ('2026-02-01 00:00:00+00:00')",
+        'ALTER TABLE "public"."messages_2026_01" REPLICA IDENTITY FULL',
     ]
     assert "INCLUDING IDENTITY" not in texts[5] and "INCLUDING INDEXES" not in texts[5]
 
 
-def test_create_with_row_move_orders_its_locks_and_brackets_the_attach_with_a_check() -> None:
+def test_a_settle_blocks_writers_first_and_puts_the_rows_back_through_the_parent() -> None:
     action = create(REF, "m_2026_02", utc(2026, 2), utc(2026, 3), default="m_default", move=True)
     (step,) = steps_for(action, DdlOptions(), columns=["id", "created_at", "body"])
     texts = [render_sql(s) for s in step.statements]
-    lock_parent = texts.index('LOCK TABLE ONLY "public"."messages" IN SHARE UPDATE EXCLUSIVE MODE')
+    lock_parent = texts.index('LOCK TABLE ONLY "public"."messages" IN SHARE ROW EXCLUSIVE MODE')
     lock_default = texts.index('LOCK TABLE ONLY "public"."m_default" IN ACCESS EXCLUSIVE MODE')
-    check = next(i for i, t in enumerate(texts) if "ADD CONSTRAINT" in t)
-    move = next(i for i, t in enumerate(texts) if t.startswith("WITH moved AS"))
+    stash = next(i for i, t in enumerate(texts) if t.startswith("CREATE TEMPORARY TABLE"))
+    new = next(i for i, t in enumerate(texts) if t.startswith('CREATE TABLE "public"."m_2026_02"'))
     attach = next(i for i, t in enumerate(texts) if "ATTACH PARTITION" in t)
-    assert lock_parent < lock_default < check < move < attach == len(texts) - 2
-    assert texts[-1] == (f'ALTER TABLE "public"."m_2026_02" DROP CONSTRAINT "{BOUND_CONSTRAINT}"')
-    assert texts[move] == (
-        'WITH moved AS (DELETE FROM "public"."m_default" WHERE ctid = ANY(ARRAY('
-        'SELECT ctid FROM "public"."m_default" WHERE "created_at" >='
+    back = next(i for i, t in enumerate(texts) if t.startswith('INSERT INTO "public"."messages"'))
+    assert texts.index("SET LOCAL row_security = off") < lock_parent
+    assert lock_parent < lock_default < stash < new < attach < back == len(texts) - 1
+    assert step.counted == (stash,)
+    assert texts[stash] == (
+        'CREATE TEMPORARY TABLE "pg_temp"."pgpart_stash" ON COMMIT DROP AS WITH moved AS ('
+        'DELETE FROM ONLY "public"."m_default" WHERE "created_at" >='
         " '2026-02-01 00:00:00+00:00'::timestamptz AND \"created_at\" <"
-        " '2026-03-01 00:00:00+00:00'::timestamptz LIMIT 100000))"
-        ' RETURNING "id", "created_at", "body")'
-        ' INSERT INTO "public"."m_2026_02" ("id", "created_at", "body")'
-        ' OVERRIDING SYSTEM VALUE SELECT "id", "created_at", "body" FROM moved'
+        " '2026-03-01 00:00:00+00:00'::timestamptz"
+        ' RETURNING "id", "created_at", "body") SELECT "id", "created_at", "body" FROM moved'
+    )
+    assert texts[back] == (
+        'INSERT INTO "public"."messages" ("id", "created_at", "body") OVERRIDING SYSTEM VALUE'
+        ' SELECT "id", "created_at", "body" FROM "pg_temp"."pgpart_stash"'
     )
     with pytest.raises(ValueError, match="column list"):
         steps_for(action, DdlOptions())
@@ -159,7 +162,7 @@ def test_drop_steps_and_transactions() -> None:
     # happens is found again by check (detached_leftover).
     assert [s.in_transaction for s in concurrent] == [True, False, True]
     assert render_sql(concurrent[0].statements[-1]) == (
-        "COMMENT ON TABLE \"public\".\"old\" IS"
+        'COMMENT ON TABLE "public"."old" IS'
         f" 'pgpart: detached from public.messages (oid {REF.oid}) for retention, to be dropped'"
     )
     assert render_sql(concurrent[1].statements[-1]) == (
@@ -267,36 +270,36 @@ def test_dry_run_script_runs_as_printed(pg_conn: psycopg.Connection) -> None:
         pg_conn.execute('DROP ROLE "Owner Role"; DROP ROLE "Read Only"')
 
 
-def test_check_constraint_lets_attach_skip_scanning_the_new_table(
-    pg_conn: psycopg.Connection,
-) -> None:
+def test_a_settle_moves_the_rows_and_leaves_nothing_behind(pg_conn: psycopg.Connection) -> None:
     pg_conn.execute(
         "CREATE TABLE m (id int, created_at timestamptz NOT NULL) PARTITION BY RANGE (created_at);"
         " CREATE TABLE m_default PARTITION OF m DEFAULT;"
         " INSERT INTO m SELECT i, '2026-02-01'::timestamptz + i * interval '1 min'"
-        " FROM generate_series(1, 100) i"
+        " FROM generate_series(1, 100) i;"
+        " INSERT INTO m VALUES (0, '2030-01-01'), (-1, '2026-03-01')"
     )
     ref = table_ref(pg_conn, "m")
     action = create(ref, "m_2026_02", utc(2026, 2), utc(2026, 3), default="m_default", move=True)
     (step,) = steps_for(action, DdlOptions(), columns=["id", "created_at"])
-    notices: list[str] = []
-    pg_conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
     with pg_conn.transaction():
-        pg_conn.execute("SET LOCAL client_min_messages = debug1")
         for stmt in step.statements:
             pg_conn.execute(sql.Composed([stmt]))
-    assert 'partition constraint for table "m_2026_02" is implied by existing constraints' in (
-        notices
+    assert pg_conn.execute("SELECT count(*), min(id), max(id) FROM m_2026_02").fetchone() == (
+        100,
+        1,
+        100,
     )
-    row = pg_conn.execute("SELECT count(*) FROM m_2026_02").fetchone()
-    assert row == (100,)
-    assert (
-        pg_conn.execute(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'm_2026_02'::regclass"
-            " AND contype <> 'n'"  # PostgreSQL 18 records NOT NULL constraints here too
-        ).fetchall()
-        == []
-    )
+    assert pg_conn.execute("SELECT id FROM m_default ORDER BY id").fetchall() == [(-1,), (0,)]
+    assert pg_conn.execute("SELECT to_regclass('pg_temp.pgpart_stash')").fetchone() == (None,)
+    for table in ("m_2026_02", "m_default"):
+        assert (
+            pg_conn.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass"
+                " AND contype <> 'n'",  # PostgreSQL 18 records NOT NULL constraints here too
+                (table,),
+            ).fetchall()
+            == []
+        )
 
 
 def test_conflict_checks_tell_a_concurrent_run_from_a_real_conflict(

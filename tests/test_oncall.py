@@ -357,15 +357,19 @@ def test_ctrl_c_during_a_row_move_exits_130_and_loses_no_row(pg_conn, pg_dsn, tm
     )
     config = write_config(tmp_path, "[defaults]\nmove_batch_rows = 200\n")
     before = partitions(pg_conn, "events")
-    with term(["maintain", "--dsn", pg_dsn, "--config", config, "--now", NOW]) as t:
-        t.read_until(r"rows moved out of DEFAULT so far")
+    command = ["maintain", "--dsn", pg_dsn, "--config", config, "--now", NOW]
+    with term([*command, "--relocation", "drain"]) as t:
+        t.read_until(r"drain: [0-9,]+ rows done")
         t.interrupt()
         code = t.wait(60)
     assert code == 130, t.output
     assert "interrupted (Ctrl-C) during create events_2026_11_23 of public.events" in t.output
     assert "Traceback" not in t.output and "psycopg" not in t.output
-    assert partitions(pg_conn, "events") == before  # the create was rolled back
-    rows = pg_conn.execute("SELECT count(*), sum(v) FROM ONLY events_default").fetchone()
+    assert partitions(pg_conn, "events") == before  # not attached: the rows are in transit
+    rows = pg_conn.execute(
+        "SELECT count(*), sum(v) FROM (SELECT v FROM ONLY events_default"
+        " UNION ALL SELECT v FROM events_2026_11_23) r"
+    ).fetchone()
     assert rows == (400000, 400000 * 400001 // 2)
 
 

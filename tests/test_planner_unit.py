@@ -22,6 +22,7 @@ from pgpart.core.plan import (
     TableRef,
 )
 from pgpart.core.planner import Mode, Request, Target, plan
+from pgpart.core.relocation import DefaultFacts, Method, Relocating, Strategy, settle_estimate
 from pgpart.core.siblings import (
     MoveWatcher,
     ParentFacts,
@@ -94,6 +95,13 @@ def ref(t: PartitionedTable) -> TableRef:
     return TableRef(1, "public", "events", "ts", KeyKind.TIMESTAMPTZ, "app", (), t.facts)
 
 
+def settling(rows: int = 0, *, stash: bool = True, tuples: int = 0) -> Relocating:
+    """How a create on a table with a DEFAULT of ``tuples`` rows (and no size
+    known) relocates ``rows``."""
+    estimate = settle_estimate(rows, DefaultFacts(), stash=stash, tuples=tuples)
+    return Relocating(Method.SETTLE, estimate, Strategy.AUTO, 0.5, stash=stash)
+
+
 def make(
     t: PartitionedTable, name: str, lo: datetime, hi: datetime, **changes: object
 ) -> CreatePartition:
@@ -108,6 +116,8 @@ def make(
         move_rows=False,
         storage=StorageTemplate(),
         template=t.templates.newest,
+        schema=t.schema,
+        relocating=settling() if default else None,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -172,9 +182,11 @@ def test_rows_that_cannot_be_relocated_keep_their_month_uncreated(policy: TableP
     t = table(*monthly(range(-1, 1)), DEFAULT, facts=ParentFacts(move_watchers=(FK,)))
     rows = DefaultRows(5, True, (DefaultPeriod(utc(2027, 1), 5),))
     got = plan_one(t, policy, rows=rows)
+    # no stash: rows arriving meanwhile would make ATTACH fail, never move
+    unmoved = settling(stash=False, tuples=5)
     assert got.actions == (
-        make(t, "events_2026_12", utc(2026, 12), utc(2027, 1)),
-        make(t, "events_2027_02", utc(2027, 2), utc(2027, 3)),
+        make(t, "events_2026_12", utc(2026, 12), utc(2027, 1), relocating=unmoved),
+        make(t, "events_2027_02", utc(2027, 2), utc(2027, 3), relocating=unmoved),
     )
     assert got.blocked  # exit 2: a month was withheld
     assert [p.code for p in got.problems] == ["default_has_rows", "relocation_blocked"]
@@ -183,7 +195,7 @@ def test_rows_that_cannot_be_relocated_keep_their_month_uncreated(policy: TableP
     moved = plan_one(t, policy, rows=rows, login=allowed)
     assert moved.actions[1] == make(
         t, "events_2027_01", utc(2027, 1), utc(2027, 2),
-        move_rows=True, relocation=Relocation.REPLICA_ROLE,
+        move_rows=True, relocation=Relocation.REPLICA_ROLE, relocating=settling(5, tuples=5),
     )  # fmt: skip
     assert not moved.blocked
 

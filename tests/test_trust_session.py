@@ -428,11 +428,6 @@ def test_a_name_with_a_newline_stays_on_its_line(
     assert pg_conn.execute("SELECT to_regclass('public.victim')").fetchone() != (None,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pgpart/db/probe.py (date_trunc, count) qualifies its calls in the relocation"
-    " branch of issue 20",
-)
 def test_every_function_pgpart_calls_is_qualified(
     pg_conn: psycopg.Connection[Any],
     pg_dsn: str,

@@ -109,6 +109,25 @@ LockTimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+class RelocationChoice(str, Enum):
+    auto = "auto"
+    lock = "lock"
+    drain = "drain"
+
+
+RelocationOpt = Annotated[
+    Optional[RelocationChoice],  # noqa: UP045
+    typer.Option(
+        "--relocation",
+        help="When moving rows out of DEFAULT would make writers wait longer than "
+        "relocation_max_wait (default: the lock timeout): auto refuses and says why, lock "
+        "lets them wait, drain moves the rows in batches (invisible to readers meanwhile) "
+        "[default: the config's relocation, else auto]",
+        show_default=False,
+    ),
+]
 NoAnalyzeOpt = Annotated[
     bool,
     typer.Option(

@@ -34,6 +34,7 @@ WITHHOLDING_CODES = frozenset(
     {
         ProblemCode.CANNOT_REPRODUCE,
         ProblemCode.RELOCATION_BLOCKED,
+        ProblemCode.RELOCATION_NEEDS_CHOICE,
         ProblemCode.CANNOT_DROP,
         ProblemCode.CANNOT_CREATE,
         ProblemCode.LOCKED,

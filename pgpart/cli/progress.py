@@ -27,8 +27,9 @@ _HOLDER = re.compile(r"(held|queued ahead) by pid (\d+)[^:]*(?:: (.*))?")
 
 
 class RunProgress:
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, *, enabled: bool, notices: bool = False) -> None:
+        self.enabled = enabled  # the status line (a terminal, not -q)
+        self.notices = notices  # lines said before long work (not -q)
         self.finished: list[ActionResult] = []
         self.in_flight: Action | None = None
         self.shown = False
@@ -41,6 +42,12 @@ class RunProgress:
             if event.result is not None:
                 self.finished.append(event.result)
             self.in_flight = None
+            return
+        if event.kind is ProgressKind.NOTICE:
+            if self.notices and event.text:
+                self.clear()
+                sys.stderr.write(f"pgpart: {one_line(event.text)}\n")
+                sys.stderr.flush()
             return
         if self.enabled:
             self._show(_describe(event))
@@ -71,6 +78,8 @@ class RunProgress:
 def _describe(event: Progress) -> str:
     if event.kind is ProgressKind.LOCK_WAIT:
         return _lock_wait(event.relation, event.holder, event.attempt)
+    if event.kind is ProgressKind.RELOCATING:
+        return _relocating(event)
     moved = f"{counted(event.rows, 'row')} moved out of DEFAULT so far"
     return f"{display_part(event.action.partition or '?')}: {moved}"
 
@@ -80,3 +89,22 @@ def _lock_wait(relation: str | None, holder: str | None, attempt: int) -> str:
     held = f" {who.group(1)} by pid {who.group(2)}" if who else ""
     query = f": {who.group(3)}" if who and who.group(3) else ""
     return f"waiting for a lock on {relation or '?'}{held}, attempt {attempt}{query}"
+
+
+def _relocating(event: Progress) -> str:
+    """e.g. 'events_2026_11_23: drain: 1,200,000 rows done, ~1,800,000 left, ~18 s to go'"""
+    name = display_part(event.action.partition or "?")
+    text = f"{name}: {event.text or 'relocating'}: {event.rows:,} rows done"
+    if event.rows_left is not None:
+        text += f", ~{event.rows_left:,} left"
+    if event.seconds_left is not None:
+        text += f", ~{_duration(event.seconds_left)} to go"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -29,6 +29,7 @@ class Where:
     jobs: int = DEFAULT_JOBS
     config: Path | None = None
     lock_timeout: str | None = None
+    relocation: str | None = None  # create/maintain --relocation
 
     @classmethod
     def of(
@@ -49,7 +50,9 @@ class Where:
     def overrides(self, dsn: str | None) -> Overrides:
         from pgpart.config import Overrides
 
-        return Overrides(dsn=dsn, config=self.config, lock_timeout=self.lock_timeout)
+        return Overrides(
+            dsn=dsn, config=self.config, lock_timeout=self.lock_timeout, relocation=self.relocation
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,8 @@ from pgpart.cli.options import (
     NoAnalyzeOpt,
     NowOpt,
     QuietOpt,
+    RelocationChoice,
+    RelocationOpt,
     ServiceOpt,
     TableArg,
     TablesArg,
@@ -81,6 +83,7 @@ def create(
     force: Annotated[
         bool, typer.Option("--force", help="Allow creating more than max_new_partitions.")
     ] = False,
+    relocation: RelocationOpt = None,
     dry_run: DryRunOpt = False,
     lock_timeout: LockTimeoutOpt = None,
     no_analyze: NoAnalyzeOpt = False,
@@ -106,7 +109,7 @@ def create(
     """
     from pgpart.core.planner import Mode, Request
 
-    where = Where.of(dsns, services, jobs, config, lock_timeout)
+    where = _with_relocation(Where.of(dsns, services, jobs, config, lock_timeout), relocation)
     dsn, fleet = where.dsn, choose(where)
     with reported(dsn):
         parsed_interval = parse_interval(interval)
@@ -149,6 +152,7 @@ def maintain(
             "a typo must not drop data), and create more than max_new_partitions.",
         ),
     ] = False,
+    relocation: RelocationOpt = None,
     lock_timeout: LockTimeoutOpt = None,
     no_analyze: NoAnalyzeOpt = False,
     fmt: WriteFormatOpt = WriteFormat.table,
@@ -174,11 +178,17 @@ def maintain(
     """
     from pgpart.core.planner import Mode, Request
 
-    where = Where.of(dsns, services, jobs, config, lock_timeout)
+    where = _with_relocation(Where.of(dsns, services, jobs, config, lock_timeout), relocation)
     fleet = choose(where)
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     change = Request(Mode.MAINTAIN, force=force, analyze=not no_analyze)
     run_write(WriteRequest(where, display, tuple(tables or ()), change, now, dry_run), fleet)
+
+
+def _with_relocation(where: Where, choice: RelocationChoice | None) -> Where:
+    from dataclasses import replace
+
+    return where if choice is None else replace(where, relocation=choice.value)
 
 
 def drop(

@@ -45,7 +45,8 @@ def run_write(request: WriteRequest, fleet: Fleet | None) -> NoReturn:
         settings = load_settings(request.where, dsn)
         moment = parse_now(request.now)
         change = replace(request.change, max_new_partitions=settings.max_new_partitions)
-        show = RunProgress(enabled=not request.display.quiet and is_terminal(sys.stderr))
+        quiet = request.display.quiet
+        show = RunProgress(enabled=not quiet and is_terminal(sys.stderr), notices=not quiet)
         try:
             planned = _plan(request, settings, change, moment, show)
         finally:

@@ -64,6 +64,7 @@ def _flag_layer(overrides: Overrides) -> dict[str, Any]:
         ("timezone", "--timezone", overrides.timezone),
         ("premake", "--premake", overrides.premake),
         ("interval", "--interval", overrides.interval),
+        ("relocation", "--relocation", overrides.relocation),
     ):
         if value is not None:
             layer[key] = _checked_override(flag, key, value)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pgpart.core.calendar import Interval
 from pgpart.core.durations import Duration
 from pgpart.core.identifiers import parse_table_name
+from pgpart.core.relocation import Strategy
 
 # How long archive_command may run: a hung upload must not hang cron forever.
 ARCHIVE_TIMEOUT = Duration(microseconds=3_600_000_000)
@@ -50,6 +51,14 @@ class TablePolicy:
     pg_bin: str | None = None
     # ANALYZE the parent after a run changed its partitions (--no-analyze: no).
     analyze: bool = True
+    # Rows out of DEFAULT: settle within relocation_max_wait (None: the
+    # lock_timeout), beyond it what the user chose (pgpart.core.relocation).
+    relocation: Strategy = Strategy.AUTO
+    relocation_max_wait: Duration | None = None
+
+    def relocation_budget_s(self) -> float:
+        wait = self.relocation_max_wait or self.lock_timeout
+        return wait.milliseconds() / 1000
 
     def effective_warn_ahead(self, interval: Interval) -> Duration:
         """warn_ahead, or the default that suits a daily cron with premake 3."""
@@ -120,3 +129,4 @@ class Overrides:
     # create --interval. Applied to every policy: the CLI passes it only for
     # the table named on the command line.
     interval: str | None = None
+    relocation: str | None = None  # --relocation: every table's choice

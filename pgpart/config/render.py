@@ -33,6 +33,10 @@ _HEADER = """\
 #                   now + this (default: 2 days, 2 hours for hourly; 0)
 #   naming          e.g. "{table}_{start:%Y_%m}"; default: continue the existing names
 #   analyze         true (default): ANALYZE the parent after a run changed its partitions
+#   relocation      rows out of DEFAULT when moving them would make writers wait longer
+#                   than relocation_max_wait (default: lock_timeout): "auto" (ask),
+#                   "lock" (let them wait) or "drain" (batches; the rows in transit
+#                   are invisible to readers meanwhile); see docs/relocation.md
 #   statement_timeout, retry_for, max_new_partitions, move_batch_rows
 #                   limits of each run ([defaults] only)
 # [[table]] names one table ("schema.table", or a name found on search_path), may

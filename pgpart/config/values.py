@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pgpart.config.policy import ARCHIVE_TIMEOUT, RetentionMode
 from pgpart.core.calendar import Interval, parse_interval
 from pgpart.core.durations import Duration
+from pgpart.core.relocation import Strategy
 
 MAX_PREMAKE = 100_000
 
@@ -133,6 +134,21 @@ def _retention_mode(value: object) -> RetentionMode:
         raise ValueError(f'must be "drop", "detach" or "archive", not {show(text)}') from None
 
 
+def _relocation(value: object) -> Strategy:
+    text = _string(value, '"auto"')
+    try:
+        return Strategy(text.strip().lower())
+    except ValueError:
+        raise ValueError(f'must be "auto", "lock" or "drain", not {show(text)}') from None
+
+
+def _relocation_max_wait(value: object) -> Duration:
+    duration = _fixed(value)
+    if not duration or duration.milliseconds() > 3_600_000:
+        raise ValueError(f"must be more than 0 and at most 1 hour (got {duration})")
+    return duration
+
+
 def _path_text(value: object) -> str:
     text = _string(value, '"/var/backups/pgpart"')
     if not text.strip() or "\0" in text:
@@ -208,6 +224,8 @@ POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
     "warn_ahead": _duration,
     "critical_ahead": _duration,
     "lock_timeout": _lock_timeout,
+    "relocation": _relocation,
+    "relocation_max_wait": _relocation_max_wait,
     "archive_dir": _path_text,
     "archive_command": _command_text,
     "archive_timeout": _archive_timeout,
@@ -236,6 +254,8 @@ BUILTIN_POLICY: dict[str, Any] = {
     "warn_ahead": None,
     "critical_ahead": Duration(),
     "lock_timeout": Duration(microseconds=500_000),
+    "relocation": Strategy.AUTO,
+    "relocation_max_wait": None,  # the table's lock_timeout
     "archive_dir": None,
     "archive_command": None,
     "archive_timeout": ARCHIVE_TIMEOUT,

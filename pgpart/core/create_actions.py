@@ -1,7 +1,9 @@
 """The partitions to create for one table: the window (now to premake ahead,
 or create's --from/--to), its periods on the table's grid, where each new
-partition starts, its name, what it copies, and whether it takes rows from
-the DEFAULT partition; with the findings that stop some (overlap, refused)."""
+partition starts, its name and schema, what it copies, and how it takes
+rows from the DEFAULT partition (pgpart.core.relocation_plan); first, the
+relocations earlier runs left in progress; with the findings that stop
+some (overlap, refused, relocation_needs_choice)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from zoneinfo import ZoneInfo
 from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core import partition_names as naming
+from pgpart.core.bounds import RangeBound
 from pgpart.core.copying import Copying
 from pgpart.core.coverage import Segment, covered, overlaps, segments
 from pgpart.core.framing import closed, live_partitions
-from pgpart.core.interval import parse_interval
 from pgpart.core.moments import describe_moment
+from pgpart.core.placement import new_partition_schema
 from pgpart.core.plan import (
     Action,
     CreatePartition,
@@ -28,6 +31,8 @@ from pgpart.core.plan import (
     StorageTemplate,
     TableRef,
 )
+from pgpart.core.relocation import DefaultFacts
+from pgpart.core.relocation_plan import Chooser, Transit, resume_relocating, rows_in, transits
 from pgpart.core.request import Mode, Request
 from pgpart.core.siblings import Relocation, copy_names
 from pgpart.core.snapshot import Partition, Snapshot
@@ -60,8 +65,9 @@ def create_actions(
             "narrow --from/--to, or pass --force (or raise max_new_partitions)",
         )
         return (), [refused], False
-    maker = _Maker.for_table(frame, policy, rows, snapshot, copying)
-    actions: list[Action] = []
+    in_transit, _ = transits(frame.table, snapshot.marks, frame.tz, check=False)
+    maker = _Maker.for_table(frame, policy, rows, snapshot, copying, in_transit)
+    actions: list[Action] = [maker.resume(t) for t in in_transit]
     problems: list[Problem] = []
     failing = False
     for period_lo, hi in periods:
@@ -77,9 +83,15 @@ def create_actions(
             failing = True  # said by cannot_reproduce / relocation_blocked
             continue
         actions.append(made)
-    # The current period first: it is the one inserts are failing for.
+    choice = maker.chooser.problem(frame.table, frame.tz)
+    if choice is not None:
+        problems.append(choice)
+        failing = True
+    # Relocations left in progress first (their rows are invisible), then the
+    # current period: it is the one inserts are failing for.
     actions.sort(
         key=lambda a: (
+            0 if isinstance(a, CreatePartition) and a.relocating and a.relocating.resume else 1,
             0 if isinstance(a, CreatePartition) and a.lower <= frame.now < a.upper else 1,
             a.lower if isinstance(a, CreatePartition) else frame.now,
         )
@@ -124,7 +136,8 @@ def _overlap(frame: TableFrame, lo: datetime, hi: datetime, other: Partition) ->
 @dataclass(slots=True)
 class _Maker:
     """Makes the CreatePartition of one period: its name (unique among the
-    names taken in the parent's schema), storage, sibling copy, row move."""
+    names taken in its schema, the newest sibling's), storage, sibling copy,
+    and how rows leave the DEFAULT."""
 
     frame: TableFrame
     policy: TablePolicy
@@ -133,9 +146,10 @@ class _Maker:
     ref: TableRef
     live: list[Partition]
     stretches: list[Segment]
+    schema: str  # where new partitions go: the newest sibling's schema
     taken: set[str]
     storage: StorageTemplate
-    move: bool  # the DEFAULT partition may hold rows
+    chooser: Chooser
     template: str | None = None  # inferred from the existing names only when needed
     cut: naming.Cut = naming.Cut.HASH
 
@@ -147,29 +161,88 @@ class _Maker:
         rows: DefaultRows | None,
         snapshot: Snapshot,
         copying: Copying,
+        in_transit: list[Transit],
     ) -> _Maker:
         table = frame.table
         live = live_partitions(table)
-        # Names and bounds already taken, by anyone, in the parent's schema.
-        taken = set(snapshot.taken_names.get(table.schema, frozenset()))
-        move = table.default is not None and (
-            rows is None or rows.error is not None or rows.rows > 0
-        )
+        schema = new_partition_schema(table)
+        # Names already taken, by anyone, in that schema.
+        taken = set(snapshot.taken_names.get(schema, frozenset()))
+        # A range whose rows are in transit is planned by its resume, not again.
+        pending = [_as_partition(t) for t in in_transit if not t.attached]
+        planned = sorted(live + pending, key=lambda p: p.lower or datetime.min)
         return cls(
-            frame, policy, rows, copying, table_ref(frame), live, segments(live), taken,
-            _storage_template(live), move,
+            frame, policy, rows, copying, table_ref(frame), planned, segments(planned), schema,
+            taken, _storage_template(live), Chooser.of(policy, rows),
         )  # fmt: skip
 
     def make(self, lo: datetime, hi: datetime) -> CreatePartition | None:
-        """None: withheld (cannot_reproduce, or rows that cannot be relocated)."""
+        """None: withheld (cannot_reproduce, rows that cannot be relocated, or
+        a relocation over the budget that the user has not chosen how to make)."""
         frame, interval, tz = self.frame, self.frame.interval, self.frame.tz
         assert interval is not None
-        moves = self.move and _rows_in(self.rows, lo, hi, interval, tz)
+        default = frame.table.default
+        count = rows_in(self.rows, lo, hi, interval, tz) if default is not None else 0
+        moves = default is not None and count != 0
         if self.copying.refuse or (moves and self.copying.relocation is None):
             return None
+        relocating = None
+        if default is not None:
+            template = self.copying.template
+            relocating = self.chooser.relocating(
+                lo,
+                hi,
+                count,
+                stash=self.copying.relocation is not None,
+                schema=self.schema,
+                subpartitioned=template is not None and template.subpartitioning is not None,
+            )
+            if relocating is None:
+                return None
+        pname = self._name(lo)
+        return CreatePartition(
+            table=self.ref,
+            partition=pname,
+            lower=lo,
+            upper=hi,
+            default_partition=default.name if default else None,
+            default_schema=default.schema if default else None,
+            move_rows=moves,  # the probe found rows of the range (the settle takes any)
+            storage=self.storage,
+            template=self.copying.template,
+            copy_names=copy_names(self.copying.template, pname, self.taken),
+            relocation=self.copying.relocation or Relocation.PLAIN,
+            schema=self.schema,
+            relocating=relocating,
+        )
+
+    def resume(self, transit: Transit) -> CreatePartition:
+        """Finish what an earlier run left: the partition exists, marked."""
+        marked = transit.table
+        default = self.frame.table.default
+        facts = self.rows.facts if self.rows is not None else DefaultFacts()
+        return CreatePartition(
+            table=self.ref,
+            partition=marked.name,
+            lower=marked.mark.lower,
+            upper=marked.mark.upper,
+            default_partition=default.name if default else None,
+            default_schema=default.schema if default else None,
+            move_rows=default is not None,
+            storage=self.storage,
+            template=self.copying.template,
+            copy_names=copy_names(self.copying.template, marked.name, self.taken),
+            relocation=self.copying.relocation or Relocation.PLAIN,
+            schema=marked.schema,
+            relocating=resume_relocating(transit, self.policy, facts),
+        )
+
+    def _name(self, lo: datetime) -> str:
+        frame, interval, tz = self.frame, self.frame.interval, self.frame.tz
+        assert interval is not None
         name = frame.table.name
         if self.template is None:
-            named = _named_lowers(self.live)
+            named = _named_lowers(live_partitions(frame.table))
             self.template = (
                 self.policy.naming
                 or naming.infer_template(name, named, interval, tz)
@@ -178,20 +251,14 @@ class _Maker:
             self.cut = naming.infer_cut(self.template, name, named, interval, tz)
         pname = naming.render_name(self.template, name, lo, interval, tz, self.taken, self.cut)
         self.taken.add(pname)
-        default = frame.table.default
-        return CreatePartition(
-            table=self.ref,
-            partition=pname,
-            lower=lo,
-            upper=hi,
-            default_partition=default.name if default else None,
-            default_schema=default.schema if default else None,
-            move_rows=moves,
-            storage=self.storage,
-            template=self.copying.template,
-            copy_names=copy_names(self.copying.template, pname, self.taken),
-            relocation=self.copying.relocation or Relocation.PLAIN,
-        )
+        return pname
+
+
+def _as_partition(t: Transit) -> Partition:
+    m = t.table
+    return Partition(
+        m.schema, m.name, RangeBound(m.mark.lower, m.mark.upper), None, None, owner=m.owner
+    )
 
 
 def _named_lowers(parts: Sequence[Partition]) -> list[tuple[str, datetime]]:
@@ -241,39 +308,6 @@ def _needed_from(
     if end < hi and (start >= end or covered(stretches, start, end)):
         return end
     return lo
-
-
-def _rows_in(
-    rows: DefaultRows | None,
-    lo: datetime,
-    hi: datetime,
-    interval: cal.Interval,
-    tz: ZoneInfo | None,
-) -> bool:
-    """Whether the default may hold rows of [lo, hi): only an exact, complete
-    probe may say no; a sampled one says yes to be safe. The probe counts rows
-    per ``date_trunc(interval.pg_unit)`` in the zone, whose periods need not
-    nest in the grid's (2 weeks from a Wednesday, 1 day from 06:00): a probe
-    period that overlaps [lo, hi) at all counts."""
-    if rows is None or rows.error is not None or not rows.exact:
-        return True
-    unit = parse_interval(_PROBE_PERIOD[interval.pg_unit])
-    return (
-        any(lo < cal.shift(p.start, unit, 1, tz) and p.start < hi for p in rows.periods)
-        or not rows.periods
-    )
-
-
-# The period of the probe's date_trunc unit, as a pgpart interval.
-_PROBE_PERIOD = {
-    "minute": "1 minute",
-    "hour": "hourly",
-    "day": "daily",
-    "week": "weekly",
-    "month": "monthly",
-    "quarter": "quarterly",
-    "year": "yearly",
-}
 
 
 def _storage_template(live: Sequence[Partition]) -> StorageTemplate:

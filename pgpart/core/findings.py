@@ -139,7 +139,17 @@ def _rows_found(frame: TableFrame, rows: DefaultRows, premake: int) -> list[Prob
     default = frame.table.default
     if rows.rows == 0 or default is None:
         return []
-    count = counted(rows.rows, "row", grouped=False)
+    nulls = (
+        f"{counted(rows.null_rows, 'row', grouped=False)} with a NULL "
+        f"{frame.table.key_column}, which no range partition can hold: they stay there and "
+        "never keep a partition from being made"
+        if rows.null_rows
+        else ""
+    )
+    if rows.null_rows == rows.rows:
+        text = f"{default.qualified} holds {nulls}"
+        return [Problem(Status.INFO, ProblemCode.DEFAULT_HAS_ROWS, text)]
+    count = counted(rows.rows - rows.null_rows, "row", grouped=False)
     count = count if rows.exact else "at least " + count
     shown = [
         f"{describe_moment(p.start, frame.tz, frame.interval)} ({p.rows})" for p in rows.periods[:6]
@@ -155,12 +165,21 @@ def _rows_found(frame: TableFrame, rows: DefaultRows, premake: int) -> list[Prob
         >= cal.shift(cal.align(frame.now, frame.grid, frame.tz), frame.grid, 24, frame.tz)
     ]
     note = f"; {counted(len(far), 'far-future period')}: stray rows?" if far else ""
-    note += _outside_window_fix(frame, rows, premake)
+    if rows.all_periods:
+        note += _outside_window_fix(frame, rows, premake)
+    else:
+        # A sample: only the periods it saw are listed, and a command made
+        # from them would repair only those.
+        note += "; a sample, other periods may hold rows too: `pgpart check --exact` lists them all"
+    note += f"; and {nulls}" if nulls else ""
+    listed = "" if rows.all_periods else "rows seen in "
     return [
         Problem(
             Status.WARNING,
             ProblemCode.DEFAULT_HAS_ROWS,
-            f"DEFAULT partition {default.qualified} holds {count}: " + ", ".join(shown) + note,
+            f"DEFAULT partition {default.qualified} holds {count}: {listed}"
+            + ", ".join(shown)
+            + note,
         )
     ]
 

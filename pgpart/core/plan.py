@@ -16,6 +16,7 @@ from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_name
 from pgpart.core.interval import Interval
 from pgpart.core.problem_code import ProblemCode as ProblemCode
+from pgpart.core.relocation import DefaultFacts, Relocating
 from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
 
 
@@ -77,7 +78,7 @@ class StorageTemplate:
 @dataclass(frozen=True, slots=True)
 class CreatePartition:
     table: TableRef
-    partition: str  # bare name, created in the parent's schema
+    partition: str  # bare name, created in ``schema``
     lower: datetime
     upper: datetime
     default_partition: str | None  # bare name of the parent's DEFAULT partition, if any
@@ -87,8 +88,17 @@ class CreatePartition:
     template: SiblingTemplate | None = None  # the newest sibling, copied faithfully
     copy_names: tuple[tuple[str, str], ...] = ()  # sibling object name -> the copy's name
     relocation: Relocation = Relocation.PLAIN
+    # Where the partition goes: its newest sibling's schema (None: the parent's),
+    # so that schema publications and grants keep applying to it.
+    schema: str | None = None
+    # How rows leave the DEFAULT (pgpart.core.relocation); None: no DEFAULT.
+    relocating: Relocating | None = None
 
     action = "create"
+
+    @property
+    def partition_schema(self) -> str:
+        return self.schema or self.table.schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +227,16 @@ class DefaultPeriod:
 class DefaultRows:
     """What a probe of the DEFAULT partition found."""
 
-    rows: int  # rows seen (a lower bound unless exact)
+    rows: int  # rows seen (a lower bound unless exact), NULL keys included
     exact: bool
     periods: tuple[DefaultPeriod, ...] = ()
     error: str | None = None  # the probe could not run (lock timeout, privilege)
+    null_rows: int = 0  # rows whose key is NULL: no range partition can take them
+    # Every period holding rows is listed (exact, or found through an index on
+    # the key); else only those a sample saw, and others may hold rows too.
+    all_periods: bool = True
+    facts: DefaultFacts = field(default_factory=DefaultFacts)
+    sampled_pages: int = 0  # a sample: the pages its rows came from (the DEFAULT's density)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.archive_plan import archived_drops
 from pgpart.core.bounds import KeyKind
+from pgpart.core.catchall import catchall_problems
 from pgpart.core.copying import Copying, copying
 from pgpart.core.coverage import segment_at, segments
 from pgpart.core.coverage_map import coverage_map
@@ -58,6 +59,7 @@ from pgpart.core.plan import (
     Status,
     TablePlan,
 )
+from pgpart.core.relocation_plan import transits
 from pgpart.core.replication import creation_notes, table_problems, with_refreshes
 from pgpart.core.request import Mode, Request, Target
 from pgpart.core.restore_mark import restored_problems, without_kept
@@ -197,6 +199,7 @@ def _findings(
     coverage, DEFAULT rows, hygiene, siblings and retention."""
     table, policy = frame.table, target.policy
     problems = coverage_problems(frame, live_partitions(table), policy)
+    problems += catchall_problems(frame, live_partitions(table))
     problems += default_problems(frame, target.default_rows, policy.premake)
     overdue = None if expiry.retention_short else expiry.retained
     problems += hygiene_problems(frame, overdue, policy.retention)
@@ -204,6 +207,10 @@ def _findings(
     problems += sibling_problems
     if table.templates.locked is not None:
         problems.append(locked_problem(table.qualified, table.templates.locked, request.mode))
+    _, marked = transits(table, snapshot.marks, frame.tz, check=request.mode is Mode.CHECK)
+    problems += marked
+    if request.mode is Mode.CHECK and table.default is not None and frame.interval is not None:
+        problems += _relocation_ahead(frame, target, snapshot, copy)
     problems += leftover_problems(table)
     drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
     problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
@@ -211,6 +218,17 @@ def _findings(
     problems += [note] if note else []
     problems += table_problems(frame, snapshot, check=request.mode is Mode.CHECK)
     return copy, problems
+
+
+def _relocation_ahead(
+    frame: TableFrame, target: Target, snapshot: Snapshot, copy: Copying
+) -> list[Problem]:
+    """check: what maintain would withhold until the user chooses how rows
+    leave the DEFAULT (relocation_needs_choice), said ahead of time."""
+    _, found, _ = create_actions(
+        frame, target.policy, target.default_rows, snapshot, Request(Mode.MAINTAIN), copy, None
+    )
+    return [p for p in found if p.code is ProblemCode.RELOCATION_NEEDS_CHOICE]
 
 
 def _not_planned(target: Target, problem: Problem) -> TablePlan:

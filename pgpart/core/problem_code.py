@@ -42,6 +42,7 @@ class ProblemCode(StrEnum):
     GAP = "gap"
     OVERLAP = "overlap"
     DEFAULT_HAS_ROWS = "default_has_rows"
+    CATCHALL_HAS_ROWS = "catchall_has_rows"
     # detaches and retention
     PENDING_DETACH = "pending_detach"
     RETENTION_OVERDUE = "retention_overdue"
@@ -54,6 +55,8 @@ class ProblemCode(StrEnum):
     CANNOT_REPRODUCE = "cannot_reproduce"
     SIBLING_DRIFT = "sibling_drift"
     RELOCATION_BLOCKED = "relocation_blocked"
+    RELOCATION_NEEDS_CHOICE = "relocation_needs_choice"
+    RELOCATION_IN_PROGRESS = "relocation_in_progress"
     CANNOT_CREATE = "cannot_create"
     LOCKED = "locked"  # another session holds the partition new ones copy
     # logical replication: subscribers and publishers

@@ -269,22 +269,32 @@ def copy_names(t: SiblingTemplate | None, new: str, taken: set[str]) -> tuple[tu
 
 
 def relocation_for(
-    facts: ParentFacts, login: str, may_set_replication_role: bool, version: int
+    facts: ParentFacts,
+    login: str,
+    may_set_replication_role: bool,
+    version: int,
+    *,
+    extra: Sequence[MoveWatcher] = (),
 ) -> tuple[Relocation | None, str | None]:
     """How rows can leave DEFAULT unnoticed, or None and why they cannot.
 
-    A foreign key referencing the parent, or a trigger on DEFAULT firing on
-    DELETE, would see the move as a deletion (ON DELETE CASCADE deletes the
-    referencing rows). session_replication_role = replica silences foreign
-    keys and ORIGIN triggers, not ALWAYS ones, and wakes REPLICA ones."""
-    watchers = facts.move_watchers
+    A foreign key referencing the parent, a trigger or rule on DEFAULT
+    firing on DELETE, or one of the parent firing on INSERT (the rows go
+    back in through the parent) would see the move as a deletion or an
+    insertion (ON DELETE CASCADE deletes the referencing rows).
+    session_replication_role = replica silences foreign keys, ORIGIN
+    triggers and ORIGIN rules, not ALWAYS ones, and wakes REPLICA ones.
+    https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DESC-DISABLE-ENABLE-TRIGGER
+    """
+    watchers = _distinct([*facts.move_watchers, *extra])
     always = [w.what for w in watchers if w.enabled == "A"]
     origin = [w.what for w in watchers if w.enabled == "O"]
     replica = [w.what for w in watchers if w.enabled == "R"]
     if always:
         return None, (
             f"moving rows out of DEFAULT would fire {_listed(always)} (ENABLE ALWAYS): "
-            "disable it for the repair (ALTER TABLE ... DISABLE TRIGGER ...) and run again"
+            "disable it for the repair (ALTER TABLE ... DISABLE TRIGGER ... or DISABLE RULE "
+            "...) and run again"
         )
     if not origin:
         return Relocation.PLAIN, None
@@ -306,6 +316,16 @@ def relocation_for(
         f"pgpart relocates rows with session_replication_role = replica, which role "
         f"{_role(login)} may not set: {grant}"
     )
+
+
+def _distinct(watchers: Sequence[MoveWatcher]) -> list[MoveWatcher]:
+    seen: set[str] = set()
+    out = []
+    for w in watchers:
+        if w.what not in seen:
+            seen.add(w.what)
+            out.append(w)
+    return out
 
 
 def _listed(items: Sequence[str]) -> str:

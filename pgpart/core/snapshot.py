@@ -12,6 +12,7 @@ from datetime import datetime
 
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
+from pgpart.core.marks import MarkedTable
 from pgpart.core.replication_facts import Replication
 from pgpart.core.row_code import RowCode
 from pgpart.core.siblings import ParentFacts, Templates
@@ -137,6 +138,7 @@ class Snapshot:
     timezone: str | None = None  # the TimeZone a session starts with (database/role/server)
     partman_error: str | None = None  # pg_partman is installed but its part_config unreadable
     partman: tuple[PartmanSettings, ...] = ()  # part_config's rows
+    marks: tuple[MarkedTable, ...] = ()  # tables pgpart marked for work in progress
     # The server's clock (now() when the snapshot was read, aware): a writing
     # run never removes what this moment keeps, whatever --now says.
     server_now: datetime | None = None

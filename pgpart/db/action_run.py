@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.core.identifiers import display_part
 from pgpart.core.plan import Action, ArchivePartition, CreatePartition
+from pgpart.core.relocation import Method, seconds_text
 from pgpart.db.connect import scrub
 from pgpart.db.ddl import DdlOptions, Step, Verdict, script, steps_for
 from pgpart.db.ddl_create import columns_query, conflict_checks
@@ -24,6 +25,7 @@ from pgpart.db.results import (
 )
 from pgpart.db.retry import RetryBudget, until_granted
 from pgpart.db.session import Session, Unavailable
+from pgpart.db.settle import relocates
 from pgpart.db.step_sender import StepSender, decide
 from pgpart.errors import PgpartError, primary_message
 
@@ -49,11 +51,15 @@ class ActionRun:
         self.budget = RetryBudget(options.retry_for_s)
         self.sender = StepSender(options.log, self._rows_moved)
         self.did_something = False  # a step of this action took effect
+        self.drained = 0  # rows a drain moved out of DEFAULT (over all its steps)
 
     def run(self) -> ActionResult:
         try:
             if isinstance(self.action, ArchivePartition):
                 return self._archive()
+            if _drains(self.action):
+                return self._drain()
+            self._announce()
             if self.options.dry_run:
                 steps = self._steps(None)
                 return self._result(done=False, sql=script(steps))
@@ -93,6 +99,59 @@ class ActionRun:
             return self._result(sql=outcome.script)
         return self._result(done=True, skipped=outcome.skipped)
 
+    def _drain(self) -> ActionResult:
+        """A drain runs its own sequence of steps (pgpart.db.relocate_run)."""
+        from pgpart.db.relocate_run import Drain, drain_script
+
+        assert isinstance(self.action, CreatePartition)
+        conn = self.session.get()
+        ddl = self.options.ddl
+        if ddl.server_version_num is None:
+            ddl = replace(ddl, server_version_num=conn.info.server_version)
+            self.options = replace(self.options, ddl=ddl)
+        columns = self._columns(conn, ddl)
+        if self.options.dry_run:
+            return self._result(sql=drain_script(self.action, ddl, columns))
+        drain = Drain(self.action, ddl, columns, self._drain_step, self.options.progress)
+        try:
+            drain.run(conn)
+        finally:
+            self.drained = drain.moved
+        return self._result(done=True)
+
+    def _drain_step(self, step: Step) -> int | None:
+        """One step of a drain: its own time for lock waits (a drain runs
+        for minutes); its rows counted, None when a guard said skip."""
+        self.budget = RetryBudget(self.options.retry_for_s, attempts=self.budget.attempts)
+        _, skipped = self._run_steps(self.session.get(), [step])
+        return None if skipped else self.sender.moved
+
+    def _announce(self) -> None:
+        """Before a settle the user chose beyond the budget: how long writers wait."""
+        a = self.action
+        if self.options.progress is None or self.options.dry_run:
+            return
+        if not isinstance(a, CreatePartition):
+            return
+        r = a.relocating
+        if r is None or r.method is not Method.SETTLE or r.estimate.seconds <= r.budget_s:
+            return
+        text = (
+            f"{a.table.qualified}: relocation = lock: moving about {r.estimate.rows:,} rows out of"
+            f" the DEFAULT into {a.partition} makes writers of {a.table.qualified} wait about"
+            f" {seconds_text(r.estimate.seconds)} (relocation_max_wait {seconds_text(r.budget_s)})"
+        )
+        self.options.progress(Progress(ProgressKind.NOTICE, a, text=text))
+        self.options.progress(
+            Progress(
+                ProgressKind.RELOCATING,
+                a,
+                text="settle (writers wait)",
+                rows_left=r.estimate.rows,
+                seconds_left=r.estimate.seconds,
+            )
+        )
+
     def _result(
         self,
         *,
@@ -110,16 +169,12 @@ class ActionRun:
             attempts=self.budget.attempts,
             seconds=self.budget.elapsed(),
             failure=failure,
-            rows_moved=self.sender.moved if done else 0,
+            rows_moved=self.drained or (self.sender.moved if done else 0),
         )
 
     def _steps(self, conn: psycopg.Connection[Any] | None) -> tuple[Step, ...]:
         ddl = self.options.ddl
-        needs_columns = (
-            isinstance(self.action, CreatePartition)
-            and self.action.move_rows
-            and self.action.default_partition is not None
-        )
+        needs_columns = isinstance(self.action, CreatePartition) and relocates(self.action)
         if conn is None and needs_columns:
             # Even the dry run must print a runnable row copy: read the columns.
             conn = self.session.get()
@@ -237,3 +292,11 @@ class ActionRun:
                 attempt=waits,
             )
         self.options.progress(event)
+
+
+def _drains(action: Action) -> bool:
+    return (
+        isinstance(action, CreatePartition)
+        and action.relocating is not None
+        and action.relocating.method is Method.DRAIN
+    )

@@ -38,6 +38,7 @@ from pgpart.core.snapshot import (
     PartmanSettings,
     Snapshot,
 )
+from pgpart.db.marks import read_marks
 
 if TYPE_CHECKING:
     import psycopg
@@ -215,7 +216,8 @@ def read_snapshot(
         )
         managed = {p.parent_table for p in partman}
         login = _login(conn, version, {r[3] for r in table_rows} | {r[10] for r in part_rows})
-        schemas = sorted({r[1] for r in table_rows})
+        # New partitions go where their newest sibling is: names taken there too.
+        schemas = sorted({r[1] for r in table_rows} | {r[1] for r in part_rows})
         taken = (
             {
                 s: frozenset(names)
@@ -228,6 +230,7 @@ def read_snapshot(
         tables = _tables(table_rows, part_rows, managed)
         if with_templates:
             tables = _with_templates(conn, tables, version)
+        marks = read_marks(conn) if with_templates else ()
         from pgpart.db.replication import read_replication
 
         replication = read_replication(conn, version)
@@ -241,6 +244,7 @@ def read_snapshot(
         timezone=session_zone,
         partman_error=partman_error,
         partman=partman,
+        marks=marks,
         server_now=server_now,
         replication=replication,
     )

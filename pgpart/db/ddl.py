@@ -34,7 +34,6 @@ from pgpart.core.plan import (
 # High 32 bits of every pgpart advisory lock key ('pgpt'); the low 32 bits are
 # the parent's oid. pg_locks shows them as classid / objid (objsubid 1).
 ADVISORY_CLASS = 0x70677074
-BOUND_CONSTRAINT = "pgpart_attach_bound"
 # What an unknown server version is assumed to be (the dry run without a server).
 ASSUMED_VERSION = 170000
 
@@ -92,6 +91,8 @@ class Step:
     # as one round affects ``repeat_rows`` rows (a batched move).
     repeats: tuple[int, ...] = ()
     repeat_rows: int = 0
+    # Statements whose row count is rows relocated out of DEFAULT.
+    counted: tuple[int, ...] = ()
     # DETACH .. CONCURRENTLY: the parent's oid. PostgreSQL lets one partition
     # per table be pending a concurrent detach; another's is waited out.
     detach_parent_oid: int | None = None

@@ -1,7 +1,9 @@
-"""The create step: a new partition made as a faithful sibling (LIKE the
-parent + what the newest sibling has, pgpart.db.sibling_ddl), DEFAULT rows
-relocated into it, then ATTACH; and the catalog queries that tell, after a
-failure, whether a concurrent run made this very partition.
+"""The create step (a settle, pgpart.core.relocation): a new partition made
+as a faithful sibling (LIKE the parent + what the newest sibling has,
+pgpart.db.sibling_ddl) and attached, the DEFAULT's rows of its range
+relocated into it; the pieces of it that a drain (pgpart.db.relocate) runs
+apart; and the catalog queries that tell, after a failure, whether a
+concurrent run made this very partition.
 
 Lock rules: https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-ATTACH-PARTITION
 """
@@ -15,25 +17,30 @@ from psycopg import sql
 from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import CreatePartition, StorageTemplate, TableRef
-from pgpart.core.siblings import Relocation, SiblingTemplate
+from pgpart.core.siblings import SiblingTemplate
 from pgpart.db import sibling_ddl
 from pgpart.db.ddl import (
-    BOUND_CONSTRAINT,
     BOUND_RE,
     SQL_TYPES,
     DdlOptions,
     Guard,
-    LockTarget,
     Outcome,
     Step,
     Verdict,
-    advisory_target,
     bound,
     bound_text,
     ident,
-    neighbour_locks,
     prologue,
     show,
+)
+from pgpart.db.settle import (
+    legacy_rows,
+    locks,
+    move_settings,
+    relocates,
+    settle_locks,
+    stash_rows,
+    unstash_rows,
 )
 
 
@@ -50,102 +57,97 @@ def columns_query(table: TableRef, version: int) -> sql.Composed:
 
 
 def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None) -> Step:
+    """The settle: one transaction that creates and attaches the partition
+    and, on a table with a DEFAULT partition, relocates the DEFAULT's rows
+    of its range into it (pgpart.core.relocation)."""
     t = a.table
-    parent = ident(t.schema, t.name)
-    new = ident(t.schema, a.partition)
-    new_name = display_name(t.schema, a.partition)
-    lo, hi = (bound(v, t.key_kind) for v in (a.lower, a.upper))
+    new_name = display_name(a.partition_schema, a.partition)
     default = (
         ident(a.default_schema or t.schema, a.default_partition) if a.default_partition else None
     )
-    move = a.move_rows and default is not None
+    move = relocates(a)
     if move and columns is None:
         raise ValueError("moving rows out of the default partition needs the column list")
-    key = sql.Identifier(t.key_column)
-
     # No guard up front: the happy path is one round trip. If the name is
     # taken (CREATE fails, 42P07) or the range overlaps (ATTACH fails, 42P17),
     # the transaction rolls back and the executor asks conflict_checks(a)
     # whether a concurrent run already made this very partition (a skip).
-    stmts = [*prologue(t, o)]
-    repeats: list[int] = []
+    stmts = [*prologue(t, o), *move_settings(a, move)]
+    stmts.extend(locks(a, default))
     guards: list[Guard] = []
-    sibling = a.template
-    names = dict(a.copy_names)
-    if move and a.relocation is Relocation.REPLICA_ROLE:
-        # Relocation, not deletion: with the replica role no foreign-key
-        # action and no ordinary trigger fires for the moved rows. Set before
-        # SET ROLE: only the login role (a superuser, or one granted SET on
-        # the parameter) may set it; it ends with the transaction.
-        # https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-SESSION-REPLICATION-ROLE
-        stmts.append(sql.Composed([sql.SQL("SET LOCAL session_replication_role = replica")]))
-    # Everything from here runs as the parent's owner: the partition is born
-    # with the right owner (and so are the objects made with it: TOAST table,
-    # extended statistics, the indexes ATTACH builds), and ATTACH's ownership
-    # check on both tables holds even for a NOINHERIT member of the owner role.
-    # https://www.postgresql.org/docs/current/sql-set-role.html
-    stmts.append(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(t.owner)))
-    # Parent first, then the default: the order ATTACH itself locks them in, so
-    # pgpart never waits in the opposite order of another session. SHARE UPDATE
-    # EXCLUSIVE is what ATTACH takes on the parent; it does not conflict with
-    # reads or writes. ONLY: LOCK TABLE would otherwise lock every partition.
-    # https://www.postgresql.org/docs/current/sql-lock.html
-    stmts.append(sql.SQL("LOCK TABLE ONLY {} IN SHARE UPDATE EXCLUSIVE MODE").format(parent))
-    if move and default is not None:
-        # ATTACH takes ACCESS EXCLUSIVE on the default anyway (to scan it);
-        # taking it now avoids upgrading a weaker lock later, and no row can
-        # reach the default for this range between the move and the ATTACH.
-        stmts.append(sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(default))
-    stmts.append(_create_table(parent, new, a.storage, sibling, o.version))
-    stmts.extend(sibling_ddl.children(sibling, t.schema, new, names))
-    check = sql.SQL("{k} IS NOT NULL AND {k} >= {lo} AND {k} < {hi}").format(k=key, lo=lo, hi=hi)
-    if move:
-        # Added while the table is empty (instant), this CHECK is checked per
-        # moved row and lets ATTACH skip its validation scan of the new table.
-        # https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-ATTACH-PARTITION
-        stmts.append(
-            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({})").format(
-                new, sql.Identifier(BOUND_CONSTRAINT), check
-            )
-        )
-    stmts.extend(sibling_ddl.before_move(sibling, new, t.owner, t.acl, t.facts))
-    if sibling is None:
-        identity = _REPLICA_IDENTITY.get(a.storage.replica_identity)
-        if identity is not None:
-            stmts.append(sql.SQL("ALTER TABLE {} REPLICA IDENTITY {}").format(new, identity))
+    counted: list[int] = []
     if move and default is not None and columns is not None:
         guards.append(Guard(len(stmts), _COLUMN_OUTCOMES))
         stmts.append(_columns_guard(t, columns, o.version))
-        repeats.append(len(stmts))
-        stmts.append(_move_rows(default, new, key, lo, hi, columns, o.move_batch_rows))
-    stmts.extend(sibling_ddl.after_move(sibling, t.schema, new, names))
-    stmts.append(
-        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-            parent, new, bound_text(a.lower, t.key_kind), bound_text(a.upper, t.key_kind)
-        )
-    )
-    if move:
-        stmts.append(
-            sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                new, sql.Identifier(BOUND_CONSTRAINT)
-            )
-        )
-    stmts.extend(sibling_ddl.after_attach(sibling, new, t.owner))
-    locks = [advisory_target(t), LockTarget(t.qualified, "SHARE UPDATE EXCLUSIVE")]
-    if a.default_partition:
-        name = display_name(a.default_schema or t.schema, a.default_partition)
-        locks.append(LockTarget(name, "ACCESS EXCLUSIVE"))
-    locks.extend(neighbour_locks(t))
-    what = "create + move default rows" if move else "create"
+        counted.append(len(stmts))
+        stmts.append(stash_rows(a, default, columns))
+    stmts.extend(new_table(a, o, before_attach=False))
+    if move and columns is not None:
+        stmts.extend(legacy_rows(a, columns))
+    stmts.extend(attach_needs(a))
+    stmts.append(attach(a))
+    if move and columns is not None:
+        stmts.append(unstash_rows(a, columns))
+    stmts.extend(finish_table(a))
+    what = "create + relocate DEFAULT rows" if move else "create"
     return Step(
         statements=tuple(stmts),
         in_transaction=True,
         description=f"{what} {new_name} [{show(a.lower)}, {show(a.upper)}) of {t.qualified}",
         guards=tuple(guards),
-        locks=tuple(locks),
-        repeats=tuple(repeats),
-        repeat_rows=o.move_batch_rows,
+        locks=tuple(settle_locks(a)),
+        counted=tuple(counted),
     )
+
+
+def new_table(a: CreatePartition, o: DdlOptions, *, before_attach: bool) -> list[sql.Composed]:
+    """The new partition as a standalone table; ``before_attach``: with
+    what ATTACH needs (else ``attach_needs`` adds it later)."""
+    t = a.table
+    parent = ident(t.schema, t.name)
+    new = ident(a.partition_schema, a.partition)
+    sibling = a.template
+    names = dict(a.copy_names)
+    stmts = [_create_table(parent, new, a.storage, sibling, o.version)]
+    stmts.extend(sibling_ddl.children(sibling, a.partition_schema, new, names))
+    stmts.extend(sibling_ddl.before_move(sibling, new, t.owner, t.acl, t.facts))
+    if before_attach:
+        stmts.extend(attach_needs(a))
+    return stmts
+
+
+def attach_needs(a: CreatePartition) -> list[sql.Composed]:
+    """What ATTACH requires or adopts: the NOT VALID copies of the parent's
+    constraints, the replica identity's constraint or index."""
+    new = ident(a.partition_schema, a.partition)
+    names = dict(a.copy_names)
+    return sibling_ddl.after_move(a.template, a.partition_schema, new, names, part="attach")
+
+
+def attach(a: CreatePartition) -> sql.Composed:
+    t = a.table
+    return sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+        ident(t.schema, t.name),
+        ident(a.partition_schema, a.partition),
+        bound_text(a.lower, t.key_kind),
+        bound_text(a.upper, t.key_kind),
+    )
+
+
+def finish_table(a: CreatePartition) -> list[sql.Composed]:
+    """After the rows are in: the sibling's own constraints, indexes (built
+    once), triggers (which never see the relocated rows), row security,
+    replica identity; then publications."""
+    new = ident(a.partition_schema, a.partition)
+    sibling = a.template
+    names = dict(a.copy_names)
+    stmts = sibling_ddl.after_move(sibling, a.partition_schema, new, names, part="rest")
+    if sibling is None:
+        identity = _REPLICA_IDENTITY.get(a.storage.replica_identity)
+        if identity is not None:
+            stmts.append(sql.SQL("ALTER TABLE {} REPLICA IDENTITY {}").format(new, identity))
+    stmts.extend(sibling_ddl.after_attach(sibling, new, a.table.owner))
+    return stmts
 
 
 def _create_table(
@@ -154,6 +156,8 @@ def _create_table(
     storage: StorageTemplate,
     sibling: SiblingTemplate | None,
     version: int,
+    *,
+    indexes: bool = False,
 ) -> sql.Composed:
     # LIKE + ATTACH instead of CREATE TABLE .. PARTITION OF, which takes ACCESS
     # EXCLUSIVE on the parent. What LIKE copies:
@@ -180,6 +184,10 @@ def _create_table(
         likes.append(sql.SQL("INCLUDING GENERATED"))
     if version >= 140000:
         likes.append(sql.SQL("INCLUDING COMPRESSION"))
+    if indexes:
+        # A drain: rows arrive while the table is standalone; ATTACH then
+        # adopts these copies of the parent's indexes instead of building them.
+        likes.append(sql.SQL("INCLUDING INDEXES"))
     including = sql.SQL(" ").join(likes)
     if sibling is not None:
         persistence, tail = sibling_ddl.table_suffix(sibling)
@@ -201,30 +209,6 @@ reloption_sql = sibling_ddl.reloption
 
 
 _REPLICA_IDENTITY = {"f": sql.SQL("FULL"), "n": sql.SQL("NOTHING")}
-
-
-def _move_rows(
-    default: sql.Composable,
-    new: sql.Composable,
-    key: sql.Composable,
-    lo: sql.Composable,
-    hi: sql.Composable,
-    columns: Sequence[str],
-    batch: int,
-) -> sql.Composed:
-    # One statement per batch: exactly the rows deleted are the rows inserted,
-    # whatever row security or triggers do. The executor repeats it, in the
-    # same transaction, until a batch comes up short: each statement stays
-    # within statement_timeout and memory, and no row is ever visible in both
-    # or neither place. Generated columns are left out (recomputed);
-    # OVERRIDING SYSTEM VALUE keeps identity values should the target ever
-    # have an identity column (it has none: LIKE omits INCLUDING IDENTITY).
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    return sql.SQL(
-        "WITH moved AS (DELETE FROM {d} WHERE ctid = ANY(ARRAY("
-        "SELECT ctid FROM {d} WHERE {k} >= {lo} AND {k} < {hi} LIMIT {n})) RETURNING {c})"
-        " INSERT INTO {new} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM moved"
-    ).format(d=default, k=key, lo=lo, hi=hi, n=sql.Literal(batch), c=cols, new=new)
 
 
 _CREATE_OUTCOMES = (
@@ -287,7 +271,7 @@ def _name_check(a: CreatePartition) -> sql.Composed:
         oid=sql.Literal(t.oid),
         same=_has_bounds_of(a),
         match=_BOUND_MATCH,
-        qualified=sql.Literal(ident(t.schema, a.partition).as_string(None)),
+        qualified=sql.Literal(ident(a.partition_schema, a.partition).as_string(None)),
     )
 
 

@@ -104,6 +104,8 @@ class ProgressKind(str, Enum):
     STARTED = "started"  # the action begins
     LOCK_WAIT = "lock_wait"  # a lock was not granted: relation, holder, attempt
     ROWS_MOVED = "rows_moved"  # rows moved out of DEFAULT so far in this attempt
+    RELOCATING = "relocating"  # a relocation's phase: rows done, rows left, seconds left
+    NOTICE = "notice"  # a line to say before long work (e.g. the wait a relocation costs)
     FINISHED = "finished"  # result (also when it failed or was not attempted)
 
     def __str__(self) -> str:
@@ -121,3 +123,6 @@ class Progress:
     attempt: int = 0
     rows: int = 0
     result: ActionResult | None = None
+    text: str | None = None  # NOTICE: the line; RELOCATING: the phase
+    rows_left: int | None = None  # RELOCATING: rows still to move (an estimate)
+    seconds_left: float | None = None  # RELOCATING: expected time to the end

@@ -139,8 +139,21 @@ def _comments(t: SiblingTemplate, new: sql.Composable) -> list[sql.Composed]:
 
 
 def after_move(
-    t: SiblingTemplate | None, schema: str, new: sql.Composable, names: Mapping[str, str]
+    t: SiblingTemplate | None,
+    schema: str,
+    new: sql.Composable,
+    names: Mapping[str, str],
+    *,
+    part: str = "all",
+    like_indexes: bool = False,
 ) -> list[sql.Composed]:
+    """``part``: "all"; or, when rows arrive after the ATTACH, "attach" (what
+    ATTACH needs or adopts: the NOT VALID copies of parent constraints, the
+    replica identity's constraint or index) and "rest" (the others), the
+    latter also in two: "build" (the partition's own constraints and
+    indexes) and "finish" (triggers, row security, replica identity).
+    ``like_indexes``: the table was made with LIKE ... INCLUDING INDEXES,
+    which made what ATTACH adopts already."""
     if t is None:
         return []
     # NOT NULL checked once over the moved rows, not row by row (a NOT VALID
@@ -157,12 +170,22 @@ def after_move(
         if col.not_null
     ]
     identity = t.identity_index
+    attach, build = part in ("all", "attach"), part in ("all", "rest", "build")
     for c in t.constraints:
-        if not c.inherited or c in t.not_valid_inherited or _backs(identity, c):
+        adopted = _backs(identity, c) and not like_indexes
+        if c in t.not_valid_inherited or adopted:
+            out += [_add_constraint(new, c, names)] if attach else []
+        elif not c.inherited and build:
             out.append(_add_constraint(new, c, names))
     for i in t.indexes:
-        if i in t.local_indexes or (i is identity and i.attached and not i.constraint):
+        if i is identity and i.attached and not i.constraint:
+            out += (
+                _create_index(i, schema, new, names[i.name]) if attach and not like_indexes else []
+            )
+        elif i in t.local_indexes and build:
             out.extend(_create_index(i, schema, new, names[i.name]))
+    if part in ("attach", "build"):
+        return out
     for trg in t.triggers:
         out.append(sql.SQL(trg.head) + sql.SQL(" ON ") + new + sql.SQL(" " + trg.tail))
         if trg.enabled in _ENABLE and trg.enabled != "O":  # CREATE TRIGGER makes it O

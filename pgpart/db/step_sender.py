@@ -107,6 +107,11 @@ class StepSender:
                     batch = []
                 self._repeat(conn, text, step.repeat_rows)
                 continue
+            if i in step.counted:
+                batch.append(text)
+                self._count(_send_batch(conn, batch).rowcount)
+                batch = []
+                continue
             batch.append(text)
             guard = guards.get(i)
             if guard is None:
@@ -121,6 +126,11 @@ class StepSender:
         self.committing = True
         _send_batch(conn, batch)
         return Verdict.GO, ""
+
+    def _count(self, rows: int) -> None:
+        self.moved += max(rows, 0)
+        if self._on_rows is not None and rows > 0:
+            self._on_rows(self.moved)
 
     def _repeat(self, conn: psycopg.Connection[Any], text: str, rows: int) -> None:
         """Send ``text`` until one round affects fewer than ``rows`` rows."""

@@ -918,6 +918,9 @@ def scenario_d(env: Env) -> list[Result]:
                     str(hi),
                     "--interval",
                     "monthly",
+                    # one transaction per partition, whatever the wait (docs/relocation.md)
+                    "--relocation",
+                    "lock",
                     "--dsn",
                     dsn,
                     "-q",

@@ -1,0 +1,134 @@
+"""Marks: what pgpart leaves on a table whose work spans several
+transactions, so that a later run finds it, re-verifies it and finishes.
+
+A mark lives in the comment of a CHECK constraint named ``MARK_CONSTRAINT``
+on the marked table, never in the table's own comment (which stays the
+user's). The comment's first line is a JSON object (JSON never holds a raw
+newline, whatever the names in it); the lines after it say the same for a
+human reading ``\\d+``. This module is pure: the text and its parser.
+``pgpart.db.marks`` writes and reads them.
+
+A mark is a claim, not a licence: before acting on one, a run checks that
+the table is still what the mark says (the right parent, bounds, owner).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+MARK_CONSTRAINT = "pgpart_mark"
+_VERSION = 1
+
+
+class MarkKind(str, Enum):
+    RELOCATING = "relocating"  # rows of a range moving out of DEFAULT (drain)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Phase(str, Enum):
+    """Where a relocation stands."""
+
+    DRAINING = "draining"  # standalone: rows move in batches out of DEFAULT
+    REPUBLISHING = "republishing"  # attached: moved rows rewritten for subscribers
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    kind: MarkKind
+    parent_oid: int
+    parent: str  # display name of the parent when marked
+    lower: datetime
+    upper: datetime
+    since: datetime
+    phase: Phase = Phase.DRAINING
+    next_block: int = 0  # republishing: the first block not rewritten yet
+    end_block: int = 0  # republishing: the table's size in blocks when attached
+
+    def at(self, phase: Phase, *, next_block: int = 0, end_block: int = 0) -> Mark:
+        return replace(self, phase=phase, next_block=next_block, end_block=end_block)
+
+
+def mark_text(mark: Mark, table: str) -> str:
+    """The comment that carries ``mark``; ``table`` is the marked table's name."""
+    data: dict[str, Any] = {
+        "pgpart_mark": _VERSION,
+        "kind": mark.kind.value,
+        "parent_oid": mark.parent_oid,
+        "parent": mark.parent,
+        "lower": mark.lower.isoformat(),
+        "upper": mark.upper.isoformat(),
+        "since": mark.since.isoformat(),
+        "phase": mark.phase.value,
+        "next_block": mark.next_block,
+        "end_block": mark.end_block,
+    }
+    head = json.dumps(data, ensure_ascii=True, sort_keys=True)
+    span = f"[{mark.lower.isoformat(sep=' ')}, {mark.upper.isoformat(sep=' ')})"
+    if mark.phase is Phase.DRAINING:
+        human = (
+            f"pgpart: relocation in progress for {mark.parent} {span}: rows in transit in "
+            f"{table}, invisible to readers of the parent until `pgpart maintain` finishes it"
+        )
+    else:
+        human = (
+            f"pgpart: relocated rows of {mark.parent} {span} are being republished to "
+            "subscribers; `pgpart maintain` finishes it"
+        )
+    return head + "\n" + " ".join(human.split())
+
+
+def parse_mark(text: str | None) -> Mark | None:
+    """The mark in a constraint comment; None when it is not one pgpart wrote
+    (or not one this version understands)."""
+    if not text:
+        return None
+    first = text.split("\n", 1)[0]
+    try:
+        data = json.loads(first)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("pgpart_mark") != _VERSION:
+        return None
+    try:
+        return Mark(
+            kind=MarkKind(data["kind"]),
+            parent_oid=_int(data["parent_oid"]),
+            parent=str(data["parent"]),
+            lower=datetime.fromisoformat(str(data["lower"])),
+            upper=datetime.fromisoformat(str(data["upper"])),
+            since=datetime.fromisoformat(str(data["since"])),
+            phase=Phase(data.get("phase", Phase.DRAINING.value)),
+            next_block=_int(data.get("next_block", 0)),
+            end_block=_int(data.get("end_block", 0)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"not a count: {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class MarkedTable:
+    """A table carrying a mark, as the catalog snapshot read it."""
+
+    schema: str
+    name: str
+    oid: int
+    owner: str
+    relkind: str
+    mark: Mark
+    parent_oid: int | None  # the table it is a partition of; None: standalone
+    bound: str | None  # pg_get_expr(relpartbound) when it is a partition
