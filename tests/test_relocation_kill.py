@@ -175,7 +175,7 @@ def test_two_runs_draining_at_once_both_finish(
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=300)[0] for p in runs]
-    assert [p.returncode for p in runs] == [0, 0], outputs
+    assert [p.returncode for p in runs] == [0, 0], "\n=====\n".join(outputs)
     assert checksum(pg_conn) == before
     assert "ev_2026_11_23" in partitions(pg_conn)
     assert leftovers(pg_conn) == []

@@ -53,6 +53,7 @@ _IN_TRANSIT = (
 _REPUBLISHING = (
     Outcome("not_republishing", Verdict.SKIP, "{detail} is no longer the marked partition"),
 )
+_ABSENT = (Outcome("exists", Verdict.SKIP, "{detail} was made meanwhile (another run)"),)
 _RESTORE = {"O": "ENABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
 
 
@@ -83,7 +84,11 @@ def create_transit_step(a: CreatePartition, o: DdlOptions, mark: Mark) -> Step:
     scanning it later."""
     t = a.table
     new = transit(a)
-    stmts = [*prologue(t, o), sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(t.owner))]
+    # Checked under the advisory lock: an overlapping run that made it first
+    # is found, and the runner reads the state again (and drains into it).
+    stmts = [*prologue(t, o), _absent_guard(a)]
+    guard = Guard(len(stmts) - 1, _ABSENT)
+    stmts.append(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(t.owner)))
     stmts.append(
         _create_table(ident(t.schema, t.name), new, a.storage, a.template, o.version, indexes=True)
     )
@@ -93,6 +98,7 @@ def create_transit_step(a: CreatePartition, o: DdlOptions, mark: Mark) -> Step:
         statements=tuple(stmts),
         in_transaction=True,
         description=f"create {transit_name(a)} for rows in transit {_span(a)} of {t.qualified}",
+        guards=(guard,),
         locks=(advisory_target(t),),
     )
 
@@ -311,6 +317,22 @@ def unmark_step(a: CreatePartition, o: DdlOptions) -> Step:
         in_transaction=True,
         description=f"unmark {transit_name(a)}",
         locks=(advisory_target(t), LockTarget(transit_name(a), "ACCESS EXCLUSIVE")),
+    )
+
+
+def _absent_guard(a: CreatePartition) -> sql.Composed:
+    """No row while no relation has the partition's name. Read from pg_class
+    by this statement's snapshot, not through to_regclass: the name cache of
+    a session that looked the name up before waiting for the advisory lock
+    may still hold "absent" from before another run made it."""
+    return sql.SQL(
+        "SELECT 'exists', {shown} FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = {schema} AND c.relname = {name}"
+    ).format(
+        shown=sql.Literal(transit_name(a)),
+        schema=sql.Literal(a.partition_schema),
+        name=sql.Literal(a.partition),
     )
 
 
