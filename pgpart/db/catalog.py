@@ -50,6 +50,9 @@ class Resolved:
     oid: int | None
 
 
+# Discovery lists top-level partitioned tables only: a partition that is itself
+# partitioned (by range on the same key, or by hash or list) belongs to its
+# parent's line, as one of its partitions; named by oid, any relation is read.
 _TABLES_SQL = """
 SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), c.relkind::text,
        CASE pt.partstrat WHEN 'r' THEN 'range' WHEN 'l' THEN 'list' WHEN 'h' THEN 'hash' END,
@@ -67,7 +70,7 @@ SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), c.re
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = c.oid
   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
- WHERE (c.relkind = 'p' AND (%(discover)s OR c.oid = ANY(%(oids)s)))
+ WHERE (c.relkind = 'p' AND %(discover)s AND NOT c.relispartition)
     OR c.oid = ANY(%(oids)s)
  ORDER BY n.nspname, c.relname
 """
