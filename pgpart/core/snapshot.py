@@ -29,6 +29,9 @@ class Partition:
     bound_error: str | None = None  # bound text pgpart could not interpret
     owner: str | None = None
     oid: int = 0
+    # The bound as PostgreSQL prints it (pg_get_expr): kept for keys whose
+    # bounds are read otherwise than as dates and times.
+    bound_text: str | None = None
 
     @property
     def is_default(self) -> bool:
