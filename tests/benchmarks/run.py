@@ -90,6 +90,7 @@ class Sample:
     ok: bool
     metrics: dict[str, float] = field(default_factory=dict)
     detail: str = ""
+    run: int = -1  # which run of the alternation: samples of one run are a pair
 
 
 @dataclass
@@ -1048,6 +1049,7 @@ class Env:
                     log(f"CRASH {scenario} / {c.name}: {msg}")
                     res.crashes[c.name].append(msg)
                     continue
+                sample.run = i
                 res.samples[c.name].append(sample)
                 if not sample.ok:
                     log(f"{scenario} / {c.name}: did not succeed: {sample.detail}")
@@ -1077,6 +1079,22 @@ COLUMNS: dict[str, list[tuple[str, str, str, bool]]] = {
 }
 
 
+def paired(res: Result, name: str, ref: str, key: str) -> list[float]:
+    """Per-run ratios ``name / ref`` of metric ``key``: the two ran in the same
+    run of the alternation, one after the other, under the same load."""
+    mine = {s.run: s.metrics[key] for s in res.samples.get(name, []) if s.ok and key in s.metrics}
+    theirs = {s.run: s.metrics[key] for s in res.samples.get(ref, []) if s.ok and key in s.metrics}
+    return [mine[r] / theirs[r] for r in sorted(mine.keys() & theirs.keys()) if theirs[r]]
+
+
+def floor_of(res: Result) -> str | None:
+    return next((n for n in res.contenders if "(floor)" in n and n not in res.unavailable), None)
+
+
+def ratio_text(xs: Sequence[float]) -> str:
+    return f"{median(xs):.2f}x ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
+
+
 def render(res: Result) -> str:
     cols = COLUMNS[res.scenario[0]]
     lines = [f"#### {res.scenario}", ""]
@@ -1084,6 +1102,9 @@ def render(res: Result) -> str:
     for _, h, _f, spread in cols:
         head += [f"{h} (median)", "min-max"] if spread else [f"{h} (median)"]
     head += [f"{cols[0][1]}: ratio to pgpart", "succeeded"]
+    floor = floor_of(res)
+    if floor is not None:
+        head.append("paired ratio to the floor (median, min-max)")
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     base_name = res.contenders[0]
@@ -1105,6 +1126,8 @@ def render(res: Result) -> str:
         crashed = len(res.crashes[name])
         ok = sum(s.ok for s in samples)
         row.append(f"{ok}/{len(samples) + crashed}" + (f" ({crashed} crashed)" if crashed else ""))
+        if floor is not None:
+            row.append("" if name == floor else ratio_text(paired(res, name, floor, cols[0][0])))
         lines.append("| " + " | ".join(row) + " |")
     notes = []
     for name in res.contenders:
@@ -1116,6 +1139,39 @@ def render(res: Result) -> str:
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)
+
+
+# The figures pgpart is held to: (scenario letter, words in the scenario's
+# title, pgpart's contender, the reference contender, metric, goal).
+GOALS: list[tuple[str, str, str, str, str, str]] = [
+    ("a", "create", "pgpart maintain", "pg_partman run_maintenance (premake)", "max_insert_ms",
+     "creation stall <= pg_partman's"),
+    ("b", "bulk", "pgpart maintain", "DO block CREATE (LIKE) + ATTACH (floor)", "ms_per_partition",
+     "<= 1.5x the floor"),
+    ("b", "bulk", "pgpart maintain", "pg_partman create_parent", "ms_per_partition",
+     "<= 1.0x pg_partman"),
+    ("c", "check", "pgpart check", "psql catalog rows (floor)", "ms", "<= 1.5x"),
+    ("c", "stats", "pgpart stats", "psql catalog rows + sizes (floor)", "ms", "<= 1.2x"),
+    ("e", "start-up", "pgpart --version", "python -c pass (floor)", "ms", "<= 3x"),
+]  # fmt: skip
+
+
+def goals(results: Sequence[Result], baseline: str | None) -> str:
+    """One table of the paired ratios pgpart is held to (and the --baseline
+    checkout's, measured in the same runs)."""
+    head = ["figure", "pgpart vs", "paired ratio (median, min-max)", "goal"]
+    if baseline:
+        head.insert(3, f"{baseline}: paired ratio")
+    lines = ["#### paired ratios", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for letter, words, name, ref, key, goal in GOALS:
+        for res in results:
+            if res.scenario[0] != letter or words not in res.scenario or ref not in res.contenders:
+                continue
+            row = [res.scenario, ref, ratio_text(paired(res, name, ref, key))]
+            if baseline:
+                row.append(ratio_text(paired(res, f"{name} ({baseline})", ref, key)))
+            lines.append("| " + " | ".join([*row, goal]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def machine() -> dict[str, str]:
@@ -1199,6 +1255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     out += [render(r) + "\n" for r in results if r.contenders]
+    out += [goals(results, env.baseline.name if env.baseline else None)]
     print("\n".join(out))
     crashes = {f"{r.scenario} / {n}": m for r in results for n, m in r.crashes.items() if m}
     if args.json:
@@ -1218,7 +1275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     "unavailable": r.unavailable.get(n),
                                     "crashes": r.crashes.get(n, []),
                                     "samples": [
-                                        {"ok": s.ok, "detail": s.detail, **s.metrics}
+                                        {"ok": s.ok, "run": s.run, "detail": s.detail, **s.metrics}
                                         for s in r.samples.get(n, [])
                                     ],
                                 }
