@@ -237,11 +237,10 @@ def read_snapshot(
         )
         aware = [oid for oid in parents if kinds[oid] is KeyKind.TIMESTAMPTZ]
         naive = [oid for oid in parents if kinds[oid] in (KeyKind.TIMESTAMP, KeyKind.DATE)]
-        part_rows = (
-            conn.execute(query, {"parents": parents, "aware": aware, "naive": naive}).fetchall()
-            if parents
-            else []
-        )
+        # Binary results: the typed bounds come as the server's integers, not
+        # printed by it to be parsed again here.
+        params = {"parents": parents, "aware": aware, "naive": naive}
+        part_rows = conn.cursor(binary=True).execute(query, params).fetchall() if parents else []
         partman, partman_error = (
             _partman_config(conn, partman_schema) if partman_schema else ((), None)
         )
