@@ -102,10 +102,9 @@ def gather(
         )
         # With list_unsupported (check, maintain, create, drop) every
         # partitioned table is listed, those pgpart cannot handle with the
-        # reason (planner: discovered=True makes that information); but not
-        # the sub-partitioned partitions of a set (HASH/LIST children), which
-        # belong to their parent's line.
-        children = {(p.schema, p.name) for t in snapshot.tables for p in t.partitions}
+        # reason (planner: discovered=True makes that information). Discovery
+        # reads top-level tables only: a sub-partitioned partition belongs to
+        # its parent's line.
         targets = [
             Target(
                 t.qualified,
@@ -114,8 +113,7 @@ def gather(
                 discovered=True,
             )
             for t in snapshot.tables
-            if t.relkind == "p"
-            and (t.is_time_range or (list_unsupported and (t.schema, t.name) not in children))
+            if t.relkind == "p" and (t.is_time_range or list_unsupported)
         ]
     if probe:
         rows = probe_defaults(

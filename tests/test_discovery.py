@@ -90,3 +90,32 @@ def test_sub_partitions_of_a_set_are_not_listed_on_their_own(
     )
     report = _report(pg_dsn)
     assert [t["table"] for t in report["tables"]] == ["public.s"]
+
+
+def test_a_range_sub_partitioned_partition_belongs_to_its_parent(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    """Discovery lists top-level tables only: a partition that is itself
+    range-partitioned on the time key is not a table of its own, and maintain
+    does not create partitions inside it."""
+    monthly_table(pg_conn, "messages", months=range(-2, 0))
+    pg_conn.execute(
+        "CREATE TABLE messages_2026_11 PARTITION OF messages"
+        " FOR VALUES FROM ('2026-11-01') TO ('2026-12-01') PARTITION BY RANGE (created_at)"
+    )
+    for day in (20, 21, 22, 23):
+        pg_conn.execute(
+            f"CREATE TABLE messages_2026_11_{day} PARTITION OF messages_2026_11"
+            f" FOR VALUES FROM ('2026-11-{day}') TO ('2026-11-{day + 1}')"
+        )
+    report = _report(pg_dsn)
+    assert [t["table"] for t in report["tables"]] == ["public.messages"], report
+    run = cli(["maintain", "--dsn", pg_dsn, "--now", NOW])
+    # The parent's own line: its newest partition cannot be reproduced (its
+    # sub-partitions' bounds would need shifting), so nothing is created.
+    assert "public.messages_2026_11:" not in run.stdout + run.stderr, run.stdout
+    assert "public.messages: cannot_reproduce" in run.stdout, run.stdout
+    inside = pg_conn.execute(
+        "SELECT count(*) FROM pg_catalog.pg_inherits WHERE inhparent = 'messages_2026_11'::regclass"
+    ).fetchone()
+    assert inside == (4,)

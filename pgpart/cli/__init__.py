@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def main() -> None:
     """The console script (also as ``pgpart.cli:main`` for installs made
-    before the command moved to pgpart.cli.app)."""
-    from pgpart.cli.app import main as run
+    before the command moved to pgpart.__main__)."""
+    from pgpart.__main__ import main as run
 
     run()

@@ -14,7 +14,8 @@ planner) are imported inside the commands so `pgpart --version` stays fast.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import importlib
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -23,9 +24,50 @@ import typer.core
 
 from pgpart import __version__
 from pgpart.cli.console import fail
-from pgpart.cli.read_commands import check, init, stats
-from pgpart.cli.write_commands import create, drop, maintain, restore
 from pgpart.errors import ExitCode
+
+# The commands, in this order in --help (README.md quotes it): the module
+# each lives in, and the first paragraph of its docstring, which is what
+# `pgpart --help` and shell completion list. A command's module is imported
+# only when that command runs or shows its own help, so that `--version`,
+# `--help` and completion import none of them (tests/test_startup.py checks
+# the summaries against the docstrings).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": (
+        "pgpart.cli.read_commands",
+        "Read-only health of each table's partitions; the exit code is the verdict\n"
+        "(0 ok, 1 warning, 2 critical, 3 unknown).",
+    ),
+    "stats": (
+        "pgpart.cli.read_commands",
+        "Per-partition range, rows (estimate unless --exact) and bytes, with totals.",
+    ),
+    "init": (
+        "pgpart.cli.read_commands",
+        "Introspect the database and write a pgpart.toml for its partitioned tables.",
+    ),
+    "create": (
+        "pgpart.cli.write_commands",
+        "Create the missing partitions covering [--from, --to) (default: the current\n"
+        "one through the premake horizon), moving matching rows out of DEFAULT.",
+    ),
+    "maintain": (
+        "pgpart.cli.write_commands",
+        "What cron runs: create partitions through the premake horizon, move DEFAULT rows\n"
+        "into them, finish interrupted detaches, apply configured retention. Idempotent.",
+    ),
+    "drop": (
+        "pgpart.cli.write_commands",
+        "Remove (or --detach) partitions lying wholly before a cutoff. The partition\n"
+        "holding the current time, and every later one, is never touched.",
+    ),
+    "restore": (
+        "pgpart.cli.write_commands",
+        'Bring back a partition that retention_mode = "archive" dumped: pg_restore it,\n'
+        "check its rows and checksum, and re-attach it when its range is free (else keep\n"
+        "it as a plain table and say why).",
+    ),
+}
 
 
 def _click_class(name: str) -> type[Exception]:
@@ -58,6 +100,49 @@ def _arguments_exit_3() -> Iterator[None]:
         fail(f"{message} (see '{command} -h')", ExitCode.UNKNOWN)
 
 
+def load_command(name: str) -> Any:
+    """The click command ``name`` runs, its module imported now."""
+    module = importlib.import_module(COMMANDS[name][0])
+    single = typer.Typer(
+        add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None
+    )
+    single.command()(getattr(module, name))
+    return typer.main.get_command(single)
+
+
+class _Commands(MutableMapping[str, Any]):
+    """The group's commands by name, each loaded on first use (click reads
+    a group's ``commands`` to resolve a command and to suggest a name)."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._loaded[name] = load_command(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("pgpart's commands are fixed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+    def listed(self, name: str) -> Any:
+        """The command as listed: loaded, or a stand-in with its summary."""
+        if name in self._loaded:
+            return self._loaded[name]
+        return typer.core.TyperCommand(name, help=COMMANDS[name][1], rich_markup_mode=None)
+
+
 class _Group(typer.core.TyperGroup):
     # Contexts are click's: Any, since which click (typer's vendored copy or
     # click itself) depends on the typer version installed.
@@ -79,6 +164,33 @@ class _Group(typer.core.TyperGroup):
                 # Outside the commands' own handling (which reports what was
                 # done): click would say "Aborted!" and exit 1, i.e. WARNING.
                 fail("interrupted (Ctrl-C)", ExitCode.INTERRUPTED)
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands: Any = _Commands()
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    @contextmanager
+    def _summaries(self) -> Iterator[None]:
+        """The commands not loaded yet stand in with their summaries while
+        help or completion lists them (``click`` asks every listed command
+        for its short help)."""
+        loaded = self.commands
+        self.commands = {name: loaded.listed(name) for name in COMMANDS}
+        try:
+            yield
+        finally:
+            self.commands = loaded
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with self._summaries():
+            super().format_commands(ctx, formatter)
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> list[Any]:
+        with self._summaries():
+            return list(super().shell_complete(ctx, incomplete))
 
 
 app = typer.Typer(
@@ -115,11 +227,6 @@ def _main(
         # help goes to stderr so that nothing reads it as data.
         typer.echo(ctx.get_help(), err=True)
         fail("no command given: pick one of the commands above", ExitCode.UNKNOWN)
-
-
-# In this order in --help (README.md quotes it).
-for _command in (check, stats, init, create, maintain, drop, restore):
-    app.command()(_command)
 
 
 def main() -> None:

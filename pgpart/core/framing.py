@@ -25,28 +25,54 @@ from pgpart.core.moments import describe_moment
 from pgpart.core.plan import Problem, ProblemCode, Status
 from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
 
+# These run over every partition of every table (check reads 10,000 in one
+# go): one pass each, reading the bound once per partition.
+
 
 def live_partitions(table: PartitionedTable) -> list[Partition]:
     """Partitions that route rows: readable bounds, not pending detach."""
-    return [p for p in table.ranged if not p.pending_detach]
+    return [p for p in table.partitions if p.bound is not None and not p.pending_detach]
 
 
 def closed(parts: Sequence[Partition]) -> list[Partition]:
-    return [p for p in parts if p.lower is not None and p.upper is not None]
+    out = []
+    for p in parts:
+        b = p.bound
+        if b is not None and b.lower is not None and b.upper is not None:
+            out.append(p)
+    return out
 
 
 def ranges_of(parts: Sequence[Partition]) -> list[tuple[datetime, datetime]]:
     """[lower, upper) of the partitions bounded on both sides."""
     out = []
     for p in parts:
-        if p.lower is not None and p.upper is not None:
-            out.append((p.lower, p.upper))
+        b = p.bound
+        if b is not None and b.lower is not None and b.upper is not None:
+            out.append((b.lower, b.upper))
     return out
 
 
 # The newest partitions decide the interval (older ones may have another width),
 # and looking at a few keeps 10,000-partition catalogs fast.
 INFER_WINDOW = 12
+
+
+def newest_ranges(
+    table: PartitionedTable, n: int = INFER_WINDOW
+) -> list[tuple[datetime, datetime]]:
+    """``ranges_of(live_partitions(table))[-n:]``, found from the end: what a
+    table's interval is inferred from costs the same at 12 partitions as at
+    10,000."""
+    out: list[tuple[datetime, datetime]] = []
+    for p in reversed(table.partitions):
+        if len(out) == n:
+            break
+        b = p.bound
+        if b is not None and not p.pending_detach and b.lower is not None and b.upper is not None:
+            out.append((b.lower, b.upper))
+    out.reverse()
+    return out
 
 
 def key_zone(table: PartitionedTable, policy: TablePolicy) -> ZoneInfo | None:
@@ -63,7 +89,7 @@ def inferred_interval(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Inter
 
 def inferred_grid(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Grid | None:
     """The interval, and its origin, the table's newest live partitions follow."""
-    return cal.infer_grid(ranges_of(live_partitions(table))[-INFER_WINDOW:], tz)
+    return cal.infer_grid(newest_ranges(table), tz)
 
 
 def partman_problem(table: PartitionedTable, snapshot: Snapshot, mode: str) -> Problem | None:
@@ -182,7 +208,7 @@ def table_zone(
         other = ZoneInfo(session_zone)
     except (ValueError, OSError):  # an abbreviation or POSIX rule, not a zone file
         return tz, None
-    ranges = ranges_of(live_partitions(table))[-INFER_WINDOW:]
+    ranges = newest_ranges(table)
     if _zone_fit(ranges, other) <= _zone_fit(ranges, tz):
         return tz, None
     return other, Problem(
@@ -247,12 +273,11 @@ def unknown_interval(
 
 def _why_no_interval(table: PartitionedTable, tz: ZoneInfo | None) -> str:
     """Why the interval cannot be inferred: which bounds, and what is odd about them."""
-    ranges = ranges_of(live_partitions(table))
-    if not ranges:
+    newest = newest_ranges(table)
+    if not newest:
         if table.ranged:
             return "its partitions are bounded by MINVALUE/MAXVALUE only"
         return "it has no partitions to infer it from"
-    newest = ranges[-INFER_WINDOW:]
     shown = []
     for lower, upper in newest[-4:]:
         width = candidates(lower, upper, tz)

@@ -33,6 +33,9 @@ class Partition:
     owner: str | None = None
     oid: int = 0
     kept_until: datetime | None = None  # a restored partition, kept until then (restore_mark)
+    # The bound as PostgreSQL prints it (pg_get_expr): kept for keys whose
+    # bounds are read otherwise than as dates and times.
+    bound_text: str | None = None
 
     @property
     def is_default(self) -> bool:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
@@ -54,6 +54,9 @@ class Resolved:
     oid: int | None
 
 
+# Discovery lists top-level partitioned tables only: a partition that is itself
+# partitioned (by range on the same key, or by hash or list) belongs to its
+# parent's line, as one of its partitions; named by oid, any relation is read.
 _TABLES_SQL = """
 SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), c.relkind::text,
        CASE pt.partstrat WHEN 'r' THEN 'range' WHEN 'l' THEN 'list' WHEN 'h' THEN 'hash' END,
@@ -71,25 +74,60 @@ SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), c.re
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = c.oid
   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = pt.partattrs[0]
- WHERE (c.relkind = 'p' AND (%(discover)s OR c.oid = ANY(%(oids)s)))
+ WHERE (c.relkind = 'p' AND %(discover)s AND NOT c.relispartition)
     OR c.oid = ANY(%(oids)s)
  ORDER BY n.nspname, c.relname
 """
 
 # pg_inherits.inhdetachpending exists from PostgreSQL 14.
+#
+# Bounds arrive typed. A bound of one quoted value on each side with a
+# four-digit year, as pg_get_expr prints a date or time constant (TimeZone
+# and DateStyle are pinned: session_settings), is cast by the server: as
+# timestamptz for the parents in %(aware)s, as timestamp (date keys too) for
+# those in %(naive)s. Anything else (DEFAULT, MINVALUE/MAXVALUE, infinity,
+# BC or five-digit years, a key pgpart does not handle) is NULL there and is
+# read from its text (pgpart.core.bounds), which says what it cannot
+# interpret. Each level is computed once per row (OFFSET 0 keeps PostgreSQL
+# from folding it into the next, which would deparse every bound again).
 _PARTITIONS_SQL = sql.SQL("""
-SELECT i.inhparent, n.nspname, c.relname, pg_catalog.pg_get_expr(c.relpartbound, 0),
-       c.reltuples::float8, {pending}, coalesce(c.reloptions, '{{}}'::text[]),
-       t.spcname, c.relreplident::text, {size}, pg_catalog.pg_get_userbyid(c.relowner), c.oid,
-       (SELECT d.description FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_description d
-           ON d.objoid = k.oid AND d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
-          AND d.objsubid = 0
-         WHERE k.conrelid = c.oid AND k.conname = %(restored)s AND k.contype = 'c')
-  FROM pg_catalog.pg_inherits i
-  JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
- WHERE i.inhparent = ANY(%(parents)s)
+SELECT b.inhparent, b.nspname, b.relname, b.expr,
+       CASE WHEN b.typed = 1 THEN b.lo::timestamptz END,
+       CASE WHEN b.typed = 1 THEN b.hi::timestamptz END,
+       CASE WHEN b.typed = 2 THEN b.lo::timestamp END,
+       CASE WHEN b.typed = 2 THEN b.hi::timestamp END,
+       b.reltuples, b.pending, b.relopts, b.spcname, b.replident, b.size, b.owner, b.oid
+  FROM (SELECT s.*, CASE WHEN pg_catalog.left(s.expr, 18) = 'FOR VALUES FROM ('''
+                          AND pg_catalog.right(s.expr, 2) = ''')'
+                          AND pg_catalog.substr(s.lo, 5, 1) = '-'
+                          AND pg_catalog.substr(s.hi, 5, 1) = '-'
+                          AND pg_catalog.right(s.lo, 3) <> ' BC'
+                          AND pg_catalog.right(s.hi, 3) <> ' BC'
+                     THEN CASE WHEN s.inhparent = ANY(%(aware)s) THEN 1
+                               WHEN s.inhparent = ANY(%(naive)s) THEN 2 END
+                     END AS typed
+          FROM (SELECT p.*, pg_catalog.split_part(p.expr, '''', 2) AS lo,
+                       pg_catalog.split_part(p.expr, '''', 4) AS hi
+                  FROM (SELECT i.inhparent, n.nspname, c.relname,
+                               pg_catalog.pg_get_expr(c.relpartbound, 0) AS expr,
+                               c.reltuples::float8 AS reltuples, {pending} AS pending,
+                               coalesce(c.reloptions, '{{}}'::text[]) AS relopts, t.spcname,
+                               c.relreplident::text AS replident, {size} AS size,
+                               pg_catalog.pg_get_userbyid(c.relowner) AS owner, c.oid,
+                               (SELECT d.description FROM pg_catalog.pg_constraint k
+                                  JOIN pg_catalog.pg_description d ON d.objoid = k.oid
+                                   AND d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+                                   AND d.objsubid = 0
+                                 WHERE k.conrelid = c.oid AND k.conname = %(restored)s
+                                   AND k.contype = 'c') AS restored
+                          FROM pg_catalog.pg_inherits i
+                          JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+                          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                          LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
+                         WHERE i.inhparent = ANY(%(parents)s)
+                        OFFSET 0) p
+                OFFSET 0) s
+        OFFSET 0) b
 """)
 
 _TAKEN_SQL = """
@@ -200,22 +238,30 @@ def read_snapshot(
         oid_list = sorted(set(oids))
         table_rows = conn.execute(_TABLES_SQL, {"discover": discover, "oids": oid_list}).fetchall()
         parents = [r[0] for r in table_rows if r[4] == "p"]
+        kinds = {r[0]: KeyKind.from_regtype(r[8]) if r[8] else None for r in table_rows}
         query = _PARTITIONS_SQL.format(
             pending=sql.SQL("i.inhdetachpending" if version >= 140000 else "false"),
             size=sql.SQL(
                 "pg_catalog.pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint"
             ),
         )
-        part_rows = (
-            conn.execute(query, {"parents": parents, "restored": RESTORED_CONSTRAINT}).fetchall()
-            if parents
-            else []
-        )
+        aware = [oid for oid in parents if kinds[oid] is KeyKind.TIMESTAMPTZ]
+        naive = [oid for oid in parents if kinds[oid] in (KeyKind.TIMESTAMP, KeyKind.DATE)]
+        # Binary results: the typed bounds come as the server's integers, not
+        # printed by it to be parsed again here.
+        params = {
+            "parents": parents,
+            "aware": aware,
+            "naive": naive,
+            "restored": RESTORED_CONSTRAINT,
+        }
+        part_rows = conn.cursor(binary=True).execute(query, params).fetchall() if parents else []
         partman, partman_error = (
             _partman_config(conn, partman_schema) if partman_schema else ((), None)
         )
         managed = {p.parent_table for p in partman}
-        login = _login(conn, version, {r[3] for r in table_rows} | {r[10] for r in part_rows})
+        owners = {r[3] for r in table_rows} | {r[-3] for r in part_rows}  # parents, partitions
+        login = _login(conn, version, owners)
         # New partitions go where their newest sibling is: names taken there too.
         schemas = sorted({r[1] for r in table_rows} | {r[1] for r in part_rows})
         taken = (
@@ -227,7 +273,7 @@ def read_snapshot(
             else {}
         )
 
-        tables = _tables(table_rows, part_rows, managed)
+        tables = _tables(table_rows, part_rows, kinds, managed)
         if with_templates:
             tables = _with_templates(conn, tables, version)
         marks = read_marks(conn) if with_templates else ()
@@ -269,24 +315,17 @@ def _no_gc_passes() -> Iterator[None]:
 
 
 def _tables(
-    table_rows: Sequence[Any], part_rows: Sequence[Any], managed: set[str]
+    table_rows: Sequence[Any],
+    part_rows: Sequence[Any],
+    kinds: dict[int, KeyKind | None],
+    managed: set[str],
 ) -> list[PartitionedTable]:
-    kinds = {r[0]: KeyKind.from_regtype(r[8]) if r[8] else None for r in table_rows}
     by_parent: dict[int, list[Partition]] = {}
     for (
-        parent, schema, name, expr, reltuples, pending, relopts, spc, replident, size, powner, poid,
-        restored,
+        parent, schema, name, expr, lo_tz, hi_tz, lo, hi,
+        reltuples, pending, relopts, spc, replident, size, powner, poid, restored,
     ) in part_rows:  # fmt: skip
-        kind = kinds.get(parent)
-        bound: RangeBound | None = None
-        error: str | None = None
-        if kind is not None:
-            try:
-                bound = parse_range_bound(expr, kind)
-            except BoundError as exc:
-                error = str(exc)
-        elif expr != "DEFAULT":
-            error = f"bound not on a time key: {expr}"
+        bound, error = _bound(expr, lo_tz, hi_tz, lo, hi, kinds.get(parent))
         by_parent.setdefault(parent, []).append(
             Partition(
                 schema=schema,
@@ -302,6 +341,7 @@ def _tables(
                 owner=powner,
                 oid=poid,
                 kept_until=kept_until(restored),
+                bound_text=expr,
             )
         )
 
@@ -421,12 +461,37 @@ def _login(conn: psycopg.Connection[Any], version: int, owners: set[str]) -> Log
     return Login(name, bool(superuser), bool(srr_ok), frozenset(acts))
 
 
+def _bound(
+    expr: str,
+    lo_tz: datetime | None,
+    hi_tz: datetime | None,
+    lo: datetime | None,
+    hi: datetime | None,
+    kind: KeyKind | None,
+) -> tuple[RangeBound | None, str | None]:
+    """A partition's bound, and why it cannot be read: typed by the server
+    (_PARTITIONS_SQL), else read from its text."""
+    if lo_tz is not None and hi_tz is not None:
+        if lo_tz.tzinfo is not timezone.utc or hi_tz.tzinfo is not timezone.utc:
+            lo_tz, hi_tz = lo_tz.astimezone(timezone.utc), hi_tz.astimezone(timezone.utc)
+        return RangeBound(lo_tz, hi_tz), None
+    if lo is not None and hi is not None:
+        return RangeBound(lo, hi), None
+    if kind is None:
+        return None, None if expr == "DEFAULT" else f"bound not on a time key: {expr}"
+    try:
+        return parse_range_bound(expr, kind), None
+    except BoundError as exc:
+        return None, str(exc)
+
+
 def _partition_order(p: Partition) -> tuple[int, datetime | str]:
+    # A table's bounds are all aware (timestamptz key) or all naive.
     if p.bound is None:
         return (2, p.name)  # default and unreadable ones last
     if p.bound.lower is None:
         return (0, p.name)
-    return (1, p.bound.lower.replace(tzinfo=None))
+    return (1, p.bound.lower)
 
 
 # part_config is read only while it is pg_partman's own table: whoever owns

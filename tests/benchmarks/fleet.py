@@ -9,6 +9,11 @@ f. lock waits: each database has a table that needs partitions and an
    same over one: the waits overlap, so 4 take about one wait, not four.
 g. check over 20 databases (each TABLES x PARTS partitions, cloned from one
    template) with --jobs 4, against `check` of one of them.
+h. check over 100 databases (each H_TABLES x H_PARTS partitions) with
+   --jobs 8, against its floor: a shell loop running one psql per database
+   that reads the same catalog rows; the ratio is paired (pgpart and the loop
+   run one after the other in each run). --baseline DIR runs another
+   checkout's pgpart in the same runs.
 
 Every figure is the wall time of the real command (`python -m pgpart ...` in a
 new process, start-up included: that is what cron pays), runs alternating.
@@ -41,10 +46,23 @@ TABLES = 5
 PARTS = 100  # per table: 500 partitions per database
 FLEET = 20
 JOBS = 4
+H_FLEET = 100
+H_TABLES = 5
+H_PARTS = 20
+H_JOBS = 8
+CATALOG_SQL = (
+    "SELECT i.inhparent, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples"
+    " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " JOIN pg_partitioned_table p ON p.partrelid = i.inhparent"
+)
 
 
-def pgpart(args: Sequence[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def pgpart(
+    args: Sequence[str], root: Path = ROOT
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode read and written, as installed
     env.pop("PGPART_DSN", None)
     env.pop("PGPART_CONFIG", None)
     start = time.monotonic()
@@ -53,7 +71,7 @@ def pgpart(args: Sequence[str]) -> tuple[float, subprocess.CompletedProcess[str]
         capture_output=True,
         text=True,
         env=env,
-        cwd=ROOT,
+        cwd=root,
         timeout=600,
         check=False,
     )
@@ -201,20 +219,78 @@ def lock_wait_run(db: Databases, members: int, hold_s: float = HOLD_S, jobs: int
     return seconds
 
 
-def check_fleet(db: Databases, fleet: int, tables: int, parts: int) -> list[str]:
+def check_fleet(db: Databases, fleet: int, tables: int, parts: int, name: str = "chk") -> list[str]:
     """``fleet`` databases cloned from one with ``tables`` x ``parts`` partitions."""
-    template = f"{db.prefix}_tpl"
+    template = f"{db.prefix}_{name}_tpl"
     tpl = db.create(template)
     with psycopg.connect(tpl, autocommit=True) as conn:
         daily_tables(conn, tables, parts)
-    return [db.create(f"{db.prefix}_chk_{i}", template=template) for i in range(fleet)]
+    return [db.create(f"{db.prefix}_{name}_{i}", template=template) for i in range(fleet)]
 
 
-def check_run(dsns: Sequence[str], jobs: int = JOBS) -> float:
-    seconds, done = pgpart(["check", "-q", "--jobs", str(jobs), *dsn_args(dsns)])
+def check_run(dsns: Sequence[str], jobs: int = JOBS, root: Path = ROOT) -> float:
+    seconds, done = pgpart(["check", "-q", "--jobs", str(jobs), *dsn_args(dsns)], root)
     if done.returncode != 0:
         raise RuntimeError(f"check failed ({done.returncode}): {done.stdout}{done.stderr}")
     return seconds
+
+
+def psql_loop(dsns: Sequence[str], listing: Path) -> float:
+    """A shell loop running one psql per database, reading the catalog rows."""
+    listing.write_text("".join(d + "\n" for d in dsns), encoding="utf-8")
+    script = 'while read -r d; do psql -X -q -d "$d" -c "$1" > /dev/null || exit 1; done < "$2"'
+    start = time.monotonic()
+    subprocess.run(["bash", "-c", script, "loop", CATALOG_SQL, str(listing)], check=True)
+    return time.monotonic() - start
+
+
+def paired_table(title: str, floor: list[float], rows: list[tuple[str, list[float]]]) -> str:
+    """Each row's median, and its per-run ratios to the floor (median, min-max)."""
+    out = [
+        f"### {title}",
+        "",
+        "| run | s (median) | min-max | paired ratio to the floor (median, min-max) |",
+        "|---|---|---|---|",
+    ]
+    for name, xs in rows:
+        ratios = [a / b for a, b in zip(xs, floor, strict=True)]
+        out.append(
+            f"| {name} | {statistics.median(xs):.2f} | {min(xs):.2f}-{max(xs):.2f} |"
+            + (
+                f" {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
+                if xs is not floor
+                else " |"
+            )
+        )
+    return "\n".join(out)
+
+
+def fleet_floor(db: Databases, runs: int, baseline: Path | None) -> str:
+    """h: check over H_FLEET databases with --jobs H_JOBS against a psql loop."""
+    dsns = check_fleet(db, H_FLEET, H_TABLES, H_PARTS, name="h")
+    listing = Path(f"/tmp/{db.prefix}_h.txt")
+    sides: list[tuple[str, Callable[[], float]]] = [
+        (f"pgpart check --jobs {H_JOBS}", lambda: check_run(dsns, H_JOBS)),
+        ("psql per database, in a shell loop (floor)", lambda: psql_loop(dsns, listing)),
+    ]
+    if baseline is not None:
+        sides.append(
+            (
+                f"pgpart check --jobs {H_JOBS} ({baseline.name})",
+                lambda: check_run(dsns, H_JOBS, baseline),
+            )
+        )
+    got: dict[str, list[float]] = {name: [] for name, _ in sides}
+    for i in range(runs):
+        for name, run in sides[i % len(sides) :] + sides[: i % len(sides)]:
+            got[name].append(run())
+    listing.unlink(missing_ok=True)
+    floor = got[sides[1][0]]
+    return paired_table(
+        f"h. fleet: check, {H_FLEET} databases x {H_TABLES * H_PARTS} partitions each",
+        floor,
+        [(name, got[name]) for name, _ in sides],
+    )
 
 
 def side_by_side(
@@ -251,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dsn", help="superuser DSN of a server to use (else a throwaway one)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="fgh", help="scenarios to run (default fgh)")
+    parser.add_argument(
+        "--baseline", type=Path, help="another pgpart checkout to run side by side in h"
+    )
     args = parser.parse_args(argv)
     cluster = None
     dsn = args.dsn
@@ -262,42 +342,54 @@ def main(argv: Sequence[str] | None = None) -> int:
         dsn = cluster.dsn
     db = Databases(dsn, f"pgpart_fleet_bench_{os.getpid()}", [])
     try:
-        one, four = side_by_side(
-            args.runs, lambda: lock_wait_run(db, 1), lambda: lock_wait_run(db, 4)
-        )
-        serial = [lock_wait_run(db, 4, jobs=1) for _ in range(args.runs)]
-        print(
-            table(
-                f"f. fleet: maintain, each database's table locked by an application "
-                f"until {HOLD_S:.0f} s after pgpart arrives",
-                [
-                    ("1 database", one),
-                    (f"4 databases, --jobs {JOBS}", four),
-                    ("4 databases, --jobs 1", serial),
-                ],
-            )
-        )
-        print()
-        dsns = check_fleet(db, FLEET, TABLES, PARTS)
-        single, fleet = side_by_side(
-            args.runs, lambda: check_run(dsns[:1]), lambda: check_run(dsns)
-        )
-        one_by_one = [check_run(dsns, jobs=1) for _ in range(args.runs)]
-        print(
-            table(
-                f"g. fleet: check, {FLEET} databases x {TABLES * PARTS} partitions each",
-                [
-                    ("1 database", single),
-                    (f"{FLEET} databases, --jobs {JOBS}", fleet),
-                    (f"{FLEET} databases, --jobs 1", one_by_one),
-                ],
-            )
-        )
+        if "h" in args.only:
+            print(fleet_floor(db, args.runs, args.baseline))
+            print()
+        if "f" in args.only:
+            lock_waits(db, args.runs)
+        if "g" in args.only:
+            many_checks(db, args.runs)
     finally:
         db.drop_all()
         if cluster is not None:
             destroy_cluster(cluster)
     return 0
+
+
+def lock_waits(db: Databases, runs: int) -> None:
+    """f: maintain over 4 locked databases against one."""
+    one, four = side_by_side(runs, lambda: lock_wait_run(db, 1), lambda: lock_wait_run(db, 4))
+    serial = [lock_wait_run(db, 4, jobs=1) for _ in range(runs)]
+    print(
+        table(
+            f"f. fleet: maintain, each database's table locked by an application "
+            f"until {HOLD_S:.0f} s after pgpart arrives",
+            [
+                ("1 database", one),
+                (f"4 databases, --jobs {JOBS}", four),
+                ("4 databases, --jobs 1", serial),
+            ],
+        )
+    )
+    print()
+
+
+def many_checks(db: Databases, runs: int) -> None:
+    """g: check over FLEET databases against one."""
+    dsns = check_fleet(db, FLEET, TABLES, PARTS)
+    single, fleet = side_by_side(runs, lambda: check_run(dsns[:1]), lambda: check_run(dsns))
+    one_by_one = [check_run(dsns, jobs=1) for _ in range(runs)]
+    print(
+        table(
+            f"g. fleet: check, {FLEET} databases x {TABLES * PARTS} partitions each",
+            [
+                ("1 database", single),
+                (f"{FLEET} databases, --jobs {JOBS}", fleet),
+                (f"{FLEET} databases, --jobs 1", one_by_one),
+            ],
+        )
+    )
+    print()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ Scenarios:
   d  moving ROWS rows out of a DEFAULT partition, with a live inserter
   e  CLI start-up (--version vs python -c pass)
 
---baseline DIR adds, to b, c and e, this same pgpart from another checkout
+--baseline DIR adds, to a (create), b, c and e, this same pgpart from another checkout
 (e.g. `git worktree add --detach /tmp/old <commit>`), run side by side in the
 same alternation: both then start as `python -m pgpart` from a compiled copy
 of their checkout's package (the installed console script would import only
@@ -90,6 +90,7 @@ class Sample:
     ok: bool
     metrics: dict[str, float] = field(default_factory=dict)
     detail: str = ""
+    run: int = -1  # which run of the alternation: samples of one run are a pair
 
 
 @dataclass
@@ -522,14 +523,14 @@ def scenario_a(env: Env) -> list[Result]:
         f" FOR VALUES FROM ('{month(i)}') TO ('{month(i + 1)}')"
         for i in (1, 2, 3)
     ]
-    create = [
-        Contender(
-            "pgpart maintain",
-            plain_setup,
-            lambda before: window(
-                lambda: pgpart("maintain", tbl, "--dsn", dsn, "-q")[0], created_ok(before)
-            ),
-        ),
+
+    def pgpart_create(cli: Cli, before: int) -> Sample:
+        return window(lambda: cli("maintain", tbl, "--dsn", dsn, "-q")[0], created_ok(before))
+
+    clis = [("pgpart maintain", pgpart)]
+    if env.baseline is not None:
+        clis.append((f"pgpart maintain ({env.baseline.name})", env.baseline))
+    create = [Contender(name, plain_setup, partial(pgpart_create, cli)) for name, cli in clis] + [
         Contender(
             "pg_partman run_maintenance (premake)",
             partman_setup_create,
@@ -1051,6 +1052,7 @@ class Env:
                     log(f"CRASH {scenario} / {c.name}: {msg}")
                     res.crashes[c.name].append(msg)
                     continue
+                sample.run = i
                 res.samples[c.name].append(sample)
                 if not sample.ok:
                     log(f"{scenario} / {c.name}: did not succeed: {sample.detail}")
@@ -1080,6 +1082,29 @@ COLUMNS: dict[str, list[tuple[str, str, str, bool]]] = {
 }
 
 
+def paired(res: Result, name: str, ref: str, key: str, *, any_ref: bool = False) -> list[float]:
+    """Per-run ratios ``name / ref`` of metric ``key``: the two ran in the same
+    run of the alternation, one after the other, under the same load.
+    ``any_ref``: also the reference's runs that measured ``key`` but did not
+    do the whole job (pg_partman making 2 of the 3 partitions asked for in a:
+    its inserts' stall was measured all the same)."""
+    mine = {s.run: s.metrics[key] for s in res.samples.get(name, []) if s.ok and key in s.metrics}
+    theirs = {
+        s.run: s.metrics[key]
+        for s in res.samples.get(ref, [])
+        if (s.ok or any_ref) and key in s.metrics
+    }
+    return [mine[r] / theirs[r] for r in sorted(mine.keys() & theirs.keys()) if theirs[r]]
+
+
+def floor_of(res: Result) -> str | None:
+    return next((n for n in res.contenders if "(floor)" in n and n not in res.unavailable), None)
+
+
+def ratio_text(xs: Sequence[float]) -> str:
+    return f"{median(xs):.2f}x ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
+
+
 def render(res: Result) -> str:
     cols = COLUMNS[res.scenario[0]]
     lines = [f"#### {res.scenario}", ""]
@@ -1087,6 +1112,9 @@ def render(res: Result) -> str:
     for _, h, _f, spread in cols:
         head += [f"{h} (median)", "min-max"] if spread else [f"{h} (median)"]
     head += [f"{cols[0][1]}: ratio to pgpart", "succeeded"]
+    floor = floor_of(res)
+    if floor is not None:
+        head.append("paired ratio to the floor (median, min-max)")
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
     base_name = res.contenders[0]
@@ -1108,6 +1136,8 @@ def render(res: Result) -> str:
         crashed = len(res.crashes[name])
         ok = sum(s.ok for s in samples)
         row.append(f"{ok}/{len(samples) + crashed}" + (f" ({crashed} crashed)" if crashed else ""))
+        if floor is not None:
+            row.append("" if name == floor else ratio_text(paired(res, name, floor, cols[0][0])))
         lines.append("| " + " | ".join(row) + " |")
     notes = []
     for name in res.contenders:
@@ -1119,6 +1149,42 @@ def render(res: Result) -> str:
     if notes:
         lines += ["", *notes]
     return "\n".join(lines)
+
+
+# The figures pgpart is held to: (scenario letter, words in the scenario's
+# title, pgpart's contender, the reference contender, metric, goal).
+GOALS: list[tuple[str, str, str, str, str, str]] = [
+    ("a", "create", "pgpart maintain", "pg_partman run_maintenance (premake)", "max_insert_ms",
+     "creation stall <= pg_partman's"),
+    ("b", "bulk", "pgpart maintain", "DO block CREATE (LIKE) + ATTACH (floor)", "ms_per_partition",
+     "<= 1.5x the floor"),
+    ("b", "bulk", "pgpart maintain", "pg_partman create_parent", "ms_per_partition",
+     "<= 1.0x pg_partman"),
+    ("c", "check", "pgpart check", "psql catalog rows (floor)", "ms", "<= 1.5x"),
+    ("c", "stats", "pgpart stats", "psql catalog rows + sizes (floor)", "ms", "<= 1.2x"),
+    ("e", "start-up", "pgpart --version", "python -c pass (floor)", "ms", "<= 3x"),
+]  # fmt: skip
+
+
+def goals(results: Sequence[Result], baseline: str | None) -> str:
+    """One table of the paired ratios pgpart is held to (and the --baseline
+    checkout's, measured in the same runs)."""
+    head = ["figure", "pgpart vs", "paired ratio (median, min-max)", "goal"]
+    if baseline:
+        head.insert(3, f"{baseline}: paired ratio")
+    lines = ["#### paired ratios", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for letter, words, name, ref, key, goal in GOALS:
+        for res in results:
+            if res.scenario[0] != letter or words not in res.scenario or ref not in res.contenders:
+                continue
+            any_ref = letter == "a"
+            row = [res.scenario, ref, ratio_text(paired(res, name, ref, key, any_ref=any_ref))]
+            if baseline:
+                row.append(
+                    ratio_text(paired(res, f"{name} ({baseline})", ref, key, any_ref=any_ref))
+                )
+            lines.append("| " + " | ".join([*row, goal]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def machine() -> dict[str, str]:
@@ -1168,7 +1234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--baseline",
         metavar="DIR",
-        help="another pgpart checkout to run side by side in b, c and e (e.g. an older commit)",
+        help="another pgpart checkout to run side by side in a, b, c and e (e.g. an older commit)",
     )
     args = p.parse_args(argv)
     if args.runs < 1:
@@ -1202,6 +1268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
     ]
     out += [render(r) + "\n" for r in results if r.contenders]
+    out += [goals(results, env.baseline.name if env.baseline else None)]
     print("\n".join(out))
     crashes = {f"{r.scenario} / {n}": m for r in results for n, m in r.crashes.items() if m}
     if args.json:
@@ -1221,7 +1288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     "unavailable": r.unavailable.get(n),
                                     "crashes": r.crashes.get(n, []),
                                     "samples": [
-                                        {"ok": s.ok, "detail": s.detail, **s.metrics}
+                                        {"ok": s.ok, "run": s.run, "detail": s.detail, **s.metrics}
                                         for s in r.samples.get(n, [])
                                     ],
                                 }

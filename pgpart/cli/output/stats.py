@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,17 +20,14 @@ from pgpart.cli.output.common import (
 from pgpart.cli.output.prometheus import label, metric
 
 if TYPE_CHECKING:
-    from pgpart.db.stats import TableStats
+    from pgpart.db.stats import PartitionStats, TableStats
 
 
 def stats_json(stats: Sequence[TableStats]) -> dict[str, Any]:
     return {
         "tables": [
             {
-                "table": s.table,
-                "total_rows": s.total_rows,
-                "total_bytes": s.total_bytes,
-                **({"archives": s.archives.as_json()} if s.archives else {}),
+                **_table_head(s),
                 "partitions": [
                     {
                         "name": p.name,
@@ -49,9 +47,68 @@ def stats_json(stats: Sequence[TableStats]) -> dict[str, Any]:
     }
 
 
+def _table_head(s: TableStats) -> dict[str, Any]:
+    return {
+        "table": s.table,
+        "total_rows": s.total_rows,
+        "total_bytes": s.total_bytes,
+        **({"archives": s.archives.as_json()} if s.archives else {}),
+    }
+
+
+def stats_json_text(stats: Sequence[TableStats]) -> str:
+    """``dumps(stats_json(stats))``, the same text, written faster: json's
+    indenting encoder is pure Python (only the compact one is C), and at
+    10,000 partitions it took longer than the catalog read. The partitions
+    are written from a fixed layout with C-encoded values; the rest of each
+    table goes through dumps and is indented into place (a JSON text has no
+    raw line break inside a value, so indenting its lines is safe)."""
+    if not stats:
+        return dumps({"tables": []})
+    blocks = []
+    for s in stats:
+        lines = json.dumps(_table_head(s), indent=2, ensure_ascii=False).split("\n")
+        body = "\n".join("    " + line for line in lines[:-1])
+        parts = ",\n".join(_partition_text(p) for p in s.partitions)
+        listed = f"[\n{parts}\n      ]" if parts else "[]"
+        blocks.append(f'{body},\n      "partitions": {listed}\n    }}')
+    return '{\n  "tables": [\n' + ",\n".join(blocks) + "\n  ]\n}\n"
+
+
+_encode = json.encoder.encode_basestring  # strings as dumps(ensure_ascii=False) writes them
+
+
+def _scalar(value: str | int | bool | None) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _encode(value)
+    return int.__repr__(value)
+
+
+def _partition_text(p: PartitionStats) -> str:
+    """One partition as stats_json lays it out, at its depth in the document."""
+    return (
+        "        {\n"
+        f'          "name": {_scalar(p.name)},\n'
+        f'          "from": {_scalar(iso(p.lower))},\n'
+        f'          "to": {_scalar(iso(p.upper))},\n'
+        f'          "rows": {_scalar(p.rows)},\n'
+        f'          "rows_exact": {_scalar(p.rows_exact)},\n'
+        f'          "bytes": {_scalar(p.bytes)},\n'
+        f'          "is_default": {_scalar(p.is_default)},\n'
+        f'          "pending_detach": {_scalar(p.pending_detach)}\n'
+        "        }"
+    )
+
+
 def render_stats(stats: Sequence[TableStats], fmt: Format, *, width: int | None = None) -> str:
     if fmt is Format.JSON:
-        return dumps(stats_json(stats))
+        return stats_json_text(stats)
     if fmt is Format.PROMETHEUS:
         return stats_prometheus(stats)
     if fmt is Format.CSV:
