@@ -90,6 +90,7 @@ def test_the_server_types_the_ordinary_bounds(pg_conn: psycopg.Connection[Any]) 
                 "parents": list(oids.values()),
                 "aware": [oids["t_timestamptz"]],
                 "naive": [oids["t_timestamp"], oids["t_date"]],
+                "restored": "pgpart_restored",
             },
         ).fetchall()
     typed = {r[2] for r in rows if r[4] is not None or r[6] is not None}

@@ -54,18 +54,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "maintain": (
         "pgpart.cli.write_commands",
         "What cron runs: create partitions through the premake horizon, move DEFAULT rows\n"
-        "into them, finish interrupted detaches, apply configured retention. Idempotent.",
+        "into them, finish interrupted detaches, apply configured retention; on a logical\n"
+        "replication subscriber, refresh its subscriptions. Idempotent.",
     ),
     "drop": (
         "pgpart.cli.write_commands",
         "Remove (or --detach) partitions lying wholly before a cutoff. The partition\n"
-        "holding the current time, and every later one, is never touched.",
+        "holding the current time, and every later one, is never touched. On a table\n"
+        'whose retention_mode is "archive", each partition is archived first (as maintain\n'
+        "does) unless --no-archive.",
     ),
     "restore": (
         "pgpart.cli.write_commands",
-        'Bring back a partition that retention_mode = "archive" dumped: pg_restore it,\n'
-        "check its rows and checksum, and re-attach it when its range is free (else keep\n"
-        "it as a plain table and say why).",
+        'Bring back a partition that retention_mode = "archive" dumped: check the archive\n'
+        "(path, sha256, nothing but its table, from this database), pg_restore it, count its\n"
+        "rows, and re-attach it when its range is free (else keep it as a plain table and say\n"
+        "why). Retention leaves it alone until --keep-until.",
     ),
 }
 

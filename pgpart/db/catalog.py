@@ -96,7 +96,8 @@ SELECT b.inhparent, b.nspname, b.relname, b.expr,
        CASE WHEN b.typed = 1 THEN b.hi::timestamptz END,
        CASE WHEN b.typed = 2 THEN b.lo::timestamp END,
        CASE WHEN b.typed = 2 THEN b.hi::timestamp END,
-       b.reltuples, b.pending, b.relopts, b.spcname, b.replident, b.size, b.owner, b.oid
+       b.reltuples, b.pending, b.relopts, b.spcname, b.replident, b.size, b.owner, b.oid,
+       b.restored
   FROM (SELECT s.*, CASE WHEN pg_catalog.left(s.expr, 18) = 'FOR VALUES FROM ('''
                           AND pg_catalog.right(s.expr, 2) = ''')'
                           AND pg_catalog.substr(s.lo, 5, 1) = '-'
