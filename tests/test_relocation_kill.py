@@ -42,7 +42,7 @@ NEW = '"public"."ev_2026_11_23"'
 POINTS = {
     "transit": (f"CREATE TABLE {NEW} (LIKE", 1),
     "batch": ('WITH moved AS (DELETE FROM ONLY "public"."ev_default"', 3),
-    "vacuum": ('VACUUM "public"."ev_default"', 1),
+    "vacuum": ('VACUUM (INDEX_CLEANUP ON) "public"."ev_default"', 1),
     "attach": (f"ATTACH PARTITION {NEW}", 1),
     "republish": (f"LOCK TABLE {NEW} IN SHARE ROW EXCLUSIVE MODE", 2),
     "unmark": (f'ALTER TABLE {NEW} DROP CONSTRAINT IF EXISTS "pgpart_mark"', 1),

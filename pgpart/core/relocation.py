@@ -130,6 +130,22 @@ class Relocating:
     stash: bool = True
 
 
+# A drain leaves the DEFAULT compacted (pgpart.db.relocate_run): when it has
+# more than twice the blocks its remaining rows need (at least this many),
+# those rows are written again at its start and VACUUM truncates the rest.
+COMPACT_MIN_BLOCKS = 64
+
+
+def compacted_bytes(facts: DefaultFacts, before: int, after: int) -> int:
+    """The DEFAULT's size once a drain took it from ``before`` live tuples to
+    ``after`` and compacted it: twice what the remaining rows need, at least
+    COMPACT_MIN_BLOCKS, never more than it was."""
+    if before <= 0:
+        return facts.bytes
+    need = int(facts.bytes * after / before) * 2
+    return min(facts.bytes, max(COMPACT_MIN_BLOCKS * PAGE_BYTES, need))
+
+
 def scan_seconds(pages: int, tuples: int) -> float:
     """A sequential scan of a table of ``pages`` holding ``tuples``."""
     return pages * SCAN_PAGE_S + tuples * SCAN_TUPLE_S

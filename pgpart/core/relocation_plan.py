@@ -7,7 +7,7 @@ and the findings both give (relocation_needs_choice, relocation_in_progress).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from pgpart.core.relocation import (
     Relocating,
     Strategy,
     choose,
+    compacted_bytes,
     drain_seconds,
     drain_unavailable,
     rows_per_block,
@@ -118,7 +119,11 @@ class Chooser:
             return None
         drain = method is Method.DRAIN
         if drain:
-            self.tuples = max(0, self.tuples - count)
+            before, self.tuples = self.tuples, max(0, self.tuples - count)
+            # The drain compacts the DEFAULT: the creates after it scan less.
+            self.facts = replace(
+                self.facts, bytes=compacted_bytes(self.facts, before, self.tuples)
+            )
         return Relocating(
             method=method,
             estimate=estimate,

@@ -143,6 +143,34 @@ def drain_step(
     )
 
 
+def compact_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str], keep: int) -> Step:
+    """The DEFAULT's rows past its first ``keep`` blocks written again, where
+    VACUUM freed room at its start: after a drain the application's newest
+    rows sit at the end of an otherwise empty table, which VACUUM can then
+    not shorten, and every later ATTACH would scan all of it. One statement:
+    exactly the rows deleted are the rows inserted, in the same partition
+    (subscribers and CDC see each leave and come back); with the move's
+    settings, so nothing else notices."""
+    t = a.table
+    assert a.default_partition is not None
+    default = ident(a.default_schema or t.schema, a.default_partition)
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    stmts = [*prologue(t, o), *move_settings(a, True)]
+    stmts.append(
+        sql.SQL(
+            "WITH moved AS (DELETE FROM ONLY {d} WHERE ctid >= {b}::tid RETURNING {c})"
+            " INSERT INTO {d} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM moved"
+        ).format(d=default, b=sql.Literal(f"({keep},0)"), c=cols)
+    )
+    shown = display_name(a.default_schema or t.schema, a.default_partition)
+    return Step(
+        statements=tuple(stmts),
+        in_transaction=True,
+        description=f"compact {shown}: its rows past block {keep} written again at its start",
+        locks=(advisory_target(t),),
+    )
+
+
 def vacuum_step(a: CreatePartition, o: DdlOptions) -> Step:
     """VACUUM the DEFAULT (not in a transaction block): it removes what the
     batches deleted and truncates the empty end of the table, so that the
@@ -158,7 +186,10 @@ def vacuum_step(a: CreatePartition, o: DdlOptions) -> Step:
                 sql.Literal(f"{o.lock_timeout_ms}ms")
             ),
             as_role(t.owner, local=False),
-            sql.SQL("VACUUM {}").format(default),
+            # INDEX_CLEANUP ON: with few dead rows left, VACUUM would otherwise
+            # skip the indexes and keep their line pointers, and could not
+            # truncate the emptied end of the table.
+            sql.SQL("VACUUM (INDEX_CLEANUP ON) {}").format(default),
         ),
         in_transaction=False,
         description=f"vacuum {display_name(a.default_schema or t.schema, a.default_partition)}",

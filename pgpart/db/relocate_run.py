@@ -19,6 +19,7 @@ from psycopg import sql
 from pgpart.core.marks import Mark, Phase, parse_mark
 from pgpart.core.plan import CreatePartition
 from pgpart.core.relocation import (
+    COMPACT_MIN_BLOCKS,
     DefaultFacts,
     Strategy,
     batch_rows,
@@ -31,6 +32,7 @@ from pgpart.db.ddl import DdlOptions, Step, ident, script
 from pgpart.db.marks import mark_state
 from pgpart.db.relocate import (
     build_step,
+    compact_step,
     create_transit_step,
     drain_settle_step,
     drain_step,
@@ -51,6 +53,9 @@ if TYPE_CHECKING:
 # meanwhile are taken by the next pass, until one finds no more than a
 # settle can take within the budget.
 MAX_PASSES = 8
+# Compaction (see COMPACT_MIN_BLOCKS) takes a few rounds at most: the
+# application's rows may land at the end again meanwhile.
+COMPACT_ROUNDS = 3
 BLOCK_BYTES = 8192
 
 
@@ -65,6 +70,7 @@ class Drain:
     run_step: Callable[[Step], int | None]
     progress: Callable[[Progress], None] | None = None
     moved: int = 0  # rows moved out of DEFAULT by this run
+    full_density: float = 1.0  # rows per block of the DEFAULT before the drain emptied it
 
     def run(self, conn: psycopg.Connection[Any]) -> int:
         """Take the relocation from wherever the catalog says it stands to its end."""
@@ -100,7 +106,9 @@ class Drain:
         started = time.monotonic()
         for _ in range(MAX_PASSES):
             blocks = self._blocks(conn, default)
-            step = max(1, int(self.ddl.move_batch_rows / self._density(conn, default)))
+            density = self._density(conn, default)
+            self.full_density = max(self.full_density, density)
+            step = max(1, int(self.ddl.move_batch_rows / density))
             found = 0
             for first in range(0, blocks, step):
                 n = self.run_step(drain_step(a, self.ddl, self.columns, first, first + step)) or 0
@@ -119,6 +127,7 @@ class Drain:
         a = self.action
         assert a.relocating is not None and a.default_partition is not None
         default = ident(a.default_schema or a.table.schema, a.default_partition)
+        self._compact(conn, default)
         pages, tuples = self._shape(conn, default)
         size = pages * BLOCK_BYTES
         estimate = settle_estimate(0, DefaultFacts(bytes=size), stash=True, tuples=tuples)
@@ -140,6 +149,19 @@ class Drain:
             after = mark.at(Phase.REPUBLISHING, next_block=0, end_block=end)
         self._progress("attach", self.moved, None, None)
         self.moved += self.run_step(drain_settle_step(a, self.ddl, self.columns, after)) or 0
+
+    def _compact(self, conn: psycopg.Connection[Any], default: sql.Identifier) -> None:
+        """Shorten a DEFAULT that VACUUM left long but nearly empty (its
+        newest rows at the end): the settle's ATTACH scans every page."""
+        per_block = max(self.full_density, 1.0)
+        for _ in range(COMPACT_ROUNDS):
+            pages, tuples = self._shape(conn, default)
+            keep = max(COMPACT_MIN_BLOCKS, int(tuples / per_block * 2) + 8)
+            if pages <= 2 * keep:
+                return
+            self._progress("compact", self.moved, None, None)
+            self.run_step(compact_step(self.action, self.ddl, self.columns, keep))
+            self.run_step(vacuum_step(self.action, self.ddl))
 
     def _republish(self, conn: psycopg.Connection[Any], mark: Mark) -> None:
         a = self.action
@@ -245,6 +267,12 @@ def drain_script(a: CreatePartition, ddl: DdlOptions, columns: Sequence[str]) ->
         )
         out += script([drain_step(a, ddl, columns, 0, blocks)])
         out += script([vacuum_step(a, ddl)])
+        out.append(
+            "-- when VACUUM leaves the DEFAULT long but nearly empty (the application's newest"
+            " rows at its end): its rows past the blocks they need written again at its start,"
+            " then VACUUM, so that the settle's ATTACH scans a short table"
+        )
+        out += script([compact_step(a, ddl, columns, COMPACT_MIN_BLOCKS)])
         build = build_step(a, ddl)
         out += script([build]) if build is not None else []
         after = mark.at(Phase.REPUBLISHING) if a.relocating.republish else None
