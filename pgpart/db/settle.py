@@ -130,18 +130,20 @@ def unstash_rows(a: CreatePartition, columns: Sequence[str]) -> sql.Composed:
     stmt = sql.SQL("INSERT INTO {p} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM {stash}").format(
         p=ident(t.schema, t.name), c=listed, stash=STASH
     )
-    legacy = _not_valid_checks(a)
+    legacy = _not_valid(a)
     if legacy is not None:
         stmt += sql.SQL(" WHERE ({}) IS NOT FALSE").format(legacy)
     return stmt
 
 
 def legacy_rows(a: CreatePartition, columns: Sequence[str]) -> list[sql.Composed]:
-    """Rows that fail a NOT VALID CHECK of the parent (written before it
-    existed) go into the partition before ATTACH, while it lacks that
-    constraint: after the ATTACH they would be refused. They alone reach
-    subscribers of the parent late (docs/relocation.md)."""
-    legacy = _not_valid_checks(a)
+    """Rows that fail a NOT VALID constraint the partition will have (a
+    CHECK of the parent's or the sibling's own, a NOT NULL that is NOT VALID
+    on the sibling: written before the constraint existed) go into the
+    partition before its constraints are made, and before ATTACH: inserted
+    afterwards they would be refused. They alone reach subscribers of the
+    parent late (docs/relocation.md)."""
+    legacy = _not_valid(a)
     if legacy is None:
         return []
     listed = cols(columns)
@@ -152,17 +154,28 @@ def legacy_rows(a: CreatePartition, columns: Sequence[str]) -> list[sql.Composed
     ]
 
 
-def _not_valid_checks(a: CreatePartition) -> sql.Composable | None:
-    """The conjunction of the parent's NOT VALID CHECK constraints (as the
-    server deparsed them), or None when there is none."""
+def _not_valid(a: CreatePartition) -> sql.Composable | None:
+    """What every row passes unless it is a legacy row: the conjunction of
+    the NOT VALID CHECK constraints the partition gets (as the server
+    deparsed them) and of `column IS NOT NULL` for its NOT VALID NOT NULLs;
+    None when there is none. A NULL result counts as passing, as for a
+    CHECK."""
     if a.template is None:
         return None
-    exprs = []
-    for c in a.template.not_valid_inherited:
+    exprs: list[sql.Composable] = []
+    checks = (*a.template.not_valid_inherited, *a.template.local_constraints)
+    for c in checks:
         text = c.definition
-        if not (text.startswith("CHECK ") and text.endswith(" NOT VALID")):
+        if not (c.kind == "c" and text.startswith("CHECK ") and text.endswith(" NOT VALID")):
             continue
-        exprs.append(sql.SQL(text[len("CHECK ") : -len(" NOT VALID")]))
+        exprs.append(
+            sql.SQL("coalesce(({}), true)").format(
+                sql.SQL(text[len("CHECK ") : -len(" NOT VALID")])
+            )
+        )
+    for col in a.template.columns:
+        if col.not_null and not col.not_null_valid:
+            exprs.append(sql.SQL("{} IS NOT NULL").format(sql.Identifier(col.column)))
     return sql.SQL(" AND ").join(exprs) if exprs else None
 
 

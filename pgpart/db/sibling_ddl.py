@@ -156,8 +156,12 @@ def after_move(
     which made what ATTACH adopts already."""
     if t is None:
         return []
-    # NOT NULL checked once over the moved rows, not row by row (a NOT VALID
-    # one, 18+, never checks them: legacy rows keep their NULLs).
+    identity = t.identity_index
+    attach, build = part in ("all", "attach"), part in ("all", "rest", "build")
+    # NOT NULL with what ATTACH needs (a NOT VALID one, 18+, never checks the
+    # rows already in: legacy rows keep their NULLs; settle.legacy_rows puts
+    # them in first); a drain builds it before (the scan then keeps no one
+    # waiting), and its settle's SET NOT NULL finds it already there.
     out: list[sql.Composed] = [
         sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET NOT NULL").format(
             new, sql.Identifier(col.column)
@@ -167,10 +171,8 @@ def after_move(
             new, sql.Identifier(col.column)
         )
         for col in t.columns
-        if col.not_null
+        if col.not_null and part in ("all", "attach", "build")
     ]
-    identity = t.identity_index
-    attach, build = part in ("all", "attach"), part in ("all", "rest", "build")
     for c in t.constraints:
         adopted = _backs(identity, c) and not like_indexes
         if c in t.not_valid_inherited or adopted:
