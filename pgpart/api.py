@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.config import Settings, TablePolicy
 from pgpart.core import calendar as cal
+from pgpart.core.encoding import KeyEncoding
 from pgpart.core.plan import Plan, Problem, ProblemCode, Status, TablePlan
 from pgpart.core.planner import (
     Mode,
@@ -67,6 +68,10 @@ def gather(
     every range-partitioned table with a date/time key (discovery).
     """
     names = list(tables) or [t.name for t in settings.tables if t.name]
+
+    def key_encoding(schema: str, name: str, path: Sequence[str]) -> KeyEncoding | None:
+        return settings.policy_for(schema, name, path).key_encoding
+
     if names:
         path = search_path(conn)
         resolved = resolve_tables(conn, names, path)
@@ -78,6 +83,7 @@ def gather(
             with_taken_names=for_writing,
             with_templates=templates,
             path=path,
+            key_encodings=key_encoding,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []
@@ -99,6 +105,7 @@ def gather(
             with_sizes=with_sizes,
             with_taken_names=for_writing,
             with_templates=templates,
+            key_encodings=key_encoding,
         )
         # With list_unsupported (check, maintain, create, drop) every
         # partitioned table is listed, those pgpart cannot handle with the

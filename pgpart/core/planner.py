@@ -29,6 +29,7 @@ from pgpart.core.findings import (
     coverage_problems,
     default_problems,
     hygiene_problems,
+    key_encoding_note,
     unreadable_bound,
     unsupported,
 )
@@ -269,7 +270,7 @@ def _framed(
     source = "flag" if request.interval else "config" if policy.interval else "inferred"
     interval = configured or inferred
     grid = found if found and interval == inferred else cal.Grid(interval) if interval else None
-    problems: list[Problem] = [zone_note] if zone_note else []
+    problems: list[Problem] = [p for p in (key_encoding_note(table), zone_note) if p]
     blocked = False
     if interval is None and request.mode is not Mode.DROP:
         # check reports it too: check and maintain must agree on a table.

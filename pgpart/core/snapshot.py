@@ -98,6 +98,9 @@ class PartitionedTable:
     # Functions of non-superusers run for rows moved out of DEFAULT (tables
     # with a DEFAULT partition; pgpart.core.row_code)
     row_code: tuple[RowCode, ...] = ()
+    # An integer or uuid key: why its encoding was inferred, or why it is not
+    # known (pgpart.core.bounds.choose_encoding); None otherwise.
+    key_note: str | None = None
 
     @property
     def qualified(self) -> str:
@@ -105,7 +108,7 @@ class PartitionedTable:
 
     @property
     def is_time_range(self) -> bool:
-        return self.strategy == "range" and self.key_kind is not None
+        return self.strategy == "range" and self.key_kind is not None and self.key_kind.handled
 
     @property
     def default(self) -> Partition | None:

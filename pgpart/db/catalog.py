@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
+from pgpart.core.bounds import (
+    BoundError,
+    KeyChoice,
+    KeyKind,
+    RangeBound,
+    choose_encoding,
+    parse_range_bound,
+    parse_raw_bound,
+)
+from pgpart.core.encoding import KeyEncoding
 from pgpart.core.identifiers import QualifiedName, display_name
 from pgpart.core.locked import Locked
 from pgpart.core.restore_mark import CONSTRAINT as RESTORED_CONSTRAINT
@@ -44,6 +53,10 @@ if TYPE_CHECKING:
     import psycopg
 
     from pgpart.db.search_path import SearchPath
+
+
+# The configured key_encoding of (schema, table, search path schemas), if any.
+EncodingLookup = Callable[[str, str, Sequence[str]], "KeyEncoding | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +226,13 @@ def read_snapshot(
     with_taken_names: bool = True,
     with_templates: bool = True,
     path: SearchPath | None = None,
+    key_encodings: EncodingLookup | None = None,
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``;
     ``with_templates``: also what new partitions copy (pgpart.db.templates);
-    ``path``: the search path bare names resolve through (else worked out)."""
+    ``path``: the search path bare names resolve through (else worked out);
+    ``key_encodings``: the configured encoding of an integer or uuid key
+    (schema, table, search path), else inferred from its bounds."""
     from pgpart.db.search_path import search_path
 
     with _no_gc_passes(), conn.transaction():
@@ -274,7 +290,12 @@ def read_snapshot(
             else {}
         )
 
-        tables = _tables(table_rows, part_rows, kinds, managed)
+        configured = {
+            r[0]: key_encodings(r[1], r[2], listed)
+            for r in table_rows
+            if key_encodings is not None and (k := kinds[r[0]]) is not None and k.encoded
+        }
+        tables = _tables(table_rows, part_rows, kinds, managed, configured)
         if with_templates:
             tables = _with_templates(conn, tables, version)
         marks = read_marks(conn) if with_templates else ()
@@ -320,13 +341,18 @@ def _tables(
     part_rows: Sequence[Any],
     kinds: dict[int, KeyKind | None],
     managed: set[str],
+    configured: dict[int, KeyEncoding | None],
 ) -> list[PartitionedTable]:
+    keys = _encoded_keys(part_rows, kinds, configured)
+    kinds = kinds | {oid: choice.kind for oid, choice in keys.items()}
     by_parent: dict[int, list[Partition]] = {}
     for (
         parent, schema, name, expr, lo_tz, hi_tz, lo, hi,
         reltuples, pending, relopts, spc, replident, size, powner, poid, restored,
     ) in part_rows:  # fmt: skip
         bound, error = _bound(expr, lo_tz, hi_tz, lo, hi, kinds.get(parent))
+        if error and configured.get(parent) is not None:
+            error += "; is key_encoding right for this table?"
         by_parent.setdefault(parent, []).append(
             Partition(
                 schema=schema,
@@ -360,6 +386,7 @@ def _tables(
                 key_column=keycol,
                 key_type=keytype,
                 key_kind=kinds[oid],
+                key_note=keys[oid].note if oid in keys else None,
                 partitions=tuple(parts),
                 managed_by_partman=display_name(schema, name) in managed
                 or f"{schema}.{name}" in managed,
@@ -424,6 +451,36 @@ def _with_templates(
     return out
 
 
+def _encoded_keys(
+    part_rows: Sequence[Any],
+    kinds: dict[int, KeyKind | None],
+    configured: dict[int, KeyEncoding | None],
+) -> dict[int, KeyChoice]:
+    """How each integer or uuid key encodes time: configured, else inferred
+    from its raw bounds (pgpart.core.bounds.choose_encoding)."""
+    encoded = {oid for oid, kind in kinds.items() if kind is not None and kind.encoded}
+    if not encoded:
+        return {}
+    raws: dict[int, list[tuple[Any, Any]]] = {oid: [] for oid in encoded}
+    for row in part_rows:
+        kind = kinds.get(row[0])
+        if row[0] not in encoded or kind is None:
+            continue
+        try:
+            raw = parse_raw_bound(row[3], kind)
+        except BoundError:
+            continue
+        if raw is not None:
+            raws[row[0]].append(raw)
+    out = {}
+    for oid in encoded:
+        kind = kinds[oid]
+        assert kind is not None
+        ordered = sorted(raws[oid], key=lambda r: (0, 0) if r[0] is None else (1, r[0]))
+        out[oid] = choose_encoding(kind, configured.get(oid), ordered)
+    return out
+
+
 def _newest_siblings(table: PartitionedTable) -> list[Partition]:
     """The newest partitions bounded on both sides, newest first.
 
@@ -478,7 +535,7 @@ def _bound(
         return RangeBound(lo_tz, hi_tz), None
     if lo is not None and hi is not None:
         return RangeBound(lo, hi), None
-    if kind is None:
+    if kind is None or not kind.handled:
         return None, None if expr == "DEFAULT" else f"bound not on a time key: {expr}"
     try:
         return parse_range_bound(expr, kind), None
