@@ -160,10 +160,15 @@ class KeyChoice:
     note: str | None = None
 
 
-KEY_ENCODING_HINT = (
-    'set key_encoding ("epoch_s", "epoch_ms", "epoch_us", "epoch_ns" or "uuidv7")'
-    " in its [[table]] of pgpart.toml if it encodes time"
-)
+def key_encoding_hint(sql_type: str) -> str:
+    """What to configure for an integer or uuid key whose encoding is not known."""
+    if sql_type == "uuid":
+        values = '"uuidv7"'
+    elif sql_type == "integer":
+        values = '"epoch_s"'
+    else:
+        values = '"epoch_s", "epoch_ms", "epoch_us" or "epoch_ns"'
+    return f"set key_encoding = {values} in its [[table]] of pgpart.toml if it encodes time"
 
 
 def choose_encoding(
@@ -191,7 +196,9 @@ def choose_encoding(
         return KeyChoice(chosen)
     found = infer(kind.sql_type, raws)
     if found.encoding is None:
-        return KeyChoice(KeyKind(kind.sql_type), f"{found.reason}: {KEY_ENCODING_HINT}")
+        return KeyChoice(
+            KeyKind(kind.sql_type), f"{found.reason}: {key_encoding_hint(kind.sql_type)}"
+        )
     chosen = kind.with_encoding(found.encoding, bare=found.bare)
     assert chosen is not None  # infer() offers only what the type holds
     return KeyChoice(chosen, f"key_encoding {found.encoding.value} inferred: {found.reason}")
@@ -324,3 +331,12 @@ def format_bound(value: datetime, kind: KeyKind) -> str:
     if value.tzinfo is None:
         raise ValueError("timestamptz bound must be timezone-aware")
     return value.astimezone(timezone.utc).isoformat(sep=" ")
+
+
+def raw_json(value: datetime | None, kind: KeyKind | None) -> int | str | None:
+    """An encoded key's bound as the column stores it, for JSON output: the
+    integer, or the UUID's text; None for MINVALUE/MAXVALUE and time keys."""
+    if value is None or kind is None or kind.encoding is None:
+        return None
+    raw = kind.key_value(value)
+    return raw if isinstance(raw, int) else str(raw)

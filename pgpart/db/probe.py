@@ -203,9 +203,14 @@ def _loose_query(target: ProbeTarget, source: sql.Composable, key: sql.Composabl
     SAMPLE_ROWS; and the NULL keys. https://wiki.postgresql.org/wiki/Loose_indexscan"""
     from psycopg import sql
 
-    first = sql.SQL("(SELECT pg_catalog.min({k}) FROM {src})").format(k=key, src=source)
-    following = sql.SQL("(SELECT pg_catalog.min({k}) FROM {src} WHERE {k} >= {nxt})").format(
-        k=key, src=source, nxt=_as_key(target, _next(target, sql.SQL("p.s")))
+    # min() over a uuid exists from PostgreSQL 18 only: the first in key order
+    # is the same index probe for every type.
+    smallest = sql.SQL("(SELECT {k} FROM {src} WHERE {k} IS NOT NULL{more} ORDER BY {k} LIMIT 1)")
+    first = smallest.format(k=key, src=source, more=sql.SQL(""))
+    following = smallest.format(
+        k=key,
+        src=source,
+        more=sql.SQL(" AND {} >= {}").format(key, _as_key(target, _next(target, sql.SQL("p.s")))),
     )
     cap = sql.Literal(SAMPLE_ROWS)
     return sql.SQL(
