@@ -44,8 +44,8 @@ def unsupported(target: Target) -> Problem | None:
     if table.key_kind is not None and not table.key_kind.handled:
         return _unsupported_key(
             table,
-            f"is partitioned on {display_part(table.key_column)} of type {table.key_type}:"
-            f" {table.key_note}",
+            f"is partitioned on {display_part(table.key_column)} of type {table.key_type},"
+            f" not a date or time column, and {table.key_note}",
         )
     if table.key_kind is None:
         return _unsupported_key(

@@ -130,6 +130,10 @@ class PartmanSettings:
     premake: int | None
     retention: str | None
     retention_keep_table: bool | None
+    # How an integer key holds time ('none', 'seconds', 'milliseconds', ...),
+    # and the function that encodes a uuid's (pg_partman 5); None: no such column.
+    epoch: str | None = None
+    time_encoder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

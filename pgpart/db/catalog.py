@@ -291,9 +291,9 @@ def read_snapshot(
         )
 
         configured = {
-            r[0]: key_encodings(r[1], r[2], listed)
+            r[0]: _configured_encoding(r[1], r[2], listed, key_encodings, partman)
             for r in table_rows
-            if key_encodings is not None and (k := kinds[r[0]]) is not None and k.encoded
+            if (k := kinds[r[0]]) is not None and k.encoded
         }
         tables = _tables(table_rows, part_rows, kinds, managed, configured)
         if with_templates:
@@ -341,7 +341,7 @@ def _tables(
     part_rows: Sequence[Any],
     kinds: dict[int, KeyKind | None],
     managed: set[str],
-    configured: dict[int, KeyEncoding | None],
+    configured: dict[int, tuple[KeyEncoding, str] | None],
 ) -> list[PartitionedTable]:
     keys = _encoded_keys(part_rows, kinds, configured)
     kinds = kinds | {oid: choice.kind for oid, choice in keys.items()}
@@ -351,8 +351,8 @@ def _tables(
         reltuples, pending, relopts, spc, replident, size, powner, poid, restored,
     ) in part_rows:  # fmt: skip
         bound, error = _bound(expr, lo_tz, hi_tz, lo, hi, kinds.get(parent))
-        if error and configured.get(parent) is not None:
-            error += "; is key_encoding right for this table?"
+        if error and (source := configured.get(parent)) is not None:
+            error += f"; is the {source[1]} encoding ({source[0].value}) right for this table?"
         by_parent.setdefault(parent, []).append(
             Partition(
                 schema=schema,
@@ -451,10 +451,29 @@ def _with_templates(
     return out
 
 
+def _configured_encoding(
+    schema: str,
+    name: str,
+    listed: Sequence[str],
+    lookup: EncodingLookup | None,
+    partman: Sequence[PartmanSettings],
+) -> tuple[KeyEncoding, str] | None:
+    """An integer or uuid key's encoding as configured: pgpart.toml's
+    key_encoding, else pg_partman's part_config (epoch; uuid7_time_encoder)."""
+    from pgpart.core import handover
+
+    found = lookup(schema, name, listed) if lookup is not None else None
+    if found is not None:
+        return found, "key_encoding"
+    row = handover.find(partman, schema, name)
+    encoding = handover.encoding_of(row) if row is not None else None
+    return (encoding, "pg_partman's part_config") if encoding is not None else None
+
+
 def _encoded_keys(
     part_rows: Sequence[Any],
     kinds: dict[int, KeyKind | None],
-    configured: dict[int, KeyEncoding | None],
+    configured: dict[int, tuple[KeyEncoding, str] | None],
 ) -> dict[int, KeyChoice]:
     """How each integer or uuid key encodes time: configured, else inferred
     from its raw bounds (pgpart.core.bounds.choose_encoding)."""
@@ -477,7 +496,12 @@ def _encoded_keys(
         kind = kinds[oid]
         assert kind is not None
         ordered = sorted(raws[oid], key=lambda r: (0, 0) if r[0] is None else (1, r[0]))
-        out[oid] = choose_encoding(kind, configured.get(oid), ordered)
+        given = configured.get(oid)
+        choice = choose_encoding(kind, given[0] if given else None, ordered)
+        if given is not None and given[1] != "key_encoding" and choice.kind.handled:
+            note = f"key_encoding {given[0].value} taken from {given[1]}"
+            choice = KeyChoice(choice.kind, note)
+        out[oid] = choice
     return out
 
 
@@ -581,9 +605,12 @@ def _partman_config(
             f"cannot read {display_name(schema, 'part_config')}: it is not pg_partman's"
             " own table (dropped, or replaced by something else)"
         )
+    # epoch (pg_partman 4 and 5) and time_encoder (5) read through the row's
+    # JSON: a version without the column gives NULL instead of an error.
     query = sql.SQL(
-        "SELECT parent_table, partition_interval, premake, retention, retention_keep_table"
-        " FROM {}.part_config"
+        "SELECT parent_table, partition_interval, premake, retention, retention_keep_table,"
+        " pg_catalog.to_jsonb(c) ->> 'epoch', pg_catalog.to_jsonb(c) ->> 'time_encoder'"
+        " FROM {}.part_config c"
     ).format(sql.Identifier(schema))
     try:
         with conn.transaction():
@@ -591,4 +618,4 @@ def _partman_config(
     except psycopg.Error as exc:  # e.g. no privilege on part_config
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return (), f"cannot read {schema}.part_config: {reason}"
-    return tuple(PartmanSettings(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows), None
+    return tuple(PartmanSettings(str(r[0]), str(r[1]), *r[2:]) for r in rows), None
