@@ -58,11 +58,14 @@ def gather(
     for_writing: bool = False,
     list_unsupported: bool = False,
     templates: bool = True,
+    now: datetime | None = None,
 ) -> Gathered:
     """Read the catalog once and pair each table with its policy.
 
     ``templates``: also read what new partitions copy from their newest
-    siblings (planning needs it; stats and init do not).
+    siblings (planning needs it; stats and init do not). ``now`` (check):
+    also ask the server whether now has a partition in tables whose key
+    pgpart cannot read as time.
 
     Tables named on the command line win; else the config's tables; else
     every range-partitioned table with a date/time key (discovery).
@@ -84,6 +87,7 @@ def gather(
             with_templates=templates,
             path=path,
             key_encodings=key_encoding,
+            now=now,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []
@@ -106,6 +110,7 @@ def gather(
             with_taken_names=for_writing,
             with_templates=templates,
             key_encodings=key_encoding,
+            now=now,
         )
         # With list_unsupported (check, maintain, create, drop) every
         # partitioned table is listed, those pgpart cannot handle with the
@@ -152,7 +157,7 @@ def check(
     exact: bool = False,
 ) -> Plan:
     """Plan with no actions: the findings are the health report."""
-    gathered = gather(conn, settings, tables, exact=exact, list_unsupported=True)
+    gathered = gather(conn, settings, tables, exact=exact, list_unsupported=True, now=now)
     return _plan_guarded(gathered.targets, gathered.snapshot, now, Request(Mode.CHECK))
 
 

@@ -45,6 +45,7 @@ from pgpart.core.framing import (
 )
 from pgpart.core.identifiers import display_part
 from pgpart.core.locked import locked_problem
+from pgpart.core.opaque_current import opaque_current_problem
 from pgpart.core.plan import (
     Action,
     AnalyzeTable,
@@ -142,7 +143,8 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     problem = unsupported(target)
     if problem is not None or table is None:
         assert problem is not None
-        return _not_planned(target, problem)
+        current = opaque_current_problem(table.current) if table is not None else None
+        return _not_planned(target, problem, current)
     policy = target.policy
     frame, source, problems, blocked = _framed(table, policy, snapshot, now, request)
     # A restored partition is kept until its date by the retention clock: the
@@ -232,20 +234,24 @@ def _relocation_ahead(
     return [p for p in found if p.code is ProblemCode.RELOCATION_NEEDS_CHOICE]
 
 
-def _not_planned(target: Target, problem: Problem) -> TablePlan:
-    """A table pgpart cannot work on: named, it is refused; discovered, skipped."""
+def _not_planned(target: Target, problem: Problem, current: Problem | None = None) -> TablePlan:
+    """A table pgpart cannot work on: named, it is refused; discovered, skipped.
+    ``current``: the server found no partition for now (pgpart.core.opaque_current),
+    critical whatever the rest."""
     if target.discovered:
         problem = replace(problem, severity=Status.INFO, message=problem.message + ": skipped")
+    problems = (problem, current) if current is not None else (problem,)
     return TablePlan(
         table=target.table.qualified if target.table else target.argument,
-        status=Status.worst([problem.severity]),
+        # Inserts failing outranks "cannot check the rest": the exit code says 2.
+        status=Status.CRITICAL if current is not None else Status.worst([problem.severity]),
         interval=None,
         interval_source=None,
         partitions=0,
         covered_from=None,
         covered_until=None,
         default_rows=None,
-        problems=(problem,),
+        problems=problems,
         blocked=not target.discovered,
     )
 

@@ -61,8 +61,8 @@ def rebound(
 ) -> SiblingTemplate | None:
     """The template of a new partition [lower, upper) named ``partition``:
     the sibling's range CHECK, if it has one, named and bounded for it."""
-    if t is None:
-        return None
+    if t is None or not any(is_range_check(c, t.name) for c in t.constraints):
+        return t
     constraints = []
     for c in t.constraints:
         found = _DEFINITION.match(c.definition.removesuffix(" NOT VALID"))

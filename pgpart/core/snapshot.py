@@ -13,6 +13,7 @@ from datetime import datetime
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
 from pgpart.core.marks import MarkedTable
+from pgpart.core.opaque_current import OpaqueCurrent
 from pgpart.core.replication_facts import Replication
 from pgpart.core.row_code import RowCode
 from pgpart.core.siblings import ParentFacts, Templates
@@ -101,6 +102,9 @@ class PartitionedTable:
     # An integer or uuid key: why its encoding was inferred, or why it is not
     # known (pgpart.core.bounds.choose_encoding); None otherwise.
     key_note: str | None = None
+    # A key pgpart cannot read as time: whether now has a partition, as the
+    # server computed it (pgpart.core.opaque_current); None: not asked, or cannot tell.
+    current: OpaqueCurrent | None = None
 
     @property
     def qualified(self) -> str:

@@ -18,7 +18,7 @@ import gc
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -227,12 +227,15 @@ def read_snapshot(
     with_templates: bool = True,
     path: SearchPath | None = None,
     key_encodings: EncodingLookup | None = None,
+    now: datetime | None = None,
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``;
     ``with_templates``: also what new partitions copy (pgpart.db.templates);
     ``path``: the search path bare names resolve through (else worked out);
     ``key_encodings``: the configured encoding of an integer or uuid key
-    (schema, table, search path), else inferred from its bounds."""
+    (schema, table, search path), else inferred from its bounds; ``now``:
+    also ask, for keys pgpart cannot read as time, whether a partition takes
+    the rows of that moment (pgpart.db.opaque_keys)."""
     from pgpart.db.search_path import search_path
 
     with _no_gc_passes(), conn.transaction():
@@ -296,6 +299,11 @@ def read_snapshot(
             if (k := kinds[r[0]]) is not None and k.encoded
         }
         tables = _tables(table_rows, part_rows, kinds, managed, configured)
+        if now is not None:
+            from pgpart.db.opaque_keys import read_opaque_current
+
+            currents = read_opaque_current(conn, tables, now, session_zone)
+            tables = [replace(t, current=currents.get(t.oid)) for t in tables]
         if with_templates:
             tables = _with_templates(conn, tables, version)
         marks = read_marks(conn) if with_templates else ()
@@ -401,8 +409,6 @@ def _with_templates(
 ) -> list[PartitionedTable]:
     """``tables`` with their newest siblings' templates, the parents' facts and
     the leftovers of interrupted retention, in three queries."""
-    from dataclasses import replace
-
     from pgpart.core.siblings import LEFTOVER_MARK
     from pgpart.db.row_code import read_row_code
     from pgpart.db.templates import deparse_settings, read_parent_facts, read_templates
