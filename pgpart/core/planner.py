@@ -173,6 +173,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     actions: tuple[Action, ...] = ()
     if request.mode is not Mode.CHECK and not blocked and not skip:
         actions, more, failing = _actions(frame, target, snapshot, request, copy, expiry)
+        _encodable(frame.kind, actions)
         if more:
             problems += more
             blocked = any(
@@ -188,6 +189,18 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
             actions += (AnalyzeTable(table_ref(frame)),)
         problems += creation_notes(frame, actions, snapshot)
     return _table_plan(frame, target, source, problems, actions, blocked)
+
+
+def _encodable(kind: KeyKind, actions: tuple[Action, ...]) -> None:
+    """An encoded key's new bounds fit its type: epoch seconds in an integer
+    end in 2038, nanoseconds in a bigint in 2262. Raises ValueError ("... is
+    out of range"), which the caller reports as out_of_range."""
+    if kind.encoding is None:
+        return
+    for a in actions:
+        if isinstance(a, CreatePartition):
+            kind.key_value(a.lower)
+            kind.key_value(a.upper)
 
 
 # What changes the rows a parent holds, and so its statistics (a leftover's
