@@ -297,15 +297,27 @@ def _plan_guarded(
                         Problem(
                             Status.UNKNOWN,
                             ProblemCode.OUT_OF_RANGE,
-                            f"{name}: cannot plan: a date falls outside the years 1 to 9999 "
-                            f"({' '.join(str(exc).split())}); check premake, retention, "
-                            "warn_ahead/critical_ahead and --now/--from/--to/--older-than",
+                            _out_of_range_message(name, exc),
                         ),
                     ),
                     blocked=True,
                 )
             )
     return Plan(now.astimezone(timezone.utc), tuple(tables), snapshot.server_version)
+
+
+def _out_of_range_message(name: str, exc: BaseException) -> str:
+    reason = " ".join(str(exc).split())
+    if " is out of range for " in reason:  # an encoded key's type (pgpart.core.encoding)
+        return (
+            f"{name}: cannot plan: a new bound does not fit the key's type ({reason});"
+            " an integer holds epoch seconds until 2038-01-19 03:14:07 UTC, a bigint"
+            " nanoseconds until 2262: widen the column (ALTER TABLE ... TYPE bigint)"
+        )
+    return (
+        f"{name}: cannot plan: a date falls outside the years 1 to 9999 ({reason}); check"
+        " premake, retention, warn_ahead/critical_ahead and --now/--from/--to/--older-than"
+    )
 
 
 def _out_of_range(exc: BaseException) -> bool:

@@ -228,3 +228,19 @@ def test_keys_pgpart_cannot_read_are_critical_when_now_has_no_partition(
     # a day later the two-column table has no partition for now either
     later = cli(["check", "two", "--dsn", pg_dsn, "--now", "2026-11-23T12:00:00+00:00"])
     assert later.code == 2 and "the first column of its 2-column key" in later.stdout
+
+
+def test_an_integer_of_epoch_seconds_ends_in_2038(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    pg_conn.execute("CREATE TABLE i4 (k integer NOT NULL) PARTITION BY RANGE (k)")
+    pg_conn.execute(
+        "CREATE TABLE i4_1 PARTITION OF i4 FOR VALUES FROM (2145916800) TO (2146003200)"
+    )
+    pg_conn.execute(
+        "CREATE TABLE i4_2 PARTITION OF i4 FOR VALUES FROM (2146003200) TO (2146089600)"
+    )
+    run = cli(["maintain", "i4", "--dsn", pg_dsn, "--now", "2038-01-17T00:00:00+00:00"])
+    assert run.code == 3
+    assert "does not fit the key's type" in run.stderr and "out of range for integer" in run.stderr
+    assert len(bounds(pg_conn, "i4")) == 2  # nothing half-made
