@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -24,15 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.core.bounds import (
-    BoundError,
-    KeyChoice,
-    KeyKind,
-    RangeBound,
-    choose_encoding,
-    parse_range_bound,
-    parse_raw_bound,
-)
+from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
 from pgpart.core.encoding import KeyEncoding
 from pgpart.core.identifiers import QualifiedName, display_name
 from pgpart.core.locked import Locked
@@ -47,16 +39,13 @@ from pgpart.core.snapshot import (
     PartmanSettings,
     Snapshot,
 )
+from pgpart.db.encoded_keys import EncodingLookup, configured_encoding, encoded_keys
 from pgpart.db.marks import read_marks
 
 if TYPE_CHECKING:
     import psycopg
 
     from pgpart.db.search_path import SearchPath
-
-
-# The configured key_encoding of (schema, table, search path schemas), if any.
-EncodingLookup = Callable[[str, str, Sequence[str]], "KeyEncoding | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +283,7 @@ def read_snapshot(
         )
 
         configured = {
-            r[0]: _configured_encoding(r[1], r[2], listed, key_encodings, partman)
+            r[0]: configured_encoding(r[1], r[2], listed, key_encodings, partman)
             for r in table_rows
             if (k := kinds[r[0]]) is not None and k.encoded
         }
@@ -351,7 +340,7 @@ def _tables(
     managed: set[str],
     configured: dict[int, tuple[KeyEncoding, str] | None],
 ) -> list[PartitionedTable]:
-    keys = _encoded_keys(part_rows, kinds, configured)
+    keys = encoded_keys([(r[0], r[3]) for r in part_rows], kinds, configured)
     kinds = kinds | {oid: choice.kind for oid, choice in keys.items()}
     by_parent: dict[int, list[Partition]] = {}
     for (
@@ -454,60 +443,6 @@ def _with_templates(
                 row_code=row_code.get(t.oid, ()),
             )
         )
-    return out
-
-
-def _configured_encoding(
-    schema: str,
-    name: str,
-    listed: Sequence[str],
-    lookup: EncodingLookup | None,
-    partman: Sequence[PartmanSettings],
-) -> tuple[KeyEncoding, str] | None:
-    """An integer or uuid key's encoding as configured: pgpart.toml's
-    key_encoding, else pg_partman's part_config (epoch; uuid7_time_encoder)."""
-    from pgpart.core import handover
-
-    found = lookup(schema, name, listed) if lookup is not None else None
-    if found is not None:
-        return found, "key_encoding"
-    row = handover.find(partman, schema, name)
-    encoding = handover.encoding_of(row) if row is not None else None
-    return (encoding, "pg_partman's part_config") if encoding is not None else None
-
-
-def _encoded_keys(
-    part_rows: Sequence[Any],
-    kinds: dict[int, KeyKind | None],
-    configured: dict[int, tuple[KeyEncoding, str] | None],
-) -> dict[int, KeyChoice]:
-    """How each integer or uuid key encodes time: configured, else inferred
-    from its raw bounds (pgpart.core.bounds.choose_encoding)."""
-    encoded = {oid for oid, kind in kinds.items() if kind is not None and kind.encoded}
-    if not encoded:
-        return {}
-    raws: dict[int, list[tuple[Any, Any]]] = {oid: [] for oid in encoded}
-    for row in part_rows:
-        kind = kinds.get(row[0])
-        if row[0] not in encoded or kind is None:
-            continue
-        try:
-            raw = parse_raw_bound(row[3], kind)
-        except BoundError:
-            continue
-        if raw is not None:
-            raws[row[0]].append(raw)
-    out = {}
-    for oid in encoded:
-        kind = kinds[oid]
-        assert kind is not None
-        ordered = sorted(raws[oid], key=lambda r: (0, 0) if r[0] is None else (1, r[0]))
-        given = configured.get(oid)
-        choice = choose_encoding(kind, given[0] if given else None, ordered)
-        if given is not None and given[1] != "key_encoding" and choice.kind.handled:
-            note = f"key_encoding {given[0].value} taken from {given[1]}"
-            choice = KeyChoice(choice.kind, note)
-        out[oid] = choice
     return out
 
 
