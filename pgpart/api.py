@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.config import Settings, TablePolicy
 from pgpart.core import calendar as cal
+from pgpart.core.encoding import KeyEncoding
 from pgpart.core.plan import Plan, Problem, ProblemCode, Status, TablePlan
 from pgpart.core.planner import (
     Mode,
@@ -57,16 +58,23 @@ def gather(
     for_writing: bool = False,
     list_unsupported: bool = False,
     templates: bool = True,
+    now: datetime | None = None,
 ) -> Gathered:
     """Read the catalog once and pair each table with its policy.
 
     ``templates``: also read what new partitions copy from their newest
-    siblings (planning needs it; stats and init do not).
+    siblings (planning needs it; stats and init do not). ``now`` (check):
+    also ask the server whether now has a partition in tables whose key
+    pgpart cannot read as time.
 
     Tables named on the command line win; else the config's tables; else
     every range-partitioned table with a date/time key (discovery).
     """
     names = list(tables) or [t.name for t in settings.tables if t.name]
+
+    def key_encoding(schema: str, name: str, path: Sequence[str]) -> KeyEncoding | None:
+        return settings.policy_for(schema, name, path).key_encoding
+
     if names:
         path = search_path(conn)
         resolved = resolve_tables(conn, names, path)
@@ -78,6 +86,8 @@ def gather(
             with_taken_names=for_writing,
             with_templates=templates,
             path=path,
+            key_encodings=key_encoding,
+            now=now,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []
@@ -99,6 +109,8 @@ def gather(
             with_sizes=with_sizes,
             with_taken_names=for_writing,
             with_templates=templates,
+            key_encodings=key_encoding,
+            now=now,
         )
         # With list_unsupported (check, maintain, create, drop) every
         # partitioned table is listed, those pgpart cannot handle with the
@@ -145,7 +157,7 @@ def check(
     exact: bool = False,
 ) -> Plan:
     """Plan with no actions: the findings are the health report."""
-    gathered = gather(conn, settings, tables, exact=exact, list_unsupported=True)
+    gathered = gather(conn, settings, tables, exact=exact, list_unsupported=True, now=now)
     return _plan_guarded(gathered.targets, gathered.snapshot, now, Request(Mode.CHECK))
 
 
@@ -285,15 +297,27 @@ def _plan_guarded(
                         Problem(
                             Status.UNKNOWN,
                             ProblemCode.OUT_OF_RANGE,
-                            f"{name}: cannot plan: a date falls outside the years 1 to 9999 "
-                            f"({' '.join(str(exc).split())}); check premake, retention, "
-                            "warn_ahead/critical_ahead and --now/--from/--to/--older-than",
+                            _out_of_range_message(name, exc),
                         ),
                     ),
                     blocked=True,
                 )
             )
     return Plan(now.astimezone(timezone.utc), tuple(tables), snapshot.server_version)
+
+
+def _out_of_range_message(name: str, exc: BaseException) -> str:
+    reason = " ".join(str(exc).split())
+    if " is out of range for " in reason:  # an encoded key's type (pgpart.core.encoding)
+        return (
+            f"{name}: cannot plan: a new bound does not fit the key's type ({reason});"
+            " an integer holds epoch seconds until 2038-01-19 03:14:07 UTC, a bigint"
+            " nanoseconds until 2262: widen the column (ALTER TABLE ... TYPE bigint)"
+        )
+    return (
+        f"{name}: cannot plan: a date falls outside the years 1 to 9999 ({reason}); check"
+        " premake, retention, warn_ahead/critical_ahead and --now/--from/--to/--older-than"
+    )
 
 
 def _out_of_range(exc: BaseException) -> bool:

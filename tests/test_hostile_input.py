@@ -243,7 +243,12 @@ REFUSED_TABLES = [
     ("x", "public.x is not a partitioned table"),
     ("by_list", "public.by_list is partitioned by list, not by a time range"),
     ("by_hash", "public.by_hash is partitioned by hash, not by a time range"),
-    ("by_int", "public.by_int is partitioned on k of type integer, not a date or time column"),
+    (
+        "by_int",
+        "public.by_int is partitioned on k of type integer, not a date or time column, and its"
+        " bounds (1, 10) are no times (as seconds 1 is 1970-01-01 00:00:01 UTC): set"
+        ' key_encoding = "epoch_s" in its [[table]] of pgpart.toml if it encodes time',
+    ),
     # SQL in a name is a name: looked up, never executed (x survives: fingerprint)
     ("messages; DROP TABLE x", "table messages; DROP TABLE x does not exist"),
     ('x"; DROP TABLE x; --', """table x"; DROP TABLE x; -- does not exist"""),
@@ -256,7 +261,9 @@ REFUSED_TABLES = [
 def _init_message(message: str) -> str:
     if "does not exist" in message:
         return message
-    return message.split(" ")[0] + " is not range-partitioned on a date/time column"
+    note = message.split(", not a date or time column", 1)[1:]
+    tail = note[0] if note else ""
+    return message.split(" ")[0] + " is not range-partitioned on a date/time column" + tail
 
 
 @pytest.mark.parametrize(("table", "message"), REFUSED_TABLES, ids=[t for t, _ in REFUSED_TABLES])

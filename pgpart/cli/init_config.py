@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from pgpart.core.planner import inferred_interval, table_zone
 if TYPE_CHECKING:
     from pgpart.api import Gathered
     from pgpart.config import Settings
+    from pgpart.core.snapshot import PartitionedTable
 
 
 def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[str]]:
@@ -27,7 +29,7 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
             skipped.append(f"{target.argument}: no such table")
             continue
         if not table.is_time_range or table.relkind != "p":
-            skipped.append(f"{table.qualified}: not range-partitioned on a date/time column")
+            skipped.append(f"{table.qualified}: not {_TIME_RANGE}{_key_note(table)}")
             continue
         tz, zone_note = table_zone(table, target.policy, gathered.snapshot.timezone)
         interval = target.policy.interval or inferred_interval(table, tz)
@@ -51,8 +53,11 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         if target.policy.retention is not None:
             entry["retention"] = str(target.policy.retention)
             entry["retention_mode"] = target.policy.retention_mode.value
+        notes = _key_encoding(entry, table)
         if partman is not None:
-            comments[table.qualified] = handover.carry_over(entry, partman)
+            notes.append(handover.carry_over(entry, partman))
+        if notes:
+            comments[table.qualified] = "\n".join(notes)
         tables.append(entry)
     text = render_toml(
         {
@@ -65,6 +70,18 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
     return handover.annotate(text, comments), skipped
 
 
+def _key_encoding(entry: dict[str, object], table: PartitionedTable) -> list[str]:
+    """An integer or uuid key: its encoding written out, and (when it was
+    inferred from the bounds) a comment saying why."""
+    kind = table.key_kind
+    if kind is None or kind.encoding is None:
+        return []
+    entry["key_encoding"] = kind.encoding.value
+    if not table.key_note:
+        return []
+    return [f"# {line}" for line in textwrap.wrap(table.key_note, 78)]
+
+
 def not_time_partitioned(gathered: Gathered, named: Sequence[str]) -> list[str]:
     """One line per TABLE named on the command line that init cannot write
     (no such table, or not range-partitioned on a date/time column)."""
@@ -73,7 +90,17 @@ def not_time_partitioned(gathered: Gathered, named: Sequence[str]) -> list[str]:
     return [
         f"table {t.argument} does not exist"
         if t.table is None
-        else f"{t.table.qualified} is not range-partitioned on a date/time column"
+        else f"{t.table.qualified} is not {_TIME_RANGE}{_key_note(t.table)}"
         for t in gathered.targets
         if t.table is None or not t.table.is_time_range or t.table.relkind != "p"
     ]
+
+
+_TIME_RANGE = "range-partitioned on a date/time column"
+
+
+def _key_note(table: PartitionedTable) -> str:
+    """Why an integer or uuid key is not read as time, and what to set."""
+    if table.strategy != "range" or table.key_kind is None or not table.key_note:
+        return ""
+    return f", and {table.key_note}"

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pgpart.core.calendar import Interval
 from pgpart.core.durations import Duration
+from pgpart.core.encoding import KeyEncoding
 from pgpart.core.identifiers import parse_table_name
 from pgpart.core.relocation import Strategy
 
@@ -55,6 +56,8 @@ class TablePolicy:
     # lock_timeout), beyond it what the user chose (pgpart.core.relocation).
     relocation: Strategy = Strategy.AUTO
     relocation_max_wait: Duration | None = None
+    # How an integer or uuid key encodes time (None: inferred from its bounds).
+    key_encoding: KeyEncoding | None = None
 
     def relocation_budget_s(self) -> float:
         wait = self.relocation_max_wait or self.lock_timeout

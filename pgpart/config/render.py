@@ -33,6 +33,9 @@ _HEADER = """\
 #                   now + this (default: 2 days, 2 hours for hourly; 0)
 #   naming          e.g. "{table}_{start:%Y_%m}"; default: continue the existing names
 #   analyze         true (default): ANALYZE the parent after a run changed its partitions
+#   key_encoding    how an integer or uuid key holds time: "epoch_s", "epoch_ms",
+#                   "epoch_us", "epoch_ns" (since 1970) or "uuidv7"; default: inferred
+#                   from the bounds where they leave no doubt
 #   relocation      rows out of DEFAULT when moving them would make writers wait longer
 #                   than relocation_max_wait (default: lock_timeout): "auto" (ask),
 #                   "lock" (let them wait) or "drain" (batches; the rows in transit

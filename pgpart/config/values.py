@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pgpart.config.policy import ARCHIVE_TIMEOUT, RetentionMode
 from pgpart.core.calendar import Interval, parse_interval
 from pgpart.core.durations import Duration
+from pgpart.core.encoding import KeyEncoding
 from pgpart.core.relocation import Strategy
 
 MAX_PREMAKE = 100_000
@@ -204,6 +205,17 @@ def _boolean(value: object) -> bool:
     return value
 
 
+def _key_encoding(value: object) -> KeyEncoding:
+    text = _string(value, '"epoch_ms"')
+    try:
+        return KeyEncoding(text.strip().lower())
+    except ValueError:
+        known = ", ".join(f'"{e.value}"' for e in KeyEncoding)
+        close = difflib.get_close_matches(text.strip().lower(), [e.value for e in KeyEncoding], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"must be one of {known}, not {show(text)}{hint}") from None
+
+
 def _naming(value: object) -> str:
     from pgpart.core.partition_names import validate_template
 
@@ -231,6 +243,7 @@ POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
     "archive_timeout": _archive_timeout,
     "pg_bin": _path_text,
     "analyze": _boolean,
+    "key_encoding": _key_encoding,
 }
 SETTINGS_CHECKS: dict[str, Callable[[object], Any]] = {
     "statement_timeout": _statement_timeout,
@@ -261,6 +274,7 @@ BUILTIN_POLICY: dict[str, Any] = {
     "archive_timeout": ARCHIVE_TIMEOUT,
     "pg_bin": None,
     "analyze": True,
+    "key_encoding": None,  # inferred from the bounds of an integer or uuid key
 }
 BUILTIN_SETTINGS: dict[str, Any] = {
     "statement_timeout": Duration(microseconds=5 * 60 * 1_000_000),

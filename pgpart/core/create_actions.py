@@ -31,6 +31,7 @@ from pgpart.core.plan import (
     StorageTemplate,
     TableRef,
 )
+from pgpart.core.range_checks import rebound
 from pgpart.core.relocation import DefaultFacts
 from pgpart.core.relocation_plan import Chooser, Transit, resume_relocating, rows_in, transits
 from pgpart.core.request import Mode, Request
@@ -209,7 +210,7 @@ class _Maker:
             default_schema=default.schema if default else None,
             move_rows=moves,  # the probe found rows of the range (the settle takes any)
             storage=self.storage,
-            template=self.copying.template,
+            template=rebound(self.copying.template, pname, lo, hi),
             copy_names=copy_names(self.copying.template, pname, self.taken),
             relocation=self.copying.relocation or Relocation.PLAIN,
             schema=self.schema,
@@ -230,7 +231,9 @@ class _Maker:
             default_schema=default.schema if default else None,
             move_rows=default is not None,
             storage=self.storage,
-            template=self.copying.template,
+            template=rebound(
+                self.copying.template, marked.name, marked.mark.lower, marked.mark.upper
+            ),
             copy_names=copy_names(self.copying.template, marked.name, self.taken),
             relocation=self.copying.relocation or Relocation.PLAIN,
             schema=marked.schema,

@@ -41,6 +41,12 @@ def unsupported(target: Target) -> Problem | None:
         return _unsupported_key(table, f"is partitioned by {table.strategy}, not by a time range")
     if table.key_column is None:
         return _unsupported_key(table, "has a multi-column or expression partition key")
+    if table.key_kind is not None and not table.key_kind.handled:
+        return _unsupported_key(
+            table,
+            f"is partitioned on {display_part(table.key_column)} of type {table.key_type},"
+            f" not a date or time column, and {table.key_note}",
+        )
     if table.key_kind is None:
         return _unsupported_key(
             table,
@@ -48,6 +54,14 @@ def unsupported(target: Target) -> Problem | None:
             " not a date or time column",
         )
     return None
+
+
+def key_encoding_note(table: PartitionedTable) -> Problem | None:
+    """How an integer or uuid key's encoding was inferred (information)."""
+    kind = table.key_kind
+    if kind is None or kind.encoding is None or table.key_note is None:
+        return None
+    return Problem(Status.INFO, ProblemCode.KEY_ENCODING_INFERRED, table.key_note)
 
 
 def unreadable_bound(table: PartitionedTable) -> Problem | None:

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
-from pgpart.core.bounds import KeyKind
 from pgpart.core.grid import candidates
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import Problem, ProblemCode, Status
@@ -76,9 +75,11 @@ def newest_ranges(
 
 
 def key_zone(table: PartitionedTable, policy: TablePolicy) -> ZoneInfo | None:
-    """The zone periods are computed in: the policy's for timestamptz keys,
-    None (naive wall-clock periods) for timestamp and date keys."""
-    return policy.timezone if table.key_kind is KeyKind.TIMESTAMPTZ else None
+    """The zone periods are computed in: the policy's for timestamptz keys
+    (and keys that encode instants: epochs, UUIDv7), None (naive wall-clock
+    periods) for timestamp and date keys."""
+    kind = table.key_kind
+    return policy.timezone if kind is not None and kind.aware else None
 
 
 def inferred_interval(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Interval | None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from pgpart.core.durations import Duration
+from pgpart.core.encoding import KeyEncoding
 from pgpart.core.interval import Interval, parse_interval
 from pgpart.core.snapshot import PartmanSettings
 
-__all__ = ["annotate", "carry_over", "find", "interval_of"]
+__all__ = ["annotate", "carry_over", "encoding_of", "find", "interval_of"]
 
 
 def find(rows: Sequence[PartmanSettings], schema: str, name: str) -> PartmanSettings | None:
@@ -32,6 +33,16 @@ def interval_of(row: PartmanSettings) -> Interval | None:
         return None
 
 
+def encoding_of(row: PartmanSettings) -> KeyEncoding | None:
+    """How pg_partman reads the table's integer or uuid key as time: its
+    ``epoch`` ('seconds', 'milliseconds', ...) or, for a uuid (pg_partman 5),
+    its own UUIDv7 encoder; None when it does not (or uses an encoder of
+    its user's, whose encoding pgpart cannot know)."""
+    if row.time_encoder and row.time_encoder.rsplit(".", 1)[-1] == "uuid7_time_encoder":
+        return KeyEncoding.UUIDV7
+    return KeyEncoding.from_partman(row.epoch)
+
+
 def carry_over(entry: dict[str, object], row: PartmanSettings) -> str:
     """Put part_config's settings into a pgpart.toml table entry; return the
     comment that says where they came from (and what was left behind)."""
@@ -44,6 +55,15 @@ def carry_over(entry: dict[str, object], row: PartmanSettings) -> str:
     else:
         entry["interval"] = interval.value
         taken.append(f"partition_interval {row.partition_interval}")
+    encoding = encoding_of(row)
+    if encoding is not None:
+        entry["key_encoding"] = encoding.value
+        what = (
+            f"epoch {row.epoch}" if encoding.partman_epoch else f"time_encoder {row.time_encoder}"
+        )
+        taken.append(what)
+    elif row.time_encoder:
+        left.append(f"time_encoder {row.time_encoder} (not an encoding pgpart knows)")
     if row.premake is not None:
         entry["premake"] = row.premake
         taken.append(f"premake {row.premake}")

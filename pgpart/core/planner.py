@@ -29,6 +29,7 @@ from pgpart.core.findings import (
     coverage_problems,
     default_problems,
     hygiene_problems,
+    key_encoding_note,
     unreadable_bound,
     unsupported,
 )
@@ -44,6 +45,7 @@ from pgpart.core.framing import (
 )
 from pgpart.core.identifiers import display_part
 from pgpart.core.locked import locked_problem
+from pgpart.core.opaque_current import opaque_current_problem
 from pgpart.core.plan import (
     Action,
     AnalyzeTable,
@@ -141,7 +143,8 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     problem = unsupported(target)
     if problem is not None or table is None:
         assert problem is not None
-        return _not_planned(target, problem)
+        current = opaque_current_problem(table.current) if table is not None else None
+        return _not_planned(target, problem, current)
     policy = target.policy
     frame, source, problems, blocked = _framed(table, policy, snapshot, now, request)
     # A restored partition is kept until its date by the retention clock: the
@@ -170,6 +173,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     actions: tuple[Action, ...] = ()
     if request.mode is not Mode.CHECK and not blocked and not skip:
         actions, more, failing = _actions(frame, target, snapshot, request, copy, expiry)
+        _encodable(frame.kind, actions)
         if more:
             problems += more
             blocked = any(
@@ -185,6 +189,18 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
             actions += (AnalyzeTable(table_ref(frame)),)
         problems += creation_notes(frame, actions, snapshot)
     return _table_plan(frame, target, source, problems, actions, blocked)
+
+
+def _encodable(kind: KeyKind, actions: tuple[Action, ...]) -> None:
+    """An encoded key's new bounds fit its type: epoch seconds in an integer
+    end in 2038, nanoseconds in a bigint in 2262. Raises ValueError ("... is
+    out of range"), which the caller reports as out_of_range."""
+    if kind.encoding is None:
+        return
+    for a in actions:
+        if isinstance(a, CreatePartition):
+            kind.key_value(a.lower)
+            kind.key_value(a.upper)
 
 
 # What changes the rows a parent holds, and so its statistics (a leftover's
@@ -231,20 +247,24 @@ def _relocation_ahead(
     return [p for p in found if p.code is ProblemCode.RELOCATION_NEEDS_CHOICE]
 
 
-def _not_planned(target: Target, problem: Problem) -> TablePlan:
-    """A table pgpart cannot work on: named, it is refused; discovered, skipped."""
+def _not_planned(target: Target, problem: Problem, current: Problem | None = None) -> TablePlan:
+    """A table pgpart cannot work on: named, it is refused; discovered, skipped.
+    ``current``: the server found no partition for now (pgpart.core.opaque_current),
+    critical whatever the rest."""
     if target.discovered:
         problem = replace(problem, severity=Status.INFO, message=problem.message + ": skipped")
+    problems = (problem, current) if current is not None else (problem,)
     return TablePlan(
         table=target.table.qualified if target.table else target.argument,
-        status=Status.worst([problem.severity]),
+        # Inserts failing outranks "cannot check the rest": the exit code says 2.
+        status=Status.CRITICAL if current is not None else Status.worst([problem.severity]),
         interval=None,
         interval_source=None,
         partitions=0,
         covered_from=None,
         covered_until=None,
         default_rows=None,
-        problems=(problem,),
+        problems=problems,
         blocked=not target.discovered,
     )
 
@@ -269,7 +289,7 @@ def _framed(
     source = "flag" if request.interval else "config" if policy.interval else "inferred"
     interval = configured or inferred
     grid = found if found and interval == inferred else cal.Grid(interval) if interval else None
-    problems: list[Problem] = [zone_note] if zone_note else []
+    problems: list[Problem] = [p for p in (key_encoding_note(table), zone_note) if p]
     blocked = False
     if interval is None and request.mode is not Mode.DROP:
         # check reports it too: check and maintain must agree on a table.

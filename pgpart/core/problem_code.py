@@ -33,6 +33,7 @@ class ProblemCode(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     # its zone and interval
     TIMEZONE_INFERRED = "timezone_inferred"
+    KEY_ENCODING_INFERRED = "key_encoding_inferred"  # info: how an integer/uuid key holds time
     UNKNOWN_INTERVAL = "unknown_interval"
     INTERVAL_MISMATCH = "interval_mismatch"
     INTERVAL_CHANGE = "interval_change"

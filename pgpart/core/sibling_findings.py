@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pgpart.core.range_checks import without_range_checks
 from pgpart.core.siblings import SiblingTemplate
 
 
@@ -60,7 +61,9 @@ def template_issues(
 
 def fingerprint(t: SiblingTemplate) -> dict[str, tuple[str, ...]]:
     """What a new partition would copy from ``t``, with ``t``'s own name taken
-    out, per aspect: two siblings agree when their fingerprints are equal."""
+    out, per aspect: two siblings agree when their fingerprints are equal
+    (pg_partman's range CHECK, which pins each one's own range, apart)."""
+    t = without_range_checks(t)
 
     def local(name: str) -> str:
         return name[len(t.name) :] if name.startswith(t.name) else name

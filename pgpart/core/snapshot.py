@@ -13,6 +13,7 @@ from datetime import datetime
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
 from pgpart.core.marks import MarkedTable
+from pgpart.core.opaque_current import OpaqueCurrent
 from pgpart.core.replication_facts import Replication
 from pgpart.core.row_code import RowCode
 from pgpart.core.siblings import ParentFacts, Templates
@@ -98,6 +99,12 @@ class PartitionedTable:
     # Functions of non-superusers run for rows moved out of DEFAULT (tables
     # with a DEFAULT partition; pgpart.core.row_code)
     row_code: tuple[RowCode, ...] = ()
+    # An integer or uuid key: why its encoding was inferred, or why it is not
+    # known (pgpart.core.bounds.choose_encoding); None otherwise.
+    key_note: str | None = None
+    # A key pgpart cannot read as time: whether now has a partition, as the
+    # server computed it (pgpart.core.opaque_current); None: not asked, or cannot tell.
+    current: OpaqueCurrent | None = None
 
     @property
     def qualified(self) -> str:
@@ -105,7 +112,7 @@ class PartitionedTable:
 
     @property
     def is_time_range(self) -> bool:
-        return self.strategy == "range" and self.key_kind is not None
+        return self.strategy == "range" and self.key_kind is not None and self.key_kind.handled
 
     @property
     def default(self) -> Partition | None:
@@ -127,6 +134,10 @@ class PartmanSettings:
     premake: int | None
     retention: str | None
     retention_keep_table: bool | None
+    # How an integer key holds time ('none', 'seconds', 'milliseconds', ...),
+    # and the function that encodes a uuid's (pg_partman 5); None: no such column.
+    epoch: str | None = None
+    time_encoder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

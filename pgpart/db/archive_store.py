@@ -143,7 +143,9 @@ def _manifest(
         "table": a.partition,
         "parent": {"schema": t.schema, "table": t.name, "oid": t.oid},
         "key_column": t.key_column,
-        "key_type": t.key_kind.value,
+        "key_type": t.key_kind.sql_type,
+        # an integer or uuid key that encodes time: how ("from"/"to" are decoded)
+        **({"key_encoding": e.value} if (e := t.key_kind.encoding) is not None else {}),
         "from": _iso(a.lower),
         "to": _iso(a.upper),
         "from_bound": format_bound(a.lower, t.key_kind) if a.lower else None,

@@ -18,13 +18,14 @@ import gc
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
+from pgpart.core.encoding import KeyEncoding
 from pgpart.core.identifiers import QualifiedName, display_name
 from pgpart.core.locked import Locked
 from pgpart.core.restore_mark import CONSTRAINT as RESTORED_CONSTRAINT
@@ -38,6 +39,7 @@ from pgpart.core.snapshot import (
     PartmanSettings,
     Snapshot,
 )
+from pgpart.db.encoded_keys import EncodingLookup, configured_encoding, encoded_keys
 from pgpart.db.marks import read_marks
 
 if TYPE_CHECKING:
@@ -213,10 +215,16 @@ def read_snapshot(
     with_taken_names: bool = True,
     with_templates: bool = True,
     path: SearchPath | None = None,
+    key_encodings: EncodingLookup | None = None,
+    now: datetime | None = None,
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``;
     ``with_templates``: also what new partitions copy (pgpart.db.templates);
-    ``path``: the search path bare names resolve through (else worked out)."""
+    ``path``: the search path bare names resolve through (else worked out);
+    ``key_encodings``: the configured encoding of an integer or uuid key
+    (schema, table, search path), else inferred from its bounds; ``now``:
+    also ask, for keys pgpart cannot read as time, whether a partition takes
+    the rows of that moment (pgpart.db.opaque_keys)."""
     from pgpart.db.search_path import search_path
 
     with _no_gc_passes(), conn.transaction():
@@ -274,7 +282,17 @@ def read_snapshot(
             else {}
         )
 
-        tables = _tables(table_rows, part_rows, kinds, managed)
+        configured = {
+            r[0]: configured_encoding(r[1], r[2], listed, key_encodings, partman)
+            for r in table_rows
+            if (k := kinds[r[0]]) is not None and k.encoded
+        }
+        tables = _tables(table_rows, part_rows, kinds, managed, configured)
+        if now is not None:
+            from pgpart.db.opaque_keys import read_opaque_current
+
+            currents = read_opaque_current(conn, tables, now, session_zone)
+            tables = [replace(t, current=currents.get(t.oid)) for t in tables]
         if with_templates:
             tables = _with_templates(conn, tables, version)
         marks = read_marks(conn) if with_templates else ()
@@ -320,13 +338,18 @@ def _tables(
     part_rows: Sequence[Any],
     kinds: dict[int, KeyKind | None],
     managed: set[str],
+    configured: dict[int, tuple[KeyEncoding, str] | None],
 ) -> list[PartitionedTable]:
+    keys = encoded_keys([(r[0], r[3]) for r in part_rows], kinds, configured)
+    kinds = kinds | {oid: choice.kind for oid, choice in keys.items()}
     by_parent: dict[int, list[Partition]] = {}
     for (
         parent, schema, name, expr, lo_tz, hi_tz, lo, hi,
         reltuples, pending, relopts, spc, replident, size, powner, poid, restored,
     ) in part_rows:  # fmt: skip
         bound, error = _bound(expr, lo_tz, hi_tz, lo, hi, kinds.get(parent))
+        if error and (source := configured.get(parent)) is not None:
+            error += f"; is the {source[1]} encoding ({source[0].value}) right for this table?"
         by_parent.setdefault(parent, []).append(
             Partition(
                 schema=schema,
@@ -360,6 +383,7 @@ def _tables(
                 key_column=keycol,
                 key_type=keytype,
                 key_kind=kinds[oid],
+                key_note=keys[oid].note if oid in keys else None,
                 partitions=tuple(parts),
                 managed_by_partman=display_name(schema, name) in managed
                 or f"{schema}.{name}" in managed,
@@ -374,8 +398,6 @@ def _with_templates(
 ) -> list[PartitionedTable]:
     """``tables`` with their newest siblings' templates, the parents' facts and
     the leftovers of interrupted retention, in three queries."""
-    from dataclasses import replace
-
     from pgpart.core.siblings import LEFTOVER_MARK
     from pgpart.db.row_code import read_row_code
     from pgpart.db.templates import deparse_settings, read_parent_facts, read_templates
@@ -478,7 +500,7 @@ def _bound(
         return RangeBound(lo_tz, hi_tz), None
     if lo is not None and hi is not None:
         return RangeBound(lo, hi), None
-    if kind is None:
+    if kind is None or not kind.handled:
         return None, None if expr == "DEFAULT" else f"bound not on a time key: {expr}"
     try:
         return parse_range_bound(expr, kind), None
@@ -524,9 +546,12 @@ def _partman_config(
             f"cannot read {display_name(schema, 'part_config')}: it is not pg_partman's"
             " own table (dropped, or replaced by something else)"
         )
+    # epoch (pg_partman 4 and 5) and time_encoder (5) read through the row's
+    # JSON: a version without the column gives NULL instead of an error.
     query = sql.SQL(
-        "SELECT parent_table, partition_interval, premake, retention, retention_keep_table"
-        " FROM {}.part_config"
+        "SELECT parent_table, partition_interval, premake, retention, retention_keep_table,"
+        " pg_catalog.to_jsonb(c) ->> 'epoch', pg_catalog.to_jsonb(c) ->> 'time_encoder'"
+        " FROM {}.part_config c"
     ).format(sql.Identifier(schema))
     try:
         with conn.transaction():
@@ -534,4 +559,4 @@ def _partman_config(
     except psycopg.Error as exc:  # e.g. no privilege on part_config
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return (), f"cannot read {schema}.part_config: {reason}"
-    return tuple(PartmanSettings(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in rows), None
+    return tuple(PartmanSettings(str(r[0]), str(r[1]), *r[2:]) for r in rows), None

@@ -269,10 +269,17 @@ def ident(schema: str, name: str) -> sql.Identifier:
 
 
 def bound_text(value: datetime, kind: KeyKind) -> sql.Literal:
+    """A bound as ATTACH's FOR VALUES reads it: a date/time or uuid as a
+    quoted literal, an integer epoch as a number."""
+    if kind.encoded and kind.sql_type != "uuid":
+        return sql.Literal(kind.key_value(value))
     return sql.Literal(format_bound(value, kind))
 
 
 def bound(value: datetime, kind: KeyKind) -> sql.Composed:
+    """A bound as a constant of the key's type (``'...'::timestamptz``,
+    ``1764547200000::bigint``, ``'...'::uuid``): compared with the column
+    as it is, so the planner prunes by it."""
     return sql.SQL("{}::{}").format(bound_text(value, kind), SQL_TYPES[kind])
 
 
@@ -280,11 +287,7 @@ def show(value: datetime) -> str:
     return value.isoformat(sep=" ")
 
 
-SQL_TYPES = {
-    KeyKind.TIMESTAMPTZ: sql.SQL("timestamptz"),
-    KeyKind.TIMESTAMP: sql.SQL("timestamp"),
-    KeyKind.DATE: sql.SQL("date"),
-}
+SQL_TYPES = {kind: sql.SQL(kind.sql_type) for kind in KeyKind}
 # pg_get_expr() prints a range bound as FOR VALUES FROM (x) TO (y), each value
 # quoted or MINVALUE/MAXVALUE, in the session's own DateStyle/TimeZone, which
 # the cast back reads the same way.

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
-from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import CreatePartition, StorageTemplate, TableRef
 from pgpart.core.siblings import SiblingTemplate
@@ -219,12 +218,6 @@ _COLUMN_OUTCOMES = (
     Outcome("columns_changed", Verdict.FAIL, "the columns of {detail} changed: run again"),
 )
 
-_RANGE_TYPES = {
-    KeyKind.TIMESTAMPTZ: sql.SQL("tstzrange"),
-    KeyKind.TIMESTAMP: sql.SQL("tsrange"),
-    KeyKind.DATE: sql.SQL("daterange"),
-}
-
 
 def conflict_checks(a: CreatePartition) -> tuple[tuple[sql.Composed, Guard], ...]:
     """What to ask after creating ``a`` failed on a name or an overlap:
@@ -241,19 +234,28 @@ def conflict_checks(a: CreatePartition) -> tuple[tuple[sql.Composed, Guard], ...
 
 
 # The bound of partition ``c`` split into m[1], m[2] (see BOUND_RE).
-_BOUND_MATCH = sql.SQL("regexp_match(pg_get_expr(c.relpartbound, 0), {})").format(
-    sql.Literal(BOUND_RE)
-)
+_BOUND_MATCH = sql.SQL(
+    "pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, 0), {})"
+).format(sql.Literal(BOUND_RE))
 
 
 def _has_bounds_of(a: CreatePartition) -> sql.Composed:
     """SQL: whether the bound matched into ``m`` is exactly [a.lower, a.upper)."""
+    lo, hi = _matched_bounds(a)
     kind = a.table.key_kind
-    rng, typ = _RANGE_TYPES[kind], SQL_TYPES[kind]
-    return sql.SQL(
-        "{rng}(nullif(btrim(m[1], {q}), 'MINVALUE')::{typ},"
-        " nullif(btrim(m[2], {q}), 'MAXVALUE')::{typ}) = {rng}({lo}, {hi})"
-    ).format(rng=rng, typ=typ, q=sql.Literal("'"), lo=bound(a.lower, kind), hi=bound(a.upper, kind))
+    return sql.SQL("{lo} = {a_lo} AND {hi} = {a_hi}").format(
+        lo=lo, hi=hi, a_lo=bound(a.lower, kind), a_hi=bound(a.upper, kind)
+    )
+
+
+def _matched_bounds(a: CreatePartition) -> tuple[sql.Composed, sql.Composed]:
+    """The two ends of the bound matched into ``m``, as the key's type (NULL
+    for MINVALUE/MAXVALUE). Compared end by end: a uuid has no range type."""
+    typ, q = SQL_TYPES[a.table.key_kind], sql.Literal("'")
+    return (
+        sql.SQL("nullif(pg_catalog.btrim(m[1], {}), 'MINVALUE')::{}").format(q, typ),
+        sql.SQL("nullif(pg_catalog.btrim(m[2], {}), 'MAXVALUE')::{}").format(q, typ),
+    )
 
 
 def _name_check(a: CreatePartition) -> sql.Composed:
@@ -292,22 +294,21 @@ def overlap_query(a: CreatePartition) -> sql.Composed:
     overlaps [a.lower, a.upper). Reads every partition's bound: O(n), only
     after ATTACH failed."""
     kind = a.table.key_kind
-    rng, typ = _RANGE_TYPES[kind], SQL_TYPES[kind]
+    lo, hi = _matched_bounds(a)
     return sql.SQL(
         "SELECT part FROM ("
         "SELECT c.oid::regclass::text AS part, {match} AS m"
         " FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid"
         " WHERE i.inhparent = {oid}) AS b"
-        " WHERE m IS NOT NULL AND {rng}(nullif(btrim(m[1], {q}), 'MINVALUE')::{typ},"
-        " nullif(btrim(m[2], {q}), 'MAXVALUE')::{typ}) && {rng}({lo}, {hi}) LIMIT 1"
+        " WHERE m IS NOT NULL AND coalesce({lo} < {a_hi}, true)"
+        " AND coalesce({hi} > {a_lo}, true) LIMIT 1"
     ).format(
         match=_BOUND_MATCH,
         oid=sql.Literal(a.table.oid),
-        rng=rng,
-        typ=typ,
-        q=sql.Literal("'"),
-        lo=bound(a.lower, kind),
-        hi=bound(a.upper, kind),
+        lo=lo,
+        hi=hi,
+        a_lo=bound(a.lower, kind),
+        a_hi=bound(a.upper, kind),
     )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.bounds import KeyKind, parse_timestamp
+from pgpart.core.encoding import KeyEncoding
 from pgpart.core.plan import DefaultPeriod, DefaultRows
 from pgpart.core.relocation import DefaultFacts
 from pgpart.core.snapshot import PartitionedTable
@@ -137,7 +138,7 @@ def _run(
     out: dict[int, DefaultRows] = {}
     for oid, items in grouped.items():
         kind = by_oid[oid].table.key_kind or KeyKind.TIMESTAMPTZ
-        parse_kind = KeyKind.TIMESTAMPTZ if kind is KeyKind.TIMESTAMPTZ else KeyKind.TIMESTAMP
+        parse_kind = KeyKind.TIMESTAMPTZ if kind.aware else KeyKind.TIMESTAMP
         total = sum(c for _, c, _ in items)
         periods = tuple(
             sorted(
@@ -202,15 +203,20 @@ def _loose_query(target: ProbeTarget, source: sql.Composable, key: sql.Composabl
     SAMPLE_ROWS; and the NULL keys. https://wiki.postgresql.org/wiki/Loose_indexscan"""
     from psycopg import sql
 
-    first = sql.SQL("(SELECT pg_catalog.min({k}) FROM {src})").format(k=key, src=source)
-    following = sql.SQL("(SELECT pg_catalog.min({k}) FROM {src} WHERE {k} >= {nxt})").format(
-        k=key, src=source, nxt=_next(target, sql.SQL("p.s"))
+    # min() over a uuid exists from PostgreSQL 18 only: the first in key order
+    # is the same index probe for every type.
+    smallest = sql.SQL("(SELECT {k} FROM {src} WHERE {k} IS NOT NULL{more} ORDER BY {k} LIMIT 1)")
+    first = smallest.format(k=key, src=source, more=sql.SQL(""))
+    following = smallest.format(
+        k=key,
+        src=source,
+        more=sql.SQL(" AND {} >= {}").format(key, _as_key(target, _next(target, sql.SQL("p.s")))),
     )
     cap = sql.Literal(SAMPLE_ROWS)
     return sql.SQL(
         "(WITH RECURSIVE p(s) AS (SELECT {t0} UNION ALL SELECT {t1} FROM p WHERE p.s IS NOT NULL)"
         " SELECT {oid}::bigint, q.s::text, (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM {src}"
-        "  WHERE {k} >= q.s AND {k} < {nxt} LIMIT {cap}) c)::bigint, true, NULL::bigint"
+        "  WHERE {k} >= {start} AND {k} < {nxt} LIMIT {cap}) c)::bigint, true, NULL::bigint"
         " FROM (SELECT s FROM p WHERE s IS NOT NULL LIMIT {periods}) q"
         " UNION ALL SELECT {oid}::bigint, NULL, (SELECT pg_catalog.count(*)"
         "  FROM (SELECT 1 FROM {src} WHERE {k} IS NULL LIMIT {cap}) c)::bigint, true,"
@@ -221,16 +227,21 @@ def _loose_query(target: ProbeTarget, source: sql.Composable, key: sql.Composabl
         oid=sql.Literal(target.table.oid),
         src=source,
         k=key,
-        nxt=_next(target, sql.SQL("q.s")),
+        start=_as_key(target, sql.SQL("q.s")),
+        nxt=_as_key(target, _next(target, sql.SQL("q.s"))),
         cap=cap,
         periods=sql.Literal(SAMPLE_PERIODS),
     )
 
 
 def _trunc(target: ProbeTarget, value: sql.Composable) -> sql.Composed:
+    """The start of the period of a key ``value`` (a time; an encoded key decoded)."""
     from psycopg import sql
 
-    if target.table.key_kind is KeyKind.TIMESTAMPTZ:
+    kind = target.table.key_kind
+    if kind is not None and kind.encoding is not None:
+        value = _as_time(kind.encoding, value)
+    if kind is not None and kind.aware:
         return sql.SQL("pg_catalog.date_trunc({}, {}, {})").format(
             sql.Literal(target.unit), value, sql.Literal(target.timezone)
         )
@@ -247,7 +258,56 @@ def _next(target: ProbeTarget, start: sql.Composable) -> sql.Composed:
 
     length = "3 months" if target.unit == "quarter" else f"1 {target.unit}"
     step = sql.SQL("{}::interval").format(sql.Literal(length))
-    if target.unit in ("minute", "hour") or target.table.key_kind is not KeyKind.TIMESTAMPTZ:
+    kind = target.table.key_kind
+    if target.unit in ("minute", "hour") or kind is None or not kind.aware:
         return sql.SQL("({} + {})").format(start, step)
     zone = sql.Literal(target.timezone)
     return sql.SQL("((({} AT TIME ZONE {}) + {}) AT TIME ZONE {})").format(start, zone, step, zone)
+
+
+# Encoded keys (pgpart.core.encoding) in SQL: the probe groups their rows by
+# the period of the instant they encode, and compares keys with the encoded
+# period starts, so that an index on the key serves it as for a time key.
+
+
+def _as_time(encoding: KeyEncoding, value: sql.Composable) -> sql.Composed:
+    """The instant a key ``value`` encodes, as a timestamptz, exactly to the
+    microsecond (floored): integer arithmetic, never a float of the key."""
+    from psycopg import sql
+
+    if encoding is KeyEncoding.UUIDV7:  # the first 48 bits: Unix milliseconds
+        value = sql.SQL(
+            "('x' || pg_catalog.lpad(pg_catalog.substr(pg_catalog.replace(({})::text, '-', ''),"
+            " 1, 12), 16, '0'))::bit(64)::bigint"
+        ).format(value)
+    per = encoding.per_second
+    key = sql.SQL("({})::bigint").format(value)
+    rest = sql.SQL("((({k} % {per}) + {per}) % {per})").format(k=key, per=sql.Literal(per))
+    # The whole seconds exactly ((k - rest) / per), then the microseconds of the rest.
+    micros = (
+        sql.SQL("({} / {})").format(rest, sql.Literal(per // 1_000_000))
+        if per > 1_000_000
+        else sql.SQL("({} * {})").format(rest, sql.Literal(1_000_000 // per))
+    )
+    return sql.SQL(
+        "(pg_catalog.to_timestamp(({k} - {rest}) / {per}) + {micros} * interval '1 microsecond')"
+    ).format(k=key, rest=rest, per=sql.Literal(per), micros=micros)
+
+
+def _as_key(target: ProbeTarget, moment: sql.Composable) -> sql.Composable:
+    """A period start as the key stores it (its smallest key value); the
+    period start itself for a time key."""
+    from psycopg import sql
+
+    kind = target.table.key_kind
+    if kind is None or kind.encoding is None:
+        return moment
+    units = sql.SQL("pg_catalog.round(EXTRACT(epoch FROM {})::numeric * {})::bigint").format(
+        moment, sql.Literal(kind.encoding.per_second)
+    )
+    if kind.encoding is not KeyEncoding.UUIDV7:
+        return units
+    # The smallest uuid of that millisecond: everything after the time zero.
+    return sql.SQL(
+        "(pg_catalog.lpad(pg_catalog.to_hex({}), 12, '0') || '00000000000000000000')::uuid"
+    ).format(units)

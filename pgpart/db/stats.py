@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pgpart.core.bounds import KeyKind
+from pgpart.core.bounds import KeyKind, raw_json
 from pgpart.core.snapshot import PartitionedTable
 from pgpart.db.archive_files import ArchiveSummary
 
@@ -26,6 +26,11 @@ class PartitionStats:
     bytes: int | None
     is_default: bool
     pending_detach: bool
+    # An encoded key's bounds as the column stores them (None: a time key,
+    # MINVALUE/MAXVALUE): the integer, or the UUID's text.
+    raw_lower: int | str | None = None
+    raw_upper: int | str | None = None
+    encoded: bool = False  # the key encodes time (epoch, UUIDv7): JSON shows the raw bounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,9 @@ def table_stats(
                 bytes=p.bytes,
                 is_default=p.is_default,
                 pending_detach=p.pending_detach,
+                raw_lower=raw_json(p.lower, table.key_kind),
+                raw_upper=raw_json(p.upper, table.key_kind),
+                encoded=table.key_kind is not None and table.key_kind.encoding is not None,
             )
         )
     return TableStats(table.qualified, tuple(parts))

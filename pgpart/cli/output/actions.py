@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pgpart.cli.output.common import compact, iso
+from pgpart.core.bounds import raw_json
 from pgpart.core.identifiers import display_part
 from pgpart.core.plan import Action, AnalyzeTable, CreatePartition
 from pgpart.db.results import Outcome
@@ -30,6 +31,16 @@ def bounds(action: Action) -> tuple[str | None, str | None]:
     lower = getattr(action, "lower", None)
     upper = getattr(action, "upper", None)
     return iso(lower), iso(upper)
+
+
+def raw_bounds(action: Action) -> dict[str, int | str | None]:
+    """An encoded key's bounds as the column stores them ("from_raw",
+    "to_raw"); nothing for a time key."""
+    kind = action.table.key_kind
+    if kind.encoding is None or not hasattr(action, "upper"):
+        return {}
+    lower = getattr(action, "lower", None)
+    return {"from_raw": raw_json(lower, kind), "to_raw": raw_json(action.upper, kind)}
 
 
 def partition_shown(action: Action) -> str:

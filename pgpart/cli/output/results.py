@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pgpart.cli.output.actions import bounds, dt, outcome, partition_shown, runs
+from pgpart.cli.output.actions import bounds, dt, outcome, partition_shown, raw_bounds, runs
 from pgpart.cli.output.check import check_json, problem_lines, summary
 from pgpart.cli.output.common import Format, compact, dumps, fits, tabulate, wrap_line
 from pgpart.cli.output.dry_run import dry_run_script
@@ -29,6 +29,7 @@ def results_json(results: Sequence[ActionResult], plan: Plan) -> dict[str, Any]:
                 "partition": r.action.partition,
                 "from": bounds(r.action)[0],
                 "to": bounds(r.action)[1],
+                **raw_bounds(r.action),
                 "move_rows": isinstance(r.action, CreatePartition) and r.action.move_rows,
                 "sql": list(r.sql),
                 "done": r.done,

@@ -33,6 +33,7 @@ def stats_json(stats: Sequence[TableStats]) -> dict[str, Any]:
                         "name": p.name,
                         "from": iso(p.lower),
                         "to": iso(p.upper),
+                        **_raw(p),
                         "rows": p.rows,
                         "rows_exact": p.rows_exact,
                         "bytes": p.bytes,
@@ -45,6 +46,11 @@ def stats_json(stats: Sequence[TableStats]) -> dict[str, Any]:
             for s in stats
         ]
     }
+
+
+def _raw(p: PartitionStats) -> dict[str, Any]:
+    """An encoded key's bounds as stored (epoch integer, UUID), beside the times."""
+    return {"from_raw": p.raw_lower, "to_raw": p.raw_upper} if p.encoded else {}
 
 
 def _table_head(s: TableStats) -> dict[str, Any]:
@@ -97,7 +103,13 @@ def _partition_text(p: PartitionStats) -> str:
         f'          "name": {_scalar(p.name)},\n'
         f'          "from": {_scalar(iso(p.lower))},\n'
         f'          "to": {_scalar(iso(p.upper))},\n'
-        f'          "rows": {_scalar(p.rows)},\n'
+        + (
+            f'          "from_raw": {_scalar(p.raw_lower)},\n'
+            f'          "to_raw": {_scalar(p.raw_upper)},\n'
+            if p.encoded
+            else ""
+        )
+        + f'          "rows": {_scalar(p.rows)},\n'
         f'          "rows_exact": {_scalar(p.rows_exact)},\n'
         f'          "bytes": {_scalar(p.bytes)},\n'
         f'          "is_default": {_scalar(p.is_default)},\n'

@@ -1,0 +1,61 @@
+"""Whether now has a partition, in a table whose key pgpart cannot read as time.
+
+A table partitioned on an expression (``date_trunc('day', at)``,
+``(extract(epoch FROM at))::bigint``) or on several columns is not one
+pgpart works on (``unsupported_key``), but inserts into it fail all the same
+when no partition takes the rows of now. The server decides
+(pgpart.db.opaque_keys): it computes the key of a row whose date and time
+columns hold now and compares it with every bound, as routing would.
+Sound, and no more:
+
+* only keys computed from the row's date/time columns alone, with
+  PostgreSQL's own functions, operators and types (no user code is run);
+  an integer id, a key over other columns, a user function: cannot tell;
+* of a multi-column key, the first column only: no partition whose first
+  column's range holds now means inserts of now fail, whatever the other
+  columns; one that does may still not take every row;
+* now as of the check (``--now``), and the database's TimeZone for
+  ``timestamp``/``date`` columns (what an application's ``now()`` writes).
+
+Not judged for such tables: what lies ahead, gaps, rows in DEFAULT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pgpart.core.plan import Problem
+
+__all__ = ["OpaqueCurrent", "opaque_current_problem"]
+
+
+@dataclass(frozen=True, slots=True)
+class OpaqueCurrent:
+    """What the server said about now, for a key pgpart cannot read."""
+
+    key: str  # the key (its first column or expression) as PostgreSQL prints it
+    value: str  # its value for a row whose date/time columns hold now
+    covered: bool  # a partition takes it (for a multi-column key: its first column)
+    columns: int  # how many columns the key has
+    when: str  # now, as the check saw it
+    has_default: bool
+
+
+def opaque_current_problem(current: OpaqueCurrent | None) -> Problem | None:
+    """missing_current for such a table, when the server found no partition."""
+    from pgpart.core.plan import Problem, ProblemCode, Status
+
+    if current is None or current.covered:
+        return None
+    key = current.key if current.key.isprintable() else ascii(current.key)  # one line
+    what = f"{key} = {current.value}"
+    if current.columns > 1:
+        what = f"the first column of its {current.columns}-column key, {what}"
+    fate = "go to the DEFAULT partition" if current.has_default else "are failing"
+    return Problem(
+        Status.CRITICAL,
+        ProblemCode.MISSING_CURRENT,
+        f"no partition takes the rows of now ({current.when}: {what}): inserts {fate}",
+    )
