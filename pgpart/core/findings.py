@@ -97,9 +97,7 @@ def coverage_problems(
             continue  # already reported as missing_current
         span = f"[{describe_moment(a_hi, frame.tz)}, {describe_moment(b_lo, frame.tz)})"
         if cutoff is not None and b_lo <= cutoff:
-            text = (
-                f"no partition covers {span}, wholly before the retention cutoff: left by retention"
-            )
+            text = f"no partition covers {span}: retention left it, wholly before its cutoff"
             problems.append(Problem(Status.INFO, ProblemCode.GAP, text))
             continue
         problems.append(Problem(Status.WARNING, ProblemCode.GAP, f"no partition covers {span}"))

@@ -33,6 +33,19 @@ from pgpart.core.marks import MARK_CONSTRAINT, Phase
 from pgpart.core.snapshot import Leftover
 
 _ARCHIVE_BOUNDS = re.compile(r" for archive from (\S+) to (\S+), to be dropped\Z")
+# An earlier pgpart's mark, exactly as it wrote it (the table's own comment).
+_LEGACY = re.compile(
+    r"\Apgpart: detached from .+ [(]oid ([0-9]+)[)]"
+    r" for (?:retention|archive from \S+ to \S+), to be dropped\Z",
+    re.DOTALL,
+)
+
+
+def legacy_parent(note: str) -> int | None:
+    """The parent's oid an earlier pgpart's comment mark names; None when the
+    comment is not such a mark (a DBA's comment is never taken for one)."""
+    found = _LEGACY.match(note)
+    return int(found.group(1)) if found else None
 
 
 def marked_bounds(note: str) -> tuple[datetime | None, datetime | None]:

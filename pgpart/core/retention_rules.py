@@ -127,8 +127,8 @@ def fk_refusals(targets: Sequence[Target], request: Request) -> dict[int, Proble
                 Status.WARNING,
                 ProblemCode.CANNOT_DROP,
                 f"retention of {table.qualified} is refused: the foreign key {link.constraint} of"
-                f" {link.referencing} references it, and {link.referencing} {why}: detaching"
-                f" {table.qualified}'s expired partitions would fail on its rows. Fix: give"
+                f" {link.referencing} references it, and {link.referencing} {why}: detaching the"
+                f" expired partitions of {table.qualified} would fail on its rows. Fix: give"
                 f" {link.referencing} a retention no longer than {policy.retention} (retention_mode"
                 " drop or archive) and run maintain on both tables, or drop the foreign key",
             )

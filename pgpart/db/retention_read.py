@@ -12,14 +12,13 @@ can expire) and follows pg_depend by its indexed referenced side.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.identifiers import display_part
-from pgpart.core.leftovers import bounds_from_checks, marked_bounds
+from pgpart.core.leftovers import bounds_from_checks, legacy_parent, marked_bounds
 from pgpart.core.marks import MARK_CONSTRAINT, MarkKind, parse_retention_mark
 from pgpart.core.retention_facts import (
     Blocker,
@@ -67,7 +66,6 @@ SELECT n.nspname::text, c.relname::text, c.oid, pg_catalog.pg_get_userbyid(c.rel
  WHERE d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0
    AND d.description LIKE %(mark)s
 """
-_LEGACY_PARENT = re.compile(r"[(]oid ([0-9]+)[)]")
 
 # What removing a partition would run into (pgpart.core.retention_facts):
 # objects depending on it or on its row type in the normal way (DROP would
@@ -138,13 +136,13 @@ SELECT p.oid, 'partitioned', NULL, NULL, NULL, NULL FROM p WHERE p.relkind = 'p'
 # referenced side: pg_depend's index, not a scan of pg_constraint); the
 # per-partition copies of a key are left out.
 _REFERENCED_SQL = """
-SELECT d.refobjid, k.conname::text, k.conrelid, k.conrelid::pg_catalog.regclass::text
+SELECT DISTINCT d.refobjid, k.conname::text, k.conrelid, k.conrelid::pg_catalog.regclass::text
   FROM pg_catalog.pg_depend d
   JOIN pg_catalog.pg_constraint k ON k.oid = d.objid AND k.contype = 'f' AND k.conparentid = 0
   JOIN pg_catalog.pg_class r ON r.oid = k.conrelid AND r.relkind = 'p'
  WHERE d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-   AND d.refobjid = ANY(%(parents)s) AND d.refobjsubid = 0 AND d.deptype = 'n'
+   AND d.refobjid = ANY(%(parents)s) AND d.deptype = 'n'
    AND k.confrelid = d.refobjid AND k.conrelid <> k.confrelid
 """
 
@@ -209,12 +207,14 @@ def _legacy(
 ) -> None:
     rows = conn.execute(_LEGACY_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}).fetchall()
     for schema, name, oid, owner, text, attached_to, checks in rows:
+        parent = legacy_parent(text)
+        if parent is None:
+            continue  # a comment that merely begins like one
         if attached_to is not None:
-            if attached_to in found:
+            if attached_to in found and attached_to == parent:
                 found[attached_to].stale.append(StaleMark(schema, name, oid, owner, text, True))
             continue
-        parent = _LEGACY_PARENT.search(text)
-        table = tables.get(int(parent.group(1))) if parent else None
+        table = tables.get(parent)
         if table is None:
             continue
         archive = " for archive " in text
