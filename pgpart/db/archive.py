@@ -253,7 +253,8 @@ class _Run:
         from pgpart.db.retention_read import read_blockers
 
         try:
-            foreign, found = read_blockers(self.conn, {oid: self.a.table.oid}, {})
+            parent = self.a.table.oid
+            foreign, found = read_blockers(self.conn, (), (oid,), {oid: parent}, {})
         except psycopg.Error as exc:
             raise QueryFailed(f"checking what depends on {self.part}", exc) from None
         if foreign:

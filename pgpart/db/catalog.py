@@ -265,7 +265,7 @@ def read_snapshot(
 
         tables = _tables(table_rows, part_rows, kinds, managed)
         if with_templates:
-            tables = _with_templates(conn, tables, version, server_now)
+            tables = _with_templates(conn, tables, version)
         marks = read_marks(conn) if with_templates else ()
         from pgpart.db.replication import read_replication
 
@@ -359,10 +359,7 @@ def _tables(
 
 
 def _with_templates(
-    conn: psycopg.Connection[Any],
-    tables: list[PartitionedTable],
-    version: int,
-    server_now: datetime,
+    conn: psycopg.Connection[Any], tables: list[PartitionedTable], version: int
 ) -> list[PartitionedTable]:
     """``tables`` with their newest siblings' templates, the parents' facts,
     and what retention needs (pgpart.db.retention_read: the leftovers of
@@ -382,7 +379,7 @@ def _with_templates(
         conn,
         [(t.oid, s[0].oid if (s := siblings[t.oid]) else None) for t in usable if t.default],
     )
-    retention = read_retention(conn, usable, server_now)
+    retention = read_retention(conn, usable)
     out = []
     for t in tables:
         mine = siblings.get(t.oid, [])
