@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.cli_helpers import NOW, Run, cli
 from tests.sibling_compare import build_monthly, table_checksum
@@ -176,6 +177,54 @@ def test_a_leftover_still_expired_is_dropped_and_counted(
     for name in EXPIRED:
         assert state(pg_conn, name) == "gone"
     assert not leftover_reports(check(pg_dsn, cfg), "messages")
+
+
+def test_a_copy_of_a_leftover_or_an_edited_mark_is_never_dropped(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    """The claim binds to the table (its oid) and to its range (its own
+    constraint, and the CHECK DETACH ... CONCURRENTLY added): a copy made
+    with LIKE ... INCLUDING ALL carries the mark, not the claim; a mark
+    edited to look expired does not agree with the constraints."""
+    build(pg_conn)
+    cfg = config(tmp_path)
+    pg_conn.execute(
+        "CREATE FUNCTION refuse_drops() RETURNS event_trigger LANGUAGE plpgsql AS $$"
+        " BEGIN RAISE EXCEPTION 'drops are frozen'; END $$;"
+        " CREATE EVENT TRIGGER refuse_drops ON ddl_command_start WHEN TAG IN ('DROP TABLE')"
+        " EXECUTE FUNCTION refuse_drops()"
+    )
+    assert maintain(pg_dsn, cfg).code == 2
+    pg_conn.execute("DROP EVENT TRIGGER refuse_drops")
+    assert state(pg_conn, EXPIRED[0]) == "standalone"
+    pg_conn.execute(f"CREATE TABLE july_copy (LIKE {EXPIRED[0]} INCLUDING ALL)")
+    copied = pg_conn.execute(
+        "SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint"
+        " WHERE conrelid = 'july_copy'::regclass AND conname = 'pgpart_mark'"
+    ).fetchone()
+    assert copied is not None and '"phase": "detached"' in copied[0]  # the mark came along
+    # July's mark edited: its range moved a year back.
+    [text] = pg_conn.execute(
+        "SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint"
+        f" WHERE conrelid = '{EXPIRED[0]}'::regclass AND conname = 'pgpart_mark'"
+    ).fetchone()
+    edited = text.replace('"upper": "2026-08-01', '"upper": "2025-08-01')
+    assert edited != text
+    pg_conn.execute(
+        sql.SQL("COMMENT ON CONSTRAINT pgpart_mark ON {} IS {}").format(
+            sql.Identifier(EXPIRED[0]), sql.Literal(edited)
+        )
+    )
+    longer = config(tmp_path, "12 months")
+    run = maintain(pg_dsn, longer, "-f", "json")
+    assert run.json()["summary"]["dropped"] == 0, run.stdout
+    assert state(pg_conn, EXPIRED[0]) == "standalone" and rows(pg_conn, EXPIRED[0]) == 100
+    assert rows(pg_conn, "july_copy") == 0  # still there
+    problems = check(pg_dsn, longer)
+    [report] = leftover_reports(problems, "july_copy")
+    assert "its mark was made for another table" in report
+    [report] = leftover_reports(problems, EXPIRED[0])
+    assert "not the one its constraints say" in report
 
 
 def test_the_summary_line_counts_a_dropped_leftover(

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from pgpart.core.bounds import KeyKind
 from pgpart.core.durations import Duration
-from pgpart.core.leftovers import bounds_from_checks, judge, legacy_parent
+from pgpart.core.leftovers import bounds_from_checks, judge, legacy_parent, mark_agrees
 from pgpart.core.marks import (
     Mark,
     MarkKind,
@@ -80,6 +80,25 @@ def test_an_earlier_pgparts_bounds_come_from_the_check_detach_added() -> None:
     assert bounds_from_checks([check], "other", KeyKind.TIMESTAMPTZ) == (None, None)
     open_low = 'CHECK ((("Day" IS NOT NULL) AND ("Day" < \'2026-08-01\'::date)))'
     assert bounds_from_checks([open_low], "Day", KeyKind.DATE) == (None, datetime(2026, 8, 1))
+
+
+def test_a_marks_range_must_be_its_constraints() -> None:
+    def check(lo: str, hi: str, valid: bool = False) -> str:
+        text = (
+            f"CHECK (((ts IS NOT NULL) AND (ts >= '{lo} 00:00:00+00'::timestamp with time zone)"
+            f" AND (ts < '{hi} 00:00:00+00'::timestamp with time zone)))"
+        )
+        return text if valid else text + " NOT VALID"
+
+    july, aug = utc(2026, 7), utc(2026, 8)
+    mine = check("2026-07-01", "2026-08-01")
+    added = check("2026-07-01", "2026-08-01", valid=True)
+    tz = KeyKind.TIMESTAMPTZ
+    assert mark_agrees(july, aug, mine, [added], "ts", tz)
+    assert mark_agrees(july, aug, mine, [], "ts", tz)  # a plain detach adds no CHECK
+    assert not mark_agrees(utc(2025, 7), aug, mine, [added], "ts", tz)  # the text edited
+    other = check("2026-06-01", "2026-07-01", valid=True)
+    assert not mark_agrees(july, aug, mine, [other], "ts", tz)  # another table's range
 
 
 def test_an_earlier_pgparts_mark_is_read_exactly() -> None:

@@ -13,9 +13,10 @@ alone:
   ``DETACH ... CONCURRENTLY``: the table may have been detached by anyone),
   on this very table (its oid; a copy made with ``LIKE ... INCLUDING ALL``
   carries the constraint, not the oid);
-* its range is known: the mark's, or for an earlier pgpart's retention mark
-  the CHECK that ``DETACH ... CONCURRENTLY`` added (the bounds the table
-  had as a partition);
+* its range is known: the mark's, as its own constraint and the CHECK that
+  ``DETACH ... CONCURRENTLY`` added (the bounds the table had as a
+  partition) say too (mark_agrees); for an earlier pgpart's retention mark,
+  that CHECK's;
 * it is still expired under the policy in force now: the table's retention
   (drop or archive mode), judged by the retention clock like any partition.
 """
@@ -70,7 +71,7 @@ def bounds_from_checks(
     (k < '...'::type)))``, no lower comparison from MINVALUE); (None, None)
     when no constraint has that form."""
     key = re.escape(display_part(column))
-    value = r"'([^']*)'::[a-z ]+"
+    value = r"'([^']*)'::[^()]+"
     form = re.compile(
         rf"\ACHECK \(\(\({key} IS NOT NULL\)"
         rf"(?: AND \({key} >= {value}\))? AND \({key} < {value}\)\)\)\Z"
@@ -85,6 +86,27 @@ def bounds_from_checks(
         except BoundError:
             continue
     return None, None
+
+
+def mark_agrees(
+    lower: datetime | None,
+    upper: datetime,
+    mark_check: str,
+    checks: Sequence[str],
+    column: str,
+    kind: KeyKind,
+) -> bool:
+    """Whether the range a retention mark records is the range of its own
+    constraint (``mark_check``, as pg_get_constraintdef prints it) and of the
+    CHECK that ``DETACH ... CONCURRENTLY`` added, if the table has one (among
+    ``checks``, its validated CHECKs): the bounds the table had as a
+    partition. A mark whose text was edited, or moved to another table, does
+    not agree."""
+    own = bounds_from_checks([mark_check.removesuffix(" NOT VALID")], column, kind)
+    if own != (lower, upper):
+        return False
+    added = bounds_from_checks(checks, column, kind)
+    return added == (None, None) or added == (lower, upper)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +144,14 @@ def judge(left: Leftover, cutoff: datetime | None, keeps: str) -> Judged:
             keep_it,
         )
     if left.upper is None:
-        return Judged(
-            left,
-            False,
-            "pgpart cannot tell which range it held (its mark records none, and no CHECK"
-            " constraint says the bounds it had as a partition)",
-            f"if it is to go: DROP TABLE {name}; {keep_it}",
+        why = (
+            "the range its mark records is not the one its constraints say (the mark was"
+            " edited, or the table changed since)"
+            if left.mark is not None
+            else "pgpart cannot tell which range it held (its mark records none, and no CHECK"
+            " constraint says the bounds it had as a partition)"
         )
+        return Judged(left, False, why, f"if it is to go: DROP TABLE {name}; {keep_it}")
     if cutoff is None or left.upper > cutoff:
         why = keeps if cutoff is None else "the retention in force keeps its range"
         return Judged(left, False, why, f"re-attach it, or DROP TABLE {name}; {keep_it}")

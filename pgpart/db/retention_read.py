@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_part
-from pgpart.core.leftovers import bounds_from_checks, legacy_parent, marked_bounds
+from pgpart.core.leftovers import bounds_from_checks, legacy_parent, mark_agrees, marked_bounds
 from pgpart.core.marks import MARK_CONSTRAINT, MarkKind, parse_retention_mark
 from pgpart.core.retention_facts import (
     Blocker,
@@ -31,12 +32,19 @@ from pgpart.core.snapshot import Leftover, PartitionedTable
 if TYPE_CHECKING:
     import psycopg
 
-# Retention's marks: a CHECK constraint named MARK_CONSTRAINT with a comment.
+# Retention's marks: a CHECK constraint named MARK_CONSTRAINT with a comment;
+# for a standalone table, the constraint's definition and the table's
+# validated CHECKs (the one DETACH ... CONCURRENTLY added among them).
 _MARKED_SQL = """
 SELECT n.nspname::text, c.relname::text, c.oid, pg_catalog.pg_get_userbyid(c.relowner)::text,
        d.description,
        CASE WHEN c.relispartition THEN
-         (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) END
+         (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) END,
+       pg_catalog.pg_get_constraintdef(k.oid),
+       CASE WHEN NOT c.relispartition THEN
+         ARRAY(SELECT pg_catalog.pg_get_constraintdef(v.oid) FROM pg_catalog.pg_constraint v
+                WHERE v.conrelid = c.oid AND v.contype = 'c' AND v.convalidated
+                ORDER BY v.conname) END
   FROM pg_catalog.pg_constraint k
   JOIN pg_catalog.pg_description d
     ON d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objoid = k.oid
@@ -199,9 +207,8 @@ def read_retention(
 def _marked(
     conn: psycopg.Connection[Any], tables: dict[int, PartitionedTable], found: dict[int, _Found]
 ) -> None:
-    for schema, name, oid, owner, text, attached_to in conn.execute(
-        _MARKED_SQL, {"name": MARK_CONSTRAINT}
-    ).fetchall():
+    rows = conn.execute(_MARKED_SQL, {"name": MARK_CONSTRAINT}).fetchall()
+    for schema, name, oid, owner, text, attached_to, mark_check, checks in rows:
         mark = parse_retention_mark(text)
         if mark is None:
             continue  # a relocation's mark, or not pgpart's
@@ -209,11 +216,17 @@ def _marked(
             if attached_to in found:
                 found[attached_to].stale.append(StaleMark(schema, name, oid, owner, text, False))
             continue
-        if mark.parent_oid not in found:
+        table = tables.get(mark.parent_oid)
+        if table is None or mark.parent_oid not in found:
             continue
+        agrees = bool(table.key_column and table.key_kind) and mark_agrees(
+            mark.lower, mark.upper, mark_check, checks or (), table.key_column or "",
+            table.key_kind or KeyKind.TIMESTAMPTZ,
+        )  # fmt: skip
         archive = mark.kind is MarkKind.ARCHIVING
+        upper = mark.upper if agrees else None  # None: its range cannot be trusted
         found[mark.parent_oid].leftovers.append(
-            Leftover(schema, name, owner, text, oid, mark, mark.lower, mark.upper, archive)
+            Leftover(schema, name, owner, text, oid, mark, mark.lower, upper, archive)
         )
 
 
