@@ -29,7 +29,7 @@ from pgpart.core.planner import Mode
 from pgpart.core.snapshot import Leftover
 from tests.cli_helpers import NOW, cli, daily_table
 from tests.helpers_db import holding, inserting
-from tests.test_planner_unit import monthly, plan_one, table
+from tests.test_planner_unit import monthly, plan_one, table, utc
 
 OLDEST = "public.events_2026_11_17"
 
@@ -46,7 +46,8 @@ def test_the_planner_appends_one_analyze_after_a_table_s_changes(tmp_path: Path)
     assert plan_one(t, policy, Mode.CHECK, analyze=True).actions == ()
     assert plan_one(table(*monthly(range(-2, 4))), policy, analyze=True).actions == ()
     # a leftover's drop changes no rows of the table: nothing to analyze for it
-    left = table(*monthly(range(-2, 4)), leftovers=(Leftover("public", "events_2026_01", "app"),))
+    jan = Leftover("public", "events_2026_01", "app", "", 7, None, utc(2026, 1), utc(2026, 2))
+    left = table(*monthly(range(-2, 4)), leftovers=(jan,))
     kept = replace(policy, retention=Duration(months=6))
     assert [a.action for a in plan_one(left, kept, analyze=True).actions] == ["drop_leftover"]
 

@@ -145,12 +145,19 @@ def test_a_restored_partition_is_kept_until_its_date(pg_conn, pg_dsn, tmp_path, 
     assert maintain(pg_dsn, config).code == 0
     until = (datetime.now(timezone.utc) + timedelta(days=400)).date().isoformat()
     for m in manifests(out):  # both: no gap is left between them and the rest
-        assert b"pgpart: detached from" in (out / m["file"]).read_bytes()  # the archive mark
+        dump = (out / m["file"]).read_bytes()
+        assert b'"kind": "archiving"' in dump and b"pgpart_mark" in dump  # the archive mark
         back = restore(out / m["file"], pg_dsn, config, "--keep-until", until)
         assert back.code == 0, back.stderr
         assert f"kept until {until}T00:00:00+00:00" in back.stdout
         row = pg_conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (m["table"],))
-        assert row.fetchone() == (None,)  # the mark is not restored
+        assert row.fetchone() == (None,)
+        marks = pg_conn.execute(  # the mark is not restored
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass"
+            " AND conname = 'pgpart_mark'",
+            (m["table"],),
+        )
+        assert marks.fetchall() == []
 
     # The hourly maintain leaves it alone; check says why, as information.
     run = maintain(pg_dsn, config, "-f", "json")
@@ -184,9 +191,7 @@ def test_a_restored_partition_is_kept_until_its_date(pg_conn, pg_dsn, tmp_path, 
     assert len(second) == 1 and second[0]["rows"] == before[EXPIRED[0]][0]
 
 
-def test_a_later_now_never_releases_a_restored_partition(
-    pg_conn, pg_dsn, tmp_path, pg_bin
-) -> None:
+def test_a_later_now_never_releases_a_restored_partition(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
     """--now past the keep-until date does not release a restored partition:
     a writing run goes by the earlier of --now and the server's clock, as
     every retention cutoff does."""
@@ -202,7 +207,8 @@ def test_a_later_now_never_releases_a_restored_partition(
     assert run.code in (0, 2), run.stderr
     assert state(pg_conn, first["table"]) == "attached"
     assert not [
-        a for a in run.json()["actions"]
+        a
+        for a in run.json()["actions"]
         if a["action"] == "archive" and a["partition"] == first["table"]
     ]
 
@@ -247,12 +253,6 @@ def test_the_dry_run_restores_nothing(pg_conn, pg_dsn, tmp_path, pg_bin) -> None
 # --- issue 22, row 9: the partition's own comment ----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retention's mark still replaces the partition's comment before the dump"
-    " (pgpart.db.ddl_retention, being redesigned); restore already brings back the comment"
-    " the dump holds, without pgpart's mark",
-)
 def test_a_partitions_own_comment_survives_archive_and_restore(
     pg_conn, pg_dsn, tmp_path, pg_bin
 ) -> None:

@@ -158,17 +158,28 @@ def test_odd_names_are_quoted_everywhere() -> None:
 
 def test_drop_steps_and_transactions() -> None:
     concurrent = steps_for(drop(REF, "old", concurrently=True), DdlOptions())
-    # Marked first (committed on its own), so that a detach whose drop never
-    # happens is found again by check (detached_leftover).
-    assert [s.in_transaction for s in concurrent] == [True, False, True]
-    assert render_sql(concurrent[0].statements[-1]) == (
-        'COMMENT ON TABLE "public"."old" IS'
-        f" 'pgpart: detached from public.messages (oid {REF.oid}) for retention, to be dropped'"
+    # The intent (committed on its own) before the detach, the claim after it,
+    # then the drop: a detach whose drop never happens is found again by check
+    # (detached_leftover); only the claim lets a later run drop it.
+    assert [s.in_transaction for s in concurrent] == [True, False, True, True]
+    texts = [render_sql(s) for s in concurrent[0].statements]
+    assert 'ALTER TABLE "public"."old" DROP CONSTRAINT IF EXISTS "pgpart_mark"' in texts
+    assert any(
+        t.startswith('ALTER TABLE "public"."old" ADD CONSTRAINT "pgpart_mark" CHECK (')
+        and t.endswith(") NOT VALID")
+        for t in texts
     )
+    assert texts[-1].startswith('COMMENT ON CONSTRAINT "pgpart_mark" ON "public"."old" IS')
+    assert '"phase": "detaching"' in texts[-1]
+    assert not any(t.startswith("COMMENT ON TABLE") for t in texts)  # the table's own comment
     assert render_sql(concurrent[1].statements[-1]) == (
         'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old" CONCURRENTLY'
     )
-    assert render_sql(concurrent[2].statements[-1]) == 'DROP TABLE "public"."old"'
+    claim = render_sql(concurrent[2].statements[-1])
+    assert (
+        claim.startswith('COMMENT ON CONSTRAINT "pgpart_mark"') and '"phase": "detached"' in claim
+    )
+    assert render_sql(concurrent[3].statements[-1]) == 'DROP TABLE "public"."old"'
     assert script(concurrent)[-1] == "COMMIT" and script(concurrent)[0] == "BEGIN"
 
     (one,) = steps_for(drop(REF, "old", concurrently=False), DdlOptions())
@@ -181,11 +192,13 @@ def test_drop_steps_and_transactions() -> None:
         'LOCK TABLE ONLY "public"."messages" IN ACCESS EXCLUSIVE MODE'
     )
     assert render_sql(plain.statements[-1]) == 'DROP TABLE "public"."old"'
-    # A concurrent detach cut short is completed by FINALIZE, then the drop goes on.
-    assert [render_sql(s.statements[-1]) for s in one.on_pending] == [
-        'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old" FINALIZE',
-        'DROP TABLE "public"."old"',
-    ]
+    # A concurrent detach cut short is completed by FINALIZE with the claim in
+    # one transaction, then the drop goes on.
+    finalize, drop_it = one.on_pending
+    finalizing = [render_sql(s) for s in finalize.statements]
+    assert 'ALTER TABLE "public"."messages" DETACH PARTITION "public"."old" FINALIZE' in finalizing
+    assert '"phase": "detached"' in finalizing[-1]
+    assert render_sql(drop_it.statements[-1]) == 'DROP TABLE "public"."old"'
 
 
 def test_finalize_runs_in_a_transaction() -> None:

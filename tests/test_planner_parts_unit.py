@@ -43,6 +43,7 @@ from pgpart.core.retention import (
     retention_cutoff,
     too_short,
 )
+from pgpart.core.retention_rules import Removal
 from pgpart.core.snapshot import Login, Partition, PartitionedTable
 from pgpart.core.table_frame import TableFrame, table_ref
 from tests.test_planner_unit import DEFAULT, NOW, monthly, part, snapshot, table, utc
@@ -232,14 +233,14 @@ def test_drop_removes_pending_detaches_too_and_detach_leaves_them_to_finalize(
     f = frame(t)
     ref = table_ref(f)
     expired = expired_before(f, utc(2026, 6))
-    dropped, refused = removals(f, ref, snapshot(t), expired, detach=False)
+    dropped, refused = removals(f, ref, snapshot(t), expired, Removal.DROP)
     assert not refused
     assert [(type(a), a.partition) for a in dropped] == [
         (DropPartition, "events_2026_03"),
         (DropPartition, "events_2026_04"),
         (DropPartition, "events_2026_05"),
     ]
-    detached, _ = removals(f, ref, snapshot(t), expired, detach=True)
+    detached, _ = removals(f, ref, snapshot(t), expired, Removal.DETACH)
     assert [(type(a), a.partition) for a in detached] == [
         (DetachPartition, "events_2026_04"),
         (DetachPartition, "events_2026_05"),

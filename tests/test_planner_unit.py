@@ -216,12 +216,31 @@ def test_retention_leaves_what_the_login_role_may_not_drop(policy: TablePolicy) 
     assert "events_2026_05" in problem.message and "GRANT archiver TO app" in problem.message
 
 
+LEGACY = "pgpart: detached from public.events (oid 1) for retention, to be dropped"
+
+
 def test_a_leftover_is_reported_and_dropped(policy: TablePolicy) -> None:
-    t = table(*monthly(range(-1, 1)), leftovers=(Leftover("public", "events_2026_01", "app"),))
+    """Dropped only while still expired under the retention in force, and
+    while its range is known."""
+    jan = Leftover("public", "events_2026_01", "app", LEGACY, 7, None, utc(2026, 1), utc(2026, 2))
+    t = table(*monthly(range(-1, 1)), leftovers=(jan,))
     keep = replace(policy, retention=Duration(months=6))
     got = plan_one(t, keep)
-    assert DropLeftover(ref(t), "events_2026_01", "public", "app") in got.actions
+    assert (
+        DropLeftover(
+            ref(t), "events_2026_01", "public", "app", 7, LEGACY, utc(2026, 1), utc(2026, 2)
+        )
+        in got.actions
+    )
     assert "detached_leftover" in [p.code for p in got.problems]
+    # retention raised past its range: reported, left alone
+    longer = plan_one(t, replace(keep, retention=Duration(months=12)))
+    assert not [a for a in longer.actions if isinstance(a, DropLeftover)]
+    (found,) = [p for p in longer.problems if p.code == "detached_leftover"]
+    assert "the retention in force keeps its range" in found.message
+    # a range pgpart cannot tell: reported, left alone
+    unknown = table(*monthly(range(-1, 1)), leftovers=(replace(jan, lower=None, upper=None),))
+    assert not [a for a in plan_one(unknown, keep).actions if isinstance(a, DropLeftover)]
 
 
 def test_what_cannot_be_reproduced_creates_nothing(policy: TablePolicy) -> None:

@@ -2,50 +2,25 @@
 
 ``retention_mode = "archive"`` turns each expired partition's drop into an
 ArchivePartition (detach, pg_dump, verify, manifest, archive_command, drop:
-carried out by ``pgpart.db.archive``), and every table an earlier run detached
-and did not drop (a leftover, marked with a comment) into an archive that
-resumes where that run stopped.
+carried out by ``pgpart.db.archive``), and every verified leftover of an
+earlier run (pgpart.core.leftovers: still detached, still the same table,
+still expired) into an archive that resumes where that run stopped.
 
-The mark is the comment retention already uses (``check`` reports marked
-tables as detached_leftover); archive mode adds the bounds to it, since a
-detached table no longer has any.
+The partition is marked as retention marks what it detaches (kind
+ARCHIVING: pgpart.core.marks), so that ``check`` reports it as
+detached_leftover should the run stop before the drop; a foreign-table
+partition is only detached (retention_rules), never archived.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core.plan import Action, ArchivePartition, DropPartition, TableRef
 from pgpart.core.request import Request
-from pgpart.core.siblings import LEFTOVER_MARK
 from pgpart.core.snapshot import Leftover
-
-_BOUNDS = re.compile(r" for archive from (\S+) to (\S+), to be dropped\Z")
-
-
-def archive_mark(table: TableRef, lower: datetime | None, upper: datetime | None) -> str:
-    """The comment put on a partition before it is detached for archiving."""
-    lo = lower.isoformat() if lower else "-"
-    hi = upper.isoformat() if upper else "-"
-    return (
-        f"{LEFTOVER_MARK}{table.qualified} (oid {table.oid})"
-        f" for archive from {lo} to {hi}, to be dropped"
-    )
-
-
-def marked_bounds(note: str) -> tuple[datetime | None, datetime | None]:
-    """The bounds an archive mark records; (None, None) for other marks."""
-    found = _BOUNDS.search(note)
-    if not found:
-        return None, None
-    try:
-        lo, hi = (None if v == "-" else datetime.fromisoformat(v) for v in found.groups())
-    except ValueError:
-        return None, None
-    return lo, hi
 
 
 def archiving(
@@ -61,9 +36,19 @@ def archiving(
         return ()
     out: list[Action] = []
     for left in leftovers:
-        lo, hi = marked_bounds(left.note)
         out.append(
-            _archive(ref, policy, left.schema, left.name, lo, hi, detached=True, owner=left.owner)
+            _archive(
+                ref,
+                policy,
+                left.schema,
+                left.name,
+                left.lower,
+                left.upper,
+                detached=True,
+                owner=left.owner,
+                oid=left.oid,
+                note=left.note,
+            )
         )
     for a in retention:
         if isinstance(a, DropPartition):
@@ -77,6 +62,7 @@ def archiving(
                     a.upper,
                     concurrently=a.concurrently,
                     owner=a.owner or ref.owner,
+                    oid=a.oid,
                 )
             )
         else:
@@ -104,8 +90,10 @@ def _archive(
     upper: datetime | None,
     *,
     owner: str,
+    oid: int,
     concurrently: bool = False,
     detached: bool = False,
+    note: str = "",
 ) -> ArchivePartition:
     assert policy.archive_dir is not None
     return ArchivePartition(
@@ -121,4 +109,6 @@ def _archive(
         archive_command=policy.archive_command,
         pg_bin=policy.pg_bin,
         archive_timeout_s=policy.archive_timeout.milliseconds() / 1000,
+        oid=oid,
+        note=note,
     )

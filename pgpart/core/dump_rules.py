@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pgpart.core.identifiers import display_name
+from pgpart.core.marks import MARK_CONSTRAINT
 from pgpart.core.sql_tokens import (
     Kind,
     Token,
@@ -95,6 +96,10 @@ class DumpVerdict:
     restore: tuple[int, ...]  # the dump ids of the table and its own entries, in order
     table_comment: TocEntry | None  # the COMMENT ON TABLE entry, if any
     comment_text: str | None  # its text
+    # pgpart's marks (the constraint MARK_CONSTRAINT and its comment): the
+    # table's own, and left out of any restore (a retention mark must never
+    # come back with the table)
+    marks: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -116,6 +121,7 @@ class _Judge:
         self.accepted: dict[int, TocEntry] = {table.dump_id: table}
         self.reasons: dict[int, str] = {}
         self.comment: tuple[TocEntry, str] | None = None
+        self.marks: list[int] = []
 
     def run(self, entries: Sequence[TocEntry]) -> DumpVerdict:
         table = next(iter(self.accepted.values()))
@@ -145,7 +151,8 @@ class _Judge:
             refused.append(f"no TABLE DATA of {display_name(self.schema, self.name)}")
         kept = tuple(e.dump_id for e in entries if e.dump_id in self.accepted)
         entry, text = self.comment if self.comment else (None, None)
-        return DumpVerdict(tuple(refused), kept, entry, text)
+        marks = tuple(i for i in self.marks if i in self.accepted)
+        return DumpVerdict(tuple(refused), kept, entry, text, marks)
 
     # --- one entry -------------------------------------------------------------
 
@@ -276,7 +283,17 @@ def _data(j: _Judge, e: TocEntry, parsed: Statements, copy: Statements) -> str |
 
 def _constraint(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str | None:
     ok = bool(parsed) and j._alter(parsed[0], (("add", "constraint"),))
+    if ok and _added_name(parsed[0]) == MARK_CONSTRAINT:
+        j.marks.append(e.dump_id)
     return _one(j, e, parsed, ok)
+
+
+def _added_name(s: list[Token]) -> str | None:
+    """The name after ADD CONSTRAINT."""
+    for i in range(len(s) - 2):
+        if s[i].is_word("add") and s[i + 1].is_word("constraint"):
+            return s[i + 2].name
+    return None
 
 
 def _head(parsed: Statements, *words: str) -> tuple[str, ...]:
@@ -317,6 +334,8 @@ def _comment(j: _Judge, e: TocEntry, parsed: Statements, _: Statements) -> str |
         ok = j._is_table(body, 0) == len(body) - 2 and body[-2].is_symbol(".")
     elif target.is_word("constraint", "trigger", "policy"):
         ok = len(body) >= 2 and body[1].is_word("on") and j._is_table(body, 2) == len(body)
+        if ok and target.is_word("constraint") and body[0].name == MARK_CONSTRAINT:
+            j.marks.append(e.dump_id)
     elif target.is_word("index", "statistics"):
         ok = len(body) == 3 and j._schema_name(body, 0) in _owned_names(j)
     return _one(j, e, parsed, ok)

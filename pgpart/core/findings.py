@@ -1,6 +1,7 @@
 """What check reports about one table's state, every mode alike: whether
 pgpart can work on it at all (and read its bounds), its coverage (missing_current,
-insufficient_ahead, gap), its DEFAULT partition's rows, and hygiene
+insufficient_ahead, gap; a gap wholly before the retention cutoff is
+information only), its DEFAULT partition's rows, and hygiene
 (pending_detach, retention_overdue)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pgpart.core.identifiers import display_part
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
 from pgpart.core.request import Target
-from pgpart.core.retention import Expired
+from pgpart.core.retention import Expired, retention_cutoff
 from pgpart.core.snapshot import Partition, PartitionedTable
 from pgpart.core.table_frame import TableFrame, wall_text
 from pgpart.core.wording import counted
@@ -100,18 +101,20 @@ def coverage_problems(
     elif current[1] is not None:
         short = _ahead_problem(frame, current[1], policy)
         problems += [short] if short else []
+    # A hole wholly before the retention cutoff is retention's own doing (a
+    # partition it had to keep attached, older than ones it removed): no row
+    # belongs there any more, so it is information, not a warning.
+    cutoff = retention_cutoff(frame, policy.retention) if policy.retention else None
     for (_, a_hi), (b_lo, _) in itertools.pairwise(stretches):
         assert a_hi is not None and b_lo is not None
         if a_hi <= frame.now < b_lo:
             continue  # already reported as missing_current
-        problems.append(
-            Problem(
-                Status.WARNING,
-                ProblemCode.GAP,
-                f"no partition covers [{describe_moment(a_hi, frame.tz)}, "
-                f"{describe_moment(b_lo, frame.tz)})",
-            )
-        )
+        span = f"[{describe_moment(a_hi, frame.tz)}, {describe_moment(b_lo, frame.tz)})"
+        if cutoff is not None and b_lo <= cutoff:
+            text = f"no partition covers {span}: retention left it, wholly before its cutoff"
+            problems.append(Problem(Status.INFO, ProblemCode.GAP, text))
+            continue
+        problems.append(Problem(Status.WARNING, ProblemCode.GAP, f"no partition covers {span}"))
     return problems
 
 

@@ -111,6 +111,7 @@ class DropPartition:
     detach_first: bool  # detach (concurrently where possible) and then drop
     concurrently: bool  # DETACH ... CONCURRENTLY (14+, no default partition)
     owner: str | None = None  # the partition's owner, who may drop it (None: the parent's)
+    oid: int = 0  # the partition's own oid, which retention's mark binds to (0: unknown)
 
     action = "drop"
 
@@ -138,14 +139,38 @@ class FinalizeDetach:
 
 @dataclass(frozen=True, slots=True)
 class DropLeftover:
-    """Drop a table pgpart detached for retention and could not drop then."""
+    """Drop a table pgpart detached for retention and could not drop then,
+    once verified (pgpart.core.leftovers); the step checks again that the
+    table and its mark are what the plan read."""
 
     table: TableRef
     partition: str
     partition_schema: str
     owner: str
+    oid: int = 0  # the table the plan verified (0: not checked again)
+    note: str = ""  # its mark's text as the plan read it
+    lower: datetime | None = None
+    upper: datetime | None = None
 
     action = "drop_leftover"
+
+
+@dataclass(frozen=True, slots=True)
+class UnmarkPartition:
+    """Remove a retention mark left on a partition that is still attached (a
+    detach that did not happen): never a licence, and it would outlive a
+    later detach by hand. An earlier pgpart's mark (``legacy``: the table's
+    comment) is cleared only while the comment is still exactly ``note``."""
+
+    table: TableRef
+    partition: str
+    partition_schema: str
+    owner: str
+    oid: int
+    note: str
+    legacy: bool
+
+    action = "unmark"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +190,8 @@ class ArchivePartition:
     archive_command: str | None = None
     pg_bin: str | None = None
     archive_timeout_s: float = 3600.0  # archive_command is killed past it
+    oid: int = 0  # the partition's own oid, which retention's mark binds to
+    note: str = ""  # a leftover's mark as the plan read it (checked before anything)
 
     action = "archive"
 
@@ -212,6 +239,7 @@ Action = (
     | ArchivePartition
     | AnalyzeTable
     | RefreshSubscription
+    | UnmarkPartition
 )
 
 

@@ -44,6 +44,7 @@ from pgpart.core.framing import (
     unknown_interval,
 )
 from pgpart.core.identifiers import display_part
+from pgpart.core.leftovers import Judged
 from pgpart.core.locked import locked_problem
 from pgpart.core.opaque_current import opaque_current_problem
 from pgpart.core.plan import (
@@ -72,13 +73,16 @@ from pgpart.core.retention import (
     drop_right_problems,
     expired_before,
     finalize_actions,
+    judged_leftovers,
     leftover_problems,
     removals,
     retention_actions,
     retention_cutoff,
     short_retention,
     too_short,
+    unmark_actions,
 )
+from pgpart.core.retention_rules import blocker_problems, fk_order, fk_refusals, removal_of
 from pgpart.core.snapshot import PartitionedTable, Snapshot
 from pgpart.core.table_frame import TableFrame, as_reported, table_ref
 
@@ -99,7 +103,10 @@ def plan(targets: Sequence[Target], snapshot: Snapshot, now: datetime, request: 
     """Plan every target independently; one bad table never hides another."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    tables = tuple(_plan_table(t, snapshot, now, request) for t in targets)
+    refusals = fk_refusals(targets, request)
+    tables = tuple(_plan_table(t, snapshot, now, request, refusals) for t in targets)
+    # Retention across tables linked by foreign keys: referencing side first.
+    tables = fk_order(tables, {t.table.oid: t.table for t in targets if t.table is not None})
     if request.mode in (Mode.MAINTAIN, Mode.CREATE):
         tables = with_refreshes(tables, snapshot)  # subscriptions to bring partitions into
     return Plan(
@@ -123,9 +130,18 @@ class _Expiry:
     retained: Expired | None  # by the policy's retention (None: it has none)
     retention_short: bool  # that retention is shorter than one interval
     removing: Expired | None  # what this run would remove (drop: --before/--older-than)
+    leftovers: tuple[Judged, ...]  # earlier runs' leftovers, judged by the policy in force
+    refused: Problem | None  # retention refused (a foreign key: retention_rules)
 
     @classmethod
-    def of(cls, frame: TableFrame, policy: TablePolicy, request: Request, now: datetime) -> _Expiry:
+    def of(
+        cls,
+        frame: TableFrame,
+        policy: TablePolicy,
+        request: Request,
+        now: datetime,
+        refused: Problem | None,
+    ) -> _Expiry:
         retention = policy.retention
         retained = None
         if retention is not None:
@@ -135,10 +151,19 @@ class _Expiry:
         if request.mode is Mode.DROP:
             removing = expired_before(frame, drop_cutoff(frame, request))
         # A restored partition is left alone until the date its restore set.
-        return cls(without_kept(retained, now), short, without_kept(removing, now))
+        judged = judged_leftovers(frame, policy, request, short)
+        removing = without_kept(removing, now)
+        refused = refused if removing and removing.partitions else None
+        return cls(without_kept(retained, now), short, removing, judged, refused)
 
 
-def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Request) -> TablePlan:
+def _plan_table(
+    target: Target,
+    snapshot: Snapshot,
+    now: datetime,
+    request: Request,
+    refusals: Mapping[int, Problem],
+) -> TablePlan:
     table = target.table
     problem = unsupported(target)
     if problem is not None or table is None:
@@ -151,7 +176,7 @@ def _plan_table(target: Target, snapshot: Snapshot, now: datetime, request: Requ
     # earlier of now and the server's in a writing run, as every cutoff is.
     writing = request.mode in (Mode.MAINTAIN, Mode.DROP) and snapshot.server_now is not None
     clock = min(now, snapshot.server_now) if writing and snapshot.server_now else now
-    expiry = _Expiry.of(frame, policy, request, clock)
+    expiry = _Expiry.of(frame, policy, request, clock, refusals.get(table.oid))
     copy, found = _findings(frame, target, snapshot, request, expiry)
     found += restored_problems(table, now)
     problems += found
@@ -227,9 +252,13 @@ def _findings(
     problems += marked
     if request.mode is Mode.CHECK and table.default is not None and frame.interval is not None:
         problems += _relocation_ahead(frame, target, snapshot, copy)
-    problems += leftover_problems(table)
+    problems += leftover_problems(table, expiry.leftovers)
     drops = request.mode is Mode.DROP or policy.retention_mode is not RetentionMode.DETACH
-    problems += drop_right_problems(table, snapshot, expiry.removing if drops else None)
+    problems += [expiry.refused] if expiry.refused else []
+    removing = None if expiry.refused else expiry.removing
+    problems += drop_right_problems(table, snapshot, removing if drops else None, expiry.leftovers)
+    if removing is not None:
+        problems += blocker_problems(table, removing.partitions, removal_of(policy, request))
     note = clock_note(frame, policy, request, expiry.removing)
     problems += [note] if note else []
     problems += table_problems(frame, snapshot, check=request.mode is Mode.CHECK)
@@ -334,9 +363,8 @@ def _actions(
     ref = table_ref(frame)
     if request.mode is Mode.DROP:
         assert expiry.removing is not None
-        removed, refused = removals(
-            frame, ref, snapshot, expiry.removing, detach=request.drop_detach
-        )
+        how = removal_of(policy, request)
+        removed, refused = removals(frame, ref, snapshot, expiry.removing, how)
         removed = archived_drops(ref, removed, policy, request)
         return finalize_actions(frame, ref, removed) + removed, [], refused
     if frame.interval is None:
@@ -352,8 +380,12 @@ def _actions(
         and retained is not None
         and (request.force or not expiry.retention_short)
     ):
-        retention, refused = retention_actions(frame, ref, snapshot, policy, retained)
-        failing = failing or refused
+        # Refused (a foreign key): nothing expired is removed; leftovers still are.
+        kept = replace(retained, partitions=()) if expiry.refused else retained
+        retention, refused = retention_actions(frame, ref, snapshot, policy, kept, expiry.leftovers)
+        failing = failing or refused or expiry.refused is not None
+    if request.mode is Mode.MAINTAIN:
+        retention = unmark_actions(frame, ref, retention) + retention
     return finalize_actions(frame, ref, retention) + creates + retention, problems, failing
 
 

@@ -1,7 +1,9 @@
 """Retention as the planner sees it: which partitions have expired, the
 findings about them (retention_too_short, cannot_drop, detached_leftover),
-and the actions that remove them (drop, detach, archive, the leftovers of
-earlier runs, and finishing interrupted detaches)."""
+and the actions that remove them (drop, detach, archive, the verified
+leftovers of earlier runs, clearing marks left on attached partitions, and
+finishing interrupted detaches). What keeps a partition from going is
+pgpart.core.retention_rules'; what a leftover may be, pgpart.core.leftovers'."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from datetime import datetime
 from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.durations import Duration
+from pgpart.core.leftovers import Judged, judge
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import (
     Action,
@@ -24,8 +27,10 @@ from pgpart.core.plan import (
     ProblemCode,
     Status,
     TableRef,
+    UnmarkPartition,
 )
 from pgpart.core.request import Mode, Request
+from pgpart.core.retention_rules import Removal, blockers, is_foreign, removal_of
 from pgpart.core.snapshot import Leftover, Partition, PartitionedTable, Snapshot
 from pgpart.core.table_frame import TableFrame, to_key_space
 
@@ -143,18 +148,24 @@ def may_drop(snapshot: Snapshot, owner: str | None) -> bool:
 
 
 def drop_right_problems(
-    table: PartitionedTable, snapshot: Snapshot, dropping: Expired | None
+    table: PartitionedTable,
+    snapshot: Snapshot,
+    dropping: Expired | None,
+    leftovers: Sequence[Judged] = (),
 ) -> list[Problem]:
     """Partitions retention would drop but pgpart's role may not: said before
     anything is detached (a detached partition that cannot be dropped would
     take its rows out of the table). ``dropping``: what this run's retention
-    would drop (None: it drops nothing)."""
+    would drop (None: it drops nothing; foreign tables are only detached);
+    ``leftovers``: those of earlier runs, as judged."""
     if dropping is None:
         return []
     denied: list[Partition | Leftover] = [
-        p for p in dropping.partitions if not may_drop(snapshot, p.owner)
+        p
+        for p in dropping.partitions
+        if not is_foreign(table, p) and not may_drop(snapshot, p.owner)
     ]
-    denied += [p for p in table.leftovers if not may_drop(snapshot, p.owner)]
+    denied += [j.leftover for j in leftovers if j.go and not may_drop(snapshot, j.leftover.owner)]
     if not denied:
         return []
     owners = sorted({p.owner or "?" for p in denied})
@@ -172,92 +183,149 @@ def drop_right_problems(
     ]
 
 
-def leftover_problems(table: PartitionedTable) -> list[Problem]:
-    """Tables pgpart's retention detached and did not drop (marked by a comment)."""
-    return [
-        Problem(
-            Status.WARNING,
-            ProblemCode.DETACHED_LEFTOVER,
-            f"{left.qualified} was detached from {table.qualified} by pgpart's retention and "
-            "not dropped: its rows are no longer in the table; maintain "
-            + (
-                "archives it, then drops it (retention_mode = archive)"
-                if " for archive " in left.note
-                else "drops it (retention_mode = drop)"
+def leftover_cutoff(
+    frame: TableFrame, policy: TablePolicy, request: Request, short: bool
+) -> tuple[datetime | None, str]:
+    """The moment before which the policy in force removes partitions, by the
+    retention clock (None: it removes none now, and why)."""
+    if policy.retention is None:
+        return None, "the table has no retention now"
+    if policy.retention_mode is RetentionMode.DETACH:
+        return None, "retention_mode is detach: pgpart keeps what it detaches"
+    if short and not request.force:
+        return None, "the table's retention is refused (shorter than one partition)"
+    return min(retention_cutoff(frame, policy.retention), frame.retention_clock), ""
+
+
+def judged_leftovers(
+    frame: TableFrame, policy: TablePolicy, request: Request, short: bool
+) -> tuple[Judged, ...]:
+    cutoff, keeps = leftover_cutoff(frame, policy, request, short)
+    return tuple(judge(left, cutoff, keeps) for left in frame.table.leftovers)
+
+
+def leftover_problems(table: PartitionedTable, judged: Sequence[Judged]) -> list[Problem]:
+    """Tables retention detached (or meant to) and did not drop: reported
+    until they are dropped, re-attached, or their mark is removed."""
+    out = []
+    for j in judged:
+        left = j.leftover
+        if j.go:
+            then = "archives it, then drops it" if left.archive else "drops it"
+            text = (
+                f"{left.qualified} was detached from {table.qualified} by pgpart's retention and"
+                f" not dropped: its rows are no longer in the table; maintain {then} ({j.why}),"
+                " or DROP TABLE or re-attach it yourself"
             )
-            + ", or DROP TABLE or re-attach it yourself",
-        )
-        for left in table.leftovers
-    ]
+        else:
+            text = (
+                f"{left.qualified} was detached from {table.qualified} and carries pgpart's"
+                f" retention mark; pgpart leaves it alone: {j.why}. Its rows are no longer in"
+                f" the table: {j.fix}"
+            )
+        out.append(Problem(Status.WARNING, ProblemCode.DETACHED_LEFTOVER, text))
+    return out
 
 
 def removals(
-    frame: TableFrame, ref: TableRef, snapshot: Snapshot, expired: Expired, *, detach: bool
+    frame: TableFrame, ref: TableRef, snapshot: Snapshot, expired: Expired, how: Removal
 ) -> tuple[tuple[Action, ...], bool]:
     """The actions removing expired partitions, and whether some partition had
-    to be left (pgpart's role may not drop it: cannot_drop says so)."""
+    to be left (pgpart's role may not drop it, or something depends on it:
+    cannot_drop says so). Foreign tables are detached, never dropped, after
+    the rest: a failure there holds up no local partition."""
     # DETACH CONCURRENTLY takes only SHARE UPDATE EXCLUSIVE on the parent, but
     # is refused when a default partition exists and needs PostgreSQL 14.
     # https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-DETACH-PARTITION
-    concurrently = frame.table.default is None and snapshot.server_version >= 140000
+    table = frame.table
+    concurrently = table.default is None and snapshot.server_version >= 140000
+    detach = how is Removal.DETACH
     actions: list[Action] = []
+    foreign: list[Action] = []
     refused = False
     # A pending detach that is also expired is dropped (finalize, then drop):
     # finalizing alone would leave a table retention can no longer see.
     for p in expired.settled if detach else expired.partitions:
         assert p.upper is not None
-        if not detach and not may_drop(snapshot, p.owner):
+        if blockers(table, p, how):
             refused = True
+            continue
+        if is_foreign(table, p):
+            if not p.pending_detach:  # a pending one is finalized (finalize_actions)
+                foreign.append(
+                    DetachPartition(ref, p.name, p.schema, p.lower, p.upper, concurrently)
+                )
             continue
         if detach:
             actions.append(DetachPartition(ref, p.name, p.schema, p.lower, p.upper, concurrently))
-        else:
-            actions.append(
-                DropPartition(
-                    ref,
-                    p.name,
-                    p.schema,
-                    p.lower,
-                    p.upper,
-                    detach_first=True,
-                    concurrently=concurrently,
-                    owner=p.owner,
-                )
+            continue
+        if not may_drop(snapshot, p.owner):
+            refused = True
+            continue
+        actions.append(
+            DropPartition(
+                ref,
+                p.name,
+                p.schema,
+                p.lower,
+                p.upper,
+                detach_first=True,
+                concurrently=concurrently,
+                owner=p.owner,
+                oid=p.oid,
             )
-    return tuple(actions), refused
+        )
+    return tuple(actions + foreign), refused
 
 
 def retention_actions(
-    frame: TableFrame, ref: TableRef, snapshot: Snapshot, policy: TablePolicy, expired: Expired
+    frame: TableFrame,
+    ref: TableRef,
+    snapshot: Snapshot,
+    policy: TablePolicy,
+    expired: Expired,
+    judged: Sequence[Judged],
 ) -> tuple[tuple[Action, ...], bool]:
-    """maintain's retention by the policy's retention_mode, leftovers of earlier
-    runs included; and whether something had to be left (cannot_drop)."""
-    detach = policy.retention_mode is RetentionMode.DETACH
-    actions, refused = removals(frame, ref, snapshot, expired, detach=detach)
-    if policy.retention_mode is RetentionMode.ARCHIVE:
+    """maintain's retention by the policy's retention_mode, the verified
+    leftovers of earlier runs included; and whether something had to be
+    left (cannot_drop)."""
+    how = removal_of(policy, Request(Mode.MAINTAIN))
+    actions, refused = removals(frame, ref, snapshot, expired, how)
+    going = [j.leftover for j in judged if j.go]
+    allowed = [left for left in going if may_drop(snapshot, left.owner)]
+    refused = refused or len(allowed) < len(going)
+    if how is Removal.ARCHIVE:
         # Dump, verify and upload before each drop; leftovers first (resume).
         from pgpart.core.archive_plan import archiving
 
-        left = [p for p in frame.table.leftovers if may_drop(snapshot, p.owner)]
-        actions = archiving(ref, actions, left, policy)
-        return actions, refused or len(left) < len(frame.table.leftovers)
-    if not detach:
-        leftovers, refused_leftover = _leftover_drops(frame, ref, snapshot)
-        return actions + leftovers, refused or refused_leftover
+        return archiving(ref, actions, allowed, policy), refused
+    if how is Removal.DROP:
+        actions += tuple(
+            DropLeftover(
+                ref, left.name, left.schema, left.owner, left.oid, left.note, left.lower, left.upper
+            )
+            for left in allowed
+        )
     return actions, refused
 
 
-def _leftover_drops(
-    frame: TableFrame, ref: TableRef, snapshot: Snapshot
-) -> tuple[tuple[Action, ...], bool]:
-    actions: list[Action] = []
-    refused = False
-    for left in frame.table.leftovers:
-        if may_drop(snapshot, left.owner):
-            actions.append(DropLeftover(ref, left.name, left.schema, left.owner))
-        else:
-            refused = True
-    return tuple(actions), refused
+def unmark_actions(
+    frame: TableFrame, ref: TableRef, retention: Sequence[Action]
+) -> tuple[Action, ...]:
+    """Clear the retention marks left on attached partitions, except where
+    this run's retention removes the partition anyway (its own steps mark it
+    afresh): planned before the retention actions, so that a detach never
+    carries a stale mark away."""
+    removing = {
+        (a.partition_schema, a.partition)
+        for a in retention
+        if isinstance(a, (DropPartition, ArchivePartition))
+    }
+    return tuple(
+        UnmarkPartition(ref, m.name, m.schema, m.owner, m.oid, m.note, m.legacy)
+        for m in frame.table.retention.stale_marks
+        if (m.schema, m.name) not in removing
+    )
 
 
 def finalize_actions(

@@ -12,9 +12,10 @@ from datetime import datetime
 
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
-from pgpart.core.marks import MarkedTable
+from pgpart.core.marks import MarkedTable, RetentionMark
 from pgpart.core.opaque_current import OpaqueCurrent
 from pgpart.core.replication_facts import Replication
+from pgpart.core.retention_facts import RetentionFacts
 from pgpart.core.row_code import RowCode
 from pgpart.core.siblings import ParentFacts, Templates
 
@@ -57,16 +58,27 @@ class Partition:
 
 @dataclass(frozen=True, slots=True)
 class Leftover:
-    """A table pgpart detached for retention and did not drop (it is marked)."""
+    """A standalone table carrying a retention mark: detached by pgpart's
+    retention (or meant to be) and not dropped. A claim the planner verifies
+    (pgpart.core.leftovers) before anything is done with it."""
 
     schema: str
     name: str
     owner: str
-    note: str = ""  # the mark (a table comment): archive mode records the bounds in it
+    note: str = ""  # the mark's text: its constraint's comment (an earlier pgpart's: the table's)
+    oid: int = 0
+    mark: RetentionMark | None = None  # None: the comment mark of an earlier pgpart
+    lower: datetime | None = None  # its range, when known (from the mark, or the CHECK
+    upper: datetime | None = None  # DETACH ... CONCURRENTLY added); upper None: unknown
+    archive: bool = False  # marked to be archived before it is dropped
 
     @property
     def qualified(self) -> str:
         return display_name(self.schema, self.name)
+
+    @property
+    def legacy(self) -> bool:
+        return self.mark is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,7 @@ class PartitionedTable:
     templates: Templates = field(default_factory=Templates)  # newest siblings, for planning
     facts: ParentFacts = field(default_factory=ParentFacts)
     leftovers: tuple[Leftover, ...] = ()
+    retention: RetentionFacts = field(default_factory=RetentionFacts)  # foreign, blockers, FKs
     # Functions of non-superusers run for rows moved out of DEFAULT (tables
     # with a DEFAULT partition; pgpart.core.row_code)
     row_code: tuple[RowCode, ...] = ()

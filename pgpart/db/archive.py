@@ -9,9 +9,10 @@ the one before succeeded:
    it (archive_safety.claim: a flock in archive_dir, named for this
    database of this cluster): a partition another pgpart run holds is
    skipped, never archived twice; a killed run's partial files are removed;
-2. mark the partition (the comment ``check`` reports as detached_leftover,
-   with its bounds) and detach it, CONCURRENTLY where possible, with the
-   lock timeout and retries of any retention step;
+2. detach it, CONCURRENTLY where possible, with the lock timeout and
+   retries of any retention step, marked as retention marks what it
+   detaches (pgpart.db.retention_marking: the mark ``check`` reports as
+   detached_leftover, on a constraint, the table's own comment untouched);
 3. count its rows; ``pg_dump -Fc`` it (outside any transaction) into a
    temporary file, hashing (sha256) and feeding every byte to ``pg_restore
    --data-only`` on the way, whose COPY lines must number exactly the
@@ -41,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.core.archive_plan import archive_mark
 from pgpart.core.identifiers import display_name
-from pgpart.core.plan import ArchivePartition, DetachPartition, DropLeftover
+from pgpart.core.plan import ArchivePartition
+from pgpart.core.retention_rules import Removal, applies
 from pgpart.core.wording import counted
 from pgpart.db import archive_command
 from pgpart.db.archive_files import (
@@ -57,8 +58,8 @@ from pgpart.db.archive_manifest import Origin, origin_of
 from pgpart.db.archive_safety import ArchiveDir, claim
 from pgpart.db.archive_store import DumpFacts, Store
 from pgpart.db.archive_tools import Tools, client_for, dump_command, find_tools, stream_dump
-from pgpart.db.ddl import DdlOptions, Step, script, steps_for
-from pgpart.db.ddl_retention import mark_step
+from pgpart.db.ddl import DdlOptions, Step, script
+from pgpart.db.ddl_retention import archive_detach_steps, archive_drop_step, archive_marking
 from pgpart.db.dump_toc import check_dump
 
 if TYPE_CHECKING:
@@ -126,24 +127,15 @@ class _Run:
         self.base = base_name(
             conn.info.dbname, action.partition_schema, action.partition, action.lower, action.upper
         )
+        self.marking = archive_marking(action)  # one mark for every step
 
     # --- the steps of the database ------------------------------------------
 
     def _detach_steps(self) -> tuple[Step, ...]:
-        a = self.a
-        if a.detached:
-            return ()
-        comment = archive_mark(a.table, a.lower, a.upper)
-        mark = mark_step(a.table, a.partition_schema, a.partition, self.ddl, a.owner, comment)
-        assert a.upper is not None  # an attached partition has bounds
-        detach = DetachPartition(
-            a.table, a.partition, a.partition_schema, a.lower, a.upper, a.concurrently
-        )
-        return (mark, *steps_for(detach, self.ddl))
+        return archive_detach_steps(self.a, self.marking, self.ddl)
 
     def _drop_steps(self) -> tuple[Step, ...]:
-        a = self.a
-        return steps_for(DropLeftover(a.table, a.partition, a.partition_schema, a.owner), self.ddl)
+        return (archive_drop_step(self.a, self.marking, self.ddl),)
 
     def _dump_command(self) -> list[str]:
         a = self.a
@@ -207,8 +199,8 @@ class _Run:
         # another run did since (archived and dropped it: gone; failed after
         # the detach: detached, resumed from its manifest, if any).
         self.role = self._dump_role()
-        if not self.a.detached and self._detach() is None:
-            return Outcome(skipped=True)  # the mark found it gone since the plan
+        if self._detach() is None:
+            return Outcome(skipped=True)  # found gone since the plan
         facts = self._table_facts()
         if facts is None:
             return Outcome(skipped=True)
@@ -240,13 +232,10 @@ class _Run:
             raise QueryFailed(f"checking that pg_dump may read {self.part}", exc) from None
         if row is None:
             return None
-        readable, as_owner, relkind, sequence, rule = row
-        why = _not_archivable(relkind, sequence, rule)
+        readable, as_owner, oid = row
+        why = self._not_archivable(oid)
         if why:
-            raise ArchiveError(
-                f"{self.part} {why}; nothing was detached (use retention_mode = detach for this"
-                " table)"
-            )
+            raise ArchiveError(f"{self.part}: {why}; nothing was detached")
         if readable:
             return None
         if as_owner:
@@ -256,11 +245,35 @@ class _Run:
             f" {a.owner} (as a member) has SELECT on it; nothing was detached"
         )
 
+    def _not_archivable(self, oid: int) -> str | None:
+        """What the planner checked (retention_rules), checked again now: a
+        dump holds the table alone, and DROP needs nothing else to go."""
+        import psycopg
+
+        from pgpart.db.retention_read import read_blockers
+
+        try:
+            parent = self.a.table.oid
+            foreign, found = read_blockers(self.conn, (), (oid,), {oid: parent}, {})
+        except psycopg.Error as exc:
+            raise QueryFailed(f"checking what depends on {self.part}", exc) from None
+        if foreign:
+            return "it is a foreign table (retention detaches those, never archives them)"
+        kinds = applies(Removal.ARCHIVE)
+        found = [b for b in found if b.kind in kinds]
+        if not found:
+            return None
+        fix = "; ".join(b.fix.replace("{partition}", self.part) for b in found)
+        return "; ".join(b.what for b in found) + f" (fix: {fix})"
+
     def _detach(self) -> bool | None:
         """Mark and detach, one run at a time per parent: PostgreSQL refuses
         a concurrent detach while another partition of the same table is
         pending one ("already pending detach"), which another pgpart run
         archiving the same table would otherwise cause. None: gone."""
+        if self.a.detached:  # a leftover: verified again (and relabelled) first
+            _, skipped = self.run_steps(self._detach_steps())
+            return None if skipped else True
         t = self.a.table
         key = table_claim_name(self.origin.key, self.conn.info.dbname, t.schema, t.name)
         held = claim(self.dir, key, wait_s=DETACH_WAIT_S)
@@ -347,38 +360,12 @@ class _Run:
 
 
 # Whether pg_dump may read the partition (as the login role, or as its owner
-# through --role), its kind, and what of its own a dump of it would hold
-# beyond the table (a sequence it owns, a rule), which restore refuses.
+# through --role), and its oid (what else it holds: _not_archivable).
 _READABLE = """
 SELECT pg_catalog.has_table_privilege(c.oid, 'SELECT'),
        pg_catalog.pg_has_role(%(owner)s, 'MEMBER')
          AND pg_catalog.has_table_privilege(%(owner)s, c.oid, 'SELECT'),
-       c.relkind::text,
-       (SELECT s.relname::text FROM pg_catalog.pg_depend d
-          JOIN pg_catalog.pg_class s ON s.oid = d.objid
-         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refobjid = c.oid
-           AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')
-           AND s.relkind = 'S' LIMIT 1),
-       (SELECT r.rulename::text FROM pg_catalog.pg_rewrite r
-         WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN' LIMIT 1)
+       c.oid
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = %(schema)s AND c.relname = %(name)s
 """
-
-
-def _not_archivable(relkind: str, sequence: str | None, rule: str | None) -> str | None:
-    if relkind != "r":
-        # pg_dump -t of a partitioned table dumps no rows of its children,
-        # and of a foreign table none at all: nothing to verify an archive by.
-        kind = "itself partitioned" if relkind == "p" else f"of relkind {relkind!r}"
-        return f"is {kind}: archive mode dumps plain tables only"
-    if sequence is not None:
-        return (
-            f"owns the sequence {sequence} (a serial or identity column of its own): its dump"
-            " would hold more than the table, which restore refuses"
-        )
-    if rule is not None:
-        return (
-            f"has the rule {rule}: its dump would hold more than the table, which restore refuses"
-        )
-    return None

@@ -15,7 +15,6 @@ ACCESS EXCLUSIVE.)
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -30,9 +29,9 @@ from pgpart.core.identifiers import QualifiedName, display_name
 from pgpart.core.locked import Locked
 from pgpart.core.restore_mark import CONSTRAINT as RESTORED_CONSTRAINT
 from pgpart.core.restore_mark import kept_until
+from pgpart.core.retention_facts import RetentionFacts
 from pgpart.core.siblings import ParentFacts, Templates
 from pgpart.core.snapshot import (
-    Leftover,
     Login,
     Partition,
     PartitionedTable,
@@ -140,16 +139,6 @@ SELECT n.nspname, pg_catalog.array_agg(c.relname::text)
  GROUP BY n.nspname
 """
 
-
-_LEFTOVERS_SQL = """
-SELECT n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), d.description
-  FROM pg_catalog.pg_description d
-  JOIN pg_catalog.pg_class c ON c.oid = d.objoid
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
-   AND d.description LIKE %(mark)s AND NOT c.relispartition
-"""
-_LEFTOVER_PARENT = re.compile(r"[(]oid ([0-9]+)[)]")
 # How many of the newest partitions are read as templates: the newest is
 # copied, the ones before it tell whether it is typical (sibling_drift).
 TEMPLATE_SIBLINGS = 3
@@ -396,9 +385,12 @@ def _tables(
 def _with_templates(
     conn: psycopg.Connection[Any], tables: list[PartitionedTable], version: int
 ) -> list[PartitionedTable]:
-    """``tables`` with their newest siblings' templates, the parents' facts and
-    the leftovers of interrupted retention, in three queries."""
-    from pgpart.core.siblings import LEFTOVER_MARK
+    """``tables`` with their newest siblings' templates, the parents' facts,
+    and what retention needs (pgpart.db.retention_read: the leftovers of
+    interrupted retention, what keeps a partition from going)."""
+    from dataclasses import replace
+
+    from pgpart.db.retention_read import read_retention
     from pgpart.db.row_code import read_row_code
     from pgpart.db.templates import deparse_settings, read_parent_facts, read_templates
 
@@ -411,14 +403,7 @@ def _with_templates(
         conn,
         [(t.oid, s[0].oid if (s := siblings[t.oid]) else None) for t in usable if t.default],
     )
-    leftovers: dict[int, list[Leftover]] = {}
-    for schema, name, owner, text in conn.execute(
-        _LEFTOVERS_SQL, {"mark": LEFTOVER_MARK.replace("%", "") + "%"}
-    ).fetchall():
-        found = _LEFTOVER_PARENT.search(text)
-        if found:
-            left = Leftover(schema, name, owner, text)
-            leftovers.setdefault(int(found.group(1)), []).append(left)
+    retention = read_retention(conn, usable)
     out = []
     for t in tables:
         mine = siblings.get(t.oid, [])
@@ -439,7 +424,8 @@ def _with_templates(
                 t,
                 templates=replace(kept, locked=locked),
                 facts=facts.get(t.oid, ParentFacts()),
-                leftovers=tuple(leftovers.get(t.oid, ())),
+                leftovers=retention[t.oid][0] if t.oid in retention else (),
+                retention=retention[t.oid][1] if t.oid in retention else RetentionFacts(),
                 row_code=row_code.get(t.oid, ()),
             )
         )

@@ -29,6 +29,7 @@ from pgpart.core.plan import (
     FinalizeDetach,
     RefreshSubscription,
     TableRef,
+    UnmarkPartition,
 )
 
 # High 32 bits of every pgpart advisory lock key ('pgpt'); the low 32 bits are
@@ -141,9 +142,10 @@ def steps_for(
     from pgpart.db.ddl_create import create_step
     from pgpart.db.ddl_retention import (
         detach_step,
-        drop_standalone_step,
         drop_steps,
         finalize_step,
+        leftover_step,
+        unmark,
     )
     from pgpart.db.ddl_subscription import refresh_step
 
@@ -162,11 +164,9 @@ def steps_for(
     if isinstance(action, RefreshSubscription):
         return (refresh_step(action, options),)
     if isinstance(action, DropLeftover):
-        return (
-            drop_standalone_step(
-                action.table, action.partition_schema, action.partition, options, action.owner
-            ),
-        )
+        return (leftover_step(action, options),)
+    if isinstance(action, UnmarkPartition):
+        return (unmark(action, options),)
     raise TypeError(f"unknown action {action!r}")
 
 

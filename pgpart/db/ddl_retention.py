@@ -1,6 +1,8 @@
-"""Retention steps: drop, detach (concurrently where possible), finish an
-interrupted detach, drop a leftover; the right owner for each statement, and
-the mark that lets `check` find a partition detached but not dropped.
+"""Retention steps: drop, detach (concurrently where possible), archive's
+detach and drop, finish an interrupted detach, drop a verified leftover,
+clear a mark left on an attached partition; the right owner for each
+statement. The marks that let `check` find a partition detached but not
+dropped are pgpart.db.retention_marking's.
 
 Lock rules: https://www.postgresql.org/docs/current/ddl-partitioning.html#DDL-PARTITIONING-DECLARATIVE-MAINTENANCE
 """
@@ -12,8 +14,14 @@ from dataclasses import replace
 from psycopg import sql
 
 from pgpart.core.identifiers import display_name
-from pgpart.core.plan import DetachPartition, DropPartition, TableRef
-from pgpart.core.siblings import LEFTOVER_MARK
+from pgpart.core.plan import (
+    ArchivePartition,
+    DetachPartition,
+    DropLeftover,
+    DropPartition,
+    TableRef,
+    UnmarkPartition,
+)
 from pgpart.db.ddl import (
     DdlOptions,
     Guard,
@@ -28,20 +36,43 @@ from pgpart.db.ddl import (
     outcomes,
     prologue,
 )
+from pgpart.db.retention_marking import (
+    Marking,
+    claim_step,
+    detach_and_mark_step,
+    drop_marked_step,
+    finalize_and_mark_step,
+    intent_step,
+    kind_for,
+    marking,
+    relabel_step,
+    table_state,
+    unmark_step,
+    verdicts,
+    verify_step,
+)
 
 
 def drop_steps(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
     t = a.table
     part = display_name(a.partition_schema, a.partition)
     owner = a.owner or t.owner
-    drop_alone = drop_standalone_step(t, a.partition_schema, a.partition, o, owner)
+    m = marking(t, a.partition_schema, a.partition, a.oid, owner, a.lower, a.upper, kind_for(False))
+    drop_alone = drop_marked_step(t, a.partition_schema, a.partition, a.oid, owner, (m.claim,), o)
     if a.concurrently and o.version >= 140000:
-        # Three steps, as PostgreSQL itself needs: the detach commits on its
+        # Four steps, as PostgreSQL itself needs: the detach commits on its
         # own; the DROP then locks only the standalone table, never the
-        # parent. The mark, committed first, lets `check` find the table
-        # should the DROP never happen (detached_leftover).
-        detach = _detach_concurrently(t, a.partition_schema, a.partition, o, f"drop {part}")
-        return (_mark_for_drop(t, a.partition_schema, a.partition, o, owner), detach, drop_alone)
+        # parent. The intent before it and the claim after it (marks, see
+        # pgpart.db.retention_marking) let `check` find the table should the
+        # DROP never happen (detached_leftover); only the claim, put once
+        # this run's own detach succeeded, lets a later run drop it.
+        detach = replace(
+            _detach_concurrently(t, a.partition_schema, a.partition, o, f"drop {part}"),
+            on_pending=(finalize_and_mark_step(m, o),),
+        )
+        # Found pending (an earlier detach cut short): finalize with the claim, drop.
+        intent = replace(intent_step(m, o), on_pending=(finalize_and_mark_step(m, o), drop_alone))
+        return (intent, detach, claim_step(m, o), drop_alone)
     # One transaction: a partition is either still attached or gone, never
     # detached-but-not-dropped. DROP of an attached partition takes ACCESS
     # EXCLUSIVE on the parent just as DETACH does; DETACH has already locked
@@ -52,7 +83,7 @@ def drop_steps(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
     target = ident(a.partition_schema, a.partition)
     stmts = [
         *prologue(t, o),
-        partition_guard(t, a.partition_schema, a.partition, o.version),
+        table_state(t, a.partition_schema, a.partition, a.oid, o.version),
         as_owner(t, local=True),
     ]
     if a.detach_first:
@@ -63,14 +94,13 @@ def drop_steps(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
         stmts.append(sql.SQL("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE").format(parent))
     stmts.append(as_role(owner, local=True))
     stmts.append(sql.SQL("DROP TABLE {}").format(target))
-    finalize = finalize_step(t, a.partition_schema, a.partition, o)
     return (
         Step(
             statements=tuple(stmts),
             in_transaction=True,
             description=f"drop {part} of {t.qualified}",
-            guards=(Guard(len(prologue(t, o)), _DROP_OUTCOMES),),
-            on_pending=(finalize, drop_alone),
+            guards=(Guard(len(prologue(t, o)), _PLAIN_DROP),),
+            on_pending=(finalize_and_mark_step(m, o), drop_alone),
             locks=(
                 advisory_target(t),
                 LockTarget(t.qualified, "ACCESS EXCLUSIVE"),
@@ -81,36 +111,46 @@ def drop_steps(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
     )
 
 
-def leftover_comment(t: TableRef) -> str:
-    return f"{LEFTOVER_MARK}{t.qualified} (oid {t.oid}) for retention, to be dropped"
+def archive_detach_steps(a: ArchivePartition, m: Marking, o: DdlOptions) -> tuple[Step, ...]:
+    """Detach a partition to archive it, marked as retention marks (``m``,
+    of kind ARCHIVING: archive_marking); for a leftover of an earlier pgpart
+    (its mark in the table's comment), the mark moved to its constraint."""
+    if a.detached:
+        legacy = not a.note.startswith("{")
+        return (relabel_step(m, a.note, o) if legacy else verify_step(m, a.note, o),)
+    if a.concurrently and o.version >= 140000:
+        detach = replace(
+            _detach_concurrently(a.table, a.partition_schema, a.partition, o, f"archive {m.shown}"),
+            on_pending=(finalize_and_mark_step(m, o),),
+        )
+        intent = replace(intent_step(m, o), on_pending=(finalize_and_mark_step(m, o),))
+        return (intent, detach, claim_step(m, o))
+    return (detach_and_mark_step(m, o, neighbour_locks(a.table)),)
 
 
-def _mark_for_drop(
-    t: TableRef, schema: str, name: str, o: DdlOptions, owner: str, comment: str | None = None
-) -> Step:
-    stmts = (
-        *prologue(t, o),
-        partition_guard(t, schema, name, o.version),
-        as_role(owner, local=True),
-        sql.SQL("COMMENT ON TABLE {} IS {}").format(
-            ident(schema, name), sql.Literal(comment or leftover_comment(t))
-        ),
+def archive_drop_step(a: ArchivePartition, m: Marking, o: DdlOptions) -> Step:
+    """The archived table's DROP, while it is still the table pgpart detached
+    (or, a leftover, verified) with that mark."""
+    expect = (m.claim, a.note) if a.detached and a.note.startswith("{") else (m.claim,)
+    return drop_marked_step(a.table, a.partition_schema, a.partition, a.oid, a.owner, expect, o)
+
+
+def archive_marking(a: ArchivePartition) -> Marking:
+    """The mark of one archive, composed once for all its steps."""
+    assert a.upper is not None  # planned only with known bounds
+    return marking(
+        a.table, a.partition_schema, a.partition, a.oid, a.owner, a.lower, a.upper, kind_for(True)
     )
-    return Step(
-        statements=stmts,
-        in_transaction=True,
-        description=f"mark {display_name(schema, name)} for drop",
-        guards=(Guard(len(prologue(t, o)), _MARK_OUTCOMES),),
-        locks=(
-            advisory_target(t),
-            LockTarget(display_name(schema, name), "SHARE UPDATE EXCLUSIVE"),
-        ),
+
+
+def leftover_step(a: DropLeftover, o: DdlOptions) -> Step:
+    return drop_marked_step(a.table, a.partition_schema, a.partition, a.oid, a.owner, (a.note,), o)
+
+
+def unmark(a: UnmarkPartition, o: DdlOptions) -> Step:
+    return unmark_step(
+        a.table, a.partition_schema, a.partition, a.oid, a.owner, a.note, a.legacy, o
     )
-
-
-def mark_step(t: TableRef, schema: str, name: str, o: DdlOptions, owner: str, comment: str) -> Step:
-    """Mark a partition before detaching it (archive mode: the mark holds its bounds)."""
-    return _mark_for_drop(t, schema, name, o, owner, comment)
 
 
 def detach_step(a: DetachPartition, o: DdlOptions) -> Step:
@@ -178,27 +218,6 @@ def _detach_concurrently(t: TableRef, schema: str, name: str, o: DdlOptions, wha
     )
 
 
-def drop_standalone_step(
-    t: TableRef, schema: str, name: str, o: DdlOptions, owner: str | None = None
-) -> Step:
-    part = display_name(schema, name)
-    stmts = (
-        *prologue(t, o),
-        partition_guard(t, schema, name, o.version),
-        as_role(owner or t.owner, local=True),
-        sql.SQL("DROP TABLE {}").format(ident(schema, name)),
-    )
-    step = Step(
-        statements=stmts,
-        in_transaction=True,
-        description=f"drop {part} (detached from {t.qualified})",
-        guards=(Guard(len(prologue(t, o)), _STANDALONE_OUTCOMES),),
-        locks=(advisory_target(t), LockTarget(part, "ACCESS EXCLUSIVE")),
-    )
-    # Found pending (its detach was interrupted): finalize, then this again.
-    return replace(step, on_pending=(finalize_step(t, schema, name, o), step))
-
-
 def finalize_step(t: TableRef, schema: str, name: str, o: DdlOptions) -> Step:
     # FINALIZE may run in a transaction block (unlike CONCURRENTLY). It takes
     # SHARE UPDATE EXCLUSIVE on the parent, ACCESS EXCLUSIVE on the partition,
@@ -250,9 +269,7 @@ def partition_guard(t: TableRef, schema: str, name: str, version: int) -> sql.Co
 
 
 S, G, F, P = Verdict.SKIP, Verdict.GO, Verdict.FAIL, Verdict.PENDING
-_DROP_OUTCOMES = outcomes(gone=S, detached=S, other_parent=F, pending=P, attached=G)
 _DETACH_OUTCOMES = outcomes(gone=S, detached=S, other_parent=F, pending=P, attached=G)
 _FINALIZE_OUTCOMES = outcomes(gone=S, detached=S, other_parent=F, pending=G, attached=S)
-_STANDALONE_OUTCOMES = outcomes(gone=S, detached=G, other_parent=F, pending=P, attached=F)
-_MARK_OUTCOMES = outcomes(gone=S, detached=G, other_parent=F, pending=G, attached=G)
+_PLAIN_DROP = verdicts(gone=S, detached=S, pending=P, attached=G)
 del S, G, F, P

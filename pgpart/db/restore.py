@@ -6,7 +6,8 @@ come from this very database of this very cluster (unless
 ``--from-other-database``) and no table of its name may exist. pg_restore
 recreates the table in one transaction, reading the checked bytes from
 pgpart, restoring only the table's own entries (``--use-list``), never
-pgpart's archive mark, and owned by the parent's owner (``--no-owner``, as
+pgpart's marks (retention's constraint, an earlier pgpart's comment mark),
+and owned by the parent's owner (``--no-owner``, as
 ``--role`` that owner when the login role may become it: a NOINHERIT
 member can restore too). Its rows are counted against the manifest's; it
 is marked as kept until ``--keep-until`` (pgpart.db.restore_mark), so that
@@ -175,14 +176,15 @@ class _Restore:
 
     def _entries(self) -> tuple[int, ...]:
         """The dump ids pg_restore is given: the table and its own entries,
-        less an archive mark of pgpart's on the table (the table's own
-        comment, any other, comes back as it was)."""
+        less pgpart's marks: its retention mark (the constraint pgpart_mark
+        and its comment) and an earlier pgpart's (the table's comment, when
+        that was the mark). The table's own comment comes back as it was."""
         verdict = self.archive.verdict
-        skip = None
+        skip = set(verdict.marks)
         text = verdict.comment_text
         if verdict.table_comment is not None and text and text.startswith(LEFTOVER_MARK):
-            skip = verdict.table_comment.dump_id
-        return tuple(i for i in verdict.restore if i != skip)
+            skip.add(verdict.table_comment.dump_id)
+        return tuple(i for i in verdict.restore if i not in skip)
 
     # --- the restore -------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The closing summary of a writing run: created N, dropped M, archived A,
-rows moved R, failed F. An archive (retention_mode = "archive": dumped,
-verified, sent, then dropped) counts as archived, not as dropped: the rows
-are in archive_dir."""
+rows moved R, failed F. Every table retention drops counts as dropped,
+a leftover of an earlier run (drop_leftover) included. An archive
+(retention_mode = "archive": dumped, verified, sent, then dropped) counts
+as archived, not as dropped: the rows are in archive_dir."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ class Tally:
             if r.skipped:
                 skipped += not isinstance(r.action, AnalyzeTable)  # one not needed
                 continue
-            counts[r.action.action] = counts.get(r.action.action, 0) + 1
+            kind = "drop" if r.action.action == "drop_leftover" else r.action.action
+            counts[kind] = counts.get(kind, 0) + 1
             moved += r.rows_moved
             moves += isinstance(r.action, CreatePartition) and r.action.move_rows
         return cls(
