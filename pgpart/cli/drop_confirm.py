@@ -137,11 +137,6 @@ def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
 
 def not_yet_run(planned: Plan) -> list[ActionResult]:
     """Planned actions as not-yet-run results, for the confirmation prompt."""
-    from pgpart.db.results import ActionResult
+    from pgpart.db.results import ActionResult, Outcome
 
-    return [
-        ActionResult(
-            action=a, done=False, skipped=False, error=None, sql=(), attempts=0, seconds=0.0
-        )
-        for a in planned.actions
-    ]
+    return [ActionResult(a, Outcome.NOT_RUN) for a in planned.actions]

@@ -98,7 +98,7 @@ def execute(
                 finished(not_attempted(action, failed[group]))
                 continue
             if _unchanged(action, changing - changed, options):  # nothing to analyze again
-                finished(ActionResult(action, True, True, None, (), 0, 0.0))
+                finished(ActionResult(action, Outcome.SKIPPED))
                 continue
             own = _with_lock_timeout(options, action, lock_timeouts_ms)
             # An archive is not held: its dump may take minutes, and Ctrl-C at
@@ -109,13 +109,13 @@ def execute(
                 if options.progress is not None:
                     options.progress(Progress(ProgressKind.STARTED, action))
                 result = run.run()
-            if result.error is not None:
+            if result.failure is not None:
                 failed[group] = Failure(
                     FailureKind.NOT_ATTEMPTED,
                     f"{NOT_ATTEMPTED}an earlier {group[1]} action"
                     f" on {action.table.qualified} failed",
                 )
-            if result.done and not result.skipped:
+            if result.outcome is Outcome.DONE:
                 changed.add(action.table.oid)
             finished(result)
             if held.pending:
