@@ -33,7 +33,7 @@ from pgpart.errors import PgpartError, primary_message
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.db.executor import ExecOptions
+    from pgpart.db.results import ExecOptions
 
 
 class ActionRun:

@@ -1,14 +1,16 @@
-"""What applying an action came to: its result, its failure, and the
-progress events of a run. Records only, no I/O."""
+"""What applying an action came to: its result, its failure, the progress
+events of a run, and the options a run is given. Records only, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pgpart.core.plan import Action
+    from pgpart.db.ddl import DdlOptions
 
 
 # How the error of an action skipped after an earlier one failed begins.
@@ -150,3 +152,14 @@ class Progress:
     text: str | None = None  # NOTICE: the line; RELOCATING: the phase
     rows_left: int | None = None  # RELOCATING: rows still to move (an estimate)
     seconds_left: float | None = None  # RELOCATING: expected time to the end
+
+
+@dataclass(frozen=True, slots=True)
+class ExecOptions:
+    """How pgpart.db.executor runs a plan's actions."""
+
+    ddl: DdlOptions
+    retry_for_s: float = 30.0  # time budget per action for retrying lock timeouts
+    dry_run: bool = False
+    log: Callable[[str], None] | None = None  # each statement sent, rendered
+    progress: Callable[[Progress], None] | None = None  # lock waits, rows moved, results
