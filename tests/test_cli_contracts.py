@@ -143,3 +143,42 @@ def test_a_writing_run_maps_the_same_alone_and_in_a_fleet() -> None:
         if "written_exit_code(" in p.read_text(encoding="utf-8") and p.stem != "exit_codes"
     ]
     assert callers == ["cli/write_run.py"]  # one writing run, whatever the databases
+
+
+def _exit_code_picks(path: Path) -> list[str]:
+    """Where a module names an exit code or leaves the process itself."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "ExitCode":
+            found.append(f"{node.lineno}: ExitCode.{node.attr}")
+        if isinstance(node, ast.Call):
+            called = ast.unparse(node.func)
+            if called in {"typer.Exit", "sys.exit", "os._exit", "exit", "SystemExit", "Exit"}:
+                found.append(f"{node.lineno}: {called}()")
+        if isinstance(node, ast.Raise) and ast.unparse(node.exc or node) == "SystemExit":
+            found.append(f"{node.lineno}: raise SystemExit")
+    return found
+
+
+def test_exit_codes_are_chosen_in_one_place() -> None:
+    """Only pgpart/cli/exit_codes.py names an exit code (errors.py defines
+    them): the commands ask it to refuse, to stop on Ctrl-C, to end a
+    deliberate no-op, or to finish with a code it computed."""
+    files = sorted(PGPART.rglob("*.py"))
+    picks = {
+        str(p.relative_to(PGPART)): _exit_code_picks(p)
+        for p in files
+        if p.relative_to(PGPART).as_posix() not in {"cli/exit_codes.py", "errors.py"}
+    }
+    assert {name: found for name, found in picks.items() if found} == {}
+    assert _exit_code_picks(PGPART / "cli" / "exit_codes.py")  # the finder finds
+
+
+def test_an_exception_s_code_is_its_class_s() -> None:
+    from pgpart.db.archive_files import ArchiveError
+    from pgpart.errors import StandbyRefused
+
+    assert expected_failure(StandbyRefused("in recovery")) == Stop("in recovery", ExitCode.CRITICAL)
+    assert expected_failure(ArchiveError("pg_dump failed")).code is ExitCode.CRITICAL  # type: ignore[union-attr]
+    assert not hasattr(ConfigError("x"), "exit_code")

@@ -40,6 +40,7 @@ def results_json(results: Sequence[ActionResult], plan: Plan) -> dict[str, Any]:
                 "to": bounds(r.action)[1],
                 "move_rows": isinstance(r.action, CreatePartition) and r.action.move_rows,
                 "sql": list(r.sql),
+                "outcome": r.outcome.value,
                 "done": r.done,
                 "skipped": r.skipped,
                 "error": r.error,

@@ -136,11 +136,16 @@ def render_stats_reports(
     if fmt is Format.CSV:
         return _stats_csv(ok, many)
     out = [
-        _table_block(s, width, None if db is None else f"database {db}: {s.table}")
+        _table_block(s, width, None if db is None else _title(db, s.table, width))
         for db, stats in ok
         for s in stats
     ]
     return "\n\n".join(out) + "\n" if out else ""
+
+
+def _title(database: str, table: str, width: int | None) -> str:
+    """A table's title among many databases: 'database NAME: TABLE'."""
+    return wrap_line(f"database {database}: {table}", width, "", "  ")
 
 
 def _stats_csv(parts: Sequence[tuple[str | None, Sequence[TableStats]]], many: bool) -> str:
