@@ -182,3 +182,25 @@ def test_an_exception_s_code_is_its_class_s() -> None:
     assert expected_failure(StandbyRefused("in recovery")) == Stop("in recovery", ExitCode.CRITICAL)
     assert expected_failure(ArchiveError("pg_dump failed")).code is ExitCode.CRITICAL  # type: ignore[union-attr]
     assert not hasattr(ConfigError("x"), "exit_code")
+
+
+def test_every_renderer_name_resolves_and_only_its_module_is_imported() -> None:
+    """pgpart.cli.output imports a renderer's module when it is asked for:
+    check does not import the results' renderer, maintain not the stats'."""
+    import subprocess
+    import sys
+
+    import pgpart.cli.output as output
+
+    for name in output.__all__:
+        assert getattr(output, name) is not None, name
+    with pytest.raises(AttributeError):
+        output.no_such_renderer  # noqa: B018
+    code = (
+        "import sys; from pgpart.cli.output import render_checks;"
+        " print(sorted(m for m in sys.modules if m.startswith('pgpart.cli.output.')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = run.stdout
+    assert "pgpart.cli.output.check" in loaded and "pgpart.cli.output.stats" not in loaded
+    assert "pgpart.cli.output.results" not in loaded

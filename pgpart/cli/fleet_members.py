@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
@@ -96,10 +95,10 @@ def members(
     as always); else $PGPART_DSN means one database; else the config's
     [[database]] blocks; else one database from libpq's defaults.
     """
-    from pgpart.db import pgservice
-
     env = os.environ if environ is None else environ
     if len(dsns) > 1 or services:
+        from pgpart.db import pgservice
+
         found = pgservice.find(list(services), env)
         out = [Member(dsn_name(d), replace(settings, dsn=d, databases=())) for d in dsns]
         out += [
@@ -119,6 +118,8 @@ def members(
     for d in settings.databases:
         secret: str | None = None
         if d.service is not None:
+            from pgpart.db import pgservice
+
             at = f"{where}:{d.line}" if d.line is not None else where
             entry = pgservice.find([d.service], env, f"{at}: [[database]] {d.name}: service")[0]
             secret = _service_secret(entry.params)
@@ -158,6 +159,8 @@ def run(
             if finished is not None:
                 finished(outcomes[-1], len(outcomes))
         return outcomes
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgpart-member") as pool:
         futures = [pool.submit(_one, m, work, alone) for m in members]
         try:

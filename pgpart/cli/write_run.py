@@ -13,7 +13,7 @@ Ctrl-C while one database applies its plan reports what was done (130).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -30,7 +30,6 @@ from pgpart.cli.exit_codes import (
     written_exit_code,
 )
 from pgpart.cli.fleet_members import Outcome
-from pgpart.cli.fleet_order import ORDERED_MODES, Role, role_of, run_ordered
 from pgpart.cli.inputs import parse_now
 from pgpart.cli.problem_codes import is_refused
 from pgpart.cli.progress import RunProgress
@@ -40,8 +39,13 @@ from pgpart.core.identifiers import display_part
 from pgpart.errors import PgpartError, StandbyRefused, primary_message
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    import psycopg
+
     from pgpart.cli.fleet import Fleet
     from pgpart.cli.fleet_members import Member
+    from pgpart.cli.fleet_order import Role
     from pgpart.cli.output import Run
     from pgpart.cli.requests import WriteRequest
     from pgpart.core.plan import Action, Plan
@@ -102,16 +106,30 @@ class _Writing:
     def apply_all(self) -> list[Outcome[Written]]:
         request, fleet = self.request, self.fleet
         quiet = request.display.quiet
-        # Subscribers' partitions before their publishers' (pgpart.cli.fleet_order).
-        if fleet.labelled and not request.dry_run and request.change.mode in ORDERED_MODES:
-            runner = partial(fleet.run_members, quiet=quiet)
-            return run_ordered(fleet.members, runner, partial(self.plan, ordered=True), self.apply)
+        if fleet.labelled and not request.dry_run:
+            # Subscribers' partitions before their publishers' (pgpart.cli.fleet_order).
+            from pgpart.cli.fleet_order import ORDERED_MODES, run_ordered
+
+            if request.change.mode in ORDERED_MODES:
+                runner = partial(fleet.run_members, quiet=quiet)
+                return run_ordered(fleet.members, runner, self.plan_with_role, self.apply)
         if request.confirm and not request.dry_run:
             return self._confirmed()
         # Plan and apply in one go per database: one waiting for a lock holds up no other.
-        return fleet.run_members(lambda m: self.apply(m, self.plan(m)[0]), quiet=quiet)
+        return fleet.run_members(lambda m: self.apply(m, self.plan(m)), quiet=quiet)
 
-    def plan(self, m: Member, *, ordered: bool = False) -> tuple[Plan, Role]:
+    def plan_with_role(self, m: Member) -> tuple[Plan, Role]:
+        """The plan, and whether the database subscribes or publishes."""
+        from pgpart.cli.fleet_order import Role, role_of
+
+        roles: list[Role] = []
+        planned = self.plan(m, role=lambda conn: roles.append(role_of(conn)))
+        return planned, roles[0] if roles else Role.OTHER
+
+    def plan(
+        self, m: Member, role: Callable[[psycopg.Connection[Any]], None] | None = None
+    ) -> Plan:
+        """The database's plan (``role`` reads what it needs on the same connection)."""
         from pgpart import api
         from pgpart.core.plan import Plan
         from pgpart.core.planner import Mode
@@ -132,8 +150,9 @@ class _Writing:
                     allow_standby=request.dry_run,
                     on_wait=show.read_wait,
                 )
-                planned = with_suggestions(conn, planned)
-                return planned, role_of(conn) if ordered else Role.OTHER
+                if role is not None:
+                    role(conn)
+                return with_suggestions(conn, planned)
         except StandbyRefused:
             if change.mode is not Mode.MAINTAIN:
                 raise
@@ -141,7 +160,7 @@ class _Writing:
             if not display.quiet:
                 show.clear()
                 self.fleet.say(m, STANDBY)
-            return Plan(self.moment, ()), Role.OTHER
+            return Plan(self.moment, ())
         finally:
             show.clear()  # a lock wait's line, before anything else is said
 
@@ -181,7 +200,7 @@ class _Writing:
         from pgpart.cli.drop_confirm import confirm_drop
 
         fleet, quiet = self.fleet, self.request.display.quiet
-        plans = fleet.run_members(lambda m: self.plan(m)[0], quiet=quiet)
+        plans = fleet.run_members(self.plan, quiet=quiet)
         found = [(fleet.tag(o.member), o.value, o.member.settings) for o in plans if o.value]
         detach = self.request.change.drop_detach
         going = any(p.actions for _, p, _ in found)

@@ -270,12 +270,6 @@ def state_after(
     return f"check now: {head}\n" + ("\n" + "\n".join(problems) + "\n" if problems else "")
 
 
-def error_lines(results: Sequence[ActionResult], width: int | None) -> str:
-    """Each distinct error once, below the table, wrapped to the width."""
-    lines = error_list(results, width)
-    return ("\n".join(lines) + "\n") if lines else ""
-
-
 def error_list(
     results: Sequence[ActionResult], width: int | None, database: str | None = None
 ) -> list[str]:
