@@ -628,7 +628,7 @@ def test_run_reports_each_member_as_it_ends(tmp_path: Path) -> None:
         threads.add(threading.current_thread().name)
         if m.name == "m2":
             raise RuntimeError("boom")
-        time.sleep(0.3 if m.name == "m0" else 0.0)
+        time.sleep(0.3 if m.name == "m0" else 0.05)  # busy while the others are submitted
         return m.name.upper()
 
     outcomes = run(members, work, 3, lambda o, n: seen.append((o.member.name, n)))
