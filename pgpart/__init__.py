@@ -11,8 +11,9 @@ The library API is what the CLI itself runs, importable from here::
 
 The pipeline: ``load_settings`` -> ``gather`` (one catalog snapshot) ->
 ``check`` / ``read_stats`` / ``plan_changes`` (a ``Plan``) -> ``apply``
-(a list of ``ActionResult``) -> ``render_*`` (the CLI's text, JSON, CSV or
-Prometheus output).
+(a list of ``ActionResult``, each told by its ``Outcome``). What it returns
+are typed records; the command line's text is the command line's
+(``pgpart.cli.output``, not part of this API): this package never imports it.
 
 Importing this package stays cheap (``pgpart --version`` must start fast):
 every name below is imported on first use, through ``__getattr__``.
@@ -28,7 +29,6 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pgpart.api import Gathered, apply, check, gather, open_connection, plan_changes
     from pgpart.api import stats as read_stats
-    from pgpart.cli.output import Format, render_check, render_results, render_stats
     from pgpart.config import Overrides, RetentionMode, Settings, TablePolicy, load_settings
     from pgpart.core.calendar import Interval
     from pgpart.core.durations import Duration
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     )
     from pgpart.core.planner import Mode, Request
     from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
-    from pgpart.db.results import ActionResult
+    from pgpart.db.results import ActionResult, Outcome
     from pgpart.db.stats import PartitionStats, TableStats
     from pgpart.errors import ConfigError, ExitCode, PgpartError
 
@@ -85,14 +85,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DetachPartition": ("pgpart.core.plan", "DetachPartition"),
     "AnalyzeTable": ("pgpart.core.plan", "AnalyzeTable"),
     "FinalizeDetach": ("pgpart.core.plan", "FinalizeDetach"),
-    "ActionResult": ("pgpart.db.executor", "ActionResult"),
+    "ActionResult": ("pgpart.db.results", "ActionResult"),
+    "Outcome": ("pgpart.db.results", "Outcome"),
     "TableStats": ("pgpart.db.stats", "TableStats"),
     "PartitionStats": ("pgpart.db.stats", "PartitionStats"),
-    # output, as the CLI prints it
-    "Format": ("pgpart.cli.output", "Format"),
-    "render_check": ("pgpart.cli.output", "render_check"),
-    "render_stats": ("pgpart.cli.output", "render_stats"),
-    "render_results": ("pgpart.cli.output", "render_results"),
     # errors
     "PgpartError": ("pgpart.errors", "PgpartError"),
     "ConfigError": ("pgpart.errors", "ConfigError"),
@@ -110,10 +106,10 @@ __all__ = [
     "Duration",
     "ExitCode",
     "FinalizeDetach",
-    "Format",
     "Gathered",
     "Interval",
     "Mode",
+    "Outcome",
     "Overrides",
     "Partition",
     "PartitionStats",
@@ -137,9 +133,6 @@ __all__ = [
     "open_connection",
     "plan_changes",
     "read_stats",
-    "render_check",
-    "render_results",
-    "render_stats",
 ]
 
 

@@ -16,9 +16,8 @@ class ExitCode(IntEnum):
 
 
 class PgpartError(Exception):
-    """An expected failure: printed as one line, never as a traceback."""
-
-    exit_code: ExitCode = ExitCode.UNKNOWN
+    """An expected failure: printed as one line, never as a traceback (its
+    exit code is chosen by its class, in pgpart.cli.exit_codes)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -50,8 +49,6 @@ class CatalogError(PgpartError):
 
 class WriteRefused(PgpartError):
     """A writing command refused before touching anything (standby, no --yes...)."""
-
-    exit_code = ExitCode.CRITICAL
 
 
 class StandbyRefused(WriteRefused):

@@ -137,5 +137,70 @@ def test_a_writing_run_maps_the_same_alone_and_in_a_fleet() -> None:
     assert written_exit_code(Plan(now, (_table(too_short),)), []) is ExitCode.UNKNOWN
     assert written_exit_code(Plan(now, (_table(withheld, blocked=True),)), []) is ExitCode.CRITICAL
     assert written_exit_code(Plan(now, (_table(),)), [], interrupted=True) is ExitCode.INTERRUPTED
-    fleet_source = (PGPART / "cli" / "fleet.py").read_text(encoding="utf-8")
-    assert "written_exit_code(planned, results)" in fleet_source
+    callers = [
+        p.relative_to(PGPART).as_posix()
+        for p in sorted((PGPART / "cli").rglob("*.py"))
+        if "written_exit_code(" in p.read_text(encoding="utf-8") and p.stem != "exit_codes"
+    ]
+    assert callers == ["cli/write_run.py"]  # one writing run, whatever the databases
+
+
+def _exit_code_picks(path: Path) -> list[str]:
+    """Where a module names an exit code or leaves the process itself."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "ExitCode":
+            found.append(f"{node.lineno}: ExitCode.{node.attr}")
+        if isinstance(node, ast.Call):
+            called = ast.unparse(node.func)
+            if called in {"typer.Exit", "sys.exit", "os._exit", "exit", "SystemExit", "Exit"}:
+                found.append(f"{node.lineno}: {called}()")
+        if isinstance(node, ast.Raise) and ast.unparse(node.exc or node) == "SystemExit":
+            found.append(f"{node.lineno}: raise SystemExit")
+    return found
+
+
+def test_exit_codes_are_chosen_in_one_place() -> None:
+    """Only pgpart/cli/exit_codes.py names an exit code (errors.py defines
+    them): the commands ask it to refuse, to stop on Ctrl-C, to end a
+    deliberate no-op, or to finish with a code it computed."""
+    files = sorted(PGPART.rglob("*.py"))
+    picks = {
+        str(p.relative_to(PGPART)): _exit_code_picks(p)
+        for p in files
+        if p.relative_to(PGPART).as_posix() not in {"cli/exit_codes.py", "errors.py"}
+    }
+    assert {name: found for name, found in picks.items() if found} == {}
+    assert _exit_code_picks(PGPART / "cli" / "exit_codes.py")  # the finder finds
+
+
+def test_an_exception_s_code_is_its_class_s() -> None:
+    from pgpart.db.archive_files import ArchiveError
+    from pgpart.errors import StandbyRefused
+
+    assert expected_failure(StandbyRefused("in recovery")) == Stop("in recovery", ExitCode.CRITICAL)
+    assert expected_failure(ArchiveError("pg_dump failed")).code is ExitCode.CRITICAL  # type: ignore[union-attr]
+    assert not hasattr(ConfigError("x"), "exit_code")
+
+
+def test_every_renderer_name_resolves_and_only_its_module_is_imported() -> None:
+    """pgpart.cli.output imports a renderer's module when it is asked for:
+    check does not import the results' renderer, maintain not the stats'."""
+    import subprocess
+    import sys
+
+    import pgpart.cli.output as output
+
+    for name in output.__all__:
+        assert getattr(output, name) is not None, name
+    with pytest.raises(AttributeError):
+        output.no_such_renderer  # noqa: B018
+    code = (
+        "import sys; from pgpart.cli.output import render_checks;"
+        " print(sorted(m for m in sys.modules if m.startswith('pgpart.cli.output.')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = run.stdout
+    assert "pgpart.cli.output.check" in loaded and "pgpart.cli.output.stats" not in loaded
+    assert "pgpart.cli.output.results" not in loaded

@@ -25,7 +25,7 @@ from pgpart.core.plan import (
     TableRef,
 )
 from pgpart.core.siblings import DefaultRowSecurity, ParentFacts, Templates
-from pgpart.db.results import ActionResult
+from pgpart.db.results import ActionResult, Outcome
 from tests.test_planner_parts_unit import frame
 from tests.test_planner_unit import DEFAULT, monthly, table, utc
 from tests.test_sibling_unit import template
@@ -129,7 +129,7 @@ def test_an_interrupted_create_shows_its_ranges_in_order() -> None:
     """The current period is created first: done were November, then August."""
     nov = _create("messages_2026_11", utc(2026, 11), utc(2026, 12))
     aug = _create("messages_2026_08", utc(2026, 8), utc(2026, 9))
-    done = [ActionResult(a, True, False, None, (), 1, 0.01) for a in (nov, aug)]
+    done = [ActionResult(a, Outcome.DONE, (), 1, 0.01) for a in (nov, aug)]
     plan = Plan(
         NOW, (TablePlan("public.messages", Status.OK, "monthly", "inferred", 1, None, None, 0),)
     )

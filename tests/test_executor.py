@@ -727,31 +727,34 @@ def test_a_range_made_meanwhile_under_another_name_is_a_skip(
     assert partial.error is not None and "overlaps partition" in partial.error
 
 
-def test_outcome_of_results_built_by_hand() -> None:
-    """Callers outside the executor (previews, renderers' tests) build
-    results with an error line and no Failure: the outcome still holds."""
+def test_the_outcome_is_the_one_form_of_a_result() -> None:
+    """A result is told by its Outcome alone: done, skipped and error are
+    read from it (and its Failure), and only a failed or not attempted
+    result may carry a Failure, which then decides between the two."""
+
     from pgpart.core.bounds import KeyKind
     from pgpart.core.plan import TableRef
 
     ref = TableRef(1, "public", "events", "ts", KeyKind.TIMESTAMPTZ, "app")
     action = create(ref, "events_2026_02", utc(2026, 2), utc(2026, 3))
 
-    def result(error: str | None, failure: Failure | None = None, **kw: Any) -> ActionResult:
-        fields: dict[str, Any] = {"done": False, "skipped": False, **kw}
-        return ActionResult(
-            action, error=error, sql=(), attempts=0, seconds=0.0, failure=failure, **fields
-        )
-
-    preview = result(None)
-    assert preview.outcome is Outcome.NOT_RUN and str(preview.outcome) == "not_run"
-    assert result(None, done=True).outcome is Outcome.DONE
-    assert result(None, done=True, skipped=True).outcome is Outcome.SKIPPED
-    assert result("lock timeout on public.events").outcome is Outcome.FAILED
-    skipped = "not attempted: an earlier create action on public.events failed"
-    assert result(skipped).outcome is Outcome.NOT_ATTEMPTED
-    # The Failure, when there is one, decides; not the words.
+    preview = ActionResult(action, Outcome.NOT_RUN)
+    assert str(preview.outcome) == "not_run"
+    assert (preview.done, preview.skipped, preview.error) == (False, False, None)
+    done = ActionResult(action, Outcome.DONE)
+    assert (done.done, done.skipped, done.error) == (True, False, None)
+    there = ActionResult(action, Outcome.SKIPPED)
+    assert (there.done, there.skipped, there.error) == (True, True, None)
     lock = Failure(FailureKind.LOCK, "not attempted: a misleading message")
-    assert result(lock.message, lock).outcome is Outcome.FAILED
+    failed = ActionResult.failed(action, lock)
+    assert failed.outcome is Outcome.FAILED  # the Failure decides; not the words
+    assert (failed.done, failed.error, failed.fails_run) == (False, lock.message, True)
+    earlier = Failure(FailureKind.NOT_ATTEMPTED, "not attempted: an earlier create failed")
+    assert ActionResult.failed(action, earlier).outcome is Outcome.NOT_ATTEMPTED
+    with pytest.raises(ValueError):
+        ActionResult(action, Outcome.FAILED)  # a failure needs its Failure
+    with pytest.raises(ValueError):
+        ActionResult(action, Outcome.DONE, failure=lock)
 
 
 def test_names_other_modules_import_from_the_executor_stay_there() -> None:

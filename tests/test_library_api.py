@@ -14,7 +14,6 @@ from pgpart import (
     ActionResult,
     ConfigError,
     CreatePartition,
-    Format,
     Mode,
     Overrides,
     Plan,
@@ -29,8 +28,8 @@ from pgpart import (
     open_connection,
     plan_changes,
     read_stats,
-    render_check,
 )
+from pgpart.cli.output import Format, render_check  # the command line's, not the library's
 from tests.cli_helpers import NOW, TODAY, month_start, monthly_table
 
 MOMENT = datetime.fromisoformat(NOW)

@@ -16,7 +16,7 @@ from pgpart.core.plan import (
     TablePlan,
     TableRef,
 )
-from pgpart.db.results import ActionResult
+from pgpart.db.results import ActionResult, Failure, FailureKind, Outcome
 
 REF = TableRef(1, "public", "events", "ts", KeyKind.TIMESTAMPTZ, "app")
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
@@ -44,16 +44,16 @@ def _plan(*problems: Problem) -> Plan:
 
 
 def test_actions_not_attempted_after_a_failure_share_one_row() -> None:
-    failed = ActionResult(_create(0), False, False, "lock timeout on public.events", (), 5, 1.0)
+    failed = ActionResult.failed(
+        _create(0), Failure(FailureKind.LOCK, "lock timeout on public.events")
+    )
     rest = [
-        ActionResult(
+        ActionResult.failed(
             _create(d),
-            False,
-            False,
-            "not attempted: an earlier create action on public.events failed",
-            (),
-            0,
-            0.0,
+            Failure(
+                FailureKind.NOT_ATTEMPTED,
+                "not attempted: an earlier create action on public.events failed",
+            ),
         )
         for d in range(1, 110)
     ]
@@ -69,12 +69,14 @@ def test_actions_not_attempted_after_a_failure_share_one_row() -> None:
 
 
 def test_quiet_prints_nothing_on_stdout_the_cli_says_it_once_on_stderr() -> None:
-    failed = ActionResult(_create(0), False, False, "lock timeout on public.events", (), 5, 1.0)
+    failed = ActionResult.failed(
+        _create(0), Failure(FailureKind.LOCK, "lock timeout on public.events")
+    )
     assert render_results([failed], _plan(), Format.TABLE, quiet=True, dry_run=False) == ""
 
 
 def test_after_a_run_the_summary_and_the_state_it_left_close_the_output() -> None:
-    done = ActionResult(_create(0), True, False, None, (), 1, 0.01, rows_moved=1234)
+    done = ActionResult(_create(0), Outcome.DONE, (), 1, 0.01, rows_moved=1234)
     problem = Problem(Status.CRITICAL, ProblemCode.MISSING_CURRENT, "nothing covers now")
     after = Plan(
         NOW, (TablePlan("public.events", Status.OK, "daily", "inferred", 4, None, None, 0),)
@@ -106,14 +108,14 @@ def test_tables_fit_80_columns_and_wide_prints_whole_lines() -> None:
             StorageTemplate(),
         )
         results.append(
-            ActionResult(
+            ActionResult.failed(
                 action,
-                False,
-                False,
-                'lock timeout on public.livechat_messages_with_a_long_name after 12 attempts over 30.0 s (waiting for ACCESS EXCLUSIVE; held by pid 4242 (AccessShareLock): "SELECT pg_sleep(600)")',
-                (),
-                12,
-                30.0,
+                Failure(
+                    FailureKind.LOCK,
+                    'lock timeout on public.livechat_messages_with_a_long_name after 12 attempts over 30.0 s (waiting for ACCESS EXCLUSIVE; held by pid 4242 (AccessShareLock): "SELECT pg_sleep(600)")',
+                ),
+                attempts=12,
+                seconds=30.0,
             )
         )
     plan = Plan(

@@ -23,8 +23,7 @@ import typer
 import typer.core
 
 from pgpart import __version__
-from pgpart.cli.console import fail
-from pgpart.errors import ExitCode
+from pgpart.cli.exit_codes import interrupted, no_op, refuse
 
 # The commands, in this order in --help (README.md quotes it): the module
 # each lives in, and the first paragraph of its docstring, which is what
@@ -101,7 +100,7 @@ def _arguments_exit_3() -> Iterator[None]:
         command = ctx.command_path if ctx is not None else "pgpart"
         format_message = getattr(exc, "format_message", None)
         message = format_message() if callable(format_message) else str(exc)
-        fail(f"{message} (see '{command} -h')", ExitCode.UNKNOWN)
+        refuse(f"{message} (see '{command} -h')")
 
 
 def load_command(name: str) -> Any:
@@ -167,7 +166,7 @@ class _Group(typer.core.TyperGroup):
             except KeyboardInterrupt:
                 # Outside the commands' own handling (which reports what was
                 # done): click would say "Aborted!" and exit 1, i.e. WARNING.
-                fail("interrupted (Ctrl-C)", ExitCode.INTERRUPTED)
+                interrupted("interrupted (Ctrl-C)")
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
@@ -212,7 +211,7 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"pgpart {__version__}")
-        raise typer.Exit()
+        no_op()
 
 
 @app.callback(invoke_without_command=True)
@@ -230,7 +229,7 @@ def _main(
         # No command is a usage error (exit 3, like any bad argument): the
         # help goes to stderr so that nothing reads it as data.
         typer.echo(ctx.get_help(), err=True)
-        fail("no command given: pick one of the commands above", ExitCode.UNKNOWN)
+        refuse("no command given: pick one of the commands above")
 
 
 def main() -> None:

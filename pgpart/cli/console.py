@@ -1,14 +1,13 @@
-"""Where the command's text goes: data to stdout, one-line diagnostics to stderr."""
+"""Where the command's text goes: data to stdout, one-line diagnostics to stderr
+(how the process ends is pgpart.cli.exit_codes's)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn, TextIO
+from typing import TextIO
 
 import typer
-
-from pgpart.errors import ExitCode
 
 
 def one_line(text: str) -> str:
@@ -21,15 +20,6 @@ def one_line(text: str) -> str:
 
 def say(message: str) -> None:
     typer.echo(f"pgpart: {one_line(message)}", err=True)
-
-
-def fail(message: str, code: ExitCode) -> NoReturn:
-    say(message)
-    raise typer.Exit(int(code))
-
-
-def finish(code: ExitCode) -> NoReturn:
-    raise typer.Exit(int(code))
 
 
 def emit(text: str) -> None:
@@ -61,6 +51,6 @@ def stdout_width(wide: bool = False) -> int | None:
     """Columns stdout's tables must fit: None with --wide or when piped."""
     if wide:
         return None
-    from pgpart.cli.output import terminal_width
+    from pgpart.cli.output.common import terminal_width
 
     return terminal_width(sys.stdout)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from pgpart.cli.console import say
 from pgpart.cli.exit_codes import reported
-from pgpart.errors import PgpartError
 
 if TYPE_CHECKING:
     from pgpart.cli.fleet import Fleet
@@ -23,31 +22,20 @@ def load_settings(where: Where, dsn: str | None) -> Settings:
     return load(where.overrides(dsn), os.environ, Path.cwd())
 
 
-def choose(where: Where) -> Fleet | None:
-    """None for one database as always (``where.dsn``); a Fleet for many
-    databases: repeated --dsn, any --service, or [[database]] blocks in the config
-    (unless $PGPART_DSN names one database). See pgpart.cli.fleet."""
-    dsn = where.dsn
-    if len(where.dsns) <= 1 and not where.services and not _config_names_many(where, dsn):
-        return None
+def choose(where: Where) -> Fleet:
+    """The databases of this run, a fleet of one for one database: repeated
+    --dsn, any --service, or the config's [[database]] blocks (unless
+    $PGPART_DSN names one database); else the one --dsn, $PGPART_DSN or
+    libpq's defaults. The settings are read once; a bad config is exit 3."""
     from pgpart.cli.fleet import Fleet
 
+    dsn = where.dsn
+    several = len(where.dsns) > 1 or bool(where.services)
     with reported(dsn):
-        return Fleet.create(where, load_settings(where, None))
-
-
-def _config_names_many(where: Where, dsn: str | None) -> bool:
-    """Without --dsn: the config's [[database]] blocks, unless $PGPART_DSN is set."""
-    if dsn is not None:
-        return False
-    try:
-        settings = load_settings(where, None)
-    except PgpartError:
-        return False  # the single-database path says what is wrong, as always
-    if settings.databases and os.environ.get("PGPART_DSN"):
-        say(
-            f"PGPART_DSN is set: working on that one database, not on the "
-            f"[[database]] blocks of {settings.config_path} (unset it for them)"
-        )
-        return False
-    return bool(settings.databases)
+        settings = load_settings(where, None if several else dsn)
+        if not several and dsn is None and settings.databases and os.environ.get("PGPART_DSN"):
+            say(
+                f"PGPART_DSN is set: working on that one database, not on the "
+                f"[[database]] blocks of {settings.config_path} (unset it for them)"
+            )
+        return Fleet.of(where, settings)

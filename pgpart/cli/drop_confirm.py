@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from pgpart.cli.console import fail, say
-from pgpart.errors import ExitCode, PgpartError
+from pgpart.cli.console import say
+from pgpart.cli.exit_codes import interrupted
+from pgpart.errors import PgpartError
 
 if TYPE_CHECKING:
-    from pgpart.cli.fleet_members import Outcome
     from pgpart.config import Settings
     from pgpart.core.plan import Action, Plan
-    from pgpart.db.results import ActionResult
     from pgpart.db.stats import PartitionStats
+
+    # A database's name (None: the run's only one), its plan and its settings.
+    Planned = tuple[str | None, Plan, Settings]
 
 
 def drop_verb(actions: Sequence[tuple[Action, Settings]], *, detach: bool) -> tuple[str, str]:
@@ -57,18 +59,24 @@ def drop_verb(actions: Sequence[tuple[Action, Settings]], *, detach: bool) -> tu
     return "drop", ""
 
 
-def confirm_drop(planned: Plan, settings: Settings, *, detach: bool, width: int | None) -> bool:
-    """The partitions with their sizes, then [y/N] on stderr; Ctrl-C: exit 130."""
-    verb, note = drop_verb([(a, settings) for a in planned.actions], detach=detach)
-    typer.echo(drop_preview(planned, settings, verb, width) + note, err=True, nl=not note)
+def confirm_drop(plans: Sequence[Planned], *, detach: bool, width: int | None) -> bool:
+    """What every database is about to lose, with the sizes, then one
+    [y/N] on stderr; Ctrl-C: exit 130. ``plans``: each database's name
+    (None for the only one), plan and settings."""
+    verb, note = drop_verb([(a, s) for _, plan, s in plans for a in plan.actions], detach=detach)
+    typer.echo(drop_preview(plans, verb, width) + note, err=True, nl=not note)
+    count = sum(len(removals(plan)) for _, plan, _ in plans)
+    many = any(name is not None for name, _, _ in plans)
+    where = sum(1 for _, plan, _ in plans if plan.actions)
     try:
-        question = f"{verb[0].upper()}{verb[1:]} these {len(removals(planned))} partition(s)?"
+        question = f"{verb[0].upper()}{verb[1:]} these {count} partition(s)"
+        question += f" in {where} database(s)?" if many else "?"
         sys.stderr.write(f"{question} [y/N]: ")
         sys.stderr.flush()
         answer = sys.stdin.readline()
     except KeyboardInterrupt:
         typer.echo("", err=True)
-        fail(f"interrupted (Ctrl-C): {_nothing(verb)}", ExitCode.INTERRUPTED)
+        interrupted(f"interrupted (Ctrl-C): {_nothing(verb)}")
     if answer.strip().lower() in ("y", "yes"):
         return True
     if not answer:
@@ -81,26 +89,35 @@ def _nothing(verb: str) -> str:
     return "nothing detached" if verb == "detach" else "nothing dropped"
 
 
-def drop_preview(planned: Plan, settings: Settings, verb: str, width: int | None) -> str:
+def drop_preview(plans: Sequence[Planned], verb: str, width: int | None) -> str:
     """What the prompt is about to remove: each partition with its range,
     estimated rows and size, and the total."""
-    import psycopg
-
-    from pgpart import api
     from pgpart.cli.output import render_drop_preview
     from pgpart.cli.output.drop_preview import partition_name
 
-    going = removals(planned)
-    names = [partition_name(a) for a in going]
-    found: dict[str, PartitionStats] = {}
+    items: list[tuple[str | None, Action, PartitionStats | None]] = []
+    for name, planned, settings in plans:
+        going = removals(planned)
+        if going:
+            found = _sizes(settings, going)
+            items += [(name, a, found.get(partition_name(a))) for a in going]
+    return render_drop_preview(items, verb, width)
+
+
+def _sizes(settings: Settings, going: Sequence[Action]) -> dict[str, PartitionStats]:
+    """The partitions' rows and sizes by name; none when they cannot be read
+    (the list of partitions is still shown)."""
+    import psycopg
+
+    from pgpart import api
+
     try:
         with api.open_connection(settings) as conn:
             tables = sorted({a.table.qualified for a in going})
             stats, _ = api.stats(conn, settings, tables)
-        found = {p.name: p for s in stats for p in s.partitions}
     except (PgpartError, psycopg.Error):
-        pass  # sizes unknown: the list of partitions is still shown
-    return render_drop_preview(going, [found.get(n) for n in names], verb, width)
+        return {}
+    return {p.name: p for s in stats for p in s.partitions}
 
 
 def removals(planned: Plan) -> tuple[Action, ...]:
@@ -108,40 +125,3 @@ def removals(planned: Plan) -> tuple[Action, ...]:
     from pgpart.core.plan import AnalyzeTable
 
     return tuple(a for a in planned.actions if not isinstance(a, AnalyzeTable))
-
-
-def confirm_fleet_drop(plans: Sequence[Outcome[Plan]], *, detach: bool) -> bool:
-    """Every database's partitions, then one question (on stderr)."""
-    from pgpart.cli.fleet_members import Outcome
-    from pgpart.cli.fleet_output import render_results_fleet
-    from pgpart.cli.output import Format
-
-    previews = [
-        Outcome(o.member, (not_yet_run(o.value), o.value)) for o in plans if o.value is not None
-    ]
-    typer.echo(render_results_fleet(previews, Format.TABLE, quiet=False, dry_run=False), err=True)
-    count = sum(len(removals(o.value)) for o in plans if o.value is not None)
-    where = sum(1 for o in plans if o.value is not None and o.value.actions)
-    actions = [
-        (a, o.member.settings) for o in plans if o.value is not None for a in o.value.actions
-    ]
-    verb, note = drop_verb(actions, detach=detach)
-    if note:
-        typer.echo(note, err=True, nl=False)
-    return typer.confirm(
-        f"{verb[0].upper()}{verb[1:]} these {count} partition(s) in {where} database(s)?",
-        default=False,
-        err=True,
-    )
-
-
-def not_yet_run(planned: Plan) -> list[ActionResult]:
-    """Planned actions as not-yet-run results, for the confirmation prompt."""
-    from pgpart.db.results import ActionResult
-
-    return [
-        ActionResult(
-            action=a, done=False, skipped=False, error=None, sql=(), attempts=0, seconds=0.0
-        )
-        for a in planned.actions
-    ]

@@ -1,9 +1,14 @@
-"""The one place where outcomes and errors become exit codes (CONTRACT.md "Exit codes").
+"""The one place where outcomes and errors become exit codes (README "Exit codes").
 
 0 OK (also a deliberate no-op), 1 WARNING, 2 CRITICAL or a writing command
 that failed, 3 UNKNOWN (cannot connect, bad config or arguments, unknown
-table), 130 interrupted. ``reported`` is the boundary every command runs in:
+table), 130 interrupted. Over many databases the worst code wins, CRITICAL
+ranked above UNKNOWN. ``reported`` is the boundary every command runs in:
 an expected failure becomes one stderr line and its code, never a traceback.
+
+Nothing else in pgpart picks a code: the commands call the functions here
+(``refuse``, ``interrupted``, ``no_op``, ``finish`` with a code computed here),
+and an exception's code is decided by its class, below.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from pgpart.cli.console import fail, masked
+import typer
+
+from pgpart.cli.console import masked, say
 from pgpart.errors import ExitCode, PgpartError, primary_message
 
 if TYPE_CHECKING:
@@ -24,7 +31,13 @@ __all__ = [
     "ExitCode",
     "Stop",
     "check_exit_code",
+    "check_status",
     "expected_failure",
+    "finish",
+    "interrupted",
+    "member_failure",
+    "no_op",
+    "refuse",
     "reported",
     "stats_exit_code",
     "worst",
@@ -33,9 +46,47 @@ __all__ = [
 ]
 
 
+# --- leaving the process --------------------------------------------------------------
+
+
+def finish(code: ExitCode) -> NoReturn:
+    """Exit with a code one of the functions of this module chose."""
+    raise typer.Exit(int(code))
+
+
+def refuse(message: str) -> NoReturn:
+    """Bad arguments, config or input, or nothing could be done: the line and UNKNOWN."""
+    say(message)
+    finish(ExitCode.UNKNOWN)
+
+
+def interrupted(message: str) -> NoReturn:
+    """Ctrl-C: the line saying what was (not) done, and 130."""
+    say(message)
+    finish(ExitCode.INTERRUPTED)
+
+
+def no_op() -> NoReturn:
+    """A deliberate no-op (a declined confirmation), or a command that is done: OK."""
+    finish(ExitCode.OK)
+
+
+# --- outcomes as codes ------------------------------------------------------------------
+
+
 def check_exit_code(status: Status) -> ExitCode:
     """check's verdict: ok 0, warning 1, critical 2, unknown 3."""
     return ExitCode(status.rank)
+
+
+def check_status(code: int) -> Status:
+    """The check status whose exit code ``code`` is (the verdict over databases)."""
+    from pgpart.core.plan import Status
+
+    for status in (Status.OK, Status.WARNING, Status.CRITICAL):
+        if check_exit_code(status) == code:
+            return status
+    return Status.UNKNOWN
 
 
 def stats_exit_code(*, refused: bool) -> ExitCode:
@@ -63,7 +114,7 @@ def write_exit_code(*, refused: bool, failed: bool, interrupted: bool = False) -
 def written_exit_code(
     planned: Plan, results: Sequence[ActionResult], *, interrupted: bool = False
 ) -> ExitCode:
-    """A writing run on one database (alone or a fleet member), from its plan and results."""
+    """A writing run on one database (alone or among many), from its plan and results."""
     from pgpart.cli.problem_codes import has_bad_config, is_refused
 
     refused = any(is_refused(t) for t in planned.tables) or has_bad_config(planned.tables)
@@ -83,8 +134,17 @@ _SEVERITY: dict[int, int] = {
 
 
 def worst(codes: Sequence[int]) -> ExitCode:
-    """The worst exit code: 2 (critical, failed) > 3 (unknown) > 1 > 0."""
+    """The worst exit code: 2 (critical, failed) > 3 (unknown) > 1 > 0; an
+    interruption (130) above all. One database's code is its own."""
     return ExitCode(max(codes, key=lambda c: _SEVERITY.get(c, 4), default=0))
+
+
+def fleet_status(statuses: Sequence[Status]) -> Status:
+    """The verdict over databases (each one's check status), as the exit code ranks it."""
+    return check_status(worst([check_exit_code(s) for s in statuses]))
+
+
+# --- exceptions as codes ------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +155,23 @@ class Stop:
     code: ExitCode
 
 
+def _code_of(exc: PgpartError) -> ExitCode:
+    """A refused write (a hot standby, no --yes) and a failed archive are
+    CRITICAL (something asked of a writing command was not done); every
+    other expected failure (config, arguments, connection, tables) UNKNOWN."""
+    from pgpart.db.archive_files import ArchiveError
+    from pgpart.errors import WriteRefused
+
+    if isinstance(exc, (WriteRefused, ArchiveError)):
+        return ExitCode.CRITICAL
+    return ExitCode.UNKNOWN
+
+
 def expected_failure(exc: BaseException) -> Stop | None:
     """What an exception means for the user, or None when it is not an
     expected failure (a bug: its traceback is worth seeing)."""
     if isinstance(exc, PgpartError):
-        return Stop(exc.message, exc.exit_code)
+        return Stop(exc.message, _code_of(exc))
     import psycopg
 
     if not isinstance(exc, psycopg.Error):
@@ -108,6 +180,15 @@ def expected_failure(exc: BaseException) -> Stop | None:
     if isinstance(exc, psycopg.OperationalError):
         reason = f"lost the connection to the server: {reason}"
     return Stop(" ".join(reason.split()), ExitCode.UNKNOWN)
+
+
+def member_failure(exc: Exception) -> Stop:
+    """One database among many failed: an expected failure as for one
+    database, a bug as one line (the other databases carry on)."""
+    stop = expected_failure(exc)
+    if stop is not None:
+        return stop
+    return Stop(" ".join(f"internal error: {type(exc).__name__}: {exc}".split()), ExitCode.UNKNOWN)
 
 
 @contextmanager
@@ -119,8 +200,9 @@ def reported(dsn: str | None) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        fail("interrupted (Ctrl-C): nothing was changed", ExitCode.INTERRUPTED)
+        interrupted("interrupted (Ctrl-C): nothing was changed")
     except (PgpartError, psycopg.Error) as exc:
         stop = expected_failure(exc)
         assert stop is not None
-        fail(masked(stop.message, dsn), stop.code)
+        say(masked(stop.message, dsn))
+        finish(stop.code)

@@ -1,6 +1,7 @@
 """`pgpart init` on many databases: one pgpart.toml with a [[database]] block each.
 
-Each database is introspected as `init` does for one; the [[table]] entries
+Each database is introspected as `init` does for one (pgpart.cli.read_run);
+here its suggestion is merged with the others': the [[table]] entries
 are the union of what they hold (the first database that has a table gives
 its entry); a database whose tables differ from the union lists its own
 (`tables = [...]`). A DSN is written without its password (use ~/.pgpass):
@@ -9,21 +10,15 @@ pgpart never writes or prints a password.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pgpart.cli.console import fail, say
-from pgpart.cli.fleet_members import Member
-from pgpart.errors import ExitCode, UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
+from pgpart.cli.console import say
 
 if TYPE_CHECKING:
     from pgpart.cli.fleet import Fleet
+    from pgpart.cli.fleet_members import Member
+    from pgpart.cli.init_config import Suggestion
 
 
 FLEET_HEADER = """\
@@ -33,20 +28,6 @@ FLEET_HEADER = """\
 # this database's own default.
 
 """
-
-
-def _suggest(member: Member, tables: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
-    from pgpart import api
-    from pgpart.cli.init_config import not_time_partitioned, suggest_config
-
-    names = list(tables or member.tables)
-    with api.open_connection(member.settings) as conn:
-        gathered = api.gather(conn, member.settings, names, probe=False, templates=False)
-    refused = not_time_partitioned(gathered, names)
-    if refused:
-        raise UsageError("; ".join(refused))
-    text, skipped = suggest_config(gathered, member.settings)
-    return tomllib.loads(text), skipped
 
 
 def without_password(dsn: str) -> str:
@@ -66,40 +47,46 @@ def without_password(dsn: str) -> str:
     return make_conninfo("", **params)
 
 
-def fleet_config(fleet: Fleet, tables: Sequence[str], *, quiet: bool = False) -> str:
-    """The text of the file, or exit 3 (nothing written) when a database failed."""
-    import tomli_w
-
+def fleet_config(fleet: Fleet, suggestions: Sequence[tuple[Member, Suggestion]]) -> str:
+    """The text of the file: the union of the databases' [[table]] entries
+    (the first database that has a table gives its entry), then a
+    [[database]] block each."""
     from pgpart.config import render_toml
+    from pgpart.core import handover
 
-    outcomes = fleet.run_members(lambda m: _suggest(m, tables), quiet=quiet)
-    failed = [o for o in outcomes if o.failed]
-    if failed:
-        fail("nothing written", ExitCode.UNKNOWN)
-    union: dict[str, dict[str, Any]] = {}
+    union: dict[str, dict[str, object]] = {}
     owned: dict[str, list[str]] = {}
-    defaults: dict[str, Any] = {}
-    for o in outcomes:
-        assert o.value is not None
-        document, skipped = o.value
-        for line in skipped:
-            say(f"{o.member.name}: skipped {line}")
-        defaults = defaults or document.get("defaults", {})
-        owned[o.member.name] = []
-        for entry in document.get("table", []):
-            owned[o.member.name].append(entry["name"])
-            first = union.setdefault(entry["name"], entry)
-            if first is not entry and first.get("interval") != entry.get("interval"):
-                say(
-                    f"{o.member.name}: {entry['name']} is {entry.get('interval')} here but "
+    comments: dict[str, str] = {}
+    for member, suggestion in suggestions:
+        owned[member.name] = []
+        for entry in suggestion.tables:
+            name = str(entry["name"])
+            owned[member.name].append(name)
+            first = union.setdefault(name, entry)
+            if first is entry:
+                if name in suggestion.comments:
+                    comments[name] = suggestion.comments[name]
+            elif first.get("interval") != entry.get("interval"):
+                fleet.say(
+                    member,
+                    f"{name} is {entry.get('interval')} here but "
                     f"{first.get('interval')} elsewhere: the [[table]] entry says "
                     f"{first.get('interval')}; pgpart infers the interval from the existing "
-                    "partitions only for tables without one"
+                    "partitions only for tables without one",
                 )
+    defaults = suggestions[0][1].defaults if suggestions else {}
+    text = handover.annotate(render_toml(defaults, list(union.values())), comments)
+    return text + "\n" + FLEET_HEADER + "\n".join(_blocks(fleet, owned, list(union)))
+
+
+def _blocks(fleet: Fleet, owned: dict[str, list[str]], union: list[str]) -> list[str]:
+    """A [[database]] block per member; a DSN without its password (said)."""
+    import tomli_w
+
     blocks = []
     stripped = []
     for m in fleet.members:
-        block: dict[str, Any] = {"name": m.name}
+        block: dict[str, object] = {"name": m.name}
         if m.service is not None:
             block["service"] = m.service
         else:
@@ -115,6 +102,4 @@ def fleet_config(fleet: Fleet, tables: Sequence[str], *, quiet: bool = False) ->
             f"the password of {', '.join(stripped)} is not written to the file: "
             "put it in ~/.pgpass (or PGPASSFILE)"
         )
-    text = render_toml(defaults, list(union.values())) + "\n" + FLEET_HEADER + "\n".join(blocks)
-    tomllib.loads(text)  # what pgpart writes, it reads
-    return text
+    return blocks

@@ -1,5 +1,6 @@
-"""Many databases in one run: who the members are, and running them in parallel.
+"""The databases of a run: who the members are, and running them in parallel.
 
+One database is a run of one member; many are worked on ``--jobs`` at a time.
 A member is one database with its own settings (its DSN or ``service=NAME``,
 its [[database]] defaults) and its own connection; nothing is shared
 between members but the thread pool. A member that cannot be reached, or
@@ -13,13 +14,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from pgpart.config import Settings
 from pgpart.db.connect import scrub
-from pgpart.errors import ConfigError, ExitCode
+from pgpart.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -88,16 +88,17 @@ def members(
     settings: Settings,
     environ: Mapping[str, str] | None = None,
 ) -> list[Member] | None:
-    """The members of this run, or None for the one database of the classic path.
+    """The members of this run, or None for the one database pgpart always
+    took (pgpart.cli.fleet makes it the only member).
 
     --dsn/--service flags name the members (one --dsn alone is one database,
     as always); else $PGPART_DSN means one database; else the config's
     [[database]] blocks; else one database from libpq's defaults.
     """
-    from pgpart.db import pgservice
-
     env = os.environ if environ is None else environ
     if len(dsns) > 1 or services:
+        from pgpart.db import pgservice
+
         found = pgservice.find(list(services), env)
         out = [Member(dsn_name(d), replace(settings, dsn=d, databases=())) for d in dsns]
         out += [
@@ -117,6 +118,8 @@ def members(
     for d in settings.databases:
         secret: str | None = None
         if d.service is not None:
+            from pgpart.db import pgservice
+
             at = f"{where}:{d.line}" if d.line is not None else where
             entry = pgservice.find([d.service], env, f"{at}: [[database]] {d.name}: service")[0]
             secret = _service_secret(entry.params)
@@ -138,22 +141,28 @@ def run(
     work: Callable[[Member], T],
     jobs: int,
     finished: Callable[[Outcome[T], int], None] | None = None,
+    *,
+    alone: bool = False,
 ) -> list[Outcome[T]]:
     """``work`` for every member, ``jobs`` at a time; outcomes in member order.
 
-    Every exception a member raises is caught and becomes its outcome.
-    ``finished(outcome, how_many_so_far)`` is called as each member ends.
+    Every expected failure a member raises is caught and becomes its
+    outcome, and so does a bug, unless the member is ``alone`` (the run's
+    only database: nothing else to carry on with, and its traceback is worth
+    seeing). ``finished(outcome, how_many_so_far)`` is called as each member ends.
     """
     workers = max(1, min(jobs, len(members)))
     if workers == 1:
         outcomes = []
         for m in members:
-            outcomes.append(_one(m, work))
+            outcomes.append(_one(m, work, alone))
             if finished is not None:
                 finished(outcomes[-1], len(outcomes))
         return outcomes
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pgpart-member") as pool:
-        futures = [pool.submit(_one, m, work) for m in members]
+        futures = [pool.submit(_one, m, work, alone) for m in members]
         try:
             for count, future in enumerate(as_completed(futures), start=1):
                 if finished is not None:
@@ -164,16 +173,15 @@ def run(
             raise
 
 
-def _one(member: Member, work: Callable[[Member], T]) -> Outcome[T]:
-    from pgpart.cli.exit_codes import Stop, expected_failure
+def _one(member: Member, work: Callable[[Member], T], alone: bool) -> Outcome[T]:
+    from pgpart.cli.exit_codes import expected_failure, member_failure
 
     try:
         return Outcome(member, work(member))
     # The boundary of one member: whatever it raises, even a bug, becomes its
     # outcome (with its name) and the other members carry on.
     except Exception as exc:
-        stop = expected_failure(exc)
-        if stop is None:  # a bug: reported with the member's name
-            bug = " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
-            stop = Stop(bug, ExitCode.UNKNOWN)
+        if alone and expected_failure(exc) is None:
+            raise
+        stop = member_failure(exc)
         return Outcome(member, None, member.scrub(stop.message), int(stop.code))

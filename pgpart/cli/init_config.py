@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pgpart.core import handover
@@ -15,14 +16,30 @@ if TYPE_CHECKING:
     from pgpart.core.snapshot import PartitionedTable
 
 
-def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[str]]:
-    """The TOML text, and one line per table left out (with the reason)."""
-    from pgpart.config import render_toml
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """What init writes for one database, and what it cannot."""
 
+    defaults: dict[str, object]
+    tables: list[dict[str, object]]  # the [[table]] entries
+    comments: dict[str, str]  # per table: settings carried over from pg_partman
+    skipped: list[str]  # one line per table left out, with the reason
+    refused: list[str]  # one line per table named that init cannot write
+
+    def text(self) -> str:
+        """The pgpart.toml of this database alone."""
+        from pgpart.config import render_toml
+
+        return handover.annotate(render_toml(self.defaults, self.tables), self.comments)
+
+
+def suggest(gathered: Gathered, settings: Settings, named: Sequence[str] = ()) -> Suggestion:
+    """The config suggested from what the database holds (``named``: the
+    tables the command line named, which must be time-partitioned)."""
     defaults = settings.defaults
     tables: list[dict[str, object]] = []
     skipped: list[str] = []
-    comments: dict[str, str] = {}  # per table: settings carried over from pg_partman
+    comments: dict[str, str] = {}
     for target in gathered.targets:
         table = target.table
         if table is None:
@@ -59,15 +76,12 @@ def suggest_config(gathered: Gathered, settings: Settings) -> tuple[str, list[st
         if notes:
             comments[table.qualified] = "\n".join(notes)
         tables.append(entry)
-    text = render_toml(
-        {
-            "timezone": defaults.timezone.key,
-            "premake": defaults.premake,
-            "lock_timeout": str(defaults.lock_timeout),
-        },
-        tables,
-    )
-    return handover.annotate(text, comments), skipped
+    head: dict[str, object] = {
+        "timezone": defaults.timezone.key,
+        "premake": defaults.premake,
+        "lock_timeout": str(defaults.lock_timeout),
+    }
+    return Suggestion(head, tables, comments, skipped, not_time_partitioned(gathered, named))
 
 
 def _key_encoding(entry: dict[str, object], table: PartitionedTable) -> list[str]:

@@ -27,9 +27,10 @@ _HOLDER = re.compile(r"(held|queued ahead) by pid (\d+)[^:]*(?:: (.*))?")
 
 
 class RunProgress:
-    def __init__(self, *, enabled: bool, notices: bool = False) -> None:
+    def __init__(self, *, enabled: bool, notices: bool = False, member: str | None = None) -> None:
         self.enabled = enabled  # the status line (a terminal, not -q)
         self.notices = notices  # lines said before long work (not -q)
+        self.member = member  # whose notices they are, among many databases
         self.finished: list[ActionResult] = []
         self.in_flight: Action | None = None
         self.shown = False
@@ -46,7 +47,8 @@ class RunProgress:
         if event.kind is ProgressKind.NOTICE:
             if self.notices and event.text:
                 self.clear()
-                sys.stderr.write(f"pgpart: {one_line(event.text)}\n")
+                text = event.text if self.member is None else f"{self.member}: {event.text}"
+                sys.stderr.write(f"pgpart: {one_line(text)}\n")
                 sys.stderr.flush()
             return
         if self.enabled:

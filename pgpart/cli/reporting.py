@@ -1,13 +1,13 @@
-"""The stderr lines of a writing run: tables refused, actions failed, work
-withheld, problems that blocked a table (with -q). Stdout has the details;
-each line here is said once, with the password masked."""
+"""The stderr lines of a writing run on one database: tables refused,
+actions failed, work withheld, problems that blocked a table (with -q).
+Stdout has the details; pgpart.cli.write_run says each line once (after the
+database's name among many, the password masked)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from pgpart.cli.console import masked, say
 from pgpart.cli.problem_codes import (
     LACKING_CODES,
     NOTICE_CODES,
@@ -78,13 +78,6 @@ def withheld_lines(tables: Iterable[TablePlan], *, quiet: bool = False) -> list[
     return lines
 
 
-def report_refused(tables: Iterable[TablePlan], dsn: str | None) -> None:
-    """One stderr line per table pgpart cannot work on (the problem names it)."""
-    for table in tables:
-        for problem in table.problems:
-            say(masked(problem.message, dsn))
-
-
 def blocked_lines(tables: Iterable[TablePlan]) -> list[str]:
     """With -q (stdout is silent), every problem of each table pgpart did not
     change as asked: blocked, or a config value refused while planning."""
@@ -110,12 +103,6 @@ def notice_lines(tables: Iterable[TablePlan], *, quiet: bool) -> list[str]:
         for p in table.problems
         if p.code in NOTICE_CODES
     ]
-
-
-def report_failures(results: Sequence[ActionResult], dsn: str | None) -> None:
-    """One stderr line per table whose actions failed (stdout has the details)."""
-    for line in failure_lines(results):
-        say(masked(line, dsn))
 
 
 def run_lines(

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from pgpart.cli.console import emit, say
-from pgpart.cli.databases import choose, load_settings
+from pgpart.cli.databases import choose
 from pgpart.cli.exit_codes import reported
 from pgpart.cli.inputs import (
     as_utc_if_naive,
@@ -110,8 +110,7 @@ def create(
     from pgpart.core.planner import Mode, Request
 
     where = _with_relocation(Where.of(dsns, services, jobs, config, lock_timeout), relocation)
-    dsn, fleet = where.dsn, choose(where)
-    with reported(dsn):
+    with reported(where.dsn):
         parsed_interval = parse_interval(interval)
         start = parse_moment(from_, "--from") if from_ is not None else None
         end = parse_moment(to, "--to") if to is not None else None
@@ -131,7 +130,7 @@ def create(
         analyze=not no_analyze,
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
-    run_write(WriteRequest(where, display, (table,), change, now, dry_run), fleet)
+    run_write(WriteRequest(where, display, (table,), change, now, dry_run), choose(where))
 
 
 def _before_now(end: datetime, now: str | None) -> bool:
@@ -179,10 +178,10 @@ def maintain(
     from pgpart.core.planner import Mode, Request
 
     where = _with_relocation(Where.of(dsns, services, jobs, config, lock_timeout), relocation)
-    fleet = choose(where)
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     change = Request(Mode.MAINTAIN, force=force, analyze=not no_analyze)
-    run_write(WriteRequest(where, display, tuple(tables or ()), change, now, dry_run), fleet)
+    request = WriteRequest(where, display, tuple(tables or ()), change, now, dry_run)
+    run_write(request, choose(where))
 
 
 def _with_relocation(where: Where, choice: RelocationChoice | None) -> Where:
@@ -268,8 +267,7 @@ def drop(
     from pgpart.core.planner import Mode, Request
 
     where = Where.of(dsns, services, jobs, config, lock_timeout)
-    dsn, fleet = where.dsn, choose(where)
-    with reported(dsn):
+    with reported(where.dsn):
         if (older_than is None) == (before is None):
             raise UsageError("give exactly one of --older-than DURATION or --before DATE")
         duration = parse_duration(older_than, "--older-than")
@@ -290,7 +288,7 @@ def drop(
     )
     display = Display(output_format(fmt), quiet=quiet, verbose=verbose, wide=wide)
     request = WriteRequest(where, display, (table,), change, now, dry_run, confirm=not yes)
-    run_write(request, fleet)
+    run_write(request, choose(where))
 
 
 def restore(
@@ -321,24 +319,28 @@ def restore(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     dsns: DsnOpt = None,
+    services: ServiceOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Bring back a partition that retention_mode = "archive" dumped: check the archive
     (path, sha256, nothing but its table, from this database), pg_restore it, count its
     rows, and re-attach it when its range is free (else keep it as a plain table and say
     why). Retention leaves it alone until --keep-until."""
-    where = Where.of(dsns, lock_timeout=lock_timeout, config=config)
-    dsn = where.dsn
-    with reported(dsn):
-        if len(where.dsns) > 1:
-            raise UsageError("restore works on one database: give one --dsn")
+    where = Where.of(dsns, services, lock_timeout=lock_timeout, config=config)
+    with reported(where.dsn):
         until = _keep_until(keep_until)
-        settings = load_settings(where, dsn)
+    fleet = choose(where)
+    with reported(where.dsn):
+        if fleet.labelled:
+            raise UsageError(
+                "restore works on one database: name one (one --dsn or --service, or a"
+                " config with one [[database]] block)"
+            )
         from pgpart.cli.output.restore import render_restore
         from pgpart.db.restore import RestoreRequest, restore
 
         request = RestoreRequest(archive, until, dry_run, from_other_database)
-        result = restore(settings, request, log=logger(verbose))
+        result = restore(fleet.members[0].settings, request, log=logger(verbose))
         if not quiet or fmt is WriteFormat.json:
             emit(render_restore(result, fmt.value))
         if not result.attached and not dry_run and quiet:

@@ -20,6 +20,7 @@ from pgpart.db.results import (
     ActionResult,
     Failure,
     FailureKind,
+    Outcome,
     Progress,
     ProgressKind,
 )
@@ -32,7 +33,7 @@ from pgpart.errors import PgpartError, primary_message
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.db.executor import ExecOptions
+    from pgpart.db.results import ExecOptions
 
 
 class ActionRun:
@@ -160,17 +161,13 @@ class ActionRun:
         failure: Failure | None = None,
         sql: tuple[str, ...] | None = None,
     ) -> ActionResult:
-        return ActionResult(
-            action=self.action,
-            done=done,
-            skipped=skipped,
-            error=failure.message if failure else None,
-            sql=tuple(self.sent) if sql is None else sql,
-            attempts=self.budget.attempts,
-            seconds=self.budget.elapsed(),
-            failure=failure,
-            rows_moved=self.drained or (self.sender.moved if done else 0),
-        )
+        sent = tuple(self.sent) if sql is None else sql
+        attempts, seconds = self.budget.attempts, self.budget.elapsed()
+        if failure is not None:
+            return ActionResult.failed(self.action, failure, sent, attempts, seconds)
+        outcome = Outcome.SKIPPED if skipped else Outcome.DONE if done else Outcome.NOT_RUN
+        moved = self.drained or (self.sender.moved if done else 0)
+        return ActionResult(self.action, outcome, sent, attempts, seconds, rows_moved=moved)
 
     def _steps(self, conn: psycopg.Connection[Any] | None) -> tuple[Step, ...]:
         ddl = self.options.ddl

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pgpart.core.wording import counted
-from pgpart.errors import ExitCode, PgpartError
+from pgpart.errors import PgpartError
 
 # File names stay well under the 255 bytes most file systems allow, leaving
 # room for the temporary-name decorations and the "~N" of a second archive.
@@ -28,8 +28,6 @@ _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 
 class ArchiveError(PgpartError):
     """Archiving or restoring failed; the rows are still in the database."""
-
-    exit_code = ExitCode.CRITICAL
 
 
 def _component(text: str) -> str:

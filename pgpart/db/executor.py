@@ -15,8 +15,8 @@ retention stay independent of each other, and other tables are unaffected.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from pgpart.core.plan import (
     Action,
@@ -26,11 +26,11 @@ from pgpart.core.plan import (
     RefreshSubscription,
 )
 from pgpart.db.action_run import ActionRun
-from pgpart.db.ddl import DdlOptions
 from pgpart.db.held_interrupt import HeldInterrupt
 from pgpart.db.results import (
     NOT_ATTEMPTED,
     ActionResult,
+    ExecOptions,
     Failure,
     FailureKind,
     Outcome,
@@ -55,15 +55,6 @@ __all__ = [
     "ProgressKind",
     "execute",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ExecOptions:
-    ddl: DdlOptions
-    retry_for_s: float = 30.0  # time budget per action for retrying lock timeouts
-    dry_run: bool = False
-    log: Callable[[str], None] | None = None  # each statement sent, rendered
-    progress: Callable[[Progress], None] | None = None  # lock waits, rows moved, results
 
 
 def execute(
@@ -98,7 +89,7 @@ def execute(
                 finished(not_attempted(action, failed[group]))
                 continue
             if _unchanged(action, changing - changed, options):  # nothing to analyze again
-                finished(ActionResult(action, True, True, None, (), 0, 0.0))
+                finished(ActionResult(action, Outcome.SKIPPED))
                 continue
             own = _with_lock_timeout(options, action, lock_timeouts_ms)
             # An archive is not held: its dump may take minutes, and Ctrl-C at
@@ -109,13 +100,13 @@ def execute(
                 if options.progress is not None:
                     options.progress(Progress(ProgressKind.STARTED, action))
                 result = run.run()
-            if result.error is not None:
+            if result.failure is not None:
                 failed[group] = Failure(
                     FailureKind.NOT_ATTEMPTED,
                     f"{NOT_ATTEMPTED}an earlier {group[1]} action"
                     f" on {action.table.qualified} failed",
                 )
-            if result.done and not result.skipped:
+            if result.outcome is Outcome.DONE:
                 changed.add(action.table.oid)
             finished(result)
             if held.pending:

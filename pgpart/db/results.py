@@ -1,14 +1,16 @@
-"""What applying an action came to: its result, its failure, and the
-progress events of a run. Records only, no I/O."""
+"""What applying an action came to: its result, its failure, the progress
+events of a run, and the options a run is given. Records only, no I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pgpart.core.plan import Action
+    from pgpart.db.ddl import DdlOptions
 
 
 # How the error of an action skipped after an earlier one failed begins.
@@ -47,7 +49,8 @@ class ActionFailed(Exception):
 
 
 class Outcome(str, Enum):
-    """Where an action ended, one of five."""
+    """Where an action ended, one of five: the one way a result is told
+    (``ActionResult.done``, ``skipped`` and ``error`` are read from it)."""
 
     DONE = "done"  # its end state holds, pgpart made it so
     SKIPPED = "skipped"  # its end state already held (e.g. another run made it)
@@ -59,17 +62,56 @@ class Outcome(str, Enum):
         return self.value
 
 
+_FAILURES = (Outcome.FAILED, Outcome.NOT_ATTEMPTED)
+
+
 @dataclass(frozen=True, slots=True)
 class ActionResult:
+    """What applying one action came to. ``outcome`` says it; a failed (or
+    not attempted) action has its ``failure``, and only such an action has one."""
+
     action: Action
-    done: bool  # the action's end state holds (also when skipped)
-    skipped: bool  # nothing to do any more (e.g. another pgpart created it meanwhile)
-    error: str | None  # one line, what and where (failure.message)
-    sql: tuple[str, ...]  # each step's statements as sent in its last attempt
-    attempts: int
-    seconds: float
+    outcome: Outcome
+    sql: tuple[str, ...] = ()  # each step's statements as sent in its last attempt
+    attempts: int = 0
+    seconds: float = 0.0
     failure: Failure | None = None
     rows_moved: int = 0  # rows moved out of DEFAULT by the committed attempt
+
+    def __post_init__(self) -> None:
+        if (self.failure is not None) != (self.outcome in _FAILURES):
+            raise ValueError(
+                f"a {self.outcome} result {'needs' if self.failure is None else 'has no'} failure"
+            )
+
+    @classmethod
+    def failed(
+        cls,
+        action: Action,
+        failure: Failure,
+        sql: tuple[str, ...] = (),
+        attempts: int = 0,
+        seconds: float = 0.0,
+    ) -> ActionResult:
+        kind = (
+            Outcome.NOT_ATTEMPTED if failure.kind is FailureKind.NOT_ATTEMPTED else Outcome.FAILED
+        )
+        return cls(action, kind, sql, attempts, seconds, failure)
+
+    @property
+    def done(self) -> bool:
+        """The action's end state holds (also when it already did)."""
+        return self.outcome in (Outcome.DONE, Outcome.SKIPPED)
+
+    @property
+    def skipped(self) -> bool:
+        """Nothing to do any more (e.g. another pgpart created it meanwhile)."""
+        return self.outcome is Outcome.SKIPPED
+
+    @property
+    def error(self) -> str | None:
+        """The failure's one line, what and where."""
+        return self.failure.message if self.failure is not None else None
 
     @property
     def fails_run(self) -> bool:
@@ -77,27 +119,11 @@ class ActionResult:
         warning (the partitions are as planned; the next run analyzes)."""
         from pgpart.core.plan import AnalyzeTable
 
-        return self.error is not None and not isinstance(self.action, AnalyzeTable)
-
-    @property
-    def outcome(self) -> Outcome:
-        if self.failure is not None:
-            if self.failure.kind is FailureKind.NOT_ATTEMPTED:
-                return Outcome.NOT_ATTEMPTED
-            return Outcome.FAILED
-        if self.error:
-            # A result built by hand with an error line and no Failure (the
-            # executor always sets both): its prefix is all there is to go by.
-            if self.error.startswith(NOT_ATTEMPTED):
-                return Outcome.NOT_ATTEMPTED
-            return Outcome.FAILED
-        if self.skipped:
-            return Outcome.SKIPPED
-        return Outcome.DONE if self.done else Outcome.NOT_RUN
+        return self.failure is not None and not isinstance(self.action, AnalyzeTable)
 
 
 def not_attempted(action: Action, why: Failure) -> ActionResult:
-    return ActionResult(action, False, False, why.message, (), 0, 0.0, why)
+    return ActionResult.failed(action, why)
 
 
 class ProgressKind(str, Enum):
@@ -126,3 +152,14 @@ class Progress:
     text: str | None = None  # NOTICE: the line; RELOCATING: the phase
     rows_left: int | None = None  # RELOCATING: rows still to move (an estimate)
     seconds_left: float | None = None  # RELOCATING: expected time to the end
+
+
+@dataclass(frozen=True, slots=True)
+class ExecOptions:
+    """How pgpart.db.executor runs a plan's actions."""
+
+    ddl: DdlOptions
+    retry_for_s: float = 30.0  # time budget per action for retrying lock timeouts
+    dry_run: bool = False
+    log: Callable[[str], None] | None = None  # each statement sent, rendered
+    progress: Callable[[Progress], None] | None = None  # lock waits, rows moved, results

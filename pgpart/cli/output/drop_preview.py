@@ -21,14 +21,16 @@ def partition_name(action: Action) -> str:
 
 
 def render_drop_preview(
-    actions: Sequence[Action], stats: Sequence[PartitionStats | None], verb: str, width: int | None
+    items: Sequence[tuple[str | None, Action, PartitionStats | None]], verb: str, width: int | None
 ) -> str:
-    """The confirmation's list: each partition with its range, estimated
-    rows and size, and the total of what is about to go."""
+    """The confirmation's list: each partition (after its database, with
+    many) with its range, estimated rows and size, and the total of what is
+    about to go."""
+    many = any(database is not None for database, _, _ in items)
     rows = []
     total_rows = total_bytes = 0
     unknown = False
-    for action, p in zip(actions, stats, strict=True):
+    for database, action, p in items:
         if p is None or p.rows is None:
             unknown = True
         else:
@@ -36,15 +38,19 @@ def render_drop_preview(
         total_bytes += (p.bytes or 0) if p is not None else 0
         rows.append(
             [
+                *([database] if many else []),
                 partition_name(action),
                 action_range(action),
                 "unknown" if p is None else row_count(p.rows, p.rows_exact),
                 "" if p is None else human(p.bytes),
             ]
         )
+    databases = len({database for database, _, _ in items})
+    total = f"total: {len(items)} partition(s)" + (f" in {databases} databases" if many else "")
     rows.append(
         [
-            f"total: {len(actions)} partition(s)",
+            *([""] if many else []),
+            total,
             "",
             "unknown"
             if unknown and not total_rows
@@ -57,9 +63,15 @@ def render_drop_preview(
         if unknown
         else ""
     )
+    headers = ["partition", "range", "rows (estimate)", "size"]
     return (
         f"pgpart is about to {verb}:\n"
-        + tabulate(rows, ["partition", "range", "rows (estimate)", "size"], width, wrap=(0,))
+        + tabulate(
+            rows,
+            ["database", *headers] if many else headers,
+            width,
+            wrap=(1, 2, 0) if many else (0,),
+        )
         + "\n"
         + note
     )

@@ -18,6 +18,7 @@ from pgpart.cli.output.common import (
     wrap_line,
 )
 from pgpart.cli.output.prometheus import label, metric
+from pgpart.cli.output.report import Report, labelled, with_database
 
 if TYPE_CHECKING:
     from pgpart.db.stats import PartitionStats, TableStats
@@ -119,20 +120,51 @@ def _partition_text(p: PartitionStats) -> str:
 
 
 def render_stats(stats: Sequence[TableStats], fmt: Format, *, width: int | None = None) -> str:
+    """One database's stats (the library's and the tests' entry)."""
+    return render_stats_reports([Report(None, list(stats))], fmt, width=width)
+
+
+def render_stats_reports(
+    reports: Sequence[Report[list[TableStats]]], fmt: Format, *, width: int | None = None
+) -> str:
+    """stats over the databases of a run, in one format."""
+    many = labelled(reports)
+    ok = [(r.database, r.value) for r in reports if r.value is not None]
     if fmt is Format.JSON:
-        return stats_json_text(stats)
+        if not many:
+            return stats_json_text(ok[0][1] if ok else [])
+        listed = [with_database(t, db) for db, stats in ok for t in stats_json(stats)["tables"]]
+        databases = [
+            {
+                "database": r.database,
+                "status": "ok" if r.value is not None else "unknown",
+                "error": r.error,
+            }
+            for r in reports
+        ]
+        return dumps({"tables": listed, "databases": databases})
     if fmt is Format.PROMETHEUS:
-        return stats_prometheus(stats)
+        return stats_prometheus(ok)
     if fmt is Format.CSV:
-        return _stats_csv(stats)
-    out = [_table_block(s, width) for s in stats]
+        return _stats_csv(ok, many)
+    out = [
+        _table_block(s, width, None if db is None else _title(db, s.table, width))
+        for db, stats in ok
+        for s in stats
+    ]
     return "\n\n".join(out) + "\n" if out else ""
 
 
-def _stats_csv(stats: Sequence[TableStats]) -> str:
+def _title(database: str, table: str, width: int | None) -> str:
+    """A table's title among many databases: 'database NAME: TABLE'."""
+    return wrap_line(f"database {database}: {table}", width, "", "  ")
+
+
+def _stats_csv(parts: Sequence[tuple[str | None, Sequence[TableStats]]], many: bool) -> str:
     headers = ["table", "partition", "from", "to", "rows", "bytes"]
     rows = [
         [
+            *([db] if many else []),
             s.table,
             p.name,
             "DEFAULT" if p.is_default else iso(p.lower) or "MINVALUE",
@@ -140,14 +172,16 @@ def _stats_csv(stats: Sequence[TableStats]) -> str:
             "" if p.rows is None else p.rows,
             "" if p.bytes is None else p.bytes,
         ]
+        for db, stats in parts
         for s in stats
         for p in s.partitions
     ]
-    return to_csv(rows, headers)
+    return to_csv(rows, ["database", *headers] if many else headers)
 
 
-def _table_block(s: TableStats, width: int | None) -> str:
-    """One table's partitions under its name, the total last, then notes."""
+def _table_block(s: TableStats, width: int | None, title: str | None = None) -> str:
+    """One table's partitions under its name (or ``title``), the total
+    last, then notes."""
     rows = [
         [
             p.name + (" (detach pending)" if p.pending_detach else ""),
@@ -170,7 +204,7 @@ def _table_block(s: TableStats, width: int | None) -> str:
             human(s.total_bytes),
         ]
     )
-    text = f"{s.table}\n" + tabulate(
+    text = f"{title or s.table}\n" + tabulate(
         rows, ["partition", "from", "to", "rows", "size"], width, wrap=(0,)
     )
     never = [p.name for p in s.partitions if p.rows is None]
@@ -186,34 +220,54 @@ def _table_block(s: TableStats, width: int | None) -> str:
     return text
 
 
-def stats_prometheus(stats: Sequence[TableStats]) -> str:
+def stats_prometheus(parts: Sequence[tuple[str | None, Sequence[TableStats]]]) -> str:
+    """Every series of every database (a ``database`` label first with many)."""
     lines: list[str] = []
+    tables = [
+        (",".join(x for x in (_database(db), f'table="{label(s.table)}"') if x), s)
+        for db, stats in parts
+        for s in stats
+    ]
 
-    def labels(s: TableStats, name: str) -> str:
-        return f'table="{label(s.table)}",partition="{label(name)}"'
+    def labels(tl: str, name: str) -> str:
+        return f'{tl},partition="{label(name)}"'
 
     metric(
         lines,
         "pgpart_table_rows",
         "Rows (estimate unless --exact) of the whole table.",
-        [(f'table="{label(s.table)}"', s.known_rows) for s in stats],
+        [(tl, s.known_rows) for tl, s in tables],
     )
     metric(
         lines,
         "pgpart_table_bytes",
         "Total bytes of all partitions, indexes and TOAST included.",
-        [(f'table="{label(s.table)}"', s.total_bytes) for s in stats],
+        [(tl, s.total_bytes) for tl, s in tables],
     )
     metric(
         lines,
         "pgpart_partition_rows",
         "Rows per partition (estimate unless --exact).",
-        [(labels(s, p.name), p.rows) for s in stats for p in s.partitions if p.rows is not None],
+        [
+            (labels(tl, p.name), p.rows)
+            for tl, s in tables
+            for p in s.partitions
+            if p.rows is not None
+        ],
     )
     metric(
         lines,
         "pgpart_partition_bytes",
         "Bytes per partition, indexes and TOAST included.",
-        [(labels(s, p.name), p.bytes) for s in stats for p in s.partitions if p.bytes is not None],
+        [
+            (labels(tl, p.name), p.bytes)
+            for tl, s in tables
+            for p in s.partitions
+            if p.bytes is not None
+        ],
     )
     return "\n".join(lines) + "\n"
+
+
+def _database(name: str | None) -> str:
+    return "" if name is None else f'database="{label(name)}"'

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
 from datetime import datetime
 
-from pgpart.cli.output.check import summary
 from pgpart.cli.output.common import wrap_line
+from pgpart.cli.output.report import Report, closing
 from pgpart.cli.output.timeline_scale import (
     Scale,
     State,
@@ -299,22 +299,6 @@ def _legend(drawing: _Drawing, width: int | None) -> str:
 
 
 def _closing(blocks: Sequence[Block]) -> str:
-    """check's last line: the verdict and the tables by status."""
-    tables = [t for b in blocks if b.plan is not None for t in b.plan.tables]
-    if len(blocks) == 1 and blocks[0].plan is not None:
-        return f"{blocks[0].plan.status.value.upper()}: {summary(tables)}"
-    # Over many databases, as check's exit code: critical outranks unknown.
-    statuses = [b.plan.status if b.plan is not None else Status.UNKNOWN for b in blocks]
-    verdict = max(statuses, key=_FLEET_RANK.__getitem__).value.upper()
-    failed = sum(1 for b in blocks if b.plan is None)
-    not_checked = f" ({failed} not checked)" if failed else ""
-    return f"{verdict}: {len(blocks)} databases{not_checked}; tables: {summary(tables)}"
-
-
-_FLEET_RANK = {
-    Status.OK: 0,
-    Status.INFO: 0,
-    Status.WARNING: 1,
-    Status.UNKNOWN: 2,
-    Status.CRITICAL: 3,
-}
+    """check's last line: the verdict and the tables by status (over many
+    databases as check's exit code ranks them: critical outranks unknown)."""
+    return closing([Report(b.database, b.plan, b.error) for b in blocks])
