@@ -168,6 +168,7 @@ KNOWN_CIRCLES = {
             "pgpart.config.policy",
             "pgpart.config.values",
             "pgpart.core.locked",
+            "pgpart.core.opaque_current",
             "pgpart.core.plan",
             "pgpart.core.relocation",
             "pgpart.core.request",
@@ -182,6 +183,7 @@ KNOWN_CIRCLES = {
             "pgpart.db.ddl_create",
             "pgpart.db.ddl_retention",
             "pgpart.db.ddl_subscription",
+            "pgpart.db.retention_marking",
             "pgpart.db.settle",
             "pgpart.db.sibling_ddl",
         }

@@ -114,6 +114,8 @@ def timeless(text: str) -> Any:
 
 
 def numberless(statement: str) -> str:
+    """Without oids and without clock times (a retention mark records when)."""
+    statement = re.sub(r"\d{2}:\d{2}:\d{2}(\.\d+)?", "HH:MM:SS", statement)
     return re.sub(r"\b\d{4,}\b", "N", statement)
 
 
