@@ -1,7 +1,8 @@
-"""README.md tells the truth about the CLI, the config and the output.
+"""README.md and docs/ tell the truth about the CLI, the config and the output.
 
-The commands, options, config keys, problem codes and metric names the README
-shows are compared with the real ones (collected from the typer app, the
+The README is the guide and docs/ the reference; read together (the README
+first, then every page of docs/), the commands, options, config keys, problem
+codes and metric names they show are compared with the real ones (collected from the typer app, the
 config loader, the planner and real output), and every `pgpart ...` line of
 its shell examples is parsed by the real CLI and run against the test
 database (writing commands with --dry-run).
@@ -29,6 +30,7 @@ from tests.cli_helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 WRITING = ("create", "maintain", "drop")
 
@@ -128,8 +130,14 @@ def crontab_entries(text: str) -> list[tuple[str, str]]:
 # --- README structure -----------------------------------------------------------
 
 
+def documents() -> list[Path]:
+    """The README, then the reference pages."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
 def readme() -> str:
-    return README.read_text(encoding="utf-8")
+    """The documentation as one text: the README, then every page of docs/."""
+    return "\n".join(p.read_text(encoding="utf-8") for p in documents())
 
 
 def code_blocks(text: str, *languages: str) -> list[str]:
@@ -340,8 +348,33 @@ def test_readme_names_every_alert() -> None:
 
 
 def test_readme_links_to_files_that_exist() -> None:
-    for target in re.findall(r"\]\(((?:examples|pgpart|tests)/[^)#]+)\)", readme()):
-        assert (ROOT / target).exists(), f"README links to missing {target}"
+    """Every relative link of every page leads to a file, and its #anchor
+    to a heading of that file."""
+    for page in documents():
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", code_free(text)):
+            if re.match(r"^[a-z]+:", target):
+                continue  # a URL
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            assert file.exists(), f"{page.relative_to(ROOT)} links to missing {path}"
+            if anchor and file.suffix == ".md":
+                assert anchor in anchors(file.read_text(encoding="utf-8")), (
+                    f"{page.relative_to(ROOT)} links to #{anchor}, which {path or 'it'} lacks"
+                )
+
+
+def code_free(text: str) -> str:
+    return re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub makes of a page's headings."""
+    found = set()
+    for title in re.findall(r"^#+ (.*)$", code_free(text), flags=re.M):
+        slug = re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+        found.add(slug)
+    return found
 
 
 # --- against the test database ------------------------------------------------------
