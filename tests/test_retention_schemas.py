@@ -310,3 +310,22 @@ def test_a_view_on_a_partition_keeps_it_attached_in_drop_mode_only(
     assert run(["maintain"], pg_dsn, detach).code == 0
     assert kind(pg_conn, "public.messages_2026_07") == "r standalone"
     assert pg_conn.execute("SELECT n FROM july_report").fetchone() == (0,)
+
+
+def test_the_drop_prompt_says_a_foreign_partition_is_only_detached(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str
+) -> None:
+    """drop asks about what it will really do: the local partitions dropped,
+    the foreign one only detached."""
+    from tests.test_oncall import term
+
+    with_foreign_june(pg_conn)
+    args = ["drop", "messages", "--before", "2026-09-01", "--dsn", pg_dsn, "--now", NOW]
+    with term(args) as t:
+        t.read_until(r"\[y/N\]: ")
+        t.write("n\n")
+        code = t.wait()
+    assert code == 0, t.output
+    out = t.output.replace("\r\n", "\n")
+    assert "Drop these 2 partition(s) and detach 1 foreign-table partition(s)? [y/N]" in out
+    assert kind(pg_conn, "public.messages_2026_06") is not None

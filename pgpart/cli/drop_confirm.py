@@ -15,6 +15,7 @@ import typer
 
 from pgpart.cli.console import say
 from pgpart.cli.exit_codes import interrupted
+from pgpart.core.plan import DetachPartition
 from pgpart.errors import PgpartError
 
 if TYPE_CHECKING:
@@ -65,11 +66,15 @@ def confirm_drop(plans: Sequence[Planned], *, detach: bool, width: int | None) -
     (None for the only one), plan and settings."""
     verb, note = drop_verb([(a, s) for _, plan, s in plans for a in plan.actions], detach=detach)
     typer.echo(drop_preview(plans, verb, width) + note, err=True, nl=not note)
-    count = sum(len(removals(plan)) for _, plan, _ in plans)
+    going = [a for _, plan, _ in plans for a in removals(plan)]
+    # Foreign-table partitions are detached, never dropped: said apart.
+    foreign = sum(1 for a in going if isinstance(a, DetachPartition)) if verb != "detach" else 0
     many = any(name is not None for name, _, _ in plans)
     where = sum(1 for _, plan, _ in plans if plan.actions)
     try:
-        question = f"{verb[0].upper()}{verb[1:]} these {count} partition(s)"
+        question = f"{verb[0].upper()}{verb[1:]} these {len(going) - foreign} partition(s)"
+        if foreign:
+            question += f" and detach {foreign} foreign-table partition(s)"
         question += f" in {where} database(s)?" if many else "?"
         sys.stderr.write(f"{question} [y/N]: ")
         sys.stderr.flush()
