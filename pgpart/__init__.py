@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pgpart.api import Gathered, apply, check, gather, open_connection, plan_changes
     from pgpart.api import stats as read_stats
-    from pgpart.config import Overrides, RetentionMode, Settings, TablePolicy, load_settings
+    from pgpart.config import Overrides, Settings, load_settings
     from pgpart.core.calendar import Interval
     from pgpart.core.durations import Duration
     from pgpart.core.plan import (
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         TablePlan,
     )
     from pgpart.core.planner import Mode, Request
+    from pgpart.core.policy import RetentionMode, TablePolicy
     from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
     from pgpart.db.results import ActionResult, Outcome
     from pgpart.db.stats import PartitionStats, TableStats
@@ -55,9 +56,9 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, str]] = {
     # settings
     "Overrides": ("pgpart.config", "Overrides"),
-    "RetentionMode": ("pgpart.config", "RetentionMode"),
+    "RetentionMode": ("pgpart.core.policy", "RetentionMode"),
     "Settings": ("pgpart.config", "Settings"),
-    "TablePolicy": ("pgpart.config", "TablePolicy"),
+    "TablePolicy": ("pgpart.core.policy", "TablePolicy"),
     "load_settings": ("pgpart.config", "load_settings"),
     "Duration": ("pgpart.core.durations", "Duration"),
     "Interval": ("pgpart.core.calendar", "Interval"),

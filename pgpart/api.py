@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from pgpart.config import Settings, TablePolicy
+from pgpart.config import Settings
 from pgpart.core import calendar as cal
 from pgpart.core.encoding import KeyEncoding
 from pgpart.core.plan import Plan, Problem, ProblemCode, Status, TablePlan
@@ -25,6 +25,7 @@ from pgpart.core.planner import (
     plan,
     with_default_rows,
 )
+from pgpart.core.policy import TablePolicy
 from pgpart.core.snapshot import PartitionedTable, Snapshot
 from pgpart.db.catalog import read_snapshot, resolve_tables
 from pgpart.db.connect import connect
