@@ -517,6 +517,8 @@ T = '[[table]]\nname = "public.events"\n'  # two lines: keys added below are on 
         (T + "retention = '0'\n", 3, ["retention: must be more than 0", '"none"']),
         (T + "retention = '90'\n", 3, ["retention: invalid duration", "has no unit"]),
         (T + "critical_ahead = '5 fortnights'\n", 3, ["accepted units"]),
+        (T + "retention_mode = 'archive'\n", 3, ['"archive" needs archive_dir']),
+        ("[defaults]\nretention_mode = 'archive'\n", 2, ['"archive" needs archive_dir']),
         (T + "retention_mode = 'delete'\n", 3, ['retention_mode: must be "drop", "detach" or "archive"']),
         (T + "timezone = 'Mars/Olympus'\n", 3, ["unknown time zone 'Mars/Olympus'"]),
         (T + "timezone = ''\n", 3, ["unknown time zone ''"]),

@@ -206,7 +206,8 @@ def read_file(text: str, shown: str) -> FileContent:
 def _check_archive_dir(place: Place, values: Layer, defaults: Layer) -> None:
     """retention_mode = "archive" needs somewhere to write the archives."""
     mode = first(values.retention_mode, defaults.retention_mode)
-    if mode is RetentionMode.ARCHIVE and not first(values.archive_dir, defaults.archive_dir):
+    directory = first(values.archive_dir, defaults.archive_dir)
+    if mode is RetentionMode.ARCHIVE and directory is UNSET:
         key = "retention_mode" if values.retention_mode is not UNSET else None
         raise place.error(key, 'retention_mode = "archive" needs archive_dir (a directory)')
 
