@@ -254,7 +254,7 @@ def plan_changes(
         return planned
     from pgpart.db.snapshot_read import LockWaits
 
-    waits = LockWaits(conn, settings.retry_for.milliseconds() / 1000, on_wait)
+    waits = LockWaits(conn, on_wait)
     while due := waits.due(planned, gathered.targets):
         released = [waits.wait(target, locked) for target, locked in due]
         if any(released):
@@ -337,30 +337,15 @@ def apply(
     log: Callable[[str], None] | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> list[ActionResult]:
-    """Run a plan's actions, each in its own short transaction."""
-    from pgpart.db.ddl import DdlOptions
+    """Run a plan's actions, each in its own short transaction, as its
+    table's plan says (its lock_timeout, retry_for, ...: the policy the
+    planner resolved for it)."""
     from pgpart.db.executor import ExecOptions, execute
 
     options = ExecOptions(
-        ddl=DdlOptions(
-            lock_timeout_ms=settings.defaults.lock_timeout.milliseconds(),
-            statement_timeout_ms=settings.statement_timeout.milliseconds(),
-            server_version_num=planned.server_version,
-            move_batch_rows=settings.move_batch_rows,
-        ),
-        retry_for_s=settings.retry_for.milliseconds() / 1000,
-        dry_run=dry_run,
-        log=log,
-        progress=progress,
+        dry_run=dry_run, log=log, progress=progress, server_version_num=planned.server_version
     )
-    # Each table's policy as the planner resolved it (its name looked up
-    # through the search_path): nothing is looked up a second time here.
-    per_table = {
-        t.oid: t.lock_timeout_ms
-        for t in planned.tables
-        if t.oid is not None and t.lock_timeout_ms is not None
-    }
-    return execute(settings.dsn, planned.actions, options, lock_timeouts_ms=per_table)
+    return execute(settings.dsn, planned.tables, options)
 
 
 def open_connection(settings: Settings) -> psycopg.Connection[Any]:

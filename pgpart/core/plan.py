@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_name
 from pgpart.core.interval import Interval
+from pgpart.core.policy import Execution
 from pgpart.core.problem_code import ProblemCode as ProblemCode
 from pgpart.core.relocation import DefaultFacts, Relocating
 from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
@@ -307,7 +308,8 @@ class TablePlan:
     actions: tuple[Action, ...] = ()
     blocked: bool = False  # problems forbid DDL on this table
     oid: int | None = None  # the parent's, when the table exists
-    lock_timeout_ms: int | None = None  # the table's resolved policy, for apply
+    # How its actions run (lock_timeout, retry_for, ...): its policy as planned.
+    execution: Execution = field(default_factory=Execution)
     coverage: CoverageMap | None = None  # None: a table pgpart cannot work on
 
 

@@ -417,6 +417,6 @@ def _table_plan(
         actions=actions,
         blocked=blocked,
         oid=table.oid,
-        lock_timeout_ms=target.policy.lock_timeout.milliseconds(),
+        execution=target.policy.execution(),
         coverage=coverage_map(frame, target.policy, stretches, rows),
     )

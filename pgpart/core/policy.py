@@ -33,6 +33,17 @@ class RetentionMode(str, Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Execution:
+    """How the executor runs one table's actions, in its units: the table's
+    policy as the planner resolved it, carried in the table's plan."""
+
+    lock_timeout_ms: int = 500  # of each statement: the longest others queue behind it
+    statement_timeout_ms: int = 300_000
+    retry_for_s: float = 30.0  # an action's time for retrying lock waits
+    move_batch_rows: int = 100_000  # rows per statement when moving rows out of DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
 class TablePolicy:
     """The effective policy for one table, every layer of configuration merged."""
 
@@ -71,6 +82,14 @@ class TablePolicy:
     retry_for: Duration = _RETRY_FOR  # retrying lock timeouts
     max_new_partitions: int = 500  # per table and run, unless forced
     move_batch_rows: int = 100_000  # rows per batch when moving rows out of DEFAULT
+
+    def execution(self) -> Execution:
+        return Execution(
+            lock_timeout_ms=self.lock_timeout.milliseconds(),
+            statement_timeout_ms=self.statement_timeout.milliseconds(),
+            retry_for_s=self.retry_for.milliseconds() / 1000,
+            move_batch_rows=self.move_batch_rows,
+        )
 
     def relocation_budget_s(self) -> float:
         wait = self.relocation_max_wait or self.lock_timeout

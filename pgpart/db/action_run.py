@@ -33,7 +33,7 @@ from pgpart.errors import PgpartError, primary_message
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.db.results import ExecOptions
+    from pgpart.db.results import ActionOptions
 
 
 class ActionRun:
@@ -41,7 +41,7 @@ class ActionRun:
         self,
         session: Session,
         action: Action,
-        options: ExecOptions,
+        options: ActionOptions,
         held: HeldInterrupt,
     ) -> None:
         self.session = session
