@@ -11,7 +11,8 @@ The library API is what the CLI itself runs, importable from here::
 
 The pipeline: ``load_settings`` -> ``gather`` (one catalog snapshot) ->
 ``check`` / ``read_stats`` / ``plan_changes`` (a ``Plan``) -> ``apply``
-(a list of ``ActionResult``, each told by its ``Outcome``). What it returns
+(a list of ``ActionResult``, each told by its ``Outcome``); ``restore`` brings
+back a partition retention archived (a ``Restored``). What it returns
 are typed records; the command line's text is the command line's
 (``pgpart.cli.output``, not part of this API): this package never imports it.
 
@@ -27,7 +28,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from pgpart.api import Gathered, apply, check, gather, open_connection, plan_changes
+    from pgpart.api import (
+        Gathered,
+        apply,
+        check,
+        gather,
+        open_connection,
+        plan_changes,
+        restore,
+    )
     from pgpart.api import stats as read_stats
     from pgpart.config import Overrides, Settings, load_settings
     from pgpart.core.calendar import Interval
@@ -47,6 +56,7 @@ if TYPE_CHECKING:
     from pgpart.core.planner import Mode, Request
     from pgpart.core.policy import RetentionMode, TablePolicy
     from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
+    from pgpart.db.restore import Restored, RestoreRequest
     from pgpart.db.results import ActionResult, Outcome
     from pgpart.db.stats import PartitionStats, TableStats
     from pgpart.errors import ConfigError, ExitCode, PgpartError
@@ -70,6 +80,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "read_stats": ("pgpart.api", "stats"),
     "plan_changes": ("pgpart.api", "plan_changes"),
     "apply": ("pgpart.api", "apply"),
+    "restore": ("pgpart.api", "restore"),
+    "RestoreRequest": ("pgpart.db.restore", "RestoreRequest"),
+    "Restored": ("pgpart.db.restore", "Restored"),
     "Mode": ("pgpart.core.planner", "Mode"),
     "Request": ("pgpart.core.planner", "Request"),
     # what it reads and produces
@@ -119,6 +132,8 @@ __all__ = [
     "Plan",
     "Problem",
     "Request",
+    "RestoreRequest",
+    "Restored",
     "RetentionMode",
     "Settings",
     "Snapshot",
@@ -134,6 +149,7 @@ __all__ = [
     "open_connection",
     "plan_changes",
     "read_stats",
+    "restore",
 ]
 
 

@@ -36,6 +36,7 @@ from pgpart.errors import StandbyRefused
 if TYPE_CHECKING:
     import psycopg
 
+    from pgpart.db.restore import Restored, RestoreRequest
     from pgpart.db.results import ActionResult, Progress
     from pgpart.db.snapshot_read import ReadWait
     from pgpart.db.stats import TableStats
@@ -346,6 +347,27 @@ def apply(
         dry_run=dry_run, log=log, progress=progress, server_version_num=planned.server_version
     )
     return execute(settings.dsn, planned.tables, options)
+
+
+def restore(
+    settings: Settings, request: RestoreRequest, *, log: Callable[[str], None] | None = None
+) -> Restored:
+    """Bring back a partition retention archived (``pgpart restore``): the
+    archive opened and checked before anything reads it, then pg_restore,
+    the mark that keeps it until ``request.keep_until`` and the ATTACH, each
+    within its parent table's lock_timeout, statement_timeout and retry_for.
+    Raises ArchiveError (a PgpartError) for what stops it."""
+    from pgpart.db.restore import restore as restore_archive
+    from pgpart.db.restore_archive import open_archive
+
+    archive = open_archive(request.path)
+    try:
+        m = archive.manifest
+        policy = settings.policy_for(m.parent_schema or "", m.parent_table or "")
+        with connect(settings.dsn) as conn:
+            return restore_archive(conn, archive, request, policy, log)
+    finally:
+        archive.close()
 
 
 def open_connection(settings: Settings) -> psycopg.Connection[Any]:
