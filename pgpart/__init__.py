@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from pgpart.core.planner import Mode, Request
     from pgpart.core.policy import RetentionMode, TablePolicy
     from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
-    from pgpart.db.restore import Restored, RestoreRequest
+    from pgpart.db.archive.restore import Restored, RestoreRequest
     from pgpart.db.results import ActionResult, Outcome
     from pgpart.db.stats import PartitionStats, TableStats
     from pgpart.errors import ConfigError, ExitCode, PgpartError
@@ -81,8 +81,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "plan_changes": ("pgpart.api", "plan_changes"),
     "apply": ("pgpart.api", "apply"),
     "restore": ("pgpart.api", "restore"),
-    "RestoreRequest": ("pgpart.db.restore", "RestoreRequest"),
-    "Restored": ("pgpart.db.restore", "Restored"),
+    "RestoreRequest": ("pgpart.db.archive.restore", "RestoreRequest"),
+    "Restored": ("pgpart.db.archive.restore", "Restored"),
     "Mode": ("pgpart.core.planner", "Mode"),
     "Request": ("pgpart.core.planner", "Request"),
     # what it reads and produces

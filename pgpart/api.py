@@ -36,7 +36,7 @@ from pgpart.errors import StandbyRefused
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.db.restore import Restored, RestoreRequest
+    from pgpart.db.archive.restore import Restored, RestoreRequest
     from pgpart.db.results import ActionResult, Progress
     from pgpart.db.snapshot_read import ReadWait
     from pgpart.db.stats import TableStats
@@ -195,7 +195,7 @@ def _with_archives(
     from dataclasses import replace
     from pathlib import Path
 
-    from pgpart.db.archive_files import summarize
+    from pgpart.db.archive.summary import summarize
 
     dirs = {
         t.table.qualified: (t.table, t.policy.archive_dir)
@@ -357,8 +357,8 @@ def restore(
     the mark that keeps it until ``request.keep_until`` and the ATTACH, each
     within its parent table's lock_timeout, statement_timeout and retry_for.
     Raises ArchiveError (a PgpartError) for what stops it."""
-    from pgpart.db.restore import restore as restore_archive
-    from pgpart.db.restore_archive import open_archive
+    from pgpart.db.archive.restore import restore as restore_archive
+    from pgpart.db.archive.restore_open import open_archive
 
     archive = open_archive(request.path)
     try:

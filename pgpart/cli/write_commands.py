@@ -338,7 +338,7 @@ def restore(
             )
         from pgpart import api
         from pgpart.cli.output.restore import render_restore
-        from pgpart.db.restore import RestoreRequest
+        from pgpart.db.archive.restore import RestoreRequest
 
         request = RestoreRequest(archive, until, dry_run, from_other_database)
         result = api.restore(fleet.members[0].settings, request, log=logger(verbose))

@@ -203,7 +203,7 @@ class AnalyzeTable:
     partitions, never a partitioned parent, whose statistics (of the table as
     a whole) the planner uses for every query over the table. Planned last
     among the table's actions; run only when one of them changed something
-    (pgpart.db.ddl_analyze)."""
+    (pgpart.db.ddl.analyze)."""
 
     table: TableRef
     partition: str | None = None  # it is about no partition
@@ -215,7 +215,7 @@ class AnalyzeTable:
 class RefreshSubscription:
     """ALTER SUBSCRIPTION ... REFRESH PUBLICATION on a subscriber, so that it
     applies the changes of partitions it did not know (pgpart.core.replication
-    says when and why copy_data is true; pgpart.db.ddl_subscription runs it)."""
+    says when and why copy_data is true; pgpart.db.ddl.subscription runs it)."""
 
     table: TableRef  # a subscribed table of the run: the refresh follows its creations
     subscription: str

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pgpart.core.plan import Action
     from pgpart.core.policy import Execution
-    from pgpart.db.ddl import DdlOptions
+    from pgpart.db.ddl.step import DdlOptions
 
 
 # How the error of an action skipped after an earlier one failed begins.
@@ -168,7 +168,7 @@ class ExecOptions:
     server_version_num: int | None = None  # None: the executor asks the server
 
     def for_table(self, execution: Execution) -> ActionOptions:
-        from pgpart.db.ddl import DdlOptions
+        from pgpart.db.ddl.step import DdlOptions
 
         ddl = DdlOptions(
             lock_timeout_ms=execution.lock_timeout_ms,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pgpart.db.ddl import Step, Verdict
+from pgpart.db.ddl.step import Step, Verdict
 from pgpart.db.diagnosis import (
     Blocker,
     PendingDetach,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.core.locked import Locked
 from pgpart.core.plan import Plan, ProblemCode
-from pgpart.db.ddl import LockTarget
+from pgpart.db.ddl.step import LockTarget
 from pgpart.db.diagnosis import find_holder
 from pgpart.db.retry import RetryBudget, backoff_delay
 

@@ -1,5 +1,5 @@
 """After pg_restore: the restored table's parent, the mark and the ATTACH
-that make it a partition again (pgpart.db.ddl_restore's steps, run as every
+that make it a partition again (pgpart.db.ddl.restore's steps, run as every
 action's are: bounded lock waits, retried within the table's retry_for),
 and pgpart's own short reads of it (as the parent's owner where the login
 role must SET ROLE to act as it)."""
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from pgpart.core.identifiers import display_name
-from pgpart.db.ddl import DdlOptions
-from pgpart.db.ddl_restore import Mark, Parent, attach_step, mark_step
+from pgpart.db.ddl.restore import Mark, Parent, attach_step, mark_step
+from pgpart.db.ddl.step import DdlOptions
 from pgpart.db.results import ActionFailed
 from pgpart.db.retry import run_step
 from pgpart.errors import primary_message
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from pgpart.core.policy import Execution
-    from pgpart.db.archive_manifest import Manifest
+    from pgpart.db.archive.manifest import Manifest
 
 Log = Callable[[str], None]
 

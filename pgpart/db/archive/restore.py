@@ -1,6 +1,6 @@
 """`pgpart restore DUMP|MANIFEST`: bring an archived partition back.
 
-The archive is opened and checked first (pgpart.db.restore_archive: its
+The archive is opened and checked first (pgpart.db.archive.restore_open: its
 path, checksum and table of contents); then the database: the archive must
 come from this very database of this very cluster (unless
 ``--from-other-database``) and no table of its name may exist. pg_restore
@@ -10,7 +10,7 @@ pgpart's marks (retention's constraint, an earlier pgpart's comment mark),
 and owned by the parent's owner (``--no-owner``, as
 ``--role`` that owner when the login role may become it: a NOINHERIT
 member can restore too). Its rows are counted against the manifest's; it
-is marked as kept until ``--keep-until`` (pgpart.db.ddl_restore), so that
+is marked as kept until ``--keep-until`` (pgpart.db.ddl.restore), so that
 retention does not archive it again at once; then it is attached to its
 parent when the parent exists and the range is free. Otherwise it stays a
 plain table and the result says why. The mark and the ATTACH run as every
@@ -33,13 +33,13 @@ from psycopg import sql
 from pgpart.core.identifiers import display_name
 from pgpart.core.siblings import LEFTOVER_MARK
 from pgpart.core.wording import counted
-from pgpart.db.archive_files import ArchiveError
-from pgpart.db.archive_manifest import Origin, origin_of
-from pgpart.db.archive_tools import Tools, client_for, find_tools
-from pgpart.db.ddl_restore import Mark
-from pgpart.db.restore_archive import Archive
-from pgpart.db.restore_attach import Log, attach, find_parent, in_own_transaction, mark
+from pgpart.db.archive.manifest import Origin, origin_of
+from pgpart.db.archive.restore_attach import Log, attach, find_parent, in_own_transaction, mark
+from pgpart.db.archive.restore_open import Archive
+from pgpart.db.archive.tools import Tools, client_for, find_tools
+from pgpart.db.ddl.restore import Mark
 from pgpart.db.results import ActionFailed
+from pgpart.errors import ArchiveError
 
 if TYPE_CHECKING:
     import psycopg

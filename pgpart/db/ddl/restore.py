@@ -27,7 +27,8 @@ from psycopg import sql
 
 from pgpart.core.identifiers import display_name
 from pgpart.core.restore_mark import CONSTRAINT, note
-from pgpart.db.ddl import ADVISORY_CLASS, DdlOptions, LockTarget, Step
+from pgpart.db.ddl.locking import ADVISORY_CLASS
+from pgpart.db.ddl.step import DdlOptions, LockTarget, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,7 @@ class Mark:
     drop_comment: bool  # the table's comment is an older pgpart's mark: cleared
 
 
-def mark_step(
-    schema: str, name: str, mark: Mark, role: str | None, options: DdlOptions
-) -> Step:
+def mark_step(schema: str, name: str, mark: Mark, role: str | None, options: DdlOptions) -> Step:
     """The restored table kept until ``mark.until``, as ``role`` when given."""
     table, constraint = sql.Identifier(schema, name), sql.Identifier(CONSTRAINT)
     text = note(mark.source, mark.restored_at, mark.until)
