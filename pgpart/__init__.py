@@ -11,7 +11,8 @@ The library API is what the CLI itself runs, importable from here::
 
 The pipeline: ``load_settings`` -> ``gather`` (one catalog snapshot) ->
 ``check`` / ``read_stats`` / ``plan_changes`` (a ``Plan``) -> ``apply``
-(a list of ``ActionResult``, each told by its ``Outcome``). What it returns
+(a list of ``ActionResult``, each told by its ``Outcome``); ``restore`` brings
+back a partition retention archived (a ``Restored``). What it returns
 are typed records; the command line's text is the command line's
 (``pgpart.cli.output``, not part of this API): this package never imports it.
 
@@ -27,9 +28,17 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from pgpart.api import Gathered, apply, check, gather, open_connection, plan_changes
+    from pgpart.api import (
+        Gathered,
+        apply,
+        check,
+        gather,
+        open_connection,
+        plan_changes,
+        restore,
+    )
     from pgpart.api import stats as read_stats
-    from pgpart.config import Overrides, RetentionMode, Settings, TablePolicy, load_settings
+    from pgpart.config import Overrides, Settings, load_settings
     from pgpart.core.calendar import Interval
     from pgpart.core.durations import Duration
     from pgpart.core.plan import (
@@ -45,7 +54,9 @@ if TYPE_CHECKING:
         TablePlan,
     )
     from pgpart.core.planner import Mode, Request
+    from pgpart.core.policy import RetentionMode, TablePolicy
     from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
+    from pgpart.db.archive.restore import Restored, RestoreRequest
     from pgpart.db.results import ActionResult, Outcome
     from pgpart.db.stats import PartitionStats, TableStats
     from pgpart.errors import ConfigError, ExitCode, PgpartError
@@ -55,9 +66,9 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, str]] = {
     # settings
     "Overrides": ("pgpart.config", "Overrides"),
-    "RetentionMode": ("pgpart.config", "RetentionMode"),
+    "RetentionMode": ("pgpart.core.policy", "RetentionMode"),
     "Settings": ("pgpart.config", "Settings"),
-    "TablePolicy": ("pgpart.config", "TablePolicy"),
+    "TablePolicy": ("pgpart.core.policy", "TablePolicy"),
     "load_settings": ("pgpart.config", "load_settings"),
     "Duration": ("pgpart.core.durations", "Duration"),
     "Interval": ("pgpart.core.calendar", "Interval"),
@@ -69,6 +80,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "read_stats": ("pgpart.api", "stats"),
     "plan_changes": ("pgpart.api", "plan_changes"),
     "apply": ("pgpart.api", "apply"),
+    "restore": ("pgpart.api", "restore"),
+    "RestoreRequest": ("pgpart.db.archive.restore", "RestoreRequest"),
+    "Restored": ("pgpart.db.archive.restore", "Restored"),
     "Mode": ("pgpart.core.planner", "Mode"),
     "Request": ("pgpart.core.planner", "Request"),
     # what it reads and produces
@@ -118,6 +132,8 @@ __all__ = [
     "Plan",
     "Problem",
     "Request",
+    "RestoreRequest",
+    "Restored",
     "RetentionMode",
     "Settings",
     "Snapshot",
@@ -133,6 +149,7 @@ __all__ = [
     "open_connection",
     "plan_changes",
     "read_stats",
+    "restore",
 ]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from pgpart.config import Settings, TablePolicy
+from pgpart.config import Settings
 from pgpart.core import calendar as cal
 from pgpart.core.encoding import KeyEncoding
 from pgpart.core.plan import Plan, Problem, ProblemCode, Status, TablePlan
@@ -25,6 +25,7 @@ from pgpart.core.planner import (
     plan,
     with_default_rows,
 )
+from pgpart.core.policy import TablePolicy
 from pgpart.core.snapshot import PartitionedTable, Snapshot
 from pgpart.db.catalog import read_snapshot, resolve_tables
 from pgpart.db.connect import connect
@@ -35,6 +36,7 @@ from pgpart.errors import StandbyRefused
 if TYPE_CHECKING:
     import psycopg
 
+    from pgpart.db.archive.restore import Restored, RestoreRequest
     from pgpart.db.results import ActionResult, Progress
     from pgpart.db.snapshot_read import ReadWait
     from pgpart.db.stats import TableStats
@@ -193,7 +195,7 @@ def _with_archives(
     from dataclasses import replace
     from pathlib import Path
 
-    from pgpart.db.archive_files import summarize
+    from pgpart.db.archive.summary import summarize
 
     dirs = {
         t.table.qualified: (t.table, t.policy.archive_dir)
@@ -253,7 +255,7 @@ def plan_changes(
         return planned
     from pgpart.db.snapshot_read import LockWaits
 
-    waits = LockWaits(conn, settings.retry_for.milliseconds() / 1000, on_wait)
+    waits = LockWaits(conn, on_wait)
     while due := waits.due(planned, gathered.targets):
         released = [waits.wait(target, locked) for target, locked in due]
         if any(released):
@@ -336,30 +338,36 @@ def apply(
     log: Callable[[str], None] | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> list[ActionResult]:
-    """Run a plan's actions, each in its own short transaction."""
-    from pgpart.db.ddl import DdlOptions
+    """Run a plan's actions, each in its own short transaction, as its
+    table's plan says (its lock_timeout, retry_for, ...: the policy the
+    planner resolved for it)."""
     from pgpart.db.executor import ExecOptions, execute
 
     options = ExecOptions(
-        ddl=DdlOptions(
-            lock_timeout_ms=settings.defaults.lock_timeout.milliseconds(),
-            statement_timeout_ms=settings.statement_timeout.milliseconds(),
-            server_version_num=planned.server_version,
-            move_batch_rows=settings.move_batch_rows,
-        ),
-        retry_for_s=settings.retry_for.milliseconds() / 1000,
-        dry_run=dry_run,
-        log=log,
-        progress=progress,
+        dry_run=dry_run, log=log, progress=progress, server_version_num=planned.server_version
     )
-    # Each table's policy as the planner resolved it (its name looked up
-    # through the search_path): nothing is looked up a second time here.
-    per_table = {
-        t.oid: t.lock_timeout_ms
-        for t in planned.tables
-        if t.oid is not None and t.lock_timeout_ms is not None
-    }
-    return execute(settings.dsn, planned.actions, options, lock_timeouts_ms=per_table)
+    return execute(settings.dsn, planned.tables, options)
+
+
+def restore(
+    settings: Settings, request: RestoreRequest, *, log: Callable[[str], None] | None = None
+) -> Restored:
+    """Bring back a partition retention archived (``pgpart restore``): the
+    archive opened and checked before anything reads it, then pg_restore,
+    the mark that keeps it until ``request.keep_until`` and the ATTACH, each
+    within its parent table's lock_timeout, statement_timeout and retry_for.
+    Raises ArchiveError (a PgpartError) for what stops it."""
+    from pgpart.db.archive.restore import restore as restore_archive
+    from pgpart.db.archive.restore_open import open_archive
+
+    archive = open_archive(request.path)
+    try:
+        m = archive.manifest
+        policy = settings.policy_for(m.parent_schema or "", m.parent_table or "")
+        with connect(settings.dsn) as conn:
+            return restore_archive(conn, archive, request, policy, log)
+    finally:
+        archive.close()
 
 
 def open_connection(settings: Settings) -> psycopg.Connection[Any]:

@@ -51,6 +51,10 @@ class WriteRefused(PgpartError):
     """A writing command refused before touching anything (standby, no --yes...)."""
 
 
+class ArchiveError(PgpartError):
+    """Archiving or restoring failed; the rows are still in the database."""
+
+
 class StandbyRefused(WriteRefused):
     """The server is a hot standby: nothing can be written there. For
     `maintain` (the same cron on every node, to survive failover) that is a

@@ -19,11 +19,13 @@ from pgpart.core.plan import (
     CreatePartition,
     DetachPartition,
     DropPartition,
+    Status,
     StorageTemplate,
+    TablePlan,
     TableRef,
 )
+from pgpart.core.policy import Execution
 from pgpart.db.catalog import read_snapshot
-from pgpart.db.ddl import DdlOptions
 from pgpart.db.executor import ActionResult, ExecOptions, execute
 
 
@@ -107,17 +109,31 @@ def run(
     log: Any = None,
     move_batch_rows: int = 100_000,
 ) -> list[ActionResult]:
-    options = ExecOptions(
-        ddl=DdlOptions(
-            lock_timeout_ms=lock_timeout_ms,
-            statement_timeout_ms=statement_timeout_ms,
-            move_batch_rows=move_batch_rows,
-        ),
+    """Run ``actions`` as the executor runs a plan of one table whose
+    execution says these limits."""
+    execution = Execution(
+        lock_timeout_ms=lock_timeout_ms,
+        statement_timeout_ms=statement_timeout_ms,
         retry_for_s=retry_for_s,
-        dry_run=dry_run,
-        log=log,
+        move_batch_rows=move_batch_rows,
     )
-    return execute(dsn, actions, options)
+    return execute(dsn, [planned(actions, execution)], ExecOptions(dry_run=dry_run, log=log))
+
+
+def planned(actions: list[Action], execution: Execution | None = None) -> TablePlan:
+    """A table's plan holding ``actions`` (whatever tables they are on)."""
+    return TablePlan(
+        table=actions[0].table.qualified if actions else "-",
+        status=Status.OK,
+        interval=None,
+        interval_source=None,
+        partitions=0,
+        covered_from=None,
+        covered_until=None,
+        default_rows=None,
+        actions=tuple(actions),
+        execution=execution or Execution(),
+    )
 
 
 def partitions(conn: psycopg.Connection[Any], qualified: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ import pytest
 from psycopg import sql
 
 from devcluster.osuser import OsUser, resolve_os_user
-from pgpart.db.archive_files import base_name, claim_name
+from pgpart.db.archive.files import base_name, claim_name
 from tests.cli_helpers import NOW, cli
 from tests.fleet_helpers import Databases, databases
 from tests.sibling_compare import table_checksum
@@ -78,7 +78,7 @@ def names_for(conn: psycopg.Connection[Any], partition: str, lo: str, hi: str) -
     manifest: an attacker can compute them as well."""
     from datetime import datetime
 
-    from pgpart.db.archive_manifest import origin_of
+    from pgpart.db.archive.manifest import origin_of
 
     db = conn.info.dbname
     base = base_name(

@@ -6,7 +6,9 @@ server.
   prompt, and drops without an archive only with --no-archive;
 - a restored partition is kept until a date (`--keep-until`): the next
   maintain leaves it alone, `check` shows it as `restored`;
-- a partition's own comment survives archive and restore.
+- a partition's own comment survives archive and restore;
+- restore's mark and ATTACH wait for locks as every action does (bounded,
+  retried, and naming who holds the lock when they give up).
 """
 
 from __future__ import annotations
@@ -265,3 +267,68 @@ def test_a_partitions_own_comment_survives_archive_and_restore(
     assert restore(out / m["file"], pg_dsn, config).code == 0
     row = pg_conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (EXPIRED[0],))
     assert row.fetchone() == ("legal hold: keep archive 7y",)
+
+
+# --- restore's DDL waits as every action's does -----------------------------------------------
+
+
+def _archived(pg_conn, pg_dsn, tmp_path, pg_bin, limits: str) -> tuple[Path, Path]:
+    """EXPIRED[0] archived and dropped; the config with ``limits`` in [defaults]."""
+    build(pg_conn)
+    out = tmp_path / "archive"
+    config = write_config(tmp_path, out, pg_bin)
+    assert maintain(pg_dsn, config).code == 0
+    config.write_text(f"[defaults]\n{limits}\n" + config.read_text())
+    (m,) = [m for m in manifests(out) if m["table"] == EXPIRED[0]]
+    return out / m["file"], config
+
+
+def _restore(dsn: str, config: Path, dump: Path, log=None):
+    """Through the library, as the command line does."""
+    import pgpart
+    from pgpart import Overrides, RestoreRequest, load_settings
+
+    settings = load_settings(Overrides(dsn=dsn, config=config), {}, config.parent)
+    until = datetime.now(timezone.utc) + timedelta(days=3)
+    return pgpart.restore(settings, RestoreRequest(dump, until), log=log)
+
+
+def test_restore_attach_gives_up_naming_who_holds_the_lock(
+    pg_conn, pg_dsn, tmp_path, pg_bin
+) -> None:
+    """The ATTACH waits within the table's lock_timeout, retried within
+    retry_for, and then says who holds the parent, as any action does."""
+    from psycopg import sql
+
+    from tests.helpers_db import holding
+
+    dump, config = _archived(pg_conn, pg_dsn, tmp_path, pg_bin, 'retry_for = "1s"')
+    lock = sql.SQL("LOCK TABLE public.messages IN SHARE MODE")
+    with holding(pg_dsn, lock, 4.0, "SELECT 'the report'") as holder:
+        result = _restore(pg_dsn, config, dump)
+    assert not result.attached and result.why is not None
+    assert result.why.startswith("lock timeout on public.messages after "), result.why
+    assert f"held by pid {holder.pid} (ShareLock)" in result.why, result.why
+    assert "SHARE UPDATE EXCLUSIVE" in result.why
+    assert state(pg_conn, EXPIRED[0]) == "detached"  # restored and marked all the same
+    assert pg_conn.execute(
+        "SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass AND conname = 'pgpart_restored'",
+        (f"public.{EXPIRED[0]}",),
+    ).fetchone()
+
+
+def test_restore_attach_retries_until_the_lock_is_free(pg_conn, pg_dsn, tmp_path, pg_bin) -> None:
+    from psycopg import sql
+
+    from tests.helpers_db import holding
+
+    limits = 'retry_for = "20s"\nlock_timeout = "100ms"'
+    dump, config = _archived(pg_conn, pg_dsn, tmp_path, pg_bin, limits)
+    lock = sql.SQL("LOCK TABLE public.messages IN SHARE MODE")
+    logged: list[str] = []
+    with holding(pg_dsn, lock, 1.5):
+        result = _restore(pg_dsn, config, dump, logged.append)
+    assert result.attached, result.why
+    assert state(pg_conn, EXPIRED[0]) == "attached"
+    # The table's lock_timeout bounds each attempt (--lock-timeout and the file's apply).
+    assert logged.count("SET LOCAL lock_timeout = '100ms'") >= 3, logged

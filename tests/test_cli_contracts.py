@@ -176,8 +176,7 @@ def test_exit_codes_are_chosen_in_one_place() -> None:
 
 
 def test_an_exception_s_code_is_its_class_s() -> None:
-    from pgpart.db.archive_files import ArchiveError
-    from pgpart.errors import StandbyRefused
+    from pgpart.errors import ArchiveError, StandbyRefused
 
     assert expected_failure(StandbyRefused("in recovery")) == Stop("in recovery", ExitCode.CRITICAL)
     assert expected_failure(ArchiveError("pg_dump failed")).code is ExitCode.CRITICAL  # type: ignore[union-attr]

@@ -159,6 +159,66 @@ retention = "none"
     assert s.defaults.retention == Duration(months=12)
 
 
+def test_every_key_is_a_typed_layer_field_and_a_policy_field() -> None:
+    """Each key a section may hold has its typed field in a Layer, and each
+    is a field of the core's TablePolicy, whose defaults are the built-ins."""
+    from dataclasses import fields
+
+    from pgpart.config.layer import KEYS
+    from pgpart.config.values import POLICY_KEYS, SETTINGS_KEYS
+    from pgpart.core.policy import TablePolicy
+
+    assert set(KEYS) == set(POLICY_KEYS) | set(SETTINGS_KEYS)
+    assert set(KEYS) == {f.name for f in fields(TablePolicy)} - {"name", "configured_keys"}
+
+
+def test_a_layer_holds_each_key_checked_and_typed() -> None:
+    from pgpart.config.layer import UNSET, Layer, policy
+    from pgpart.config.values import BadValue, layer_of
+    from pgpart.core.policy import TablePolicy
+
+    raw = {"premake": 5, "retention": "none", "lock_timeout": "2s", "retry_for": "1 min"}
+    layer = layer_of(raw)
+    assert (layer.premake, layer.retention, layer.lock_timeout, layer.retry_for) == (
+        5, None, Duration.parse("2s"), Duration.parse("1 min"),
+    )  # fmt: skip
+    assert layer.interval is UNSET and layer.given().keys() == raw.keys()
+    with pytest.raises(BadValue) as bad:
+        layer_of({"premake": "5"})
+    assert bad.value.key == "premake" and "without quotes" in str(bad.value)
+    # The last layer that sets a key wins; "none" (None) is a value, not UNSET.
+    merged = policy("t", (layer, Layer(premake=7), Layer(retention=Duration(days=1))))
+    assert (merged.premake, merged.retention, merged.lock_timeout) == (
+        7, Duration(days=1), Duration.parse("2s"),
+    )  # fmt: skip
+    assert merged.configured_keys == {"premake", "retention", "lock_timeout", "retry_for"}
+    assert policy(None, ()) == TablePolicy()
+
+
+def test_a_database_block_sets_the_limits_of_each_table(tmp_path: Path) -> None:
+    s = load(
+        tmp_path,
+        """
+[defaults]
+retry_for = "5s"
+
+[[table]]
+name = "public.events"
+
+[[database]]
+name = "eu"
+dsn = "dbname=eu"
+retry_for = "9s"
+move_batch_rows = 10
+""",
+    )
+    assert s.tables[0].retry_for == Duration.parse("5s") == s.retry_for
+    (eu,) = s.databases
+    (events,) = eu.settings.tables
+    assert (events.retry_for, events.move_batch_rows) == (Duration.parse("9s"), 10)
+    assert (eu.settings.retry_for, eu.settings.move_batch_rows) == (Duration.parse("9s"), 10)
+
+
 # -- which file --------------------------------------------------------------------
 
 
@@ -457,6 +517,8 @@ T = '[[table]]\nname = "public.events"\n'  # two lines: keys added below are on 
         (T + "retention = '0'\n", 3, ["retention: must be more than 0", '"none"']),
         (T + "retention = '90'\n", 3, ["retention: invalid duration", "has no unit"]),
         (T + "critical_ahead = '5 fortnights'\n", 3, ["accepted units"]),
+        (T + "retention_mode = 'archive'\n", 3, ['"archive" needs archive_dir']),
+        ("[defaults]\nretention_mode = 'archive'\n", 2, ['"archive" needs archive_dir']),
         (T + "retention_mode = 'delete'\n", 3, ['retention_mode: must be "drop", "detach" or "archive"']),
         (T + "timezone = 'Mars/Olympus'\n", 3, ["unknown time zone 'Mars/Olympus'"]),
         (T + "timezone = ''\n", 3, ["unknown time zone ''"]),

@@ -10,16 +10,10 @@ from psycopg import sql
 
 from pgpart.core.bounds import KeyKind
 from pgpart.core.plan import Action, FinalizeDetach, StorageTemplate, TableRef
-from pgpart.db.ddl import (
-    AclItem,
-    DdlOptions,
-    Verdict,
-    parse_aclitem,
-    render_sql,
-    script,
-    steps_for,
-)
-from pgpart.db.ddl_create import conflict_checks
+from pgpart.db.ddl.acl import AclItem, parse_aclitem
+from pgpart.db.ddl.actions import steps_for
+from pgpart.db.ddl.create import conflict_checks
+from pgpart.db.ddl.step import DdlOptions, Verdict, render_sql, script
 from tests.helpers_db import create, detach, drop, partitions, table_ref, utc
 
 REF = TableRef(

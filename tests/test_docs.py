@@ -290,8 +290,8 @@ def test_check_argv_catches_mistakes() -> None:
 def test_config_keys_table_is_complete_and_true() -> None:
     rows = table_rows(section(readme(), "Configuration (`pgpart.toml`)"))
     where = {backticked(r[0])[0]: r[1] for r in rows if len(r) >= 4 and backticked(r[0])}
-    policy = set(config_values.POLICY_CHECKS)
-    settings = set(config_values.SETTINGS_CHECKS)
+    policy = set(config_values.POLICY_KEYS)
+    settings = set(config_values.SETTINGS_KEYS)
     assert set(where) == {"name"} | policy | settings
     for key, place in where.items():
         table_only = key == "name" or key not in config_values.DEFAULTS_KEYS

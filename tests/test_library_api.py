@@ -155,3 +155,43 @@ def test_unknown_table_is_a_finding_not_an_exception(pg_dsn, tmp_path: Path) -> 
         report = check(conn, settings, ["public.nope"], MOMENT)
     assert report.status is Status.UNKNOWN
     assert report.tables[0].problems[0].code == "unknown_table"
+
+
+def test_each_table_runs_with_the_limits_its_plan_carries(pg_conn, pg_dsn, tmp_path) -> None:
+    """lock_timeout per table, statement_timeout and retry_for of the run:
+    each TablePlan carries them (its ``execution``), and apply runs its
+    actions with them, nothing looked up again by table."""
+    from dataclasses import replace
+
+    from pgpart.core.policy import Execution
+
+    monthly_table(pg_conn, "messages", months=range(-1, 0))
+    monthly_table(pg_conn, "events", months=range(-1, 0))
+    path = tmp_path / "pgpart.toml"
+    path.write_text(
+        '[defaults]\nstatement_timeout = "45s"\n\n'
+        '[[table]]\nname = "public.messages"\ninterval = "monthly"\nlock_timeout = "123ms"\n\n'
+        '[[table]]\nname = "public.events"\ninterval = "monthly"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(Overrides(dsn=pg_dsn, config=path), {}, tmp_path)
+    with open_connection(settings) as conn:
+        planned = plan_changes(conn, settings, [], MOMENT, Request(Mode.MAINTAIN, analyze=False))
+    by_name = {t.table: t for t in planned.tables}
+    assert by_name["public.messages"].execution == Execution(123, 45_000, 30.0, 100_000)
+    assert by_name["public.events"].execution == Execution(500, 45_000, 30.0, 100_000)
+
+    def statements(results: list[ActionResult], table: str) -> set[str]:
+        return {s for r in results if r.action.table.name == table for s in r.sql}
+
+    dry = apply(settings, planned, dry_run=True)
+    assert "SET LOCAL lock_timeout = '123ms'" in statements(dry, "messages")
+    assert "SET LOCAL lock_timeout = '500ms'" in statements(dry, "events")
+    assert "SET LOCAL statement_timeout = '45000ms'" in statements(dry, "events")
+    # What the plan carries is what runs: the settings are not read again.
+    tables = tuple(
+        replace(t, execution=replace(t.execution, lock_timeout_ms=77)) for t in planned.tables
+    )
+    again = apply(settings, replace(planned, tables=tables), dry_run=True)
+    assert "SET LOCAL lock_timeout = '77ms'" in statements(again, "messages")
+    assert not any("123ms" in s for s in statements(again, "messages"))

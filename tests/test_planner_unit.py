@@ -22,6 +22,7 @@ from pgpart.core.plan import (
     TableRef,
 )
 from pgpart.core.planner import Mode, Request, Target, plan
+from pgpart.core.policy import Execution
 from pgpart.core.relocation import DefaultFacts, Method, Relocating, Strategy, settle_estimate
 from pgpart.core.siblings import (
     MoveWatcher,
@@ -149,7 +150,8 @@ def test_maintain_creates_the_missing_months_in_order(policy: TablePolicy) -> No
         make(t, "events_2027_01", utc(2027, 1), utc(2027, 2)),
         make(t, "events_2027_02", utc(2027, 2), utc(2027, 3)),
     )
-    assert not got.blocked and got.lock_timeout_ms == 500 and got.oid == 1
+    assert not got.blocked and got.oid == 1
+    assert got.execution == Execution(500, 300_000, 30.0, 100_000)
     # check plans the same table without actions
     assert plan_one(t, policy, Mode.CHECK).actions == ()
 

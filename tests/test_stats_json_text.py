@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pgpart.cli.output.common import Format, dumps
 from pgpart.cli.output.stats import render_stats, stats_json, stats_json_text
-from pgpart.db.archive_files import ArchiveSummary
+from pgpart.db.archive.summary import ArchiveSummary
 from pgpart.db.stats import PartitionStats, TableStats
 
 names = st.text(min_size=1, max_size=12)  # quotes, backslashes, control and non-ASCII characters

@@ -31,8 +31,8 @@ def drop_verb(actions: Sequence[tuple[Action, Settings]], *, detach: bool) -> tu
     """What the question asks to do (each action with its database's
     settings), and a note saying where archives go or that an archive-mode
     table's partitions go without one."""
-    from pgpart.config import RetentionMode
     from pgpart.core.plan import ArchivePartition
+    from pgpart.core.policy import RetentionMode
 
     if detach:
         return "detach", ""

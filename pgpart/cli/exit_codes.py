@@ -159,8 +159,7 @@ def _code_of(exc: PgpartError) -> ExitCode:
     """A refused write (a hot standby, no --yes) and a failed archive are
     CRITICAL (something asked of a writing command was not done); every
     other expected failure (config, arguments, connection, tables) UNKNOWN."""
-    from pgpart.db.archive_files import ArchiveError
-    from pgpart.errors import WriteRefused
+    from pgpart.errors import ArchiveError, WriteRefused
 
     if isinstance(exc, (WriteRefused, ArchiveError)):
         return ExitCode.CRITICAL

@@ -60,7 +60,7 @@ def suggest(gathered: Gathered, settings: Settings, named: Sequence[str] = ()) -
             )
             continue
         # premake is left to [defaults] (the same built-in default a run without
-        # any config uses, config.values.BUILTIN_POLICY), unless the table already has its own:
+        # any config uses, TablePolicy's own), unless the table already has its own:
         # coverage must not depend on whether `init` was run.
         entry: dict[str, object] = {"name": table.qualified, "interval": interval.value}
         if "premake" in target.policy.configured_keys and target.policy.name is not None:

@@ -336,11 +336,12 @@ def restore(
                 "restore works on one database: name one (one --dsn or --service, or a"
                 " config with one [[database]] block)"
             )
+        from pgpart import api
         from pgpart.cli.output.restore import render_restore
-        from pgpart.db.restore import RestoreRequest, restore
+        from pgpart.db.archive.restore import RestoreRequest
 
         request = RestoreRequest(archive, until, dry_run, from_other_database)
-        result = restore(fleet.members[0].settings, request, log=logger(verbose))
+        result = api.restore(fleet.members[0].settings, request, log=logger(verbose))
         if not quiet or fmt is WriteFormat.json:
             emit(render_restore(result, fmt.value))
         if not result.attached and not dry_run and quiet:

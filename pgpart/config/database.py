@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any
 
+from pgpart.config.layer import Layer
 from pgpart.config.positions import dotted_key
-from pgpart.config.values import DEFAULTS_KEYS, show, type_name
+from pgpart.config.values import DEFAULTS_KEYS, BadValue, layer_of, show, type_name
 from pgpart.core.identifiers import parse_table_name
 from pgpart.errors import ConfigError
 
@@ -24,7 +24,7 @@ class DatabaseBlock:
     dsn: str | None
     service: str | None
     tables: tuple[str, ...]
-    values: dict[str, Any]  # checked per-database defaults
+    values: Layer  # its own [defaults] keys, checked
     line: int | None
 
 
@@ -106,13 +106,10 @@ def read_databases(raw: object, text: str, shown: str) -> tuple[DatabaseBlock, .
                 parse_table_name(table)
             except ValueError as exc:
                 raise fail("tables", f"tables: {exc}") from None
-        values: dict[str, Any] = {}
-        for key, value in entry.items():
-            if key in DEFAULTS_KEYS:
-                try:
-                    values[key] = DEFAULTS_KEYS[key](value)
-                except ValueError as exc:
-                    raise fail(key, f"{key}: {exc}") from None
+        try:
+            values = layer_of({k: v for k, v in entry.items() if k in DEFAULTS_KEYS})
+        except BadValue as exc:
+            raise fail(exc.key, str(exc)) from None
         out.append(
             DatabaseBlock(
                 name=name,

@@ -6,23 +6,27 @@ from __future__ import annotations
 import difflib
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pgpart.config.database import DatabaseBlock, read_databases
-from pgpart.config.policy import Overrides, RetentionMode
+from pgpart.config.layer import UNSET, Layer, first
 from pgpart.config.positions import Locator, Place
+from pgpart.config.settings import Overrides
 from pgpart.config.values import (
     DEFAULTS_KEYS,
-    POLICY_CHECKS,
-    SETTINGS_CHECKS,
+    POLICY_KEYS,
+    SETTINGS_KEYS,
     TABLE_KEYS,
+    BadValue,
+    layer_of,
     show,
     type_name,
 )
 from pgpart.core.identifiers import parse_table_name
+from pgpart.core.policy import RetentionMode
 from pgpart.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -102,7 +106,7 @@ def _parse_toml(text: str, shown: str) -> dict[str, Any]:
 def _unknown_key(place: Place, key: str, allowed: Sequence[str]) -> ConfigError:
     if place.section == "defaults" and key in TABLE_KEYS:
         reason = f"key {key!r} is not allowed in [defaults]: set it in each [[table]]"
-    elif place.section == "table" and key in SETTINGS_CHECKS:
+    elif place.section == "table" and key in SETTINGS_KEYS:
         reason = f"key {key!r} is only allowed in [defaults]"
     else:
         close = difflib.get_close_matches(key, list(allowed), n=1)
@@ -115,28 +119,28 @@ def _unknown_key(place: Place, key: str, allowed: Sequence[str]) -> ConfigError:
     return place.error(key, reason)
 
 
-def _check_values(
-    place: Place, values: Mapping[str, Any], checks: Mapping[str, Callable[[object], Any]]
-) -> dict[str, Any]:
-    allowed = list(checks) if place.section == "defaults" else list(TABLE_KEYS)
-    result: dict[str, Any] = {}
-    for key, value in values.items():
-        if key == "name" and place.section == "table":
-            continue
-        check = checks.get(key)
-        if check is None:
+def _check_values(place: Place, values: Mapping[str, Any], keys: Sequence[str]) -> Layer:
+    """The section's keys, checked (``keys``: those it may hold), as a layer."""
+    allowed = list(keys) if place.section == "defaults" else list(TABLE_KEYS)
+    for key in values:
+        if key not in keys and not (key == "name" and place.section == "table"):
             raise _unknown_key(place, key, allowed)
-        try:
-            result[key] = check(value)
-        except ValueError as exc:
-            raise place.error(key, f"{key}: {exc}") from None
-    return result
+    try:
+        return layer_of(values)
+    except BadValue as exc:
+        raise place.error(exc.key, str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class TableEntry:
+    name: str  # as written
+    layer: Layer
 
 
 @dataclass(frozen=True, slots=True)
 class FileContent:
-    defaults: dict[str, Any]  # checked values, policy and settings keys
-    tables: tuple[tuple[str, dict[str, Any]], ...]  # (name as written, checked values)
+    defaults: Layer  # [defaults]: policy and settings keys
+    tables: tuple[TableEntry, ...] = ()
     databases: tuple[DatabaseBlock, ...] = ()  # pgpart.config.database
 
 
@@ -166,8 +170,8 @@ def read_file(text: str, shown: str) -> FileContent:
     if not isinstance(raw_tables, list):
         hint = ": write [[table]], not [table]" if isinstance(raw_tables, dict) else ""
         raise top.error("table", f"table must be an array of tables{hint}")
-    _check_archive_dir(Place(shown, locator, "defaults", None, "[defaults]"), defaults, {})
-    tables: list[tuple[str, dict[str, Any]]] = []
+    _check_archive_dir(Place(shown, locator, "defaults", None, "[defaults]"), defaults, Layer())
+    tables: list[TableEntry] = []
     seen: dict[tuple[str | None, str], int] = {}
     for index, entry in enumerate(raw_tables):
         numbered = Place(shown, locator, "table", index, f"[[table]] #{index + 1}")
@@ -191,37 +195,34 @@ def read_file(text: str, shown: str) -> FileContent:
             where = f"line {first}" if first is not None else f"[[table]] #{seen[identity] + 1}"
             raise place.error("name", f"name: this table is already configured at {where}")
         seen[identity] = index
-        values = _check_values(place, entry, POLICY_CHECKS)
+        values = _check_values(place, entry, POLICY_KEYS)
         _check_naming_fits(place, values, defaults)
         _check_archive_dir(place, values, defaults)
-        tables.append((name, values))
+        tables.append(TableEntry(name, values))
     databases = read_databases(document.get("database", []), text, shown)
     return FileContent(defaults, tuple(tables), databases)
 
 
-def _check_archive_dir(
-    place: Place, values: Mapping[str, Any], defaults: Mapping[str, Any]
-) -> None:
+def _check_archive_dir(place: Place, values: Layer, defaults: Layer) -> None:
     """retention_mode = "archive" needs somewhere to write the archives."""
-    mode = values.get("retention_mode", defaults.get("retention_mode"))
-    if mode is RetentionMode.ARCHIVE and not values.get("archive_dir", defaults.get("archive_dir")):
-        key = "retention_mode" if "retention_mode" in values else None
+    mode = first(values.retention_mode, defaults.retention_mode)
+    directory = first(values.archive_dir, defaults.archive_dir)
+    if mode is RetentionMode.ARCHIVE and directory is UNSET:
+        key = "retention_mode" if values.retention_mode is not UNSET else None
         raise place.error(key, 'retention_mode = "archive" needs archive_dir (a directory)')
 
 
-def _check_naming_fits(
-    place: Place, values: Mapping[str, Any], defaults: Mapping[str, Any]
-) -> None:
+def _check_naming_fits(place: Place, values: Layer, defaults: Layer) -> None:
     """A template must give consecutive periods distinct names ({start:%Y_%m} can't be daily)."""
     from pgpart.core.partition_names import validate_template
 
-    template = values.get("naming", defaults.get("naming"))
-    interval = values.get("interval")
-    if template is None or interval is None:
+    template = first(values.naming, defaults.naming)
+    interval = values.interval
+    if template is UNSET or interval is UNSET:
         return
     try:
         validate_template(template, interval)
     except ValueError as exc:
-        if "naming" in values:
+        if values.naming is not UNSET:
             raise place.error("naming", f"naming: {exc}") from None
         raise place.error("interval", f"naming from [defaults] does not fit: {exc}") from None

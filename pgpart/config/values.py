@@ -1,24 +1,28 @@
-"""Value checks for every configuration key, and the built-in defaults.
+"""Value checks for every configuration key, and the keys each section takes.
 
 Each check returns the typed value or raises ValueError(reason); the callers
-(file, environment, flags) add where the value came from.
+(file, environment, flags) add where the value came from. layer_of checks a
+section's keys into a typed Layer. The built-in defaults are TablePolicy's
+(pgpart.core.policy).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pgpart.config.policy import ARCHIVE_TIMEOUT, RetentionMode
-from pgpart.core.calendar import Interval, parse_interval
+from pgpart.config.layer import UNSET, Layer, Unset
 from pgpart.core.durations import Duration
 from pgpart.core.encoding import KeyEncoding
+from pgpart.core.interval import Interval, parse_interval
+from pgpart.core.policy import RetentionMode
 from pgpart.core.relocation import Strategy
 
 MAX_PREMAKE = 100_000
+T = TypeVar("T")
 
 
 def type_name(value: object) -> str:
@@ -66,6 +70,10 @@ def _count(minimum: int, maximum: int | None = None) -> Callable[[object], int]:
     return check
 
 
+# 10 years of hourly partitions; more is a typo (and overflows date arithmetic).
+premake = _count(0, MAX_PREMAKE)
+
+
 def _duration(value: object) -> Duration:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise ValueError(
@@ -85,7 +93,7 @@ def _fixed(value: object) -> Duration:
     return duration
 
 
-def _lock_timeout(value: object) -> Duration:
+def lock_timeout(value: object) -> Duration:
     duration = _fixed(value)
     # 0 would disable the timeout in PostgreSQL: DDL could then queue every
     # query behind it for as long as it waits.
@@ -135,7 +143,7 @@ def _retention_mode(value: object) -> RetentionMode:
         raise ValueError(f'must be "drop", "detach" or "archive", not {show(text)}') from None
 
 
-def _relocation(value: object) -> Strategy:
+def relocation(value: object) -> Strategy:
     text = _string(value, '"auto"')
     try:
         return Strategy(text.strip().lower())
@@ -164,14 +172,14 @@ def _command_text(value: object) -> str:
     return text
 
 
-def _interval(value: object) -> Interval:
+def interval(value: object) -> Interval:
     return parse_interval(_string(value, '"daily"'))
 
 
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
 
 
-def _timezone(value: object) -> ZoneInfo:
+def timezone(value: object) -> ZoneInfo:
     name = _string(value, '"UTC" or "Europe/Paris"')
     # zoneinfo reads files: refuse anything that is not plainly a zone name
     # ("", "../x", "/etc/passwd") before it goes near the file system.
@@ -224,61 +232,76 @@ def _naming(value: object) -> str:
     return template
 
 
-POLICY_CHECKS: dict[str, Callable[[object], Any]] = {
-    "interval": _interval,
-    "previous_interval": _interval,
-    # 10 years of hourly partitions; more is a typo (and overflows date arithmetic).
-    "premake": _count(0, MAX_PREMAKE),
-    "retention": _retention,
-    "retention_mode": _retention_mode,
-    "timezone": _timezone,
-    "naming": _naming,
-    "warn_ahead": _duration,
-    "critical_ahead": _duration,
-    "lock_timeout": _lock_timeout,
-    "relocation": _relocation,
-    "relocation_max_wait": _relocation_max_wait,
-    "archive_dir": _path_text,
-    "archive_command": _command_text,
-    "archive_timeout": _archive_timeout,
-    "pg_bin": _path_text,
-    "analyze": _boolean,
-    "key_encoding": _key_encoding,
-}
-SETTINGS_CHECKS: dict[str, Callable[[object], Any]] = {
-    "statement_timeout": _statement_timeout,
-    "retry_for": _retry_for,
-    "max_new_partitions": _count(1, 2**31 - 1),
-    "move_batch_rows": _count(1, 2**31 - 1),
-}
-DEFAULTS_KEYS = {
-    k: v for k, v in POLICY_CHECKS.items() if k not in ("interval", "previous_interval")
-} | SETTINGS_CHECKS
-TABLE_KEYS = ("name", *POLICY_CHECKS)
+POLICY_KEYS = (
+    "interval",
+    "previous_interval",
+    "premake",
+    "retention",
+    "retention_mode",
+    "timezone",
+    "naming",
+    "warn_ahead",
+    "critical_ahead",
+    "lock_timeout",
+    "relocation",
+    "relocation_max_wait",
+    "archive_dir",
+    "archive_command",
+    "archive_timeout",
+    "pg_bin",
+    "analyze",
+    "key_encoding",
+)
+# The limits of each run: [defaults] and [[database]] only.
+SETTINGS_KEYS = ("statement_timeout", "retry_for", "max_new_partitions", "move_batch_rows")
+DEFAULTS_KEYS = (
+    *(k for k in POLICY_KEYS if k not in ("interval", "previous_interval")),
+    *SETTINGS_KEYS,
+)
+TABLE_KEYS = ("name", *POLICY_KEYS)
 
-BUILTIN_POLICY: dict[str, Any] = {
-    "interval": None,
-    "previous_interval": None,
-    "premake": 3,
-    "retention": None,
-    "retention_mode": RetentionMode.DROP,
-    "timezone": ZoneInfo("UTC"),
-    "naming": None,
-    "warn_ahead": None,
-    "critical_ahead": Duration(),
-    "lock_timeout": Duration(microseconds=500_000),
-    "relocation": Strategy.AUTO,
-    "relocation_max_wait": None,  # the table's lock_timeout
-    "archive_dir": None,
-    "archive_command": None,
-    "archive_timeout": ARCHIVE_TIMEOUT,
-    "pg_bin": None,
-    "analyze": True,
-    "key_encoding": None,  # inferred from the bounds of an integer or uuid key
-}
-BUILTIN_SETTINGS: dict[str, Any] = {
-    "statement_timeout": Duration(microseconds=5 * 60 * 1_000_000),
-    "retry_for": Duration(microseconds=30 * 1_000_000),
-    "max_new_partitions": 500,
-    "move_batch_rows": 100_000,
-}
+
+class BadValue(ValueError):
+    """A key's value failed its check: ``reason`` says why."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key, self.reason = key, reason
+
+
+def layer_of(raw: Mapping[str, object]) -> Layer:
+    """The keys of one section, each checked and typed (raises BadValue).
+    Which keys a section may hold is its reader's to check first."""
+
+    def get(key: str, check: Callable[[object], T]) -> T | Unset:
+        if key not in raw:
+            return UNSET
+        try:
+            return check(raw[key])
+        except ValueError as exc:
+            raise BadValue(key, str(exc)) from None
+
+    return Layer(
+        interval=get("interval", interval),
+        previous_interval=get("previous_interval", interval),
+        premake=get("premake", premake),
+        retention=get("retention", _retention),
+        retention_mode=get("retention_mode", _retention_mode),
+        timezone=get("timezone", timezone),
+        naming=get("naming", _naming),
+        warn_ahead=get("warn_ahead", _duration),
+        critical_ahead=get("critical_ahead", _duration),
+        lock_timeout=get("lock_timeout", lock_timeout),
+        relocation=get("relocation", relocation),
+        relocation_max_wait=get("relocation_max_wait", _relocation_max_wait),
+        archive_dir=get("archive_dir", _path_text),
+        archive_command=get("archive_command", _command_text),
+        archive_timeout=get("archive_timeout", _archive_timeout),
+        pg_bin=get("pg_bin", _path_text),
+        analyze=get("analyze", _boolean),
+        key_encoding=get("key_encoding", _key_encoding),
+        statement_timeout=get("statement_timeout", _statement_timeout),
+        retry_for=get("retry_for", _retry_for),
+        max_new_partitions=get("max_new_partitions", _count(1, 2**31 - 1)),
+        move_batch_rows=get("move_batch_rows", _count(1, 2**31 - 1)),
+    )

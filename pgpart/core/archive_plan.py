@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core.plan import Action, ArchivePartition, DropPartition, TableRef
+from pgpart.core.policy import RetentionMode, TablePolicy
 from pgpart.core.request import Request
 from pgpart.core.snapshot import Leftover
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.coverage import Segment
 from pgpart.core.plan import CoverageMap, DefaultRows, Span
+from pgpart.core.policy import TablePolicy
 from pgpart.core.retention import retention_cutoff
 from pgpart.core.table_frame import TableFrame, as_reported
 

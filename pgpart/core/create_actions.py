@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core import partition_names as naming
 from pgpart.core.bounds import RangeBound
@@ -31,6 +30,7 @@ from pgpart.core.plan import (
     StorageTemplate,
     TableRef,
 )
+from pgpart.core.policy import TablePolicy
 from pgpart.core.range_checks import rebound
 from pgpart.core.relocation import DefaultFacts
 from pgpart.core.relocation_plan import Chooser, Transit, resume_relocating, rows_in, transits

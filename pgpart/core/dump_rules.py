@@ -4,7 +4,7 @@ pg_restore runs the SQL a dump carries as it stands, so a dump that
 pgpart did not make (a forged one in the archive store, one made from
 another database) could create anything, anywhere. Before pg_restore sees
 a dump, and before an archive is accepted as complete, every entry of its
-table of contents (read by pgpart.db.dump_toc) must be one of:
+table of contents (read by pgpart.db.archive.dump_toc) must be one of:
 
 * the three settings every dump starts with, word for word: its encoding,
   standard_conforming_strings on, and an empty search_path;

@@ -2,7 +2,9 @@
 pgpart can work on it at all (and read its bounds), its coverage (missing_current,
 insufficient_ahead, gap; a gap wholly before the retention cutoff is
 information only), its DEFAULT partition's rows, and hygiene
-(pending_detach, retention_overdue)."""
+(pending_detach, retention_overdue); a sibling another session holds
+(locked), and whether now has a partition in a table whose key pgpart
+cannot read (missing_current, as the server computed it)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,16 @@ import itertools
 from collections.abc import Sequence
 from datetime import datetime
 
-from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.coverage import segment_at, segments
 from pgpart.core.durations import Duration
 from pgpart.core.identifiers import display_part
+from pgpart.core.locked import Locked
 from pgpart.core.moments import describe_moment
+from pgpart.core.opaque_current import OpaqueCurrent
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
-from pgpart.core.request import Target
+from pgpart.core.policy import TablePolicy
+from pgpart.core.request import Mode, Target
 from pgpart.core.retention import Expired, retention_cutoff
 from pgpart.core.snapshot import Partition, PartitionedTable
 from pgpart.core.table_frame import TableFrame, wall_text
@@ -293,3 +297,42 @@ def hygiene_problems(
             )
         )
     return problems
+
+
+def locked_problem(table: str, locked: Locked, mode: Mode) -> Problem:
+    """``locked``: information while nothing waited for it (check, drop, or a
+    table whose creation does not need it); a warning naming the lock wait,
+    as a DDL lock timeout does, once create or maintain gave up on it."""
+    holder = locked.holder.describe() if locked.holder else "no holder visible any more"
+    if locked.attempts:
+        tries = f"{locked.attempts} attempt{'s' if locked.attempts != 1 else ''}"
+        message = (
+            f"lock timeout on {locked.relation} after {tries} over {locked.seconds:.1f} s"
+            f" (waiting for ACCESS SHARE, to read what new partitions copy from"
+            f" {locked.partition}; {holder}); no partition is created for {table}"
+        )
+        return Problem(Status.WARNING, ProblemCode.LOCKED, message)
+    what = (
+        f"what new partitions copy from {locked.partition}"
+        if locked.newest
+        else f"{locked.partition} (an older sibling, compared for sibling_drift)"
+    )
+    then = "; create and maintain wait for it" if mode is Mode.CHECK and locked.newest else ""
+    message = f"{locked.relation} is locked ({holder}): {what} was not read{then}"
+    return Problem(Status.INFO, ProblemCode.LOCKED, message)
+
+
+def opaque_current_problem(current: OpaqueCurrent | None) -> Problem | None:
+    """missing_current for such a table, when the server found no partition."""
+    if current is None or current.covered:
+        return None
+    key = current.key if current.key.isprintable() else ascii(current.key)  # one line
+    what = f"{key} = {current.value}"
+    if current.columns > 1:
+        what = f"the first column of its {current.columns}-column key, {what}"
+    fate = "go to the DEFAULT partition" if current.has_default else "are failing"
+    return Problem(
+        Status.CRITICAL,
+        ProblemCode.MISSING_CURRENT,
+        f"no partition takes the rows of now ({current.when}: {what}): inserts {fate}",
+    )

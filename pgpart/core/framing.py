@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.grid import candidates
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import Problem, ProblemCode, Status
+from pgpart.core.policy import TablePolicy
 from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
 
 # These run over every partition of every table (check reads 10,000 in one

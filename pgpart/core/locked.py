@@ -1,5 +1,5 @@
 """A partition another session holds while pgpart reads what new partitions
-copy from it, and what that means for each command.
+copy from it (what that means for each command: pgpart.core.findings).
 
 Reading a partition's definition (its indexes, constraints, triggers,
 policies) takes ACCESS SHARE on it, which waits behind anyone holding, or
@@ -14,11 +14,6 @@ the holder. https://www.postgresql.org/docs/current/explicit-locking.html
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pgpart.core.plan import Problem
-    from pgpart.core.request import Mode
 
 QUERY_CHARS = 60  # of the holder's query, as the DDL's lock messages show it
 
@@ -64,29 +59,3 @@ class Locked:
     @property
     def relation_oid(self) -> int:
         return self.holder.oid if self.holder is not None else self.oid
-
-
-def locked_problem(table: str, locked: Locked, mode: Mode) -> Problem:
-    """``locked``: information while nothing waited for it (check, drop, or a
-    table whose creation does not need it); a warning naming the lock wait,
-    as a DDL lock timeout does, once create or maintain gave up on it."""
-    from pgpart.core.plan import Problem, ProblemCode, Status
-    from pgpart.core.request import Mode
-
-    holder = locked.holder.describe() if locked.holder else "no holder visible any more"
-    if locked.attempts:
-        tries = f"{locked.attempts} attempt{'s' if locked.attempts != 1 else ''}"
-        message = (
-            f"lock timeout on {locked.relation} after {tries} over {locked.seconds:.1f} s"
-            f" (waiting for ACCESS SHARE, to read what new partitions copy from"
-            f" {locked.partition}; {holder}); no partition is created for {table}"
-        )
-        return Problem(Status.WARNING, ProblemCode.LOCKED, message)
-    what = (
-        f"what new partitions copy from {locked.partition}"
-        if locked.newest
-        else f"{locked.partition} (an older sibling, compared for sibling_drift)"
-    )
-    then = "; create and maintain wait for it" if mode is Mode.CHECK and locked.newest else ""
-    message = f"{locked.relation} is locked ({holder}): {what} was not read{then}"
-    return Problem(Status.INFO, ProblemCode.LOCKED, message)

@@ -6,7 +6,7 @@ on the marked table, never in the table's own comment (which stays the
 user's). The comment's first line is a JSON object (JSON never holds a raw
 newline, whatever the names in it); the lines after it say the same for a
 human reading ``\\d+``. This module is pure: the text and its parser.
-``pgpart.db.marks`` writes and reads them.
+``pgpart.db.ddl.marks`` writes and reads them.
 
 A mark is a claim, not a licence: before acting on one, a run checks that
 the table is still what the mark says (the right parent, bounds, owner).

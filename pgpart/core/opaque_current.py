@@ -17,18 +17,13 @@ Sound, and no more:
 * now as of the check (``--now``), and the database's TimeZone for
   ``timestamp``/``date`` columns (what an application's ``now()`` writes).
 
-Not judged for such tables: what lies ahead, gaps, rows in DEFAULT.
+Not judged for such tables: what lies ahead, gaps, rows in DEFAULT. What
+check reports: pgpart.core.findings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pgpart.core.plan import Problem
-
-__all__ = ["OpaqueCurrent", "opaque_current_problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,21 +36,3 @@ class OpaqueCurrent:
     columns: int  # how many columns the key has
     when: str  # now, as the check saw it
     has_default: bool
-
-
-def opaque_current_problem(current: OpaqueCurrent | None) -> Problem | None:
-    """missing_current for such a table, when the server found no partition."""
-    from pgpart.core.plan import Problem, ProblemCode, Status
-
-    if current is None or current.covered:
-        return None
-    key = current.key if current.key.isprintable() else ascii(current.key)  # one line
-    what = f"{key} = {current.value}"
-    if current.columns > 1:
-        what = f"the first column of its {current.columns}-column key, {what}"
-    fate = "go to the DEFAULT partition" if current.has_default else "are failing"
-    return Problem(
-        Status.CRITICAL,
-        ProblemCode.MISSING_CURRENT,
-        f"no partition takes the rows of now ({current.when}: {what}): inserts {fate}",
-    )

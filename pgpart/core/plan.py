@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from pgpart.core.bounds import KeyKind
 from pgpart.core.identifiers import display_name
 from pgpart.core.interval import Interval
+from pgpart.core.policy import Execution
 from pgpart.core.problem_code import ProblemCode as ProblemCode
 from pgpart.core.relocation import DefaultFacts, Relocating
 from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
@@ -202,7 +203,7 @@ class AnalyzeTable:
     partitions, never a partitioned parent, whose statistics (of the table as
     a whole) the planner uses for every query over the table. Planned last
     among the table's actions; run only when one of them changed something
-    (pgpart.db.ddl_analyze)."""
+    (pgpart.db.ddl.analyze)."""
 
     table: TableRef
     partition: str | None = None  # it is about no partition
@@ -214,7 +215,7 @@ class AnalyzeTable:
 class RefreshSubscription:
     """ALTER SUBSCRIPTION ... REFRESH PUBLICATION on a subscriber, so that it
     applies the changes of partitions it did not know (pgpart.core.replication
-    says when and why copy_data is true; pgpart.db.ddl_subscription runs it)."""
+    says when and why copy_data is true; pgpart.db.ddl.subscription runs it)."""
 
     table: TableRef  # a subscribed table of the run: the refresh follows its creations
     subscription: str
@@ -307,7 +308,8 @@ class TablePlan:
     actions: tuple[Action, ...] = ()
     blocked: bool = False  # problems forbid DDL on this table
     oid: int | None = None  # the parent's, when the table exists
-    lock_timeout_ms: int | None = None  # the table's resolved policy, for apply
+    # How its actions run (lock_timeout, retry_for, ...): its policy as planned.
+    execution: Execution = field(default_factory=Execution)
     coverage: CoverageMap | None = None  # None: a table pgpart cannot work on
 
 

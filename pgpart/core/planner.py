@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.archive_plan import archived_drops
 from pgpart.core.bounds import KeyKind
@@ -30,6 +29,8 @@ from pgpart.core.findings import (
     default_problems,
     hygiene_problems,
     key_encoding_note,
+    locked_problem,
+    opaque_current_problem,
     unreadable_bound,
     unsupported,
 )
@@ -45,8 +46,6 @@ from pgpart.core.framing import (
 )
 from pgpart.core.identifiers import display_part
 from pgpart.core.leftovers import Judged
-from pgpart.core.locked import locked_problem
-from pgpart.core.opaque_current import opaque_current_problem
 from pgpart.core.plan import (
     Action,
     AnalyzeTable,
@@ -62,6 +61,7 @@ from pgpart.core.plan import (
     Status,
     TablePlan,
 )
+from pgpart.core.policy import RetentionMode, TablePolicy
 from pgpart.core.relocation_plan import transits
 from pgpart.core.replication import creation_notes, table_problems, with_refreshes
 from pgpart.core.request import Mode, Request, Target
@@ -417,6 +417,6 @@ def _table_plan(
         actions=actions,
         blocked=blocked,
         oid=table.oid,
-        lock_timeout_ms=target.policy.lock_timeout.milliseconds(),
+        execution=target.policy.execution(),
         coverage=coverage_map(frame, target.policy, stretches, rows),
     )

@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.interval import parse_interval
 from pgpart.core.marks import MarkedTable, MarkKind, Phase
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
+from pgpart.core.policy import TablePolicy
 from pgpart.core.relocation import (
     DefaultFacts,
     Estimate,
@@ -121,9 +121,7 @@ class Chooser:
         if drain:
             before, self.tuples = self.tuples, max(0, self.tuples - count)
             # The drain compacts the DEFAULT: the creates after it scan less.
-            self.facts = replace(
-                self.facts, bytes=compacted_bytes(self.facts, before, self.tuples)
-            )
+            self.facts = replace(self.facts, bytes=compacted_bytes(self.facts, before, self.tuples))
         return Relocating(
             method=method,
             estimate=estimate,

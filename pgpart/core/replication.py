@@ -23,7 +23,7 @@ either skipped here (copy_data = false would lose them for good) or are still
 waiting behind an apply worker stopped on the missing table (PostgreSQL does
 not apply them twice: a table being copied takes changes only from past the
 copy's own snapshot on). A partition here that already holds rows is refused
-at run time (pgpart.db.ddl_subscription): copying would duplicate them.
+at run time (pgpart.db.ddl.subscription): copying would duplicate them.
 
 Publisher side (``leaf_publication``, information): in leaf mode every
 consumer sees a new partition under its own name, from its first row on, so

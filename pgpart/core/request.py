@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from pgpart.config import TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.durations import Duration
 from pgpart.core.plan import DefaultRows
+from pgpart.core.policy import TablePolicy
 from pgpart.core.snapshot import PartitionedTable
 
 

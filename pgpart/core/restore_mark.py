@@ -9,7 +9,7 @@ checks nothing and costs no scan) whose comment says until when it is
 kept; the table's own comment is left alone. Until that moment retention
 (maintain's, and drop's) passes the partition over and ``check`` reports
 it as ``restored`` (information); from then on it is a partition like any
-other. Dropping the constraint releases it sooner. pgpart.db.restore_mark
+other. Dropping the constraint releases it sooner. pgpart.db.ddl.restore
 writes the mark.
 """
 

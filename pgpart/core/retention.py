@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core import calendar as cal
 from pgpart.core.durations import Duration
 from pgpart.core.leftovers import Judged, judge
@@ -29,6 +28,7 @@ from pgpart.core.plan import (
     TableRef,
     UnmarkPartition,
 )
+from pgpart.core.policy import RetentionMode, TablePolicy
 from pgpart.core.request import Mode, Request
 from pgpart.core.retention_rules import Removal, blockers, is_foreign, removal_of
 from pgpart.core.snapshot import Leftover, Partition, PartitionedTable, Snapshot

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from enum import Enum
 
-from pgpart.config import RetentionMode, TablePolicy
 from pgpart.core.plan import Problem, ProblemCode, Status, TablePlan
+from pgpart.core.policy import RetentionMode, TablePolicy
 from pgpart.core.request import Mode, Request, Target
 from pgpart.core.retention_facts import Blocker, BlockerKind
 from pgpart.core.snapshot import Partition, PartitionedTable

@@ -4,7 +4,7 @@ A new partition is a faithful sibling (CONTRACT.md, "What a new partition
 is"): ``CREATE TABLE (LIKE parent)`` + ATTACH carry over only what is
 declared on the parent, so everything a DBA set per partition is read from
 the newest existing partition (``pgpart.db.templates``) into the records
-below and reproduced on the new, still-empty table (``pgpart.db.sibling_ddl``).
+below and reproduced on the new, still-empty table (``pgpart.db.ddl.sibling``).
 
 This module is pure: records, the names of copied objects, and the
 findings (``cannot_reproduce``, ``sibling_drift``) the planner reports.

@@ -11,8 +11,10 @@ from pgpart.core.identifiers import display_part
 from pgpart.core.plan import Action, ArchivePartition, CreatePartition
 from pgpart.core.relocation import Method, seconds_text
 from pgpart.db.connect import scrub
-from pgpart.db.ddl import DdlOptions, Step, Verdict, script, steps_for
-from pgpart.db.ddl_create import columns_query, conflict_checks
+from pgpart.db.ddl.actions import steps_for
+from pgpart.db.ddl.create import columns_query, conflict_checks
+from pgpart.db.ddl.settle import relocates
+from pgpart.db.ddl.step import DdlOptions, Step, Verdict, script
 from pgpart.db.diagnosis import Blocker, server_failure
 from pgpart.db.held_interrupt import HeldInterrupt
 from pgpart.db.results import (
@@ -26,14 +28,13 @@ from pgpart.db.results import (
 )
 from pgpart.db.retry import RetryBudget, until_granted
 from pgpart.db.session import Session, Unavailable
-from pgpart.db.settle import relocates
 from pgpart.db.step_sender import StepSender, decide
 from pgpart.errors import PgpartError, primary_message
 
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.db.results import ExecOptions
+    from pgpart.db.results import ActionOptions
 
 
 class ActionRun:
@@ -41,7 +42,7 @@ class ActionRun:
         self,
         session: Session,
         action: Action,
-        options: ExecOptions,
+        options: ActionOptions,
         held: HeldInterrupt,
     ) -> None:
         self.session = session
@@ -78,7 +79,7 @@ class ActionRun:
 
     def _archive(self) -> ActionResult:
         """Detach, dump, verify, send, drop: pgpart.db.archive runs the steps here."""
-        from pgpart.db.archive import QueryFailed, run_archive
+        from pgpart.db.archive.run import QueryFailed, run_archive
 
         assert isinstance(self.action, ArchivePartition)
         conn = self.session.get()
@@ -240,7 +241,7 @@ class ActionRun:
         self, conn: psycopg.Connection[Any], exc: Exception
     ) -> tuple[Verdict, str] | None:
         """After CREATE found the name taken (42P07) or ATTACH an overlap
-        (42P17): the verdict of ddl.conflict_checks, e.g. a skip when a
+        (42P17): the verdict of ddl.create.conflict_checks, e.g. a skip when a
         concurrent run made this very partition. None: report the error."""
         import psycopg
 

@@ -38,8 +38,8 @@ from pgpart.core.snapshot import (
     PartmanSettings,
     Snapshot,
 )
+from pgpart.db.ddl.marks import read_marks
 from pgpart.db.encoded_keys import EncodingLookup, configured_encoding, encoded_keys
-from pgpart.db.marks import read_marks
 
 if TYPE_CHECKING:
     import psycopg

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.core.identifiers import display_name, display_part, parse_qualified_name
 from pgpart.core.plan import Action, CreatePartition
-from pgpart.db.ddl import LockTarget, Step
-from pgpart.db.ddl_create import overlap_query
+from pgpart.db.ddl.create import overlap_query
+from pgpart.db.ddl.step import LockTarget, Step
 from pgpart.db.results import Failure, FailureKind
 from pgpart.errors import primary_message
 
@@ -61,7 +61,7 @@ def server_failure(
     )
     if overlap is not None:
         # ATTACH's own overlap check (the create step has no guard up front;
-        # ddl.conflict_checks found no partition of exactly these bounds):
+        # ddl.create.conflict_checks found no partition of exactly these bounds):
         # a partition made since pgpart read the catalog.
         line = (
             f"{where}: the range overlaps partition {overlap}"

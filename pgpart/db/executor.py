@@ -15,8 +15,7 @@ retention stay independent of each other, and other tables are unaffected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 
 from pgpart.core.plan import (
     Action,
@@ -24,11 +23,13 @@ from pgpart.core.plan import (
     ArchivePartition,
     CreatePartition,
     RefreshSubscription,
+    TablePlan,
 )
 from pgpart.db.action_run import ActionRun
 from pgpart.db.held_interrupt import HeldInterrupt
 from pgpart.db.results import (
     NOT_ATTEMPTED,
+    ActionOptions,
     ActionResult,
     ExecOptions,
     Failure,
@@ -46,6 +47,7 @@ __all__ = [
     "BACKOFF_CAP_S",
     "BACKOFF_START_S",
     "NOT_ATTEMPTED",
+    "ActionOptions",
     "ActionResult",
     "ExecOptions",
     "Failure",
@@ -58,20 +60,19 @@ __all__ = [
 
 
 def execute(
-    dsn: str | None,
-    actions: Sequence[Action],
-    options: ExecOptions,
-    *,
-    lock_timeouts_ms: Mapping[int, int] | None = None,
+    dsn: str | None, tables: Sequence[TablePlan], options: ExecOptions
 ) -> list[ActionResult]:
-    """Run ``actions`` in order; one result per action, never an exception
-    for an expected failure (lock timeout, privilege, lost connection)."""
+    """Run the tables' actions in order, each as its table's ``execution``
+    says (lock_timeout, retry_for, ...); one result per action, never an
+    exception for an expected failure (lock timeout, privilege, lost
+    connection)."""
+    actions = [(a, options.for_table(t.execution)) for t in tables for a in t.actions]
     session = Session(dsn)
     failed: dict[tuple[int, str], Failure] = {}
     changed: set[int] = set()  # tables an action of this run changed
     # Tables this call has actions for that change partitions: an ANALYZE of
     # a table whose changes ran in an earlier call (a fleet's stages) runs.
-    changing = {a.table.oid for a in actions if _changes_partitions(a)}
+    changing = {a.table.oid for a, _ in actions if _changes_partitions(a)}
     results: list[ActionResult] = []
 
     def finished(result: ActionResult) -> None:
@@ -80,7 +81,7 @@ def execute(
             options.progress(Progress(ProgressKind.FINISHED, result.action, result=result))
 
     try:
-        for action in actions:
+        for action, own in actions:
             group = (action.table.oid, _group(action))
             if session.failure is not None:
                 finished(not_attempted(action, Failure(FailureKind.CONNECTION, session.failure)))
@@ -91,7 +92,6 @@ def execute(
             if _unchanged(action, changing - changed, options):  # nothing to analyze again
                 finished(ActionResult(action, Outcome.SKIPPED))
                 continue
-            own = _with_lock_timeout(options, action, lock_timeouts_ms)
             # An archive is not held: its dump may take minutes, and Ctrl-C at
             # any point leaves the rows in the (marked) detached table.
             held_back = not isinstance(action, (CreatePartition, ArchivePartition, AnalyzeTable))
@@ -114,16 +114,6 @@ def execute(
     finally:
         session.close()
     return results
-
-
-def _with_lock_timeout(
-    options: ExecOptions, action: Action, lock_timeouts_ms: Mapping[int, int] | None
-) -> ExecOptions:
-    """The options with the table's own lock_timeout, when it has one."""
-    if not lock_timeouts_ms or action.table.oid not in lock_timeouts_ms:
-        return options
-    ddl = replace(options.ddl, lock_timeout_ms=lock_timeouts_ms[action.table.oid])
-    return replace(options, ddl=ddl)
 
 
 def _unchanged(action: Action, unchanged: set[int], options: ExecOptions) -> bool:

@@ -1,7 +1,7 @@
 """Running a drain (pgpart.core.relocation), or what an earlier run left
 of one: the catalog says where it stands (the partition missing,
 standalone and marked, or attached and marked for republishing), and the
-steps of pgpart.db.relocate take it from there, each its own short
+steps of pgpart.db.ddl.relocate take it from there, each its own short
 transaction, so that a run killed at any point loses nothing and the next
 one finishes. Progress (rows done, rows left, time to go) goes to the
 run's progress display."""
@@ -28,9 +28,9 @@ from pgpart.core.relocation import (
     settle_estimate,
     size_text,
 )
-from pgpart.db.ddl import DdlOptions, Step, ident, script
-from pgpart.db.marks import mark_state
-from pgpart.db.relocate import (
+from pgpart.db.ddl.literals import ident
+from pgpart.db.ddl.marks import mark_state
+from pgpart.db.ddl.relocate import (
     build_step,
     compact_step,
     create_transit_step,
@@ -44,6 +44,7 @@ from pgpart.db.relocate import (
     unmark_step,
     vacuum_step,
 )
+from pgpart.db.ddl.step import DdlOptions, Step, script
 from pgpart.db.results import ActionFailed, Failure, FailureKind, Progress, ProgressKind
 
 if TYPE_CHECKING:

@@ -1,5 +1,6 @@
 """What applying an action came to: its result, its failure, the progress
-events of a run, and the options a run is given. Records only, no I/O."""
+events of a run, and the options a run and each action are given. Records
+only, no I/O."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pgpart.core.plan import Action
-    from pgpart.db.ddl import DdlOptions
+    from pgpart.core.policy import Execution
+    from pgpart.db.ddl.step import DdlOptions
 
 
 # How the error of an action skipped after an earlier one failed begins.
@@ -156,10 +158,33 @@ class Progress:
 
 @dataclass(frozen=True, slots=True)
 class ExecOptions:
-    """How pgpart.db.executor runs a plan's actions."""
+    """How pgpart.db.executor runs a plan: what the whole run shares. How
+    each table's actions run (lock_timeout, retry_for, ...) is in its
+    TablePlan's ``execution``."""
+
+    dry_run: bool = False
+    log: Callable[[str], None] | None = None  # each statement sent, rendered
+    progress: Callable[[Progress], None] | None = None  # lock waits, rows moved, results
+    server_version_num: int | None = None  # None: the executor asks the server
+
+    def for_table(self, execution: Execution) -> ActionOptions:
+        from pgpart.db.ddl.step import DdlOptions
+
+        ddl = DdlOptions(
+            lock_timeout_ms=execution.lock_timeout_ms,
+            statement_timeout_ms=execution.statement_timeout_ms,
+            server_version_num=self.server_version_num,
+            move_batch_rows=execution.move_batch_rows,
+        )
+        return ActionOptions(ddl, execution.retry_for_s, self.dry_run, self.log, self.progress)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOptions:
+    """How one action runs: its table's execution and the run's options."""
 
     ddl: DdlOptions
     retry_for_s: float = 30.0  # time budget per action for retrying lock timeouts
     dry_run: bool = False
-    log: Callable[[str], None] | None = None  # each statement sent, rendered
-    progress: Callable[[Progress], None] | None = None  # lock waits, rows moved, results
+    log: Callable[[str], None] | None = None
+    progress: Callable[[Progress], None] | None = None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pgpart.db.ddl import Step, Verdict
+from pgpart.db.ddl.step import Step, Verdict
 from pgpart.db.diagnosis import (
     Blocker,
     PendingDetach,
@@ -50,6 +50,30 @@ def backoff_delay(waits: int) -> float:
 
 
 Attempt = Callable[[list[str]], tuple[Verdict, str]]
+
+
+def run_step(
+    conn: psycopg.Connection[Any],
+    step: Step,
+    retry_for_s: float,
+    log: Callable[[str], None] | None = None,
+) -> tuple[Verdict, str]:
+    """A step of no planned action (restore's): sent as an action's steps are
+    (pgpart.db.step_sender), its lock waits retried within ``retry_for_s``.
+    A budget spent raises ActionFailed (kind LOCK, naming who holds the
+    lock); any other server error is raised as it is."""
+    from pgpart.db.step_sender import StepSender
+
+    sender = StepSender(log)
+    return until_granted(
+        conn,
+        step,
+        lambda out: sender.attempt(conn, step, out),
+        RetryBudget(retry_for_s),
+        [],
+        on_wait=lambda _blocker, _waits: None,
+        give_up_now=lambda: False,
+    )
 
 
 def until_granted(

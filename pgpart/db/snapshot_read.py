@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pgpart.core.locked import Locked
 from pgpart.core.plan import Plan, ProblemCode
-from pgpart.db.ddl import LockTarget
+from pgpart.db.ddl.step import LockTarget
 from pgpart.db.diagnosis import find_holder
 from pgpart.db.retry import RetryBudget, backoff_delay
 
@@ -60,11 +60,8 @@ class Waited:
 class LockWaits:
     """The lock waits of one planning run: a retry budget per table."""
 
-    def __init__(
-        self, conn: psycopg.Connection[Any], retry_for_s: float, on_wait: OnWait | None = None
-    ) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], on_wait: OnWait | None = None) -> None:
         self.conn = conn
-        self.retry_for_s = retry_for_s
         self.on_wait = on_wait
         self.budgets: dict[int, RetryBudget] = {}
         self.spent: dict[int, Waited] = {}
@@ -92,7 +89,8 @@ class LockWaits:
         is spent (False)."""
         assert target.table is not None
         oid = target.table.oid
-        budget = self.budgets.setdefault(oid, RetryBudget(self.retry_for_s))
+        retry_for_s = target.policy.retry_for.milliseconds() / 1000
+        budget = self.budgets.setdefault(oid, RetryBudget(retry_for_s))
         timeout_ms = target.policy.lock_timeout.milliseconds()
         waits = 0
         while True:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pgpart.core.bounds import KeyKind, raw_json
 from pgpart.core.snapshot import PartitionedTable
-from pgpart.db.archive_files import ArchiveSummary
+from pgpart.db.archive.summary import ArchiveSummary
 
 if TYPE_CHECKING:
     import psycopg

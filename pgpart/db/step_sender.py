@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.db.ddl import Guard, Step, Verdict, render_sql
+from pgpart.db.ddl.step import Guard, Step, Verdict, render_sql
 
 if TYPE_CHECKING:
     import psycopg

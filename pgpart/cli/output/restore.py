@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pgpart.db.restore import Restored
+    from pgpart.db.archive.restore import Restored
 
 
 def render_restore(result: Restored, fmt: str) -> str:

@@ -2,7 +2,7 @@
 finished, giving a new dump its name, its manifest, its ``.sent`` mark.
 
 Only files of pgpart's own are looked at (regular files of the running
-user's, never through a link: pgpart.db.archive_safety), and an archive an
+user's, never through a link: pgpart.db.archive.safety), and an archive an
 earlier run left is reused only when its manifest names this very table
 (same cluster, database and relation, same rows) and its dump is intact
 and of that table alone.
@@ -20,9 +20,10 @@ from typing import Any
 from pgpart import __version__
 from pgpart.core.bounds import format_bound
 from pgpart.core.plan import ArchivePartition
-from pgpart.db import archive_command
-from pgpart.db.archive_files import ArchiveError, ArchiveNames, candidates
-from pgpart.db.archive_manifest import (
+from pgpart.db.archive import command as archive_command
+from pgpart.db.archive.dump_toc import check_dump
+from pgpart.db.archive.files import ArchiveNames, candidates
+from pgpart.db.archive.manifest import (
     CHECKSUM,
     MANIFEST_FORMAT,
     Manifest,
@@ -30,8 +31,8 @@ from pgpart.db.archive_manifest import (
     manifest_bytes,
     parse_manifest,
 )
-from pgpart.db.archive_safety import ArchiveDir
-from pgpart.db.dump_toc import check_dump
+from pgpart.db.archive.safety import ArchiveDir
+from pgpart.errors import ArchiveError
 
 _CHUNK = 1 << 20
 

@@ -18,14 +18,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pgpart.db.archive_files import ArchiveError
+from pgpart.errors import ArchiveError
 
 if TYPE_CHECKING:
     import psycopg
 
 MANIFEST_FORMAT = "pgpart-archive/1"
 CHECKSUM = "sha256"
-# What pgpart names its dumps with (archive_files.base_name): no "/", no
+# What pgpart names its dumps with (files.base_name): no "/", no
 # leading ".", so a manifest can name nothing outside its own directory.
 _DUMP_NAME = re.compile(r"\A[A-Za-z0-9_%~-][A-Za-z0-9_%~.-]{0,250}\.dump\Z")
 _SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")

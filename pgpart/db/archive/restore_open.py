@@ -10,7 +10,7 @@ the dump, or both.
   relative to that directory without following a link: no ``..``, no
   absolute path, no link leads anywhere else.
 * The dump is opened once. Its size and sha256 are checked against the
-  manifest, its table of contents is read by pgpart (pgpart.db.dump_toc)
+  manifest, its table of contents is read by pgpart (pgpart.db.archive.dump_toc)
   and must hold the manifest's table alone (pgpart.core.dump_rules), and
   it must have been dumped from the database the manifest names.
 * pg_restore then reads the dump from pgpart, not from the path: the
@@ -33,10 +33,10 @@ from typing import IO
 
 from pgpart.core.dump_rules import DumpVerdict, judge
 from pgpart.core.identifiers import display_name
-from pgpart.db.archive_files import ArchiveError
-from pgpart.db.archive_manifest import Manifest, parse_manifest
-from pgpart.db.archive_safety import SMALL_FILE
-from pgpart.db.dump_toc import DumpFormatError, DumpToc, held, read_toc
+from pgpart.db.archive.dump_toc import DumpFormatError, DumpToc, held, read_toc
+from pgpart.db.archive.manifest import Manifest, parse_manifest
+from pgpart.db.archive.safety import SMALL_FILE
+from pgpart.errors import ArchiveError
 
 _CHUNK = 1 << 20
 
@@ -178,7 +178,7 @@ def _check(fd: int, where: Path, m: Manifest) -> tuple[DumpToc, bytes, DumpVerdi
 
 
 def _toc_size(fd: int, where: Path) -> int:
-    from pgpart.db.dump_toc import read_toc_at
+    from pgpart.db.archive.dump_toc import read_toc_at
 
     try:
         return read_toc_at(fd).size

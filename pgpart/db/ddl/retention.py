@@ -2,7 +2,7 @@
 detach and drop, finish an interrupted detach, drop a verified leftover,
 clear a mark left on an attached partition; the right owner for each
 statement. The marks that let `check` find a partition detached but not
-dropped are pgpart.db.retention_marking's.
+dropped are pgpart.db.ddl.retention_marks's.
 
 Lock rules: https://www.postgresql.org/docs/current/ddl-partitioning.html#DDL-PARTITIONING-DECLARATIVE-MAINTENANCE
 """
@@ -22,21 +22,9 @@ from pgpart.core.plan import (
     TableRef,
     UnmarkPartition,
 )
-from pgpart.db.ddl import (
-    DdlOptions,
-    Guard,
-    LockTarget,
-    Step,
-    Verdict,
-    advisory_target,
-    as_owner,
-    as_role,
-    ident,
-    neighbour_locks,
-    outcomes,
-    prologue,
-)
-from pgpart.db.retention_marking import (
+from pgpart.db.ddl.literals import ident
+from pgpart.db.ddl.locking import advisory_target, as_owner, as_role, neighbour_locks, prologue
+from pgpart.db.ddl.retention_marks import (
     Marking,
     claim_step,
     detach_and_mark_step,
@@ -51,6 +39,7 @@ from pgpart.db.retention_marking import (
     verdicts,
     verify_step,
 )
+from pgpart.db.ddl.step import DdlOptions, Guard, LockTarget, Step, Verdict, outcomes
 
 
 def drop_steps(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
@@ -63,7 +52,7 @@ def drop_steps(a: DropPartition, o: DdlOptions) -> tuple[Step, ...]:
         # Four steps, as PostgreSQL itself needs: the detach commits on its
         # own; the DROP then locks only the standalone table, never the
         # parent. The intent before it and the claim after it (marks, see
-        # pgpart.db.retention_marking) let `check` find the table should the
+        # pgpart.db.ddl.retention_marks) let `check` find the table should the
         # DROP never happen (detached_leftover); only the claim, put once
         # this run's own detach succeeded, lets a later run drop it.
         detach = replace(

@@ -1,7 +1,7 @@
 """The create step (a settle, pgpart.core.relocation): a new partition made
 as a faithful sibling (LIKE the parent + what the newest sibling has,
-pgpart.db.sibling_ddl) and attached, the DEFAULT's rows of its range
-relocated into it; the pieces of it that a drain (pgpart.db.relocate) runs
+pgpart.db.ddl.sibling) and attached, the DEFAULT's rows of its range
+relocated into it; the pieces of it that a drain (pgpart.db.ddl.relocate) runs
 apart; and the catalog queries that tell, after a failure, whether a
 concurrent run made this very partition.
 
@@ -17,22 +17,10 @@ from psycopg import sql
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import CreatePartition, StorageTemplate, TableRef
 from pgpart.core.siblings import SiblingTemplate
-from pgpart.db import sibling_ddl
-from pgpart.db.ddl import (
-    BOUND_RE,
-    SQL_TYPES,
-    DdlOptions,
-    Guard,
-    Outcome,
-    Step,
-    Verdict,
-    bound,
-    bound_text,
-    ident,
-    prologue,
-    show,
-)
-from pgpart.db.settle import (
+from pgpart.db.ddl import sibling as sibling_ddl
+from pgpart.db.ddl.literals import BOUND_RE, SQL_TYPES, bound, bound_text, ident, show
+from pgpart.db.ddl.locking import prologue
+from pgpart.db.ddl.settle import (
     legacy_rows,
     locks,
     move_settings,
@@ -41,6 +29,7 @@ from pgpart.db.settle import (
     stash_rows,
     unstash_rows,
 )
+from pgpart.db.ddl.step import DdlOptions, Guard, Outcome, Step, Verdict
 
 
 def columns_query(table: TableRef, version: int) -> sql.Composed:

@@ -20,24 +20,12 @@ from psycopg import sql
 from pgpart.core.identifiers import display_name
 from pgpart.core.marks import MARK_CONSTRAINT, Mark, MarkKind, Phase
 from pgpart.core.plan import CreatePartition
-from pgpart.db import sibling_ddl
-from pgpart.db.ddl import (
-    DdlOptions,
-    Guard,
-    LockTarget,
-    Outcome,
-    Step,
-    Verdict,
-    advisory_target,
-    as_role,
-    bound,
-    ident,
-    prologue,
-    show,
-)
-from pgpart.db.ddl_create import _COLUMN_OUTCOMES, _columns_guard, _create_table, attach
-from pgpart.db.marks import add_mark, drop_mark, set_mark
-from pgpart.db.settle import (
+from pgpart.db.ddl import sibling as sibling_ddl
+from pgpart.db.ddl.create import _COLUMN_OUTCOMES, _columns_guard, _create_table, attach
+from pgpart.db.ddl.literals import bound, ident, show
+from pgpart.db.ddl.locking import advisory_target, as_role, prologue
+from pgpart.db.ddl.marks import add_mark, drop_mark, set_mark
+from pgpart.db.ddl.settle import (
     legacy_rows,
     locks,
     move_settings,
@@ -45,6 +33,7 @@ from pgpart.db.settle import (
     stash_rows,
     unstash_rows,
 )
+from pgpart.db.ddl.step import DdlOptions, Guard, LockTarget, Outcome, Step, Verdict
 
 # Another run took it further meanwhile: the runner reads the state again.
 _IN_TRANSIT = (

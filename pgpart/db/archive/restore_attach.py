@@ -1,41 +1,32 @@
-"""After pg_restore: the restored table's parent, pgpart's own short
-transactions on it (as the parent's owner where the login role must SET
-ROLE to act as it), and the ATTACH that makes it a partition again."""
+"""After pg_restore: the restored table's parent, the mark and the ATTACH
+that make it a partition again (pgpart.db.ddl.restore's steps, run as every
+action's are: bounded lock waits, retried within the table's retry_for),
+and pgpart's own short reads of it (as the parent's owner where the login
+role must SET ROLE to act as it)."""
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from pgpart.core.identifiers import display_name
-from pgpart.db.ddl import ADVISORY_CLASS
+from pgpart.db.ddl.restore import Mark, Parent, attach_step, mark_step
+from pgpart.db.ddl.step import DdlOptions
+from pgpart.db.results import ActionFailed
+from pgpart.db.retry import run_step
 from pgpart.errors import primary_message
 
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.config import Settings
-    from pgpart.db.archive_manifest import Manifest
+    from pgpart.core.policy import Execution
+    from pgpart.db.archive.manifest import Manifest
 
 Log = Callable[[str], None]
 
-
-@dataclass(frozen=True, slots=True)
-class Parent:
-    oid: int
-    schema: str
-    name: str
-    owner: str
-    may_become: bool  # the login role is not its owner and may SET ROLE to it
-
-    @property
-    def display(self) -> str:
-        return display_name(self.schema, self.name)
+__all__ = ["Log", "Parent", "attach", "find_parent", "in_own_transaction", "mark"]
 
 
 def find_parent(
@@ -49,14 +40,19 @@ def find_parent(
     row = conn.execute(
         "SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner),"
         " c.relowner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)"
-        " AND pg_catalog.pg_has_role(current_user, c.relowner, %(option)s)"
+        " AND pg_catalog.pg_has_role(current_user, c.relowner, %(option)s),"
+        " dn.nspname, d.relname"
         " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = c.oid"
+        " LEFT JOIN pg_catalog.pg_class d ON d.oid = pt.partdefid"
+        " LEFT JOIN pg_catalog.pg_namespace dn ON dn.oid = d.relnamespace"
         " WHERE n.nspname = %(schema)s AND c.relname = %(name)s AND c.relkind = 'p'",
         {"schema": schema, "name": name, "option": option},
     ).fetchone()
     if row is None:
         return None
-    return Parent(int(row[0]), str(row[1]), str(row[2]), str(row[3]), bool(row[4]))
+    default = display_name(str(row[5]), str(row[6])) if row[6] else None
+    return Parent(int(row[0]), str(row[1]), str(row[2]), str(row[3]), bool(row[4]), default)
 
 
 def in_own_transaction(
@@ -80,9 +76,32 @@ def in_own_transaction(
     return last
 
 
+def _options(execution: Execution, conn: psycopg.Connection[Any]) -> DdlOptions:
+    return DdlOptions(
+        lock_timeout_ms=execution.lock_timeout_ms,
+        statement_timeout_ms=execution.statement_timeout_ms,
+        server_version_num=conn.info.server_version,
+    )
+
+
+def mark(
+    conn: psycopg.Connection[Any],
+    execution: Execution,
+    schema: str,
+    name: str,
+    kept: Mark,
+    role: str | None,
+    log: Log | None,
+) -> None:
+    """Mark the restored table as kept; raises ActionFailed when its lock
+    waits outlast retry_for, psycopg.Error for any other error."""
+    step = mark_step(schema, name, kept, role, _options(execution, conn))
+    run_step(conn, step, execution.retry_for_s, log)
+
+
 def attach(
     conn: psycopg.Connection[Any],
-    settings: Settings,
+    execution: Execution,
     schema: str,
     name: str,
     m: Manifest,
@@ -92,38 +111,21 @@ def attach(
     """Attach the restored table; None when done, else why not (it stays a
     plain table, kept until its date all the same)."""
     import psycopg
-    from psycopg import errors
 
     if parent is None:
         return "its parent table no longer exists (or is not partitioned)"
     if not m.from_bound or not m.to_bound:
         return "the archive does not record its bounds"
-    deadline = time.monotonic() + settings.retry_for.milliseconds() / 1000
-    lock_ms = settings.defaults.lock_timeout.milliseconds()
-    key = (ADVISORY_CLASS << 32) | parent.oid
-    statements = [
-        sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_ms}ms")),
-        sql.SQL("SELECT pg_catalog.pg_advisory_xact_lock({})").format(sql.Literal(key)),
-        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-            sql.Identifier(parent.schema, parent.name),
-            sql.Identifier(schema, name),
-            sql.Literal(m.from_bound),
-            sql.Literal(m.to_bound),
-        ),
-    ]
     role = parent.owner if parent.may_become else None
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            in_own_transaction(conn, statements, role, log)
-            return None
-        except (errors.LockNotAvailable, errors.DeadlockDetected):
-            if time.monotonic() >= deadline:
-                return f"lock timeout on {parent.display} after {attempt} attempts"
-            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
-        except psycopg.Error as exc:
-            return _why(exc)
+    bounds = (m.from_bound, m.to_bound)
+    step = attach_step(parent, schema, name, bounds, role, _options(execution, conn))
+    try:
+        run_step(conn, step, execution.retry_for_s, log)
+    except ActionFailed as exc:  # the lock waits outlasted retry_for: who holds it
+        return exc.failure.message
+    except psycopg.Error as exc:
+        return _why(exc)
+    return None
 
 
 def _why(exc: Exception) -> str:

@@ -28,7 +28,9 @@ from __future__ import annotations
 from psycopg import sql
 
 from pgpart.core.plan import AnalyzeTable
-from pgpart.db.ddl import DdlOptions, LockTarget, Step, as_owner, ident
+from pgpart.db.ddl.literals import ident
+from pgpart.db.ddl.locking import as_owner
+from pgpart.db.ddl.step import DdlOptions, LockTarget, Step
 
 ANALYZE_ONLY_VERSION = 180000
 

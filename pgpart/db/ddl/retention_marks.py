@@ -36,20 +36,9 @@ from pgpart.core.marks import (
     retention_mark_text,
 )
 from pgpart.core.plan import TableRef
-from pgpart.db.ddl import (
-    DdlOptions,
-    Guard,
-    LockTarget,
-    Outcome,
-    Step,
-    Verdict,
-    advisory_target,
-    as_owner,
-    as_role,
-    bound,
-    ident,
-    prologue,
-)
+from pgpart.db.ddl.literals import bound, ident
+from pgpart.db.ddl.locking import advisory_target, as_owner, as_role, prologue
+from pgpart.db.ddl.step import DdlOptions, Guard, LockTarget, Outcome, Step, Verdict
 
 
 @dataclass(frozen=True, slots=True)

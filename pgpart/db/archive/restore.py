@@ -1,6 +1,6 @@
 """`pgpart restore DUMP|MANIFEST`: bring an archived partition back.
 
-The archive is opened and checked first (pgpart.db.restore_archive: its
+The archive is opened and checked first (pgpart.db.archive.restore_open: its
 path, checksum and table of contents); then the database: the archive must
 come from this very database of this very cluster (unless
 ``--from-other-database``) and no table of its name may exist. pg_restore
@@ -10,10 +10,12 @@ pgpart's marks (retention's constraint, an earlier pgpart's comment mark),
 and owned by the parent's owner (``--no-owner``, as
 ``--role`` that owner when the login role may become it: a NOINHERIT
 member can restore too). Its rows are counted against the manifest's; it
-is marked as kept until ``--keep-until`` (pgpart.db.restore_mark), so that
+is marked as kept until ``--keep-until`` (pgpart.db.ddl.restore), so that
 retention does not archive it again at once; then it is attached to its
 parent when the parent exists and the range is free. Otherwise it stays a
-plain table and the result says why.
+plain table and the result says why. The mark and the ATTACH run as every
+action's steps do, within the parent table's lock_timeout, statement_timeout
+and retry_for. ``pgpart.api.restore`` opens the archive and the connection.
 """
 
 from __future__ import annotations
@@ -31,17 +33,18 @@ from psycopg import sql
 from pgpart.core.identifiers import display_name
 from pgpart.core.siblings import LEFTOVER_MARK
 from pgpart.core.wording import counted
-from pgpart.db.archive_files import ArchiveError
-from pgpart.db.archive_manifest import Origin, origin_of
-from pgpart.db.archive_tools import Tools, client_for, find_tools
-from pgpart.db.restore_archive import Archive, open_archive
-from pgpart.db.restore_attach import Log, attach, find_parent, in_own_transaction
-from pgpart.db.restore_mark import mark_statements
+from pgpart.db.archive.manifest import Origin, origin_of
+from pgpart.db.archive.restore_attach import Log, attach, find_parent, in_own_transaction, mark
+from pgpart.db.archive.restore_open import Archive
+from pgpart.db.archive.tools import Tools, client_for, find_tools
+from pgpart.db.ddl.restore import Mark
+from pgpart.db.results import ActionFailed
+from pgpart.errors import ArchiveError
 
 if TYPE_CHECKING:
     import psycopg
 
-    from pgpart.config import Settings
+    from pgpart.core.policy import TablePolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,27 +73,28 @@ class Restored:
     entries: int = 0  # the dump's entries restored (the table and its own)
 
 
-def restore(settings: Settings, request: RestoreRequest, log: Log | None) -> Restored:
-    from pgpart.db.connect import connect
-
-    archive = open_archive(request.path)
-    try:
-        with connect(settings.dsn) as conn:
-            return _Restore(settings, conn, archive, request, log).run()
-    finally:
-        archive.close()
+def restore(
+    conn: psycopg.Connection[Any],
+    archive: Archive,
+    request: RestoreRequest,
+    policy: TablePolicy,
+    log: Log | None = None,
+) -> Restored:
+    """Restore ``archive`` (opened and checked) on ``conn``; ``policy``: its
+    parent table's (pg_bin, and the limits its mark and ATTACH run within)."""
+    return _Restore(conn, archive, request, policy, log).run()
 
 
 class _Restore:
     def __init__(
         self,
-        settings: Settings,
         conn: psycopg.Connection[Any],
         archive: Archive,
         request: RestoreRequest,
+        policy: TablePolicy,
         log: Log | None,
     ) -> None:
-        self.settings, self.conn, self.archive = settings, conn, archive
+        self.conn, self.archive, self.policy = conn, archive, policy
         self.request, self.log = request, log
         m = archive.manifest
         self.schema, self.name = m.schema, m.table
@@ -100,10 +104,7 @@ class _Restore:
         m = self.archive.manifest
         self._same_origin(origin_of(self.conn))
         parent = find_parent(self.conn, m.parent_schema, m.parent_table)
-        policy = self.settings.policy_for(m.parent_schema or "", m.parent_table or "")
-        tools = find_tools(
-            policy.pg_bin or self.settings.defaults.pg_bin, self.conn.info.server_version // 10000
-        )
+        tools = find_tools(self.policy.pg_bin, self.conn.info.server_version // 10000)
         if self._exists():
             raise ArchiveError(
                 f"{self.table} already exists: rename or drop it, then restore"
@@ -140,7 +141,8 @@ class _Restore:
                 f" the manifest says {m.rows}:"
                 " it is left as a plain table for you to inspect"
             )
-        why = attach(self.conn, self.settings, self.schema, self.name, m, parent, self.log)
+        execution = self.policy.execution()
+        why = attach(self.conn, execution, self.schema, self.name, m, parent, self.log)
         return replace(base, attached=why is None, why=why)
 
     # --- checks ----------------------------------------------------------------
@@ -240,26 +242,26 @@ class _Restore:
     def _mark(self, role: str | None) -> None:
         """Kept until --keep-until, and without pgpart's archive mark if the
         table still has one (an archive of an older pgpart's making)."""
-        statements = mark_statements(
-            self.schema,
-            self.name,
-            source=self.archive.manifest.file,
-            restored_at=datetime.now(timezone.utc),
-            until=self.request.keep_until,
-        )
         comment = self.conn.execute(
             "SELECT pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c"
             " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s AND c.relname = %s",
             (self.schema, self.name),
         ).fetchone()
-        if comment and str(comment[0] or "").startswith(LEFTOVER_MARK):
-            statements.append(
-                sql.SQL("COMMENT ON TABLE {} IS NULL").format(
-                    sql.Identifier(self.schema, self.name)
-                )
-            )
-        in_own_transaction(self.conn, statements, role, self.log)
+        kept = Mark(
+            source=self.archive.manifest.file,
+            restored_at=datetime.now(timezone.utc),
+            until=self.request.keep_until,
+            drop_comment=bool(comment and str(comment[0] or "").startswith(LEFTOVER_MARK)),
+        )
+        try:
+            mark(self.conn, self.policy.execution(), self.schema, self.name, kept, role, self.log)
+        except ActionFailed as exc:
+            raise ArchiveError(
+                f"{self.table} was restored but could not be marked as kept"
+                f" ({exc.failure.message}): it is left as a plain table, not attached;"
+                f" drop it and restore {self.archive.dump_path.name} again once the lock is free"
+            ) from None
 
     def _count(self, role: str | None) -> int:
         query = sql.SQL("SELECT pg_catalog.count(*) FROM {}").format(

@@ -1,7 +1,7 @@
 """Statements that make a new partition a faithful sibling of its template.
 
-Pure, like ``pgpart.db.ddl`` (which places them in the create transaction).
-The order matters and is the caller's (see ``ddl._create``):
+Pure, like the rest of pgpart.db.ddl (whose create step places them in its transaction).
+The order matters and is the caller's (see ``pgpart.db.ddl.create``):
 
 * ``table`` and ``children``: the table itself (UNLOGGED, PARTITION BY,
   storage and TOAST parameters, tablespace) and its sub-partitions;
@@ -345,7 +345,7 @@ def _grant(
 ) -> list[sql.Composed]:
     """GRANTs giving ``new`` what one aclitem of the sibling gives (made by
     the owner, whoever granted it on the sibling)."""
-    from pgpart.db.ddl import parse_aclitem
+    from pgpart.db.ddl.acl import parse_aclitem
 
     item = parse_aclitem(text)
     if item.grantee in skip:

@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from pgpart.db.archive_files import ArchiveError
-from pgpart.db.archive_tools import exit_text, read_last
+from pgpart.db.archive.tools import exit_text, read_last
+from pgpart.errors import ArchiveError
 
 # How long archive_command may run before it is killed (seconds), unless the
 # config's archive_timeout says otherwise; None waits for ever.

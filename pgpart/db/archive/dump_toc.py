@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pgpart.core.dump_rules import TocEntry, judge
-from pgpart.db.archive_files import ArchiveError
+from pgpart.errors import ArchiveError
 
 MAGIC = b"PGDMP"
 FORMAT_CUSTOM = 1

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pgpart.db.archive_files import ArchiveError
+from pgpart.errors import ArchiveError
 
 MODE = 0o600
 # Bytes pgpart reads from a small file of its own (a manifest, a lock).

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from pgpart.db.archive_files import ArchiveError
 from pgpart.db.pg_config import pg_config
+from pgpart.errors import ArchiveError
 
 if TYPE_CHECKING:
     import psycopg

@@ -3,7 +3,7 @@ so that a subscriber applies the changes of partitions it did not know
 (why copy_data is true: pgpart.core.replication).
 
 It cannot run inside a transaction block, so, as DETACH ... CONCURRENTLY
-(pgpart.db.ddl_retention), its statements go one by one with the timeouts
+(pgpart.db.ddl.retention), its statements go one by one with the timeouts
 set for the session and reset afterwards. It locks the subscription against
 other changes of it, and waits for its connection to the publisher, which
 reads the tables the publications send: lock_timeout bounds the first,
@@ -17,7 +17,7 @@ from psycopg import sql
 
 from pgpart.core.identifiers import display_part
 from pgpart.core.plan import RefreshSubscription
-from pgpart.db.ddl import DdlOptions, Guard, LockTarget, Outcome, Step, Verdict
+from pgpart.db.ddl.step import DdlOptions, Guard, LockTarget, Outcome, Step, Verdict
 
 
 def refresh_step(a: RefreshSubscription, o: DdlOptions) -> Step:

@@ -1,11 +1,11 @@
-"""The names of an archive's files, and what archive_dir holds for a table.
+"""The names of an archive's files, and the names taken in archive_dir.
 
 An archive is two files in archive_dir, named from the database, schema,
 table and bounds (``<base>.dump`` and its manifest ``<base>.json``), plus
 ``<base>.sent`` once archive_command has succeeded for it. How they are
 written (never through a link, never over another file, readable by their
-owner only) is pgpart.db.archive_safety's; what a manifest holds,
-pgpart.db.archive_manifest's.
+owner only) is pgpart.db.archive.safety's; what a manifest holds,
+pgpart.db.archive.manifest's.
 """
 
 from __future__ import annotations
@@ -14,20 +14,11 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any
-
-from pgpart.core.wording import counted
-from pgpart.errors import PgpartError
 
 # File names stay well under the 255 bytes most file systems allow, leaving
 # room for the temporary-name decorations and the "~N" of a second archive.
 MAX_BASE = 200
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-
-
-class ArchiveError(PgpartError):
-    """Archiving or restoring failed; the rows are still in the database."""
 
 
 def _component(text: str) -> str:
@@ -100,68 +91,3 @@ def table_claim_name(origin_key: str, database: str, schema: str, table: str) ->
     if len(name) > MAX_BASE:
         name = f"detach.{hashlib.sha256(name.encode()).hexdigest()[:32]}"
     return f"{name}.{origin_key}"
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveSummary:
-    """What archive_dir holds for one table (``stats`` shows it)."""
-
-    directory: str
-    count: int
-    oldest_from: str | None  # ISO 8601, as the manifests have them
-    newest_to: str | None
-    rows: int
-    bytes: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "dir": self.directory,
-            "count": self.count,
-            "oldest_from": self.oldest_from,
-            "newest_to": self.newest_to,
-            "rows": self.rows,
-            "bytes": self.bytes,
-        }
-
-    def line(self) -> str:
-        if not self.count:
-            return f"archives: none yet in {self.directory}"
-        return (
-            f"archives: {self.count} in {self.directory}, from {self.oldest_from}"
-            f" to {self.newest_to} ({counted(self.rows, 'row')}, {self.bytes:,} bytes)"
-        )
-
-
-def summarize(directory: Path, database: str, schema: str, table: str) -> ArchiveSummary:
-    """The manifests in ``directory`` of partitions of ``schema.table`` in
-    ``database`` (files that are not pgpart's, or not readable, are passed over)."""
-    from pgpart.db.archive_manifest import parse_manifest
-    from pgpart.db.archive_safety import ArchiveDir
-
-    found = []
-    try:
-        held = ArchiveDir.open(directory, create=False)
-    except ArchiveError:
-        held = None
-    if held is not None:
-        with held:
-            for name in sorted(held.names()):
-                data = held.read_own(name) if name.endswith(".json") else None
-                if data is None:
-                    continue
-                try:
-                    m = parse_manifest(data, name)
-                except ArchiveError:
-                    continue
-                if (m.database, m.parent_schema, m.parent_table) == (database, schema, table):
-                    found.append(m)
-    froms = sorted(m.lower for m in found if m.lower)
-    tos = sorted(m.upper for m in found if m.upper)
-    return ArchiveSummary(
-        directory=str(directory),
-        count=len(found),
-        oldest_from=froms[0] if froms else None,
-        newest_to=tos[-1] if tos else None,
-        rows=sum(m.rows for m in found),
-        bytes=sum(m.bytes for m in found),
-    )

@@ -4,22 +4,22 @@ The executor hands an ArchivePartition here. In order, and each only after
 the one before succeeded:
 
 1. find pg_dump/pg_restore of the server's major or later, and open
-   archive_dir (archive_safety: a directory no other account may write, or
+   archive_dir (safety: a directory no other account may write, or
    a sticky one): a failure here leaves the partition attached. Then claim
-   it (archive_safety.claim: a flock in archive_dir, named for this
+   it (safety.claim: a flock in archive_dir, named for this
    database of this cluster): a partition another pgpart run holds is
    skipped, never archived twice; a killed run's partial files are removed;
 2. detach it, CONCURRENTLY where possible, with the lock timeout and
    retries of any retention step, marked as retention marks what it
-   detaches (pgpart.db.retention_marking: the mark ``check`` reports as
+   detaches (pgpart.db.ddl.retention_marks: the mark ``check`` reports as
    detached_leftover, on a constraint, the table's own comment untouched);
 3. count its rows; ``pg_dump -Fc`` it (outside any transaction) into a
    temporary file, hashing (sha256) and feeding every byte to ``pg_restore
    --data-only`` on the way, whose COPY lines must number exactly the
-   counted rows (archive_tools.stream_dump: the verification costs no second
+   counted rows (tools.stream_dump: the verification costs no second
    pass); check that its table of contents holds the table and nothing
    restore would refuse (core.dump_rules); link the file to its final name
-   and write the manifest beside it (archive_store);
+   and write the manifest beside it (store);
 4. run archive_command with {path} and {manifest}, which must exit 0
    within its timeout (``<base>.sent`` records that it did);
 5. drop the detached table.
@@ -46,21 +46,16 @@ from pgpart.core.identifiers import display_name
 from pgpart.core.plan import ArchivePartition
 from pgpart.core.retention_rules import Removal, applies
 from pgpart.core.wording import counted
-from pgpart.db import archive_command
-from pgpart.db.archive_files import (
-    ArchiveError,
-    ArchiveNames,
-    base_name,
-    claim_name,
-    table_claim_name,
-)
-from pgpart.db.archive_manifest import Origin, origin_of
-from pgpart.db.archive_safety import ArchiveDir, claim
-from pgpart.db.archive_store import DumpFacts, Store
-from pgpart.db.archive_tools import Tools, client_for, dump_command, find_tools, stream_dump
-from pgpart.db.ddl import DdlOptions, Step, script
-from pgpart.db.ddl_retention import archive_detach_steps, archive_drop_step, archive_marking
-from pgpart.db.dump_toc import check_dump
+from pgpart.db.archive import command as archive_command
+from pgpart.db.archive.dump_toc import check_dump
+from pgpart.db.archive.files import ArchiveNames, base_name, claim_name, table_claim_name
+from pgpart.db.archive.manifest import Origin, origin_of
+from pgpart.db.archive.safety import ArchiveDir, claim
+from pgpart.db.archive.store import DumpFacts, Store
+from pgpart.db.archive.tools import Tools, client_for, dump_command, find_tools, stream_dump
+from pgpart.db.ddl.retention import archive_detach_steps, archive_drop_step, archive_marking
+from pgpart.db.ddl.step import DdlOptions, Step, script
+from pgpart.errors import ArchiveError
 
 if TYPE_CHECKING:
     import psycopg

@@ -2,7 +2,7 @@
 needs, its locks (writers blocked at the parent before routing, then the
 DEFAULT), the DEFAULT's rows of the range taken aside into a temporary
 table and put back through the parent once the partition is attached.
-pgpart.db.ddl_create places them in the create step, pgpart.db.relocate in
+pgpart.db.ddl.create places them in the create step, pgpart.db.ddl.relocate in
 a drain's last step.
 
 Lock rules: https://www.postgresql.org/docs/current/explicit-locking.html
@@ -17,7 +17,9 @@ from psycopg import sql
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import CreatePartition
 from pgpart.core.siblings import Relocation
-from pgpart.db.ddl import LockTarget, advisory_target, bound, ident, neighbour_locks
+from pgpart.db.ddl.literals import bound, ident
+from pgpart.db.ddl.locking import advisory_target, neighbour_locks
+from pgpart.db.ddl.step import LockTarget
 
 
 def relocates(a: CreatePartition) -> bool:
