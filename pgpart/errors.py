@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """The exit codes of CONTRACT.md ("Exit codes"); README.md lists them too."""
+    """The exit codes, as docs/output.md ("Exit codes") lists them."""
 
     OK = 0  # also a deliberate no-op: standby, declined confirmation, partman's table
     WARNING = 1

@@ -1,6 +1,5 @@
 """What a partition is, read from the catalog with our own SQL, to compare a
-new partition with the sibling it must be made like (CONTRACT.md, "What a
-new partition is").
+new partition with the sibling it must be made like (docs/new-partitions.md).
 
 Independent of pgpart's own catalog code on purpose: these helpers are the
 yardstick pgpart's output is measured with.

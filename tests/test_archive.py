@@ -1,5 +1,5 @@
 """Issue 15: retention_mode = "archive" and `pgpart restore`, end to end on the
-real server (CONTRACT.md, "Archiving before retention").
+real server (docs/archiving.md).
 
 Every failure path asserts that no row is lost: the expired partitions'
 rows are still in the database (attached when nothing was done yet, else in

@@ -26,7 +26,7 @@ from pgpart.core.calendar import Interval
 from pgpart.core.durations import Duration
 from pgpart.errors import ConfigError
 
-CONTRACT_EXAMPLE = """\
+DOCS_EXAMPLE = """\
 [defaults]
 timezone = "UTC"          # where day/month boundaries fall for timestamptz keys
 premake = 3               # future partitions kept ready, in intervals
@@ -71,7 +71,7 @@ def error(cwd: Path, text: str | None = None, **kwargs: Any) -> str:
 
 
 def test_contract_example_loads(tmp_path: Path) -> None:
-    s = load(tmp_path, CONTRACT_EXAMPLE)
+    s = load(tmp_path, DOCS_EXAMPLE)
     assert s.config_path == tmp_path / "pgpart.toml"
     messages, events = s.tables
     assert messages.name == "public.messages"
@@ -89,7 +89,7 @@ def test_contract_example_loads(tmp_path: Path) -> None:
 
 
 def test_contract_example_with_naming_loads(tmp_path: Path) -> None:
-    text = CONTRACT_EXAMPLE.replace("# naming =", "naming =")
+    text = DOCS_EXAMPLE.replace("# naming =", "naming =")
     assert load(tmp_path, text).tables[0].naming == "{table}_{start:%Y_%m}"
 
 
@@ -519,7 +519,11 @@ T = '[[table]]\nname = "public.events"\n'  # two lines: keys added below are on 
         (T + "critical_ahead = '5 fortnights'\n", 3, ["accepted units"]),
         (T + "retention_mode = 'archive'\n", 3, ['"archive" needs archive_dir']),
         ("[defaults]\nretention_mode = 'archive'\n", 2, ['"archive" needs archive_dir']),
-        (T + "retention_mode = 'delete'\n", 3, ['retention_mode: must be "drop", "detach" or "archive"']),
+        (
+            T + "retention_mode = 'delete'\n",
+            3,
+            ['retention_mode: must be "drop", "detach" or "archive"'],
+        ),
         (T + "timezone = 'Mars/Olympus'\n", 3, ["unknown time zone 'Mars/Olympus'"]),
         (T + "timezone = ''\n", 3, ["unknown time zone ''"]),
         (T + "timezone = '../../etc/passwd'\n", 3, ["unknown time zone '../../etc/passwd'"]),
@@ -629,7 +633,7 @@ def test_line_falls_back_for_inline_tables(tmp_path: Path) -> None:
 
 
 def test_second_table_line_is_found(tmp_path: Path) -> None:
-    text = CONTRACT_EXAMPLE.replace('retention = "90 days"', 'retention = "90 dayz"')
+    text = DOCS_EXAMPLE.replace('retention = "90 days"', 'retention = "90 dayz"')
     message = error(tmp_path, text)
     assert message.startswith('pgpart.toml:18: [[table]] "public.events": retention:')
 
@@ -650,7 +654,7 @@ def test_second_table_line_is_found(tmp_path: Path) -> None:
 def test_env_errors_name_the_variable(
     tmp_path: Path, env: dict[str, str], fragments: list[str]
 ) -> None:
-    message = error(tmp_path, CONTRACT_EXAMPLE, environ=env)
+    message = error(tmp_path, DOCS_EXAMPLE, environ=env)
     assert message.startswith(next(iter(env)) + ": ")
     for fragment in fragments:
         assert fragment in message
@@ -852,7 +856,7 @@ def test_random_text_loads_or_raises_config_error(text: str) -> None:
 
 @settings(max_examples=300)
 @given(
-    st.lists(st.sampled_from(CONTRACT_EXAMPLE.splitlines()), max_size=20),
+    st.lists(st.sampled_from(DOCS_EXAMPLE.splitlines()), max_size=20),
     st.lists(st.tuples(st.integers(0, 30), st.text(string.printable, max_size=30)), max_size=3),
 )
 def test_shuffled_and_mangled_contract_lines(

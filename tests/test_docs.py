@@ -490,3 +490,21 @@ def test_readme_json_shapes_use_real_keys(pg_conn, pg_dsn) -> None:
     shown = set(re.findall(r"\"([a-z_]+)\":", shapes))
     assert shown, "no JSON shapes in 'Output formats'"
     assert shown <= real, f"README shows keys pgpart does not write: {sorted(shown - real)}"
+
+
+def test_the_repository_stands_alone() -> None:
+    """Code, tests and docs cite only what is in the repository: the rules
+    they follow are written in README.md and docs/, never in a file outside."""
+    outside = re.compile(r"CONTRACT\.md|DESIGN\.md|\.\./shared|the CONTRACT\b")
+    roots = ["pgpart", "tests", "docs", "devtools", "examples", ".ci"]
+    files = [ROOT / "README.md", ROOT / "pyproject.toml"]
+    files += [p for r in roots for p in (ROOT / r).rglob("*") if p.is_file()]
+    cited = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in files
+        if p.suffix in {".py", ".md", ".toml", ".sh", ".yml", ".yaml", ".json", ""}
+        and p != Path(__file__)
+        for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+        if outside.search(line)
+    ]
+    assert cited == []

@@ -8,7 +8,7 @@ Properties, for every run:
 
 - the exit code is 0, 1, 2 or 3, and no exception escapes (no traceback);
 - a usage error (unknown flag, bad choice, missing TABLE...) exits 3, the
-  CONTRACT's "bad arguments", in one ``pgpart:`` line: click's own ``Usage:``
+  "bad arguments" of docs/output.md, in one ``pgpart:`` line: click's own ``Usage:``
   / ``Error:`` block (exit 2) never shows, so exit 2 always means CRITICAL or
   "a writing command failed", never "you typed it wrong";
 - every stderr line starts with ``pgpart:`` (the one exception: ``init``'s

@@ -14,7 +14,7 @@ the database after each case. Decisions recorded here:
   table as UNKNOWN on stdout (table, json, csv, prometheus) and writes nothing
   on stderr, so a probe gets one parseable document; exit 3 all the same.
 - Usage errors (unknown option or command, bad ``--format``, missing TABLE)
-  exit 3, the CONTRACT's "bad arguments", not click's 2, which a monitoring
+  exit 3, "bad arguments" in docs/output.md, not click's 2, which a monitoring
   probe would read as CRITICAL. ``pgpart`` with no arguments shows the help.
 - Dates pgpart cannot compute (years outside 1-9999: ``--now 9999-12-31``, a
   retention of 9999 years, a huge premake on a yearly table) make the table

@@ -1,4 +1,4 @@
-"""Changing a table's interval going forward (CONTRACT.md, "Changing a table's interval").
+"""Changing a table's interval going forward (docs/configuration.md, "Changing a table's interval").
 
 Existing partitions stay; from the end of the existing coverage new ones
 follow the new interval, with one bridging partition where the grids do not

@@ -34,8 +34,10 @@ def test_seed_incident_end_to_end(pg_conn, pg_dsn):
     after = cli(["check", "--dsn", pg_dsn, "--now", NOW, "--format", "json"])
     assert after.code == 1  # only the old October hole remains: a warning
     assert {p["code"] for p in after.json()["tables"][0]["problems"]} == {"gap"}
-    pg_conn.execute("CREATE TABLE messages_2026_10 PARTITION OF messages"
-                    " FOR VALUES FROM ('2026-10-01') TO ('2026-11-01')")
+    pg_conn.execute(
+        "CREATE TABLE messages_2026_10 PARTITION OF messages"
+        " FOR VALUES FROM ('2026-10-01') TO ('2026-11-01')"
+    )
     assert cli(["check", "--dsn", pg_dsn, "--now", NOW]).code == 0
 
     again = cli(["maintain", "--dsn", pg_dsn, "--now", NOW, "--format", "json"])

@@ -46,7 +46,7 @@ def default_name(
     return render_name(default_template(interval), table, start, interval, tz, taken)
 
 
-# -- default names (CONTRACT.md) ------------------------------------------------------
+# -- default names (docs/configuration.md) ------------------------------------------------------
 
 
 @pytest.mark.parametrize(

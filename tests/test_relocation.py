@@ -1,5 +1,5 @@
 """Issue 10, part 2: rows moved out of a DEFAULT partition are relocated, not
-deleted (CONTRACT.md, "What a new partition is").
+deleted (docs/relocation.md).
 
 The table: messages, monthly, August..November 2026 plus DEFAULT, and 50 rows
 in DEFAULT for December 2026 (which maintain creates, NOW = 2026-11-22).

@@ -1,5 +1,5 @@
 """Issue 10, part 3: retention never leaves a partition detached and forgotten
-(CONTRACT.md, "What a new partition is", last paragraph).
+(docs/retention.md).
 
 - A member of the parent's owner role applies retention while the expired
   partitions belong to another role: refused before detaching, with a true

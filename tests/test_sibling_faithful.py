@@ -1,5 +1,4 @@
-"""Issue 10, part 1: a new partition is a faithful sibling (CONTRACT.md, "What a
-new partition is").
+"""Issue 10, part 1: a new partition is a faithful sibling (docs/new-partitions.md).
 
 Each test builds a production-like monthly table (August..November 2026, NOW
 = 2026-11-22, premake 3), with one per-partition feature a DBA set on the

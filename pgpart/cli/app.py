@@ -86,7 +86,7 @@ _CLICK_USAGE_ERROR = _click_class("UsageError")
 
 @contextmanager
 def _arguments_exit_3() -> Iterator[None]:
-    """Bad arguments are UNKNOWN (exit 3, the CONTRACT's "bad config or arguments"),
+    """Bad arguments are UNKNOWN (exit 3, "bad config or arguments" in docs/output.md),
     not click's 2, which means CRITICAL to a monitoring probe; and one line.
 
     Only ``pgpart`` alone (help shown, click's no_args_is_help) keeps click's way.

@@ -94,7 +94,7 @@ def inferred_grid(table: PartitionedTable, tz: ZoneInfo | None) -> cal.Grid | No
 
 
 def partman_problem(table: PartitionedTable, snapshot: Snapshot, mode: str) -> Problem | None:
-    """pg_partman's claim on a table (CONTRACT.md): check monitors it (the
+    """pg_partman's claim on a table (docs/pg_partman.md): check monitors it (the
     note is information); maintain and drop leave it alone, which is not a
     failure; an explicit create proceeds (the repair when pg_partman's own
     maintenance is stuck) with the names and bounds its partitions already

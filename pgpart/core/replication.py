@@ -288,9 +288,7 @@ def with_refreshes(tables: Sequence[TablePlan], snapshot: Snapshot) -> tuple[Tab
             covered.append(i)
             missing += [(p.schema, p.name) for p in cover.missing]
             made += [
-                (table.schema, a.partition)
-                for a in plan.actions
-                if isinstance(a, CreatePartition)
+                (table.schema, a.partition) for a in plan.actions if isinstance(a, CreatePartition)
             ]
         if missing or made:
             last = covered[-1]

@@ -1,7 +1,7 @@
 """What a new partition copies from its newest sibling, and what it cannot.
 
-A new partition is a faithful sibling (CONTRACT.md, "What a new partition
-is"): ``CREATE TABLE (LIKE parent)`` + ATTACH carry over only what is
+A new partition is a faithful sibling (docs/new-partitions.md, "What a new
+partition copies"): ``CREATE TABLE (LIKE parent)`` + ATTACH carry over only what is
 declared on the parent, so everything a DBA set per partition is read from
 the newest existing partition (``pgpart.db.templates``) into the records
 below and reproduced on the new, still-empty table (``pgpart.db.ddl.sibling``).
