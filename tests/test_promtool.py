@@ -126,6 +126,12 @@ def annotations(rule: dict[str, Any], labels: dict[str, str], value: float) -> d
                 return humanize_duration(value)
             raise AssertionError(f"template {expr!r} unknown to this test")
 
+        def with_label(m: re.Match[str]) -> str:
+            # {{ with $labels.x }}...{{ . }}...{{ end }}: the inner text when x is set
+            value = labels.get(m.group(1), "")
+            return m.group(2).replace("{{ . }}", value) if value else ""
+
+        text = re.sub(r"\{\{ with \$labels\.(\w+) \}\}(.*?)\{\{ end \}\}", with_label, text)
         return re.sub(r"\{\{(.*?)\}\}", one, text)
 
     return {k: render(v) for k, v in rule.get("annotations", {}).items()}
@@ -321,6 +327,9 @@ def test_a_fleet_keeps_each_databases_alerts_apart(promtool, databases: Database
         Fires("PgpartTableCritical", critical_short.labels),
         Fires("PgpartDatabaseUnknown", gone),
     ]
+    (rule,) = [r for r in rules() if r.get("alert") == "PgpartInsertsFailing"]
+    summary = annotations(rule, inserts_failing, 1)["summary"]
+    assert summary.startswith(f"{inserts_failing['database']}: {inserts_failing['table']}: ")
     test = {"interval": "1m", "input_series": input_series(found)}
     test["alert_rule_test"] = alert_tests(expected, at=[20, 40])
     run_promtool(promtool, tmp_path, [test])
