@@ -178,6 +178,12 @@ def test_init_writes_the_encoding_and_why(pg_conn: psycopg.Connection[Any], pg_d
     assert 'key_encoding = "epoch_ns"' in run.stdout
     assert "# key_encoding epoch_ns inferred: its bounds" in run.stdout
     assert "public.ids" not in run.stdout
+    # left out, but not silently: what to set if the key does encode time
+    assert "skipped public.ids: not range-partitioned on a date/time column, and its" in (
+        run.stderr
+    )
+    assert "key_encoding" in run.stderr.split("skipped public.ids", 1)[1]
+    assert "public.ns" not in run.stderr
     named = cli(["init", "ids", "--dsn", pg_dsn, "-o", "-"])
     assert named.code == 3
     assert "public.ids is not range-partitioned on a date/time column, and its bounds (0," in (

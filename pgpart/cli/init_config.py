@@ -76,6 +76,8 @@ def suggest(gathered: Gathered, settings: Settings, named: Sequence[str] = ()) -
         if notes:
             comments[table.qualified] = "\n".join(notes)
         tables.append(entry)
+    if not named:
+        skipped += _unread_keys(gathered)
     head: dict[str, object] = {
         "timezone": defaults.timezone.key,
         "premake": defaults.premake,
@@ -94,6 +96,18 @@ def _key_encoding(entry: dict[str, object], table: PartitionedTable) -> list[str
     if not table.key_note:
         return []
     return [f"# {line}" for line in textwrap.wrap(table.key_note, 78)]
+
+
+def _unread_keys(gathered: Gathered) -> list[str]:
+    """The tables found (no TABLE named) that are range-partitioned on an
+    integer or uuid key pgpart cannot read as time: left out, saying what to
+    set if the key does encode time (a table partitioned on anything else is
+    not init's business)."""
+    return [
+        f"{t.qualified}: not {_TIME_RANGE}{_key_note(t)}"
+        for t in gathered.snapshot.tables
+        if t.relkind == "p" and not t.is_time_range and _key_note(t)
+    ]
 
 
 def not_time_partitioned(gathered: Gathered, named: Sequence[str]) -> list[str]:

@@ -131,17 +131,22 @@ def run_init(request: InitRequest, fleet: Fleet) -> None:
         fleet.say(member, line)
     if refused or len(suggestions) < len(outcomes):
         refuse("nothing written")
-    for member, s in suggestions:
-        for line in s.skipped:
-            fleet.say(member, f"skipped {line}")
+
+    def say_skipped() -> None:
+        for member, s in suggestions:
+            for line in s.skipped:
+                fleet.say(member, f"skipped {line}")
+
     if request.tables and any(s.skipped for _, s in suggestions):
         # A table named on the command line that init cannot describe (no
         # partitions to infer the interval from): the file would lack it.
+        say_skipped()
         refuse("nothing written")
     if fleet.classic:
         write_config(request, suggestions[0][1].text())
     else:
         write_config(request, fleet_config(fleet, suggestions))
+    say_skipped()  # after the file: a file that cannot be written is the one line said
 
 
 def _suggest(member: Member, tables: Sequence[str]) -> Suggestion:
