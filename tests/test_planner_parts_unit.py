@@ -131,6 +131,20 @@ def test_default_rows_name_their_periods_and_the_command_moving_them() -> None:
     )
 
 
+def test_far_future_strays_stay_out_of_the_command() -> None:
+    """Rows of March 2026 and one stray of 2099: the command moves March,
+    not a range stretched to 2099 (about 870 monthly partitions)."""
+    f = frame(table(*monthly(range(-1, 1)), DEFAULT))
+    periods = (DefaultPeriod(utc(2026, 3), 4), DefaultPeriod(utc(2099, 1), 1))
+    (problem,) = default_problems(f, DefaultRows(5, True, periods), premake=3)
+    assert problem.message.endswith(
+        "1 far-future period: stray rows?; maintain leaves rows outside [now, premake] there:"
+        " move them with `pgpart create public.events --from 2026-03-01 --to 2026-04-01`"
+    )
+    (alone,) = default_problems(f, DefaultRows(1, True, periods[1:]), premake=3)
+    assert "pgpart create" not in alone.message and "stray rows?" in alone.message
+
+
 def test_default_rows_when_sampled_failed_or_empty() -> None:
     f = frame(table(*monthly(range(-1, 1)), DEFAULT))
     sampled = default_problems(f, DefaultRows(2, False, (DefaultPeriod(utc(2026, 11), 2),)), 3)

@@ -19,9 +19,14 @@ DEFAULT for December. Around it:
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.cli_helpers import NOW, Run, cli
 from tests.sibling_compare import (
@@ -267,3 +272,140 @@ def test_a_maxvalue_catch_all_taking_new_rows_is_reported(
     assert found["severity"] == "warning"
     assert "public.messages_rest [2026-11-01 00:00+00:00, MAXVALUE)" in found["message"], found
     assert "about 2,000 rows" in found["message"]
+
+
+# --- rows of the DEFAULT that the partitions' own constraints refuse ------------------
+
+
+def _partitions_only(conn: psycopg.Connection[Any], sql: str) -> None:
+    """``sql`` (an ALTER TABLE clause) on every partition but the DEFAULT."""
+    for (name,) in conn.execute(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'messages'::regclass AND c.relname <> 'messages_default'"
+    ).fetchall():
+        conn.execute(f"ALTER TABLE {name} {sql}")
+
+
+@pytest.mark.parametrize(
+    "constraint, bad_row",
+    [
+        ("ALTER body SET NOT NULL", "(9001, '2026-12-24', NULL)"),
+        (
+            "ADD CONSTRAINT body_short CHECK (length(body) < 10)",
+            "(9001, '2026-12-24', 'too long a body')",
+        ),
+    ],
+    ids=["not_null", "check"],
+)
+@pytest.mark.parametrize("relocation", ["lock", "drain"])
+def test_default_rows_the_partitions_constraints_refuse_are_named_and_the_rest_is_made(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, constraint: str, bad_row: str, relocation: str
+) -> None:
+    """The partitions carry a NOT NULL or CHECK the DEFAULT does not, and a
+    December row in the DEFAULT breaks it: December cannot be made like its
+    siblings. The run says which constraint and how to fix the rows, makes
+    January and February, moves and loses nothing; it does not fail with
+    PostgreSQL's raw error on every run."""
+    build(pg_conn, rows=20)
+    _partitions_only(pg_conn, constraint)
+    pg_conn.execute(f"INSERT INTO messages (id, created_at, body) VALUES {bad_row}")
+    before = table_checksum(pg_conn, "messages")
+    for _ in range(2):
+        run = maintain(pg_dsn, "--relocation", relocation)
+        out = run.stdout + run.stderr
+        assert "Traceback" not in out
+        assert run.code == 2, out
+        assert "messages_default" in out and ("body" in out or "body_short" in out), out
+        assert "not attempted" not in out, out
+        assert december(pg_conn) is None
+        assert in_default(pg_conn) == 21
+        assert table_checksum(pg_conn, "messages") == before
+        made = set(partitions_of(pg_conn, "messages").values())
+        assert "FOR VALUES FROM ('2027-01-01 00:00:00+00') TO ('2027-02-01 00:00:00+00')" in made
+    [found] = [p for p in check(pg_dsn) if p["code"] == "default_has_rows"]
+    assert found["severity"] in ("warning", "critical")
+    assert standalone(pg_conn) == []
+
+
+def standalone(conn: psycopg.Connection[Any]) -> list[str]:
+    """Tables named like partitions of messages that are not attached: a table
+    in transit left behind (its rows invisible to the application)."""
+    rows = conn.execute(
+        "SELECT relname::text FROM pg_class WHERE relname LIKE 'messages%'"
+        " AND relkind IN ('r', 'p') AND NOT relispartition AND relname <> 'messages'"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def drain_run(dsn: str, tmp_path: Path, *extra: str) -> list[str]:
+    """maintain --relocation drain in batches of 2,000 rows, -v: its stderr."""
+    config = tmp_path / "pgpart.toml"
+    config.write_text('[defaults]\nmove_batch_rows = 2000\nrelocation_max_wait = "50ms"\n')
+    command = [
+        sys.executable, "-m", "pgpart", "maintain", "messages", "--dsn", dsn, "--now", NOW,
+        "--config", str(config), "--relocation", "drain", "-v", *extra,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGPART_")}
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    return [f"exit {proc.returncode}", *proc.stderr.splitlines(), *proc.stdout.splitlines()]
+
+
+def test_a_drain_moves_nothing_when_a_default_row_breaks_the_partitions_not_null(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    """60,000 rows to drain in batches; the last one has a NULL the partitions
+    forbid: found before any batch moves, no row waits in transit."""
+    build(pg_conn, rows=60_000)
+    _partitions_only(pg_conn, "ALTER body SET NOT NULL")
+    pg_conn.execute("INSERT INTO messages (id, created_at) VALUES (90001, '2026-12-24')")
+    before = table_checksum(pg_conn, "messages")
+    for _ in range(2):
+        lines = drain_run(pg_dsn, tmp_path)
+        said = "\n".join(lines)
+        assert lines[0] == "exit 2", said
+        assert "NOT NULL body (1 row); nothing was moved" in said, said
+        assert "ctid >=" not in said, said  # not one batch moved
+        assert standalone(pg_conn) == [] and december(pg_conn) is None
+        assert table_checksum(pg_conn, "messages") == before
+    pg_conn.execute("UPDATE messages SET body = 'fixed' WHERE id = 90001")
+    lines = drain_run(pg_dsn, tmp_path)
+    assert lines[0] == "exit 0", "\n".join(lines)
+    assert december(pg_conn) is not None and in_default(pg_conn) == 0
+
+
+def test_a_row_that_arrives_during_the_drain_and_breaks_a_constraint_sends_the_rows_back(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    """The DEFAULT is clean when the drain starts; while its batches run, the
+    application adds a December row the partitions' CHECK refuses. The drain
+    cannot finish: the rows it had moved go back to the DEFAULT and the table
+    in transit is dropped, rather than waiting there, invisible, run after run."""
+    build(pg_conn, rows=60_000)
+    _partitions_only(pg_conn, "ADD CONSTRAINT body_short CHECK (length(body) < 12)")
+    config = tmp_path / "pgpart.toml"
+    config.write_text('[defaults]\nmove_batch_rows = 2000\nrelocation_max_wait = "50ms"\n')
+    command = [
+        sys.executable, "-m", "pgpart", "maintain", "messages", "--dsn", pg_dsn, "--now", NOW,
+        "--config", str(config), "--relocation", "drain", "-v",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGPART_")}
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stderr is not None
+    lines: list[str] = []
+    inserted = False
+    for line in proc.stderr:
+        lines.append(line)
+        if not inserted and 'WITH moved AS (DELETE FROM ONLY "public"."messages_default"' in line:
+            pg_conn.execute(
+                "INSERT INTO messages (id, created_at, body)"
+                " VALUES (90001, '2026-12-24', 'a body far too long')"
+            )
+            inserted = True
+    proc.wait(120)
+    said = "".join(lines)
+    assert inserted and proc.returncode == 2, said
+    assert "body_short" in said and "went back to the DEFAULT" in said, said
+    assert standalone(pg_conn) == [] and december(pg_conn) is None
+    assert in_default(pg_conn) == 60_001

@@ -32,7 +32,7 @@ def catchall_problems(frame: TableFrame, live: Sequence[Partition]) -> list[Prob
             continue
         lo = "MINVALUE" if p.lower is None else describe_moment(p.lower, tz)
         hi = "MAXVALUE" if p.upper is None else describe_moment(p.upper, tz)
-        rows = f"about {p.rows_estimate:,} rows" if p.rows_estimate else "rows"
+        rows = f"about {p.rows_estimate:,} rows" if p.rows_estimate else "rows not counted yet"
         problems.append(
             Problem(
                 Status.WARNING,

@@ -187,7 +187,7 @@ def _rows_found(frame: TableFrame, rows: DefaultRows, premake: int) -> list[Prob
     ]
     note = f"; {counted(len(far), 'far-future period')}: stray rows?" if far else ""
     if rows.all_periods:
-        note += _outside_window_fix(frame, rows, premake)
+        note += _outside_window_fix(frame, rows, premake, {p.start for p in far})
     else:
         # A sample: only the periods it saw are listed, and a command made
         # from them would repair only those.
@@ -252,14 +252,20 @@ def hidden_default_rows(table: PartitionedTable, rows: DefaultRows | None) -> li
     return out
 
 
-def _outside_window_fix(frame: TableFrame, rows: DefaultRows, premake: int) -> str:
+def _outside_window_fix(
+    frame: TableFrame, rows: DefaultRows, premake: int, far: set[datetime]
+) -> str:
     """The command that moves DEFAULT rows maintain leaves alone (periods
-    before the current one or beyond the premake horizon)."""
+    before the current one or beyond the premake horizon). Far-future
+    periods (``far``: stray rows, most likely) stay out of it: a range
+    stretched to them would make years of partitions."""
     if frame.interval is None or not rows.periods:
         return ""
     current = cal.align(frame.now, frame.interval, frame.tz)
     horizon = cal.shift(current, frame.interval, premake + 1, frame.tz)
-    outside = [p.start for p in rows.periods if not current <= p.start < horizon]
+    outside = [
+        p.start for p in rows.periods if not current <= p.start < horizon and p.start not in far
+    ]
     if not outside:
         return ""
     start = cal.align(min(outside), frame.interval, frame.tz)

@@ -67,6 +67,17 @@ def server_failure(
             f"{where}: the range overlaps partition {overlap}"
             " (made since pgpart read the catalog); nothing was created"
         )
+    elif refused_rows(exc, action):
+        assert isinstance(action, CreatePartition) and action.default_partition is not None
+        default = display_name(
+            action.default_schema or action.table.schema, action.default_partition
+        )
+        line += (
+            f" (a row of this range in the DEFAULT {default} breaks a constraint the new"
+            " partition copies from its siblings; nothing was moved: correct or delete such"
+            " rows, or drop that constraint from the partitions, then run again)"
+        )
+        return Failure(FailureKind.DATA, line, sqlstate)
     elif (
         isinstance(exc, psycopg.errors.CheckViolation)
         and isinstance(action, CreatePartition)
@@ -74,6 +85,20 @@ def server_failure(
     ):
         line += " (the default partition holds rows of this range: plan again to move them)"
     return Failure(FailureKind.SERVER, line, sqlstate)
+
+
+def refused_rows(exc: BaseException, action: Action) -> bool:
+    """A row moved out of the DEFAULT broke an integrity constraint (SQLSTATE
+    class 23) of the relation it went into: the new partition's own NOT NULL,
+    CHECK, unique or foreign key, which the DEFAULT lacks. (A CHECK violation
+    reported on the DEFAULT itself is ATTACH finding rows of the range there.)"""
+    import psycopg
+
+    if not (isinstance(exc, psycopg.errors.IntegrityError) and isinstance(action, CreatePartition)):
+        return False
+    return action.default_partition is not None and (
+        exc.diag.table_name != action.default_partition
+    )
 
 
 def overlapping(conn: psycopg.Connection[Any], action: Action) -> str | None:

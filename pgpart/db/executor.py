@@ -9,7 +9,10 @@ fails naming the lock and who holds it (pgpart.db.retry).
 After an action fails, the later actions of the same table and the same kind
 (creation, or retention: drop/detach/finalize) are not attempted: they would
 meet the same lock or privilege problem, and creating later partitions past a
-failed one would leave a gap in the middle of the table. Creation and
+failed one would leave a gap in the middle of the table. Except when rows of
+the DEFAULT broke the new partition's own constraints (FailureKind.DATA):
+that range waits in the DEFAULT, as when the plan refuses to move its rows,
+and the later ones are made. Creation and
 retention stay independent of each other, and other tables are unaffected.
 """
 
@@ -100,7 +103,7 @@ def execute(
                 if options.progress is not None:
                     options.progress(Progress(ProgressKind.STARTED, action))
                 result = run.run()
-            if result.failure is not None:
+            if result.failure is not None and result.failure.kind is not FailureKind.DATA:
                 failed[group] = Failure(
                     FailureKind.NOT_ATTEMPTED,
                     f"{NOT_ATTEMPTED}an earlier {group[1]} action"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from pgpart.core.identifiers import display_name
 from pgpart.core.marks import Mark, Phase, parse_mark
 from pgpart.core.plan import CreatePartition
 from pgpart.core.relocation import (
@@ -30,6 +31,13 @@ from pgpart.core.relocation import (
 )
 from pgpart.db.ddl.literals import ident
 from pgpart.db.ddl.marks import mark_state
+from pgpart.db.ddl.refused_rows import (
+    CONSTRAINTS_SQL,
+    constraint_relations,
+    give_back_step,
+    read_settings,
+    refused_count_query,
+)
 from pgpart.db.ddl.relocate import (
     build_step,
     compact_step,
@@ -91,8 +99,14 @@ class Drain:
             elif mark is None or parent not in (None, a.table.oid):
                 raise self._failed(f"{transit_name(a)} exists and is not pgpart's table in transit")
             elif parent is None:
-                self._drain(conn)
-                self._settle(conn, mark)
+                try:
+                    self._refuse_rows_it_cannot_take(conn)
+                    self._drain(conn)
+                    self._settle(conn, mark)
+                except ActionFailed as exc:
+                    if exc.failure.kind is not FailureKind.DATA:
+                        raise
+                    raise self._given_back(exc.failure) from None
             else:
                 self._republish(conn, mark)
         raise self._failed("the relocation did not settle: another run keeps changing it")
@@ -182,6 +196,53 @@ class Drain:
             left = int((end - last) * per_block)
             self._progress("republish", done, left, started)
         self.run_step(unmark_step(a, self.ddl))
+
+    # --- rows the table in transit refuses ------------------------------------
+
+    def _refuse_rows_it_cannot_take(self, conn: psycopg.Connection[Any]) -> None:
+        """Before a batch moves: rows of the range in the DEFAULT that break a
+        NOT NULL or CHECK of the table in transit (its siblings', which the
+        DEFAULT may lack) would stop the drain half way, every run."""
+        a = self.action
+        with conn.transaction():
+            for statement in read_settings(a):
+                conn.execute(statement)
+            found = conn.execute(CONSTRAINTS_SQL, {"rels": constraint_relations(a)}).fetchall()
+            if not found:
+                return
+            row = conn.execute(refused_count_query(a, [c for _, c in found])).fetchone()
+        broken = [(label, n) for (label, _), n in zip(found, row or (), strict=False) if n]
+        if not broken:
+            return
+        said = ", ".join(f"{label} ({n} row{'' if n == 1 else 's'})" for label, n in broken)
+        default = display_name(a.default_schema or a.table.schema, a.default_partition or "?")
+        raise ActionFailed(
+            Failure(
+                FailureKind.DATA,
+                f"rows of {_span(a)} in the DEFAULT {default} break"
+                f" what its partitions require and it does not: {said}; nothing was moved:"
+                " correct or delete those rows (or drop that constraint from the"
+                " partitions), then run again",
+            )
+        )
+
+    def _given_back(self, failure: Failure) -> ActionFailed:
+        """The rows in transit back in the DEFAULT, the table in transit gone:
+        the range is as before the drain, and the failure says so."""
+        try:
+            back = self.run_step(give_back_step(self.action, self.ddl, self.columns)) or 0
+        except ActionFailed as exc:
+            return ActionFailed(
+                Failure(
+                    exc.failure.kind,
+                    f"{failure.message}; the rows in transit could not be given back:"
+                    f" {exc.failure.message}",
+                    exc.failure.sqlstate,
+                )
+            )
+        self.moved = max(0, self.moved - back)
+        note = f" ({back} rows already moved went back to the DEFAULT)" if back else ""
+        return ActionFailed(Failure(failure.kind, failure.message + note, failure.sqlstate))
 
     # --- reading the catalog -------------------------------------------------
 

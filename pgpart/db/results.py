@@ -27,6 +27,9 @@ class FailureKind(str, Enum):
     SERVER = "server"  # any other error the server raised
     NOT_ATTEMPTED = "not_attempted"  # an earlier action of its kind on the table failed
     ARCHIVE = "archive"  # pg_dump, its verification, archive_dir or archive_command
+    # rows of the DEFAULT a new partition's own constraints refuse: that range
+    # waits for them to be fixed, the table's later ranges do not
+    DATA = "data"
 
     def __str__(self) -> str:
         return self.value
