@@ -58,10 +58,7 @@ LOCKS = {
     [
         ("newest partition", "3s", "30s"),  # one attempt outlasts the lock
         ("whole table", "200ms", "10s"),  # attempts and backoff outlast it
-        pytest.param("newest partition", "200ms", "10s", marks=pytest.mark.slow),
-        pytest.param("whole table", "3s", "30s", marks=pytest.mark.slow),
-        pytest.param("parent only", "3s", "30s", marks=pytest.mark.slow),
-        pytest.param("parent only", "200ms", "10s", marks=pytest.mark.slow),
+        # the other combinations: tests/slow/test_lock_waits_slow.py
     ],
 )
 def test_maintain_waits_out_a_short_migration_and_creates_what_it_should(

@@ -30,8 +30,6 @@ from psycopg import sql
 from tests.support.cli_helpers import NOW, daily_table
 from tests.support.helpers_db import Inserter, inserting
 
-pytestmark = pytest.mark.slow
-
 LOCK_TIMEOUT_MS = 100
 RETRY_FOR_S = 1.0
 # An insert may wait behind one attempt of pgpart's (lock_timeout), plus the

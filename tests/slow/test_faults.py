@@ -37,8 +37,6 @@ import pytest
 from devcluster import Cluster, Server
 from tests.support.cli_helpers import NOW, daily_table, monthly_table
 
-pytestmark = pytest.mark.slow
-
 POLL_S = 0.002
 DEADLINE_S = 30.0
 

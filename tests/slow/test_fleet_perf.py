@@ -28,9 +28,6 @@ from pgpart.core.snapshot import Snapshot
 from tests.benchmarks import fleet as bench
 from tests.support.cli_helpers import cli
 
-# ratios measured side by side: a benchmark, run once per CI run (on PostgreSQL 15)
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def bench_databases(pg_server: Server) -> Iterator[bench.Databases]:

@@ -49,9 +49,6 @@ from devcluster import Server
 from tests.cli.test_hostile_input import fingerprint
 from tests.support.cli_helpers import NOW, Run, cli, daily_table, monthly_table
 
-# fuzzing: hundreds of CLI runs
-pytestmark = pytest.mark.slow
-
 # 100 config documents (7 runs each) and 200 argument lists keep the file near
 # 15 s; a longer hunt, with random seeds:
 # PGPART_FUZZ_EXAMPLES=2000 python -m pytest tests/slow/test_fuzz_cli.py

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from pgpart import api as service
 from pgpart.config import Overrides, load_settings
@@ -110,7 +109,6 @@ def check_day(
     return len(parts)
 
 
-@pytest.mark.slow
 def test_a_year_of_daily_maintenance(
     pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
 ) -> None:
