@@ -45,7 +45,8 @@ def restore(path: Path, dsn: str, config: Path, *extra: str):
 def check(dsn: str, config: Path) -> dict[str, Any]:
     run = cli(["check", "--dsn", dsn, "--config", str(config), "--now", NOW, "-f", "json"])
     assert "Traceback" not in run.stderr, run.stderr
-    return run.json()
+    report: dict[str, Any] = run.json()
+    return report
 
 
 # --- the summary -----------------------------------------------------------------------------

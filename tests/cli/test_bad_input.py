@@ -22,7 +22,8 @@ def assert_one_clean_line(run, code: int) -> str:
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
     assert lines[0].startswith("pgpart: ")
-    return lines[0]
+    line: str = lines[0]
+    return line
 
 
 @pytest.mark.parametrize("command", [["check"], ["stats"], ["maintain"], ["init", "-o", "-"]])

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.support.cli_helpers import NOW, cli, daily_table, monthly_table
 
 
-def check(dsn: str, *args: str) -> tuple[int, dict]:
+def check(dsn: str, *args: str) -> tuple[int, dict[str, Any]]:
     run = cli(["check", "--dsn", dsn, "--now", NOW, "--format", "json", *args])
     assert run.stderr == "", run.stderr
     return run.code, run.json()
 
 
-def codes(report: dict, table: str | None = None) -> set[str]:
+def codes(report: dict[str, Any], table: str | None = None) -> set[str]:
     return {
         p["code"]
         for t in report["tables"]

@@ -38,6 +38,7 @@ def _bounds(conn: psycopg.Connection[Any], name: str) -> list[tuple[str, datetim
             " (regexp_match(%s, 'TO \\(''([^'']+)''\\)'))[1]::timestamptz",
             (expr, expr),
         ).fetchone() or (None, None)
+        assert lo is not None and hi is not None, expr
         out.append((relname, lo.astimezone(UTC), hi.astimezone(UTC)))
     return sorted(out, key=lambda r: r[1])
 

@@ -11,12 +11,13 @@ from tests.support.cli_helpers import NOW, cli, daily_table, monthly_table
 
 def partitions(conn, table: str) -> list[tuple[str, str]]:
     conn.execute("SET TimeZone = 'UTC'")
-    return conn.execute(
+    rows: list[tuple[str, str]] = conn.execute(
         "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
         " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass"
         " ORDER BY 2",
         (table,),
     ).fetchall()
+    return rows
 
 
 def test_seed_incident_end_to_end(pg_conn, pg_dsn):

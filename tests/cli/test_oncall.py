@@ -497,7 +497,10 @@ def test_check_and_maintain_fit_80_columns_and_wide_or_a_pipe_prints_whole_lines
 
 
 def test_init_writes_the_defaults_a_run_without_config_uses(pg_conn, pg_dsn, tmp_path):
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
     daily_table(pg_conn)
     monthly_table(pg_conn)

@@ -111,7 +111,9 @@ def input_series(found: list[Sample], timestamps: str | None = None) -> list[dic
 # --- what should fire ----------------------------------------------------------------
 
 
-def annotations(rule: dict[str, Any], labels: dict[str, str], value: float) -> dict[str, str]:
+def rendered_annotations(
+    rule: dict[str, Any], labels: dict[str, str], value: float
+) -> dict[str, str]:
     """The rule's annotations as Prometheus renders them for these labels and
     value; a template this does not know fails the test rather than guess."""
 
@@ -170,7 +172,7 @@ def alert_tests(expected: list[Fires], at: list[int]) -> list[dict[str, Any]]:
                     "exp_alerts": [
                         {
                             "exp_labels": {**f.labels, **rule.get("labels", {})},
-                            "exp_annotations": annotations(rule, f.labels, f.value),
+                            "exp_annotations": rendered_annotations(rule, f.labels, f.value),
                         }
                         for f in fired
                     ],
@@ -330,7 +332,8 @@ def test_a_fleet_keeps_each_databases_alerts_apart(promtool, databases: Database
 
 
 def dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    board: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return board
 
 
 def dashboard_queries() -> list[str]:
@@ -388,7 +391,7 @@ def test_every_dashboard_query_returns_data_on_real_output(promtool, databases, 
     found = samples(check_output(["--dsn", seed, "--dsn", fine, "--config", SEED_CONFIG]))
     checks = [f"count({q}) > bool 0" for q in dashboard_queries()]
     checks += [f"count({m}) > bool 0" for m in variable_metrics()]
-    test = {
+    test: dict[str, Any] = {
         "interval": "1m",
         "input_series": input_series(found),
         "promql_expr_test": [

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 from tests.support.cli_helpers import cli, daily_table, monthly_table
 

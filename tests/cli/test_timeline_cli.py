@@ -16,6 +16,8 @@ import termios
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from tests.support.cli_helpers import NOW, cli, daily_table, monthly_table
 from tests.support.fleet_helpers import UNREACHABLE, Databases, databases
 
@@ -117,7 +119,11 @@ def test_unsupported_and_unknown_tables_get_a_note(pg_conn, pg_dsn):
 
 
 def test_many_databases_one_block_each(databases: Databases) -> None:
-    ok = databases.make(1, lambda c, i: (monthly_table(c, months=range(-2, 4)), daily_table(c)))
+    def seed(c: psycopg.Connection[Any], i: int) -> None:
+        monthly_table(c, months=range(-2, 4))
+        daily_table(c)
+
+    ok = databases.make(1, seed)
     bad = databases.make(1, lambda c, i: monthly_table(c, months=range(-3, -1)))
     args = ["check", "--timeline", "--now", NOW]
     members = [a for d in ok + bad + [UNREACHABLE] for a in ("--dsn", d)]

@@ -232,7 +232,7 @@ def test_analyze_takes_no_lock_that_blocks_reads_or_writes(
     writes = "INSERT INTO events (ts, v) SELECT d, 0 FROM generate_series(" + (
         "timestamptz '2026-11-17', timestamptz '2026-11-21', interval '1 day') d"
     )
-    with holding(pg_dsn, sql.SQL(writes), 3.0):  # type: ignore[arg-type]
+    with holding(pg_dsn, sql.SQL(writes), 3.0):
         run = cli(["maintain", "--dsn", pg_dsn, "--now", NOW, "-f", "json"])
     assert run.code == 0, run.stdout + run.stderr
     analyze = run.json()["actions"][-1]

@@ -61,7 +61,7 @@ def restore(path: Path, dsn: str, config: Path, *extra: str):
 
 
 def rewrite_manifest(out: Path, m: dict[str, Any], **changes: Any) -> Path:
-    path = out / m["file"].replace(".dump", ".json")
+    path: Path = out / m["file"].replace(".dump", ".json")
     path.write_text(json.dumps({**m, **changes}))
     return path
 

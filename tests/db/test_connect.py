@@ -7,9 +7,9 @@ from pgpart.db.connect import connect, mask_dsn, scrub
 
 def test_application_name_default_and_override(pg_dsn):
     with connect(pg_dsn) as conn:
-        assert conn.execute("SHOW application_name").fetchone()[0] == "pgpart"
+        assert conn.execute("SHOW application_name").fetchone() == ("pgpart",)
     with connect(pg_dsn + " application_name=nightly-cron") as conn:
-        assert conn.execute("SHOW application_name").fetchone()[0] == "nightly-cron"
+        assert conn.execute("SHOW application_name").fetchone() == ("nightly-cron",)
 
 
 def test_masking():

@@ -45,6 +45,7 @@ def _bounds(conn: psycopg.Connection[Any], table: str) -> list[tuple[str, dateti
             " (regexp_match(%s, 'TO \\(''([^'']+)''\\)'))[1]::timestamptz",
             (expr, expr),
         ).fetchone() or (None, None)
+        assert lo is not None and hi is not None, expr
         out.append((name, lo.astimezone(UTC), hi.astimezone(UTC)))
     return sorted(out, key=lambda r: r[1])
 
@@ -58,6 +59,7 @@ def _steps(conn: psycopg.Connection[Any], lo: datetime, interval: str, n: int) -
     (value,) = conn.execute(
         "SELECT %s::timestamptz + %s * %s::interval", (lo, n, parse_interval(interval).pg_text)
     ).fetchone() or (None,)
+    assert isinstance(value, datetime)
     return value.astimezone(UTC)
 
 

@@ -72,7 +72,7 @@ def test_maintain_waits_out_a_short_migration_and_creates_what_it_should(
     _table(pg_conn)
     config = _config(tmp_path, lock_timeout, retry_for)
     start = time.monotonic()
-    with holding(pg_dsn, sql.SQL(LOCKS[locked]), HOLD_S):  # type: ignore[arg-type]
+    with holding(pg_dsn, sql.SQL(LOCKS[locked]), HOLD_S):
         run = cli(_maintain(pg_dsn, config, "-f", "json"))
     took = time.monotonic() - start
     assert run.code == 0, run.stdout + run.stderr

@@ -173,6 +173,7 @@ def _extend_after_hand_over(
     (end,) = conn.execute(
         "SELECT %s::timestamptz + 3 * %s::interval", (start, step)
     ).fetchone() or (None,)
+    assert isinstance(end, datetime)
     run = cli(["create", f"public.{table}", "--dsn", dsn, "--from", _iso(start), "--to", _iso(end)])
     assert run.code == 0, run.stdout + run.stderr
     after = _children(conn, table)
@@ -226,6 +227,7 @@ def test_partman_managed_set_check_skip_and_repair(
     (end,) = pg_conn.execute(
         "SELECT %s::timestamptz + 3 * %s::interval", (start, step)
     ).fetchone() or (None,)
+    assert isinstance(end, datetime)
     run = cli(["create", f"public.{LONG}", *args, "--from", _iso(start), "--to", _iso(end)])
     assert run.code == 0, run.stdout + run.stderr
     made = set(_children(pg_conn, LONG)) - set(before)

@@ -202,7 +202,8 @@ def test_a_copy_of_a_leftover_or_an_edited_mark_is_never_dropped(
     [text] = pg_conn.execute(
         "SELECT obj_description(oid, 'pg_constraint') FROM pg_constraint"
         f" WHERE conrelid = '{EXPIRED[0]}'::regclass AND conname = 'pgpart_mark'"
-    ).fetchone()
+    ).fetchone() or (None,)
+    assert isinstance(text, str)
     edited = text.replace('"upper": "2026-08-01', '"upper": "2025-08-01')
     assert edited != text
     pg_conn.execute(

@@ -31,7 +31,8 @@ PASSWORD = "r0les-" + uuid.uuid4().hex[:8]
 
 class Roles:
     def __init__(self, conn: psycopg.Connection[Any], dsn: str) -> None:
-        self.conn, self.dsn, self.names = conn, dsn, []
+        self.conn, self.dsn = conn, dsn
+        self.names: list[str] = []
 
     def make(self, base: str, options: str = "NOLOGIN") -> str:
         name = f"{base}_{uuid.uuid4().hex[:6]}"

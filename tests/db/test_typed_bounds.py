@@ -12,7 +12,7 @@ from psycopg import sql
 from pgpart.core.bounds import BoundError, KeyKind, parse_range_bound
 from pgpart.db.catalog import _PARTITIONS_SQL, read_snapshot, session_settings
 
-TABLES = {
+TABLES: dict[str, list[tuple[str, str | None, str | None]]] = {
     # key type: [(partition name, FROM, TO)]; None: DEFAULT
     "timestamptz": [
         ("tz_min", "MINVALUE", "'2026-01-01 00:00+00'"),

@@ -51,6 +51,7 @@ def test_databases_of_one_name_in_two_clusters_share_an_archive_dir(
                 here = conn.execute(
                     "SELECT system_identifier::text FROM pg_control_system()"
                 ).fetchone()
+            assert here is not None
             [own] = [m for m in mine if m["system_identifier"] == here[0]]
             [other] = [m for m in mine if m is not own]
             refused = cli(["restore", str(out / other["file"]), "--dsn", dsn,

@@ -471,11 +471,11 @@ def test_maintain_killed_again_and_again_converges(
             proc,
         )
         fire = time.monotonic() + delay
-        _wait_for(
-            f"{delay} s to pass",
-            lambda fire=fire: time.monotonic() >= fire or events_partitions() >= total - 20,
-            proc,
-        )
+
+        def fired(fire: float = fire) -> bool:
+            return time.monotonic() >= fire or events_partitions() >= total - 20
+
+        _wait_for(f"{delay} s to pass", fired, proc)
         made = events_partitions()
         _terminate_pgpart(admin)
         run = _finish(proc)

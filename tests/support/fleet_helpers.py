@@ -19,7 +19,7 @@ _counter = itertools.count(1)
 # Connection refused at once: a member that cannot be reached.
 UNREACHABLE = "host=127.0.0.1 port=1 dbname=gone connect_timeout=3"
 
-Setup = Callable[[psycopg.Connection[Any], int], None]
+Setup = Callable[[psycopg.Connection[Any], int], object]  # what it returns is not used
 
 
 def _admin(server: Server) -> psycopg.Connection[Any]:

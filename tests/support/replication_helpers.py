@@ -49,7 +49,7 @@ SUBSCRIBER_PGBIN = "PGPART_TEST_SUBSCRIBER_PGBIN"
 # restarts quickly after an error (the default waits 5 s), and commits that
 # flush WAL at once: a walsender sends only flushed WAL, so devcluster's
 # asynchronous commit would delay every change by up to wal_writer_delay.
-LOGICAL = {
+LOGICAL: dict[str, str | int | float | bool] = {
     "wal_level": "logical",
     "synchronous_commit": True,
     "max_replication_slots": 40,
@@ -91,7 +91,7 @@ class Pair:
         """How the subscriber connects to the publisher (CREATE SUBSCRIPTION)."""
         return self.clusters.publisher.dsn_for(self.name)
 
-    def run(self, side: str, *statements: str | sql.Composable) -> list[tuple[Any, ...]]:
+    def run(self, side: str, *statements: str | sql.SQL | sql.Composed) -> list[tuple[Any, ...]]:
         """Run statements on "pub" or "sub" (autocommit); the last one's rows."""
         rows: list[tuple[Any, ...]] = []
         with psycopg.connect(self.pub if side == "pub" else self.sub, autocommit=True) as conn:

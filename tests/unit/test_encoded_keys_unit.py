@@ -179,9 +179,9 @@ def test_seconds_and_milliseconds_are_never_confused() -> None:
     ],
 )
 def test_integers_that_are_not_time_are_not_inferred(bounds: list[tuple[int, int]]) -> None:
-    found = infer("bigint", bounds)  # type: ignore[arg-type]
+    found = infer("bigint", bounds)
     assert found.encoding is None
-    choice = choose_encoding(KeyKind.BIGINT, None, bounds)  # type: ignore[arg-type]
+    choice = choose_encoding(KeyKind.BIGINT, None, bounds)
     assert choice.kind is KeyKind.BIGINT and not choice.kind.handled
     assert choice.note is not None and "set key_encoding" in choice.note
 
@@ -194,7 +194,7 @@ def test_daily_partitions_of_another_zone_are_inferred() -> None:
         upper = cal.shift(lower, day, 1, BERLIN)
         bounds.append((encode(lower, KeyEncoding.EPOCH_MS), encode(upper, KeyEncoding.EPOCH_MS)))
         lower = upper
-    assert infer("bigint", bounds).encoding is KeyEncoding.EPOCH_MS  # type: ignore[arg-type]
+    assert infer("bigint", bounds).encoding is KeyEncoding.EPOCH_MS
 
 
 def test_uuid_bounds_and_their_style() -> None:
@@ -209,14 +209,14 @@ def test_uuid_bounds_and_their_style() -> None:
          encode(first + timedelta(days=i + 1), KeyEncoding.UUIDV7, bare=True))
         for i in range(3)
     ]  # fmt: skip
-    assert choose_encoding(KeyKind.UUID, None, canonical).kind is KeyKind.UUID_V7  # type: ignore[arg-type]
-    assert choose_encoding(KeyKind.UUID, None, bare).kind is KeyKind.UUID_V7_BARE  # type: ignore[arg-type]
+    assert choose_encoding(KeyKind.UUID, None, canonical).kind is KeyKind.UUID_V7
+    assert choose_encoding(KeyKind.UUID, None, bare).kind is KeyKind.UUID_V7_BARE
     # configured, the style still follows the bounds
-    given_bare = choose_encoding(KeyKind.UUID, KeyEncoding.UUIDV7, bare)  # type: ignore[arg-type]
+    given_bare = choose_encoding(KeyKind.UUID, KeyEncoding.UUIDV7, bare)
     assert given_bare.kind is KeyKind.UUID_V7_BARE and given_bare.note is None
     # half-open ranges of a uuid that are not time (hash-like splits)
     split = [(UUID(int=0), UUID(int=1 << 127)), (UUID(int=1 << 127), UUID(int=(1 << 128) - 1))]
-    assert infer("uuid", split).encoding is None  # type: ignore[arg-type]
+    assert infer("uuid", split).encoding is None
 
 
 def test_a_configured_encoding_the_column_cannot_hold() -> None:

@@ -87,11 +87,11 @@ def tables(draw: st.DrawFn) -> tuple[PartitionedTable, ZoneInfo | None]:
             out += [(lo, middle), (middle, hi)]
         else:
             out.append((lo, hi))
-    if out and draw(st.booleans()):
+    if len(out) > 0 and draw(st.booleans()):
         out.insert(0, (None, out[0][0]))  # MINVALUE
-    if out and draw(st.booleans()):
+    if len(out) > 0 and draw(st.booleans()):
         out.append((out[-1][1], None))  # MAXVALUE
-    if out and draw(st.booleans()):  # an overlap the merge must absorb
+    if len(out) > 0 and draw(st.booleans()):  # an overlap the merge must absorb
         i = draw(st.integers(min_value=0, max_value=len(out) - 1))
         if out[i][0] is not None and out[i][1] is not None:
             out.append((out[i][0], out[i][1]))

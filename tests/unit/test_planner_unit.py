@@ -130,7 +130,7 @@ def plan_one(
     rows: DefaultRows | None = None,
     login: Login | None = None,
     **request: object,
-):  # type: ignore[no-untyped-def]
+):
     planned = plan(
         [Target(t.qualified, t, policy, rows)],
         snapshot(t, login),

@@ -232,7 +232,7 @@ def test_subscribers_make_partitions_first_and_refresh_last(
     members = [Member(name, settings) for name in order]
     calls: list[list[tuple[str, str]]] = []
 
-    def run(work, chosen):  # type: ignore[no-untyped-def]
+    def run(work, chosen):
         outcomes = [Outcome(m, work(m)) for m in chosen]
         calls.append([(m.name, stage) for m, stage in _stages])
         _stages.clear()
@@ -240,7 +240,7 @@ def test_subscribers_make_partitions_first_and_refresh_last(
 
     _stages: list[tuple[Member, str]] = []
 
-    def apply_one(m: Member, p: Plan):  # type: ignore[no-untyped-def]
+    def apply_one(m: Member, p: Plan):
         kinds = {a.action for a in p.actions}
         _stages.append((m, "refresh" if "refresh_subscription" in kinds else "create"))
         return [], p
@@ -264,7 +264,7 @@ def test_a_member_that_failed_is_left_out_of_the_later_stages(
     members = [Member("sub", settings), Member("pub", settings)]
     seen: list[str] = []
 
-    def run(work, chosen):  # type: ignore[no-untyped-def]
+    def run(work, chosen):
         outcomes = []
         for m in chosen:
             try:
@@ -273,7 +273,7 @@ def test_a_member_that_failed_is_left_out_of_the_later_stages(
                 outcomes.append(Outcome(m, None, str(exc), 2))
         return outcomes
 
-    def apply_one(m: Member, p: Plan):  # type: ignore[no-untyped-def]
+    def apply_one(m: Member, p: Plan):
         seen.append(m.name)
         if m.name == "sub":
             raise RuntimeError("lost the connection")

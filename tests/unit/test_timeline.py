@@ -129,6 +129,7 @@ def test_the_seed_incident_at_40_80_and_200_columns(width):
 
 def test_months_get_equal_columns_and_the_bar_ends_at_the_horizon():
     (messages, api_logs, _) = seed_tables()
+    assert messages.coverage is not None and api_logs.coverage is not None
     maps = [messages.coverage, api_logs.coverage]
     s = scale(maps, NOW, 60)
     assert len(s.columns) == 7 * 8  # Aug .. Feb: 7 months of 8 columns
@@ -155,6 +156,7 @@ def test_a_daily_table_of_200_partitions_in_60_columns_shows_the_worst_of_each_c
     gap = [i for i, v in enumerate(got) if v is M and s.columns[i][1] <= NOW]
     (only,) = gap  # one day missing: one column, the one holding that day
     lo, hi = s.columns[only]
+    assert gap_day.lower is not None and gap_day.upper is not None
     assert lo <= gap_day.lower and gap_day.upper <= hi
     assert got[only - 1] is C and got[only + 1] is C
     # the DEFAULT's rows of a day before the first partition: outside the bar,
