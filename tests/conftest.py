@@ -8,6 +8,13 @@ python -m pytest`` runs the suite on PostgreSQL 18).
 Tests that must restart or stop the server use ``pg_cluster_control``, which
 fails clearly when only a DSN was given.
 
+The tiers are directories: tests/unit (pure, no server), tests/db (the
+server, through the library), tests/cli (the pgpart command), tests/slow
+(minutes: soak, faults, fuzz, benchmarks) and tests/support (shared helpers).
+A test is slow exactly when it lives in tests/slow (it gets the ``slow``
+marker here; ``-m "not slow"`` leaves the tier out), and collection fails for
+a test marked slow elsewhere or a test in tests/unit that asks for a server.
+
 Across server versions:
 
 * Python's zoneinfo reads the tz database the server reads (see
@@ -27,6 +34,7 @@ import re
 import time
 import zoneinfo
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -67,7 +75,7 @@ def _use_the_servers_zone_rules() -> None:
     from a wheel ships its own, possibly of another tzdata release (PostgreSQL
     18.6's Africa/Casablanca differs from Debian's 2025b from 2026 on). Tests
     comparing pgpart's calendar with the server's must see one set of rules;
-    tests/test_versions.py checks that they do.
+    tests/db/test_versions.py checks that they do.
     """
     if os.environ.get(ENV_DSN) or os.environ.get("PYTHONTZPATH"):
         return
@@ -85,13 +93,34 @@ def _use_the_servers_zone_rules() -> None:
 _use_the_servers_zone_rules()
 
 
+TESTS = Path(__file__).resolve().parent
+SLOW_TIER = TESTS / "slow"
+UNIT_TIER = TESTS / "unit"
+# Every fixture that gives a server depends on one of these.
+SERVER_FIXTURES = {"pg_cluster", "replication_pair"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the slow marker is set here
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tiers are directories: a test is slow exactly when it lives in
+    tests/slow, and a test in tests/unit never asks for a server."""
     db_fixtures = {"pg_conn", "pg_dsn", "pg_server", "pg_cluster_control"}
+    misplaced: list[str] = []
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         name = getattr(item, "originalname", item.name)
         if "partman" in name and fixtures & db_fixtures:
             item.add_marker(pytest.mark.partman)
+        if SLOW_TIER in item.path.parents:
+            item.add_marker(pytest.mark.slow)
+        elif item.get_closest_marker("slow") is not None:
+            misplaced.append(f"{item.nodeid}: marked slow outside tests/slow (move it there)")
+        if UNIT_TIER in item.path.parents and fixtures & SERVER_FIXTURES:
+            misplaced.append(
+                f"{item.nodeid}: asks for a server in tests/unit (move it to tests/db)"
+            )
+    if misplaced:
+        raise pytest.UsageError("tests in the wrong tier:\n" + "\n".join(misplaced))
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,7 @@ from pgpart.cli.exit_codes import interrupted, no_op, refuse
 # each lives in, and the first paragraph of its docstring, which is what
 # `pgpart --help` and shell completion list. A command's module is imported
 # only when that command runs or shows its own help, so that `--version`,
-# `--help` and completion import none of them (tests/test_startup.py checks
+# `--help` and completion import none of them (tests/cli/test_startup.py checks
 # the summaries against the docstrings).
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": (

@@ -16,7 +16,7 @@ def segments(parts: Sequence[Partition]) -> list[Segment]:
 
     ``parts`` sorted by lower bound, MINVALUE first. One pass holding the
     open stretch in two locals: a regular run of thousands of partitions is
-    one comparison each (tests/test_framing_property.py checks it against
+    one comparison each (tests/unit/test_framing_property.py checks it against
     the plain merge)."""
     out: list[Segment] = []
     start: datetime | None = None

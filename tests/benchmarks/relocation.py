@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 
 from devcluster import running_cluster
-from tests.app_sessions import Writer, misplaced, writing
+from tests.support.app_sessions import Writer, misplaced, writing
 
 NOW = "2026-11-22T12:00:00+00:00"
 DAY = datetime(2026, 11, 23, tzinfo=timezone.utc)
