@@ -330,7 +330,7 @@ def test_a_fleet_keeps_each_databases_alerts_apart(promtool, databases: Database
         Fires("PgpartDatabaseUnknown", gone),
     ]
     (rule,) = [r for r in rules() if r.get("alert") == "PgpartInsertsFailing"]
-    summary = annotations(rule, inserts_failing, 1)["summary"]
+    summary = rendered_annotations(rule, inserts_failing, 1)["summary"]
     assert summary.startswith(f"{inserts_failing['database']}: {inserts_failing['table']}: ")
     test = {"interval": "1m", "input_series": input_series(found)}
     test["alert_rule_test"] = alert_tests(expected, at=[20, 40])
