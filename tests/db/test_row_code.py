@@ -25,6 +25,7 @@ from pgpart.core.snapshot import PartitionedTable
 from pgpart.db.catalog import read_snapshot
 from pgpart.db.connect import connect
 from tests.db.test_roles import Roles
+from tests.support.cli_helpers import cli
 
 CHECK = RowCode("public.f(bigint)", "app", RowCodeKind.CHECK, "CHECK constraint c of public.t")
 INDEX = RowCode("public.g(text)", "app", RowCodeKind.INDEX, "index public.t_g_idx")
@@ -170,3 +171,71 @@ def test_tables_without_a_default_or_owner_code_list_nothing(
     with connect(pg_dsn) as conn:
         snapshot = read_snapshot(conn)
     assert all(t.row_code == () for t in snapshot.tables)
+
+
+@pytest.mark.parametrize("relocation", ["lock", "drain"])
+def test_a_superusers_maintain_never_runs_the_owners_check_function(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, roles: Roles, relocation: str
+) -> None:
+    """End to end, the attack itself: an ordinary owner's CHECK function that,
+    run in a superuser's session (even under SET ROLE owner), goes back to the
+    session's role and makes its owner SUPERUSER, on a table
+    with December rows in its DEFAULT. A superuser's maintain must not move
+    them (moving would run the function in its session): December is
+    refused naming the function, the later months are made, the owner stays
+    an ordinary role and no row moves."""
+    owner = roles.make("owner", "NOSUPERUSER")
+    roles.sql("GRANT CREATE ON SCHEMA public TO {}", owner)
+    pg_conn.execute("CREATE TABLE escalated (who text, at timestamptz DEFAULT now())")
+    pg_conn.execute("GRANT INSERT ON escalated TO PUBLIC")
+    pg_conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(owner)))
+    # armed once the test's own rows are in (its session is a superuser's too)
+    pg_conn.execute("CREATE TABLE public.armed ()")
+    pg_conn.execute(
+        sql.SQL(
+            "CREATE FUNCTION public.sneaky(x bigint) RETURNS boolean LANGUAGE plpgsql AS $$"
+            " BEGIN"
+            "   IF (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)"
+            "      AND EXISTS (SELECT FROM public.armed) THEN"
+            "     RESET ROLE;"  # back to the session's login, as the function may
+            "     EXECUTE 'ALTER ROLE ' || quote_ident({owner}) || ' SUPERUSER';"
+            "     INSERT INTO public.escalated (who) VALUES (current_user);"
+            "   END IF;"
+            "   RETURN true;"
+            " END $$"
+        ).format(owner=sql.Literal(owner))
+    )
+    pg_conn.execute(
+        "CREATE TABLE events (id bigint NOT NULL, ts timestamptz NOT NULL,"
+        " CONSTRAINT guarded CHECK (public.sneaky(id))) PARTITION BY RANGE (ts)"
+    )
+    for month in (10, 11):
+        pg_conn.execute(
+            f"CREATE TABLE events_2026_{month} PARTITION OF events"
+            f" FOR VALUES FROM ('2026-{month}-01 00:00+00') TO ('2026-{month + 1}-01 00:00+00')"
+        )
+    pg_conn.execute("CREATE TABLE events_default PARTITION OF events DEFAULT")
+    pg_conn.execute(
+        "INSERT INTO events SELECT g, timestamptz '2026-12-05 00:00+00' + g * interval '1 min'"
+        " FROM generate_series(1, 100) g"
+    )
+    pg_conn.execute("INSERT INTO public.armed DEFAULT VALUES")
+    pg_conn.execute("RESET ROLE")
+    before = pg_conn.execute("SELECT count(*) FROM events_default").fetchone()
+    run = cli(
+        ["maintain", "events", "--dsn", pg_dsn, "--now", "2026-11-22T12:00Z",
+         "--relocation", relocation]
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    assert run.code == 2, out
+    assert "public.sneaky(bigint)" in out and "relocation_blocked" in out, out
+    rolsuper = pg_conn.execute(
+        "SELECT rolsuper FROM pg_roles WHERE rolname = %s", (owner,)
+    ).fetchone()
+    assert rolsuper == (False,)
+    assert pg_conn.execute("SELECT count(*) FROM escalated").fetchone() == (0,)
+    assert pg_conn.execute("SELECT count(*) FROM events_default").fetchone() == before
+    made = pg_conn.execute(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'events'::regclass"
+    ).fetchone()
+    assert made is not None and made[0] > 3  # the months without DEFAULT rows were made
