@@ -195,13 +195,15 @@ def _with_archives(
     from dataclasses import replace
     from pathlib import Path
 
-    from pgpart.db.archive.summary import summarize
-
     dirs = {
         t.table.qualified: (t.table, t.policy.archive_dir)
         for t in targets
         if t.table is not None and t.policy.archive_dir
     }
+    if not dirs:
+        return out  # no archive_dir: the archive modules are not even imported
+    from pgpart.db.archive.summary import summarize
+
     result = []
     for s in out:
         found = dirs.get(s.table)

@@ -91,6 +91,9 @@ SELECT c.oid, n.nspname, c.relname, pg_catalog.pg_get_userbyid(c.relowner), c.re
 # read from its text (pgpart.core.bounds), which says what it cannot
 # interpret. Each level is computed once per row (OFFSET 0 keeps PostgreSQL
 # from folding it into the next, which would deparse every bound again).
+# The restore mark (a comment on a constraint of that name: a table's
+# constraint names are unique) is joined, found once by its name's index,
+# rather than looked up per partition (10,000 lookups: 45 ms of 185 here).
 _PARTITIONS_SQL = sql.SQL("""
 SELECT b.inhparent, b.nspname, b.relname, b.expr,
        CASE WHEN b.typed = 1 THEN b.lo::timestamptz END,
@@ -116,16 +119,19 @@ SELECT b.inhparent, b.nspname, b.relname, b.expr,
                                coalesce(c.reloptions, '{{}}'::text[]) AS relopts, t.spcname,
                                c.relreplident::text AS replident, {size} AS size,
                                pg_catalog.pg_get_userbyid(c.relowner) AS owner, c.oid,
-                               (SELECT d.description FROM pg_catalog.pg_constraint k
-                                  JOIN pg_catalog.pg_description d ON d.objoid = k.oid
-                                   AND d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
-                                   AND d.objsubid = 0
-                                 WHERE k.conrelid = c.oid AND k.conname = %(restored)s
-                                   AND k.contype = 'c') AS restored
+                               r.description AS restored
                           FROM pg_catalog.pg_inherits i
                           JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
                           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                           LEFT JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace
+                          LEFT JOIN (SELECT k.conrelid, d.description
+                                       FROM pg_catalog.pg_constraint k
+                                       JOIN pg_catalog.pg_description d ON d.objoid = k.oid
+                                        AND d.classoid
+                                            = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+                                        AND d.objsubid = 0
+                                      WHERE k.conname = %(restored)s AND k.contype = 'c') r
+                            ON r.conrelid = c.oid
                          WHERE i.inhparent = ANY(%(parents)s)
                         OFFSET 0) p
                 OFFSET 0) s
