@@ -54,3 +54,47 @@ def test_rows_counted_whatever_the_chunks(
         os.close(fd)
     assert dumped.rows == len(rows)
     assert dumped.size == (tmp_path / "t.dump").stat().st_size
+
+
+@pytest.mark.parametrize("chunk", [3, 4, 7, 4096])
+def test_long_rows_are_counted_without_being_kept(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_restore's text as it prints it, read in small chunks: a row longer
+    than a chunk (one starting like the end mark among them) is one row."""
+    monkeypatch.setattr(tools, "_CHUNK", chunk)
+    long_rows = [b"\\\\.x" + b"y" * 50_000, b"z" * 50_000, b"\\\\." + b"\\\\" * 3]
+    text = (
+        b"SET client_encoding = 'UTF8';\n\nCOPY public.\"t\n2\" (v) FROM stdin;\n"
+        + b"\n".join(long_rows)
+        + b"\n\\.\n\n"
+    )
+
+    class Stream:
+        def __init__(self) -> None:
+            self.pos = 0
+
+        def read(self, n: int) -> bytes:
+            data = text[self.pos : self.pos + n]
+            self.pos += len(data)
+            return data
+
+    counter = tools._Counter()
+    counter.count(Stream())  # type: ignore[arg-type]
+    assert (counter.rows, counter.blocks, counter.inside) == (len(long_rows), 1, False)
+
+
+def test_the_end_mark_split_anywhere_between_two_reads() -> None:
+    text = b"COPY public.t (v) FROM stdin;\n\\\\.\\\\\nrow\n\\.\n\n"
+
+    class Pieces:
+        def __init__(self, cut: int) -> None:
+            self.left = [text[:cut], text[cut:]]
+
+        def read(self, n: int) -> bytes:
+            return self.left.pop(0) if self.left else b""
+
+    for cut in range(1, len(text)):
+        counter = tools._Counter()
+        counter.count(Pieces(cut))  # type: ignore[arg-type]
+        assert (counter.rows, counter.blocks, counter.inside) == (2, 1, False), cut

@@ -258,7 +258,7 @@ class _Counter:
         while chunk := stream.read(_CHUNK):
             first = chunk.find(b"\n") + 1
             if not first:
-                rest += chunk
+                rest = self._carried(rest + chunk)
                 continue
             if rest:  # only the line the chunks share is copied
                 line = rest + chunk[:first]
@@ -267,9 +267,15 @@ class _Counter:
                 self._lines(chunk, 0, first)
             end = chunk.rfind(b"\n") + 1
             self._lines(chunk, first, end)
-            rest = chunk[end:]
+            rest = self._carried(chunk[end:])
         if rest and self.inside:
             self.rows += 1  # a last row without its line break: the block never ended
+
+    def _carried(self, rest: bytes) -> bytes:
+        """What of an unfinished line is kept: in a block, its first three
+        bytes, enough to tell the end mark (a row may be gigabytes long);
+        outside one, all of it (a statement)."""
+        return rest[:3] if self.inside else rest
 
     def _lines(self, data: bytes, pos: int, end: int) -> None:
         """Count the whole lines data[pos:end]."""
