@@ -61,13 +61,16 @@ def gather(
     list_unsupported: bool = False,
     templates: bool = True,
     now: datetime | None = None,
+    any_removal: bool = True,
 ) -> Gathered:
     """Read the catalog once and pair each table with its policy.
 
     ``templates``: also read what new partitions copy from their newest
     siblings (planning needs it; stats and init do not). ``now`` (check):
     also ask the server whether now has a partition in tables whose key
-    pgpart cannot read as time.
+    pgpart cannot read as time. ``any_removal`` False (every mode but drop):
+    retention removes partitions of the tables with a configured retention
+    only, and what blocks a removal is read for those alone.
 
     Tables named on the command line win; else the config's tables; else
     every range-partitioned table with a date/time key (discovery).
@@ -77,6 +80,10 @@ def gather(
     def key_encoding(schema: str, name: str, path: Sequence[str]) -> KeyEncoding | None:
         return settings.policy_for(schema, name, path).key_encoding
 
+    def removable(schema: str, name: str, path: Sequence[str]) -> bool:
+        return settings.policy_for(schema, name, path).retention is not None
+
+    limit = None if any_removal else removable
     if names:
         path = search_path(conn)
         resolved = resolve_tables(conn, names, path)
@@ -90,6 +97,7 @@ def gather(
             path=path,
             key_encodings=key_encoding,
             now=now,
+            removable=limit,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []
@@ -113,6 +121,7 @@ def gather(
             with_templates=templates,
             key_encodings=key_encoding,
             now=now,
+            removable=limit,
         )
         # With list_unsupported (check, maintain, create, drop) every
         # partitioned table is listed, those pgpart cannot handle with the
@@ -159,7 +168,9 @@ def check(
     exact: bool = False,
 ) -> Plan:
     """Plan with no actions: the findings are the health report."""
-    gathered = gather(conn, settings, tables, exact=exact, list_unsupported=True, now=now)
+    gathered = gather(
+        conn, settings, tables, exact=exact, list_unsupported=True, now=now, any_removal=False
+    )
     return _plan_guarded(gathered.targets, gathered.snapshot, now, Request(Mode.CHECK))
 
 
@@ -195,13 +206,15 @@ def _with_archives(
     from dataclasses import replace
     from pathlib import Path
 
-    from pgpart.db.archive.summary import summarize
-
     dirs = {
         t.table.qualified: (t.table, t.policy.archive_dir)
         for t in targets
         if t.table is not None and t.policy.archive_dir
     }
+    if not dirs:
+        return out  # no archive_dir: the archive modules are not even imported
+    from pgpart.db.archive.summary import summarize
+
     result = []
     for s in out:
         found = dirs.get(s.table)
@@ -243,6 +256,7 @@ def plan_changes(
             list_unsupported=True,
             # Every range holding DEFAULT rows, and how many: what relocation needs.
             exact=True,
+            any_removal=request.mode is Mode.DROP,
         )
 
     gathered = read()

