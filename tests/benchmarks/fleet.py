@@ -17,7 +17,7 @@ h. check over 100 databases (each H_TABLES x H_PARTS partitions) with
 
 Every figure is the wall time of the real command (`python -m pgpart ...` in a
 new process, start-up included: that is what cron pays), runs alternating.
-tests/test_fleet_perf.py runs the same cases with fewer runs and asserts the
+tests/slow/test_fleet_perf.py runs the same cases with fewer runs and asserts the
 ratios; the README's Performance section shows this script's output.
 """
 

@@ -10,7 +10,7 @@ size and each way of moving the rows (pgpart's ``--relocation lock`` and
 installed), it fills a daily table's DEFAULT with that many rows of one day
 and runs the move while four application sessions insert a row every 3 ms
 (into the day being moved, into a covered day, and into a day only the
-DEFAULT takes, as tests/test_relocation_apps.py does). It reports the
+DEFAULT takes, as tests/db/test_relocation_apps.py does). It reports the
 application's worst wait and failed statements, how long the rows were
 invisible where that applies, the run's time and the rows moved per second.
 
@@ -165,7 +165,9 @@ def constants(dsn: str) -> dict[str, float]:
         c.execute("CREATE TABLE k (id bigint, ts timestamptz, payload text)")
         c.execute("INSERT INTO k SELECT i, now(), md5(i::text) FROM generate_series(1, 1000000) i")
         c.execute("VACUUM ANALYZE k")
-        pages = c.execute("SELECT relpages FROM pg_class WHERE relname = 'k'").fetchone()[0]
+        row = c.execute("SELECT relpages FROM pg_class WHERE relname = 'k'").fetchone()
+        assert row is not None
+        pages = row[0]
 
         def scan() -> float:
             times = []

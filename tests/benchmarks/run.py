@@ -284,8 +284,15 @@ def count_parts(dsn: str, parent: str, where: str = "true") -> int:
     )
 
 
+def scalar(c: psycopg.Connection[Any], query: str) -> Any:
+    """The first column of the one row ``query`` returns."""
+    row = c.execute(query).fetchone()
+    assert row is not None, query
+    return row[0]
+
+
 def forget_partman(c: psycopg.Connection[Any], table: str) -> None:
-    if c.execute("SELECT to_regclass('partman.part_config')").fetchone()[0]:
+    if scalar(c, "SELECT to_regclass('partman.part_config')"):
         c.execute("DELETE FROM partman.part_config WHERE parent_table = %s", (f"public.{table}",))
         c.execute(f"DROP TABLE IF EXISTS partman.template_public_{table}")
 
@@ -293,7 +300,7 @@ def forget_partman(c: psycopg.Connection[Any], table: str) -> None:
 def drop_all_tables(dsn: str) -> None:
     """Everything in schema public (and partman's registrations of it)."""
     with psycopg.connect(dsn, autocommit=True) as c:
-        if c.execute("SELECT to_regclass('partman.part_config')").fetchone()[0]:
+        if scalar(c, "SELECT to_regclass('partman.part_config')"):
             c.execute("DELETE FROM partman.part_config")
             for (t,) in c.execute(
                 "SELECT relname FROM pg_class WHERE relnamespace = 'partman'::regnamespace"
@@ -470,7 +477,7 @@ def scenario_a(env: Env) -> list[Result]:
     pgpart, smith = env.pgpart, env.partsmith
 
     def smith_yaml(create_ahead: int, retention: int, drop_now: bool) -> str:
-        doc = {
+        doc: dict[str, Any] = {
             "defaults": {
                 "partition_column": "ts",
                 "granularity": "month",
@@ -876,7 +883,7 @@ def scenario_d(env: Env) -> list[Result]:
             c.execute(fill)
             c.execute(f"VACUUM ANALYZE {tbl}")
             c.execute("CHECKPOINT")
-            moved = c.execute(f"SELECT count(*) FROM ONLY {tbl}_default").fetchone()[0]
+            moved = scalar(c, f"SELECT count(*) FROM ONLY {tbl}_default")
         if moved != rows:
             raise Rot(f"setup put {moved} rows in {tbl}_default, expected {rows}")
 
@@ -1018,7 +1025,7 @@ class Env:
         full, smoke = SIZES[key]
         override = getattr(self.args, key, None)
         if override is not None:
-            return override
+            return float(override)
         return smoke if self.smoke else full
 
     def write(self, name: str, text: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from tests.cli_helpers import NOW, TODAY, cli, month_start, monthly_table
+from tests.support.cli_helpers import NOW, TODAY, cli, month_start, monthly_table
 
 BLOCKERS = "WITH part AS MATERIALIZED"  # the start of retention_read.BLOCKERS_SQL
 
