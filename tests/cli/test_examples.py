@@ -34,6 +34,7 @@ from tests.cli.test_docs import (
     simple_commands,
 )
 from tests.support.cli_helpers import cli
+from tests.support.fleet_helpers import UNREACHABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -530,6 +531,10 @@ def test_alert_rules_use_real_metrics(pg_conn, pg_dsn) -> None:
         assert values.get("severity", set()) <= severities, rule
         if "for" in rule:
             assert re.fullmatch(r"\d+[smhd]", rule["for"]), rule
+    # over many databases every series also carries the database's name
+    fleet = cli(["check", "--format", "prometheus", "--dsn", pg_dsn, "--dsn", UNREACHABLE])
+    all_labels |= set(re.findall(r"(\w+)=\"", fleet.stdout))
+    assert "database" in all_labels, fleet.stdout
     for label in re.findall(r"\$labels\.(\w+)", text):
         assert label in all_labels, f"annotation uses unknown label {label}"
 
