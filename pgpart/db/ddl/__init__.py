@@ -7,7 +7,8 @@ By job: step (the Step record, guards, options, a step as text), locking
 literals (names and bounds as SQL), acl (privileges read back), actions
 (an action -> its steps), create + sibling + settle (a new partition, a
 faithful sibling, the DEFAULT's rows moved in), relocate (a drain's
-steps), marks (relocation's marks), retention + retention_marks (drop,
+steps), refused_rows (rows a drain's table in transit would refuse; the
+moved rows given back), marks (relocation's marks), retention + retention_marks (drop,
 detach, archive's detach and drop, their marks), subscription, analyze,
 restore (restore's mark and ATTACH).
 """
