@@ -101,6 +101,12 @@ class CreatePartition:
     def partition_schema(self) -> str:
         return self.schema or self.table.schema
 
+    @property
+    def default_at(self) -> tuple[str, str]:
+        """(schema, name) of the parent's DEFAULT partition: for a table that has one."""
+        assert self.default_partition is not None, "the table has no DEFAULT partition"
+        return self.default_schema or self.table.schema, self.default_partition
+
 
 @dataclass(frozen=True, slots=True)
 class DropPartition:

@@ -68,10 +68,8 @@ def server_failure(
             " (made since pgpart read the catalog); nothing was created"
         )
     elif refused_rows(exc, action):
-        assert isinstance(action, CreatePartition) and action.default_partition is not None
-        default = display_name(
-            action.default_schema or action.table.schema, action.default_partition
-        )
+        assert isinstance(action, CreatePartition)
+        default = display_name(*action.default_at)
         line += (
             f" (a row of this range in the DEFAULT {default} breaks a constraint the new"
             " partition copies from its siblings; nothing was moved: correct or delete such"

@@ -115,8 +115,8 @@ class Drain:
 
     def _drain(self, conn: psycopg.Connection[Any]) -> None:
         a = self.action
-        assert a.relocating is not None and a.default_partition is not None
-        default = ident(a.default_schema or a.table.schema, a.default_partition)
+        assert a.relocating is not None
+        default = ident(*a.default_at)
         expected = a.relocating.estimate.rows
         started = time.monotonic()
         for _ in range(MAX_PASSES):
@@ -140,8 +140,8 @@ class Drain:
 
     def _settle(self, conn: psycopg.Connection[Any], mark: Mark) -> None:
         a = self.action
-        assert a.relocating is not None and a.default_partition is not None
-        default = ident(a.default_schema or a.table.schema, a.default_partition)
+        assert a.relocating is not None
+        default = ident(*a.default_at)
         self._compact(conn, default)
         pages, tuples = self._shape(conn, default)
         size = pages * BLOCK_BYTES
@@ -215,7 +215,7 @@ class Drain:
         if not broken:
             return
         said = ", ".join(f"{label} ({n} row{'' if n == 1 else 's'})" for label, n in broken)
-        default = display_name(a.default_schema or a.table.schema, a.default_partition or "?")
+        default = display_name(*a.default_at)
         raise ActionFailed(
             Failure(
                 FailureKind.DATA,

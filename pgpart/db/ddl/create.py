@@ -50,9 +50,7 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
     of its range into it (pgpart.core.relocation)."""
     t = a.table
     new_name = display_name(a.partition_schema, a.partition)
-    default = (
-        ident(a.default_schema or t.schema, a.default_partition) if a.default_partition else None
-    )
+    default = ident(*a.default_at) if a.default_partition else None
     move = relocates(a)
     if move and columns is None:
         raise ValueError("moving rows out of the default partition needs the column list")

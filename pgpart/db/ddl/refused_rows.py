@@ -47,11 +47,6 @@ def constraint_relations(a: CreatePartition) -> list[str]:
     return found
 
 
-def default_ident(a: CreatePartition) -> sql.Identifier:
-    assert a.default_partition is not None
-    return ident(a.default_schema or a.table.schema, a.default_partition)
-
-
 def refused_count_query(a: CreatePartition, conditions: Sequence[str]) -> sql.Composed:
     """One scan of the DEFAULT's rows of the range: per condition, how many
     rows break it (the conditions are the catalog's own deparsed text)."""
@@ -65,7 +60,7 @@ def refused_count_query(a: CreatePartition, conditions: Sequence[str]) -> sql.Co
     return sql.SQL("SELECT {counts} FROM {only}{d} WHERE {k} >= {lo} AND {k} < {hi}").format(
         counts=counts,
         only=only,
-        d=default_ident(a),
+        d=ident(*a.default_at),
         k=k,
         lo=bound(a.lower, t.key_kind),
         hi=bound(a.upper, t.key_kind),
@@ -106,7 +101,7 @@ def give_back_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str]) ->
         sql.SQL(
             "WITH back AS (DELETE FROM ONLY {new} RETURNING {c})"
             " INSERT INTO {d} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM back"
-        ).format(new=new, c=cols, d=default_ident(a))
+        ).format(new=new, c=cols, d=ident(*a.default_at))
     )
     stmts.append(sql.SQL("DROP TABLE {}").format(new))
     return Step(

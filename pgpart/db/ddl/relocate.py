@@ -97,8 +97,7 @@ def batch_move(a: CreatePartition, columns: Sequence[str], first: int, end: int)
     standalone partition: one statement, so exactly the rows deleted are
     the rows inserted."""
     t = a.table
-    assert a.default_partition is not None
-    default = ident(a.default_schema or t.schema, a.default_partition)
+    default = ident(*a.default_at)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     k = sql.Identifier(t.key_column)
     return sql.SQL(
@@ -141,8 +140,7 @@ def compact_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str], keep
     (subscribers and CDC see each leave and come back); with the move's
     settings, so nothing else notices."""
     t = a.table
-    assert a.default_partition is not None
-    default = ident(a.default_schema or t.schema, a.default_partition)
+    default = ident(*a.default_at)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     stmts = [*prologue(t, o), *move_settings(a, True)]
     stmts.append(
@@ -151,7 +149,7 @@ def compact_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str], keep
             " INSERT INTO {d} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM moved"
         ).format(d=default, b=sql.Literal(f"({keep},0)"), c=cols)
     )
-    shown = display_name(a.default_schema or t.schema, a.default_partition)
+    shown = display_name(*a.default_at)
     return Step(
         statements=tuple(stmts),
         in_transaction=True,
@@ -167,8 +165,7 @@ def vacuum_step(a: CreatePartition, o: DdlOptions) -> Step:
     DDL; its truncation gives way at once to any waiting query.
     https://www.postgresql.org/docs/current/sql-vacuum.html"""
     t = a.table
-    assert a.default_partition is not None
-    default = ident(a.default_schema or t.schema, a.default_partition)
+    default = ident(*a.default_at)
     return Step(
         statements=(
             sql.SQL("SELECT pg_catalog.set_config('lock_timeout', {}, false)").format(
@@ -181,11 +178,11 @@ def vacuum_step(a: CreatePartition, o: DdlOptions) -> Step:
             sql.SQL("VACUUM (INDEX_CLEANUP ON) {}").format(default),
         ),
         in_transaction=False,
-        description=f"vacuum {display_name(a.default_schema or t.schema, a.default_partition)}",
+        description=f"vacuum {display_name(*a.default_at)}",
         cleanup=(sql.SQL("RESET ROLE"), sql.SQL("RESET lock_timeout")),
         locks=(
             LockTarget(
-                display_name(a.default_schema or t.schema, a.default_partition),
+                display_name(*a.default_at),
                 "SHARE UPDATE EXCLUSIVE",
             ),
         ),
@@ -226,8 +223,7 @@ def drain_settle_step(
     vacuumed DEFAULT), those rows back through the parent, then what the
     partition copies; ``after``: its mark from now on (None: unmarked)."""
     t = a.table
-    assert a.default_partition is not None
-    default = ident(a.default_schema or t.schema, a.default_partition)
+    default = ident(*a.default_at)
     new = transit(a)
     names = dict(a.copy_names)
     stmts = [*prologue(t, o), *move_settings(a, True), *locks(a, default)]

@@ -81,7 +81,7 @@ def settle_locks(a: CreatePartition) -> list[LockTarget]:
     t = a.table
     locks = [advisory_target(t)]
     if a.default_partition:
-        name = display_name(a.default_schema or t.schema, a.default_partition)
+        name = display_name(*a.default_at)
         locks += [
             LockTarget(t.qualified, "SHARE ROW EXCLUSIVE"),
             LockTarget(name, "ACCESS EXCLUSIVE"),
