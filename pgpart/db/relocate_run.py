@@ -35,7 +35,6 @@ from pgpart.db.ddl.refused_rows import (
     CONSTRAINTS_SQL,
     constraint_relations,
     give_back_step,
-    read_settings,
     refused_count_query,
 )
 from pgpart.db.ddl.relocate import (
@@ -52,6 +51,7 @@ from pgpart.db.ddl.relocate import (
     unmark_step,
     vacuum_step,
 )
+from pgpart.db.ddl.settle import move_settings
 from pgpart.db.ddl.step import DdlOptions, Step, script
 from pgpart.db.results import ActionFailed, Failure, FailureKind, Progress, ProgressKind
 
@@ -205,7 +205,7 @@ class Drain:
         DEFAULT may lack) would stop the drain half way, every run."""
         a = self.action
         with conn.transaction():
-            for statement in read_settings(a):
+            for statement in move_settings(a, True):  # it reads as the mover will
                 conn.execute(statement)
             found = conn.execute(CONSTRAINTS_SQL, {"rels": constraint_relations(a)}).fetchall()
             if not found:

@@ -14,8 +14,8 @@ from psycopg import sql
 from pgpart.core.plan import CreatePartition
 from pgpart.db.ddl.literals import bound, ident
 from pgpart.db.ddl.locking import advisory_target, prologue
-from pgpart.db.ddl.relocate import transit, transit_name
-from pgpart.db.ddl.settle import move_settings
+from pgpart.db.ddl.relocate import transit, transit_guard, transit_name
+from pgpart.db.ddl.settle import cols, move_settings
 from pgpart.db.ddl.step import DdlOptions, Guard, LockTarget, Outcome, Step, Verdict
 
 # (label, condition every row must meet) of the newest sibling (what the
@@ -67,16 +67,12 @@ def refused_count_query(a: CreatePartition, conditions: Sequence[str]) -> sql.Co
     )
 
 
-def read_settings(a: CreatePartition) -> list[sql.Composed]:
-    """The count reads as the mover does: as the owner, row security off."""
-    return [
-        sql.Composed([sql.SQL("SET LOCAL row_security = off")]),
-        sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(a.table.owner)),
-    ]
-
-
-_STANDALONE = (
-    Outcome("attached", Verdict.FAIL, "{detail} is a partition now: its rows are not given back"),
+_IN_TRANSIT = (
+    Outcome(
+        "not_in_transit",
+        Verdict.FAIL,
+        "{detail} is no longer the marked standalone table: its rows are not given back",
+    ),
 )
 
 
@@ -84,24 +80,17 @@ def give_back_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str]) ->
     """The rows in transit back into the DEFAULT, and the table in transit
     dropped: one statement moves them (exactly the rows deleted are the rows
     inserted), with the move's settings, so nothing else notices; refused if
-    the table is a partition by then."""
+    the table is no longer the marked standalone table by then."""
     t = a.table
     new = transit(a)
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    stmts = [*prologue(t, o)]
-    stmts.append(
-        sql.SQL(
-            "SELECT 'attached', {shown} FROM pg_catalog.pg_class c"
-            " WHERE c.oid = pg_catalog.to_regclass({name}) AND c.relispartition"
-        ).format(shown=sql.Literal(transit_name(a)), name=sql.Literal(new.as_string(None)))
-    )
-    guard = Guard(len(stmts) - 1, _STANDALONE)
+    stmts = [*prologue(t, o), transit_guard(a)]
+    guard = Guard(len(stmts) - 1, _IN_TRANSIT)
     stmts += move_settings(a, True)
     stmts.append(
         sql.SQL(
             "WITH back AS (DELETE FROM ONLY {new} RETURNING {c})"
             " INSERT INTO {d} ({c}) OVERRIDING SYSTEM VALUE SELECT {c} FROM back"
-        ).format(new=new, c=cols, d=ident(*a.default_at))
+        ).format(new=new, c=cols(columns), d=ident(*a.default_at))
     )
     stmts.append(sql.SQL("DROP TABLE {}").format(new))
     return Step(

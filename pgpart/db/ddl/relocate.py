@@ -202,7 +202,7 @@ def build_step(a: CreatePartition, o: DdlOptions) -> Step | None:
     stmts = [
         *prologue(t, o),
         sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(t.owner)),
-        _transit_guard(a),
+        transit_guard(a),
         *built,
     ]
     return Step(
@@ -228,7 +228,7 @@ def drain_settle_step(
     names = dict(a.copy_names)
     stmts = [*prologue(t, o), *move_settings(a, True), *locks(a, default)]
     guard = Guard(len(stmts), _IN_TRANSIT)
-    stmts.append(_transit_guard(a))
+    stmts.append(transit_guard(a))
     columns_guard = Guard(len(stmts), _COLUMN_OUTCOMES)
     stmts.append(_columns_guard(t, columns, o.version))
     counted = (len(stmts),)
@@ -352,7 +352,7 @@ def _absent_guard(a: CreatePartition) -> sql.Composed:
     )
 
 
-def _transit_guard(a: CreatePartition) -> sql.Composed:
+def transit_guard(a: CreatePartition) -> sql.Composed:
     """No row while the partition is the marked standalone table."""
     return sql.SQL(
         "SELECT 'not_in_transit', {shown} WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k"
