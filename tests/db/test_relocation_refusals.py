@@ -337,16 +337,25 @@ def standalone(conn: psycopg.Connection[Any]) -> list[str]:
     return [r[0] for r in rows]
 
 
-def drain_run(dsn: str, tmp_path: Path, *extra: str) -> list[str]:
-    """maintain --relocation drain in batches of 2,000 rows, -v: its stderr."""
+def drain_command(dsn: str, tmp_path: Path) -> list[str]:
+    """maintain --relocation drain in batches of 2,000 rows, -v, in its own process."""
     config = tmp_path / "pgpart.toml"
     config.write_text('[defaults]\nmove_batch_rows = 2000\nrelocation_max_wait = "50ms"\n')
-    command = [
+    return [
         sys.executable, "-m", "pgpart", "maintain", "messages", "--dsn", dsn, "--now", NOW,
-        "--config", str(config), "--relocation", "drain", "-v", *extra,
+        "--config", str(config), "--relocation", "drain", "-v",
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PGPART_")}
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+# the run's own environment, without a PGPART_ setting of the test's
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("PGPART_")}
+
+
+def drain_run(dsn: str, tmp_path: Path) -> list[str]:
+    """The drain run to its end: its exit code, stderr and stdout lines."""
+    proc = subprocess.run(
+        drain_command(dsn, tmp_path), capture_output=True, text=True, env=ENV, timeout=300
+    )
     return [f"exit {proc.returncode}", *proc.stderr.splitlines(), *proc.stdout.splitlines()]
 
 
@@ -382,15 +391,12 @@ def test_a_row_that_arrives_during_the_drain_and_breaks_a_constraint_sends_the_r
     in transit is dropped, rather than waiting there, invisible, run after run."""
     build(pg_conn, rows=60_000)
     _partitions_only(pg_conn, "ADD CONSTRAINT body_short CHECK (length(body) < 12)")
-    config = tmp_path / "pgpart.toml"
-    config.write_text('[defaults]\nmove_batch_rows = 2000\nrelocation_max_wait = "50ms"\n')
-    command = [
-        sys.executable, "-m", "pgpart", "maintain", "messages", "--dsn", pg_dsn, "--now", NOW,
-        "--config", str(config), "--relocation", "drain", "-v",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PGPART_")}
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        drain_command(pg_dsn, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
     )
     assert proc.stderr is not None
     lines: list[str] = []
