@@ -107,8 +107,8 @@ class Estimate:
 
     def describe(self) -> str:
         return (
-            f"{self.rows:,} rows, {_mb(self.scan_bytes)} of DEFAULT scanned: "
-            f"about {_seconds(self.seconds)}"
+            f"{self.rows:,} rows, {size_text(self.scan_bytes)} of DEFAULT scanned: "
+            f"about {seconds_text(self.seconds)}"
         )
 
 
@@ -211,24 +211,18 @@ def choose(
     return None
 
 
-def _mb(n: int) -> str:
+def size_text(n: int) -> str:
+    """Bytes as the estimates say them, in MB."""
     return f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:,.1f} MB"
 
 
-def _seconds(s: float) -> str:
+def seconds_text(s: float) -> str:
+    """A wait as the estimates say it: ms under a second, minutes past two."""
     if s < 1:
         return f"{s * 1000:,.0f} ms"
     if s < 120:
         return f"{s:,.1f} s"
     return f"{s / 60:,.0f} min"
-
-
-def seconds_text(s: float) -> str:
-    return _seconds(s)
-
-
-def size_text(n: int) -> str:
-    return _mb(n)
 
 
 def settle_allowance(budget_s: float, pages: int, tuples: int) -> int:
