@@ -437,6 +437,7 @@ def test_kubernetes_manifest_structure(tmp_path: Path) -> None:
 
 def test_kubernetes_manifest_yaml(tmp_path: Path) -> None:
     import yaml  # PyYAML is in the test extra: missing, the test fails
+
     docs = [d for d in yaml.safe_load_all(CRONJOB.read_text(encoding="utf-8")) if d]
     by_kind = {d["kind"]: d for d in docs}
     secret, config_map, cronjob = by_kind["Secret"], by_kind["ConfigMap"], by_kind["CronJob"]
@@ -541,6 +542,7 @@ def test_alert_rules_use_real_metrics(pg_conn, pg_dsn) -> None:
 
 def test_alert_rules_yaml() -> None:
     import yaml  # PyYAML is in the test extra: missing, the test fails
+
     document = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
     rules = [r for group in document["groups"] for r in group["rules"]]
     assert [r["alert"] for r in rules] == [r["alert"] for r in alert_rules_structurally()]
