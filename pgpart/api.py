@@ -8,7 +8,6 @@ files itself; ``load_settings`` does that, once, for the CLI.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from pgpart.core.planner import (
     with_default_rows,
 )
 from pgpart.core.policy import TablePolicy
+from pgpart.core.record import record
 from pgpart.core.snapshot import PartitionedTable, Snapshot
 from pgpart.db.catalog import read_snapshot, resolve_tables
 from pgpart.db.connect import connect
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pgpart.db.stats import TableStats
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Gathered:
     snapshot: Snapshot
     targets: tuple[Target, ...]

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from pgpart.cli.console import masked, say
+from pgpart.core.record import record
 from pgpart.errors import ExitCode, PgpartError, primary_message
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def fleet_status(statuses: Sequence[Status]) -> Status:
 # --- exceptions as codes ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Stop:
     """An expected failure: the line that says it, and the exit code."""
 

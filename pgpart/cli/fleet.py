@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from pgpart.cli.console import say
 from pgpart.cli.fleet_members import Member, Outcome, dsn_name, members, run
+from pgpart.core.record import record
 
 if TYPE_CHECKING:
     from pgpart.cli.requests import Where
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fleet:
     members: tuple[Member, ...]
     jobs: int

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Generic, TypeVar
 
 from pgpart.config import Settings
+from pgpart.core.record import record
 from pgpart.db.connect import scrub
 from pgpart.errors import ConfigError
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Member:
     name: str  # what reports show: [[database]] name, service name, or host/db
     settings: Settings  # dsn set to this member's DSN or "service=NAME"
@@ -37,7 +38,7 @@ class Member:
         return scrub(text, self.secret) if self.secret else text
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome(Generic[T]):
     member: Member
     value: T | None  # None when the member failed

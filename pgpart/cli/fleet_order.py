@@ -27,11 +27,12 @@ run. Dry runs are not ordered (nothing happens).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pgpart.core.plan import Action, CreatePartition, FinalizeDetach, Plan
+from pgpart.core.record import record
 from pgpart.core.request import Mode
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class Part(str, Enum):
     REST = "rest"  # all but CREATION: refreshes and retention
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Stage:
     roles: tuple[Role, ...]
     part: Part

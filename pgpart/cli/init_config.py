@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pgpart.core import handover
 from pgpart.core.planner import inferred_interval, table_zone
+from pgpart.core.record import record
 
 if TYPE_CHECKING:
     from pgpart.api import Gathered
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pgpart.core.snapshot import PartitionedTable
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Suggestion:
     """What init writes for one database, and what it cannot."""
 

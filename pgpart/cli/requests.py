@@ -7,11 +7,11 @@ overrides (pgpart.config.Overrides) are built from ``Where`` only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pgpart.cli.options import DEFAULT_JOBS
+from pgpart.core.record import record
 
 if TYPE_CHECKING:
     from pgpart.cli.output import Format
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pgpart.core.planner import Request
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Where:
     """The databases (--dsn, --service, --jobs) and the settings (--config,
     --lock-timeout) a command works with."""
@@ -55,7 +55,7 @@ class Where:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Display:
     """How the result is shown: --format, -q, -v, --wide."""
 
@@ -65,7 +65,7 @@ class Display:
     wide: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReadRequest:
     """check and stats. ``now`` (--now, else $PGPART_NOW) is parsed where the
     run starts, after the settings: a config error is said first."""
@@ -78,7 +78,7 @@ class ReadRequest:
     timeline: bool = False  # check --timeline
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InitRequest:
     where: Where
     tables: tuple[str, ...]
@@ -86,7 +86,7 @@ class InitRequest:
     quiet: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WriteRequest:
     """create, maintain and drop. ``change`` is what the planner is asked
     (its max_new_partitions comes from the settings when they are read);

@@ -9,16 +9,16 @@ ConfigError naming the file, the line and the key, as for the rest of the file.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 
 from pgpart.config.layer import Layer
 from pgpart.config.positions import dotted_key
 from pgpart.config.values import DEFAULTS_KEYS, BadValue, layer_of, show, type_name
 from pgpart.core.identifiers import parse_table_name
+from pgpart.core.record import record
 from pgpart.errors import ConfigError
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DatabaseBlock:
     name: str
     dsn: str | None

@@ -7,7 +7,6 @@ import difflib
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from pgpart.config.values import (
 )
 from pgpart.core.identifiers import parse_table_name
 from pgpart.core.policy import RetentionMode
+from pgpart.core.record import record
 from pgpart.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -131,13 +131,13 @@ def _check_values(place: Place, values: Mapping[str, Any], keys: Sequence[str]) 
         raise place.error(exc.key, str(exc)) from None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TableEntry:
     name: str  # as written
     layer: Layer
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileContent:
     defaults: Layer  # [defaults]: policy and settings keys
     tables: tuple[TableEntry, ...] = ()

@@ -11,7 +11,7 @@ TablePolicy's own (pgpart.core.policy): the last layer that sets a key wins.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from enum import Enum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from pgpart.core.durations import Duration
 from pgpart.core.encoding import KeyEncoding
 from pgpart.core.interval import Interval
 from pgpart.core.policy import RetentionMode, TablePolicy
+from pgpart.core.record import record
 from pgpart.core.relocation import Strategy
 
 
@@ -34,7 +35,7 @@ UNSET = Unset.UNSET
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layer:
     """What one source of configuration sets, key by key (each checked by
     pgpart.config.values); UNSET where it says nothing."""

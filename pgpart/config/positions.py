@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from pgpart.core.record import record
 from pgpart.errors import ConfigError
 
 # -- finding the line of a key -------------------------------------------------
@@ -84,7 +84,7 @@ class Locator:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Place:
     """One section of the file, to name it in messages."""
 

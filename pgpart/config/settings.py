@@ -5,15 +5,15 @@ and the command-line overrides that feed them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from pgpart.core.durations import Duration
 from pgpart.core.identifiers import parse_table_name
 from pgpart.core.policy import TablePolicy
+from pgpart.core.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settings:
     dsn: str | None  # None: libpq defaults (PGHOST, PGSERVICE, ...)
     config_path: Path | None  # the file actually read
@@ -65,7 +65,7 @@ class Settings:
         return bare if bare is not None else self.defaults
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Database:
     """One [[database]] block: where it is, and its settings, every layer merged."""
 
@@ -77,7 +77,7 @@ class Database:
     settings: Settings  # [defaults] < this block < [[table]] < environment < flags
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Overrides:
     """Values from command-line flags; None means the flag was not given."""
 

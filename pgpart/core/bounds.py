@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from uuid import UUID
 
 from pgpart.core.encoding import INT_BITS, KeyEncoding, Raw, decode, exact, infer, is_bare_uuid
 from pgpart.core.encoding import encode as _encode
+from pgpart.core.record import record
 
 
 class KeyKind(str, Enum):
@@ -129,7 +129,7 @@ _BY_ENCODING.update(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RangeBound:
     """A partition's bound: ``lower``/``upper`` None mean MINVALUE/MAXVALUE."""
 
@@ -150,7 +150,7 @@ class BoundError(ValueError):
     """A bound pgpart cannot interpret (a multi-column key, BC dates, ...)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyChoice:
     """An integer or uuid key as pgpart reads it: its kind (with the
     encoding, when known) and a note: why the encoding was inferred, or why

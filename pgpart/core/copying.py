@@ -5,11 +5,12 @@ sibling_drift, relocation_blocked)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from pgpart.core.marks import MARK_CONSTRAINT
 from pgpart.core.placement import cannot_create
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
+from pgpart.core.record import record
 from pgpart.core.relocation import DefaultFacts
 from pgpart.core.row_code import relocation_refusal
 from pgpart.core.sibling_findings import drift, template_issues
@@ -17,7 +18,7 @@ from pgpart.core.siblings import Relocation, SiblingTemplate, relocation_for
 from pgpart.core.snapshot import PartitionedTable, Snapshot
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Copying:
     """How new partitions of one table are made."""
 

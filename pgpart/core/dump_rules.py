@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from pgpart.core.identifiers import display_name
 from pgpart.core.marks import MARK_CONSTRAINT
+from pgpart.core.record import record
 from pgpart.core.sql_tokens import (
     Kind,
     Token,
@@ -45,7 +45,7 @@ from pgpart.core.sql_tokens import (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TocEntry:
     """One entry of a dump's table of contents, as pg_dump wrote it."""
 
@@ -90,7 +90,7 @@ _Form = Callable[[list[Token]], bool]
 Check = Callable[["_Judge", TocEntry, Statements, Statements], "str | None"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DumpVerdict:
     refused: tuple[str, ...]  # what the dump holds beyond the table, one phrase each
     restore: tuple[int, ...]  # the dump ids of the table and its own entries, in order

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from difflib import get_close_matches
 from fractions import Fraction
 from zoneinfo import ZoneInfo
+
+from pgpart.core.record import record
 
 __all__ = ["Duration"]
 
@@ -59,7 +60,7 @@ _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
 _WORD = re.compile(r"[a-zA-Z]+")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Duration:
     """A non-negative span of time, like a PostgreSQL interval without sign."""
 

@@ -25,11 +25,12 @@ leave no doubt, and says why; else it says what to configure.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from uuid import UUID
 from zoneinfo import ZoneInfo
+
+from pgpart.core.record import record
 
 __all__ = [
     "Inference",
@@ -187,7 +188,7 @@ _HOUR = timedelta(hours=1)
 _UTC_ZONE = ZoneInfo("UTC")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Inference:
     """What the bounds say about the encoding: one, with the reason; or
     None, with why not (then the user sets ``key_encoding``)."""

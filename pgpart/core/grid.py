@@ -28,12 +28,12 @@ any other interval boundaries counted from :func:`standard_origin`.
 from __future__ import annotations
 
 from calendar import monthrange
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pgpart.core.interval import MAX_NOMINAL, Interval, Unit
 from pgpart.core.localtime import check_kind, offset, resolve, wall_clock
+from pgpart.core.record import record
 
 __all__ = ["Grid", "boundary", "candidates", "index", "standard_origin", "step"]
 
@@ -42,7 +42,7 @@ __all__ = ["Grid", "boundary", "candidates", "index", "standard_origin", "step"]
 _JUMP = timedelta(hours=12)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Grid:
     """An interval, and the boundary its periods are counted from (None: the
     interval's standard grid)."""

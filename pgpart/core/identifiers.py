@@ -8,10 +8,11 @@ into a (schema, name) pair or a clear error, so a name can never be SQL.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from pgpart.core.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QualifiedName:
     schema: str | None
     name: str

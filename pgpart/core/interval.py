@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from typing import Any, ClassVar
+
+from pgpart.core.record import record
 
 __all__ = ["Interval", "Unit", "parse_interval"]
 
@@ -63,7 +64,7 @@ class _Named(type):
         return len(_NAMED)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Interval(metaclass=_Named):
     count: int
     unit: Unit

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from pgpart.core.bounds import BoundError, KeyKind, parse_timestamp
 from pgpart.core.identifiers import display_part
 from pgpart.core.marks import MARK_CONSTRAINT, Phase
+from pgpart.core.record import record
 from pgpart.core.snapshot import Leftover
 
 _ARCHIVE_BOUNDS = re.compile(r" for archive from (\S+) to (\S+), to be dropped\Z")
@@ -109,7 +109,7 @@ def mark_agrees(
     return added == (None, None) or added == (lower, upper)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Judged:
     leftover: Leftover
     go: bool  # dropped (or archived, then dropped) by this run

@@ -13,12 +13,12 @@ the holder. https://www.postgresql.org/docs/current/explicit-locking.html
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pgpart.core.record import record
 
 QUERY_CHARS = 60  # of the holder's query, as the DDL's lock messages show it
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LockHolder:
     """Who holds (or is queued for) ACCESS EXCLUSIVE on a relation."""
 
@@ -40,7 +40,7 @@ class LockHolder:
         return f"{state} by {who} ({self.mode})" + (f': "{text}"' if text else "")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Locked:
     """A sibling whose definition could not be read: another session holds it."""
 

@@ -21,10 +21,12 @@ parser reads only its own family.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 from typing import Any
+
+from pgpart.core.record import record
 
 MARK_CONSTRAINT = "pgpart_mark"
 _VERSION = 1
@@ -52,7 +54,7 @@ class Phase(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mark:
     kind: MarkKind
     parent_oid: int
@@ -133,7 +135,7 @@ def _int(value: object) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MarkedTable:
     """A table carrying a mark, as the catalog snapshot read it."""
 
@@ -150,7 +152,7 @@ class MarkedTable:
 # --- retention's marks ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RetentionMark:
     """Retention's mark on a partition it detaches (kind RETENTION or
     ARCHIVING). Put as DETACHING on the attached partition before a

@@ -23,10 +23,10 @@ check reports: pgpart.core.findings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pgpart.core.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OpaqueCurrent:
     """What the server said about now, for a key pgpart cannot read."""
 

@@ -7,7 +7,7 @@ exactly the statements the executor would send for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from pgpart.core.identifiers import display_name
 from pgpart.core.interval import Interval
 from pgpart.core.policy import Execution
 from pgpart.core.problem_code import ProblemCode as ProblemCode
+from pgpart.core.record import record
 from pgpart.core.relocation import DefaultFacts, Relocating
 from pgpart.core.siblings import ParentFacts, Relocation, SiblingTemplate
 
@@ -40,14 +41,14 @@ class Status(str, Enum):
 _RANK = {Status.OK: 0, Status.INFO: 0, Status.WARNING: 1, Status.CRITICAL: 2, Status.UNKNOWN: 3}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Problem:
     severity: Status  # INFO, WARNING, CRITICAL or UNKNOWN
     code: ProblemCode
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TableRef:
     """What DDL needs to know about the parent table."""
 
@@ -65,7 +66,7 @@ class TableRef:
         return display_name(self.schema, self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StorageTemplate:
     """What a new partition copies from the newest existing one, since
     PostgreSQL carries none of it over: a partitioned parent cannot even hold
@@ -76,7 +77,7 @@ class StorageTemplate:
     replica_identity: str = "d"  # pg_class.relreplident: d, n, f (i needs an index)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CreatePartition:
     table: TableRef
     partition: str  # bare name, created in ``schema``
@@ -108,7 +109,7 @@ class CreatePartition:
         return self.default_schema or self.table.schema, self.default_partition
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DropPartition:
     table: TableRef
     partition: str
@@ -123,7 +124,7 @@ class DropPartition:
     action = "drop"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DetachPartition:
     table: TableRef
     partition: str
@@ -135,7 +136,7 @@ class DetachPartition:
     action = "detach"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FinalizeDetach:
     table: TableRef
     partition: str
@@ -144,7 +145,7 @@ class FinalizeDetach:
     action = "finalize_detach"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DropLeftover:
     """Drop a table pgpart detached for retention and could not drop then,
     once verified (pgpart.core.leftovers); the step checks again that the
@@ -162,7 +163,7 @@ class DropLeftover:
     action = "drop_leftover"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnmarkPartition:
     """Remove a retention mark left on a partition that is still attached (a
     detach that did not happen): never a licence, and it would outlive a
@@ -180,7 +181,7 @@ class UnmarkPartition:
     action = "unmark"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArchivePartition:
     """Detach, pg_dump and verify, manifest, archive_command, then drop
     (retention_mode = "archive"; carried out by pgpart.db.archive)."""
@@ -203,7 +204,7 @@ class ArchivePartition:
     action = "archive"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AnalyzeTable:
     """ANALYZE the parent once its partitions changed: autovacuum analyzes
     partitions, never a partitioned parent, whose statistics (of the table as
@@ -217,7 +218,7 @@ class AnalyzeTable:
     action = "analyze"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RefreshSubscription:
     """ALTER SUBSCRIPTION ... REFRESH PUBLICATION on a subscriber, so that it
     applies the changes of partitions it did not know (pgpart.core.replication
@@ -250,7 +251,7 @@ Action = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DefaultPeriod:
     """Rows of the DEFAULT partition that fall in one period."""
 
@@ -258,7 +259,7 @@ class DefaultPeriod:
     rows: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DefaultRows:
     """What a probe of the DEFAULT partition found."""
 
@@ -274,7 +275,7 @@ class DefaultRows:
     sampled_pages: int = 0  # a sample: the pages its rows came from (the DEFAULT's density)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Span:
     """A stretch [lower, upper) of a table's key space, as aware moments;
     None: MINVALUE / MAXVALUE. ``rows``: DEFAULT rows of the stretch."""
@@ -284,7 +285,7 @@ class Span:
     rows: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CoverageMap:
     """What a picture of one table's coverage needs (``check --timeline``):
     the stretches its partitions cover and the periods whose rows sit in its DEFAULT,
@@ -300,7 +301,7 @@ class CoverageMap:
     horizon: datetime | None = None  # where coverage should reach (premake)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TablePlan:
     table: str  # display name, or the argument as given when unknown
     status: Status
@@ -319,7 +320,7 @@ class TablePlan:
     coverage: CoverageMap | None = None  # None: a table pgpart cannot work on
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Plan:
     now: datetime
     tables: tuple[TablePlan, ...]

@@ -13,7 +13,7 @@ actions (:mod:`create_actions`, :mod:`retention`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from pgpart.core import calendar as cal
@@ -62,6 +62,7 @@ from pgpart.core.plan import (
     TablePlan,
 )
 from pgpart.core.policy import RetentionMode, TablePolicy
+from pgpart.core.record import record
 from pgpart.core.relocation_plan import transits
 from pgpart.core.replication import creation_notes, table_problems, with_refreshes
 from pgpart.core.request import Mode, Request, Target
@@ -123,7 +124,7 @@ def with_default_rows(targets: Sequence[Target], rows: Mapping[int, DefaultRows]
 # --- one table -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Expiry:
     """What retention finds expired in one table, computed once."""
 

@@ -8,13 +8,13 @@ configuration."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from zoneinfo import ZoneInfo
 
 from pgpart.core.durations import Duration
 from pgpart.core.encoding import KeyEncoding
 from pgpart.core.interval import Interval
+from pgpart.core.record import record
 from pgpart.core.relocation import Strategy
 
 # How long archive_command may run: a hung upload must not hang cron forever.
@@ -32,7 +32,7 @@ class RetentionMode(str, Enum):
     ARCHIVE = "archive"  # pg_dump, verify, archive_command, then drop (pgpart.db.archive)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Execution:
     """How the executor runs one table's actions, in its units: the table's
     policy as the planner resolved it, carried in the table's plan."""
@@ -43,7 +43,7 @@ class Execution:
     move_batch_rows: int = 100_000  # rows per statement when moving rows out of DEFAULT
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TablePolicy:
     """The effective policy for one table, every layer of configuration merged."""
 

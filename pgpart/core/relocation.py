@@ -22,10 +22,10 @@ docs/relocation.md tells the whole story.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 
 from pgpart.core.marks import Mark
+from pgpart.core.record import record
 from pgpart.core.siblings import MoveWatcher
 
 # Cost constants, measured with tests/benchmarks/relocation.py on the
@@ -71,7 +71,7 @@ class Method(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Publications:
     """Publications of the database that matter to relocation."""
 
@@ -80,7 +80,7 @@ class Publications:
     schemas: tuple[tuple[str, str], ...] = ()  # (publication, schema) FOR TABLES IN SCHEMA
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DefaultFacts:
     """What relocating out of one table's DEFAULT depends on, beyond the
     parent's facts (read by pgpart.db.probe with the rows)."""
@@ -97,7 +97,7 @@ class DefaultFacts:
     publications: Publications = Publications()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Estimate:
     """How long a settle blocks the table's writers."""
 
@@ -112,7 +112,7 @@ class Estimate:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Relocating:
     """How one create moves rows out of the DEFAULT partition."""
 

@@ -17,6 +17,7 @@ from pgpart.core.marks import MarkedTable, MarkKind, Phase
 from pgpart.core.moments import describe_moment
 from pgpart.core.plan import DefaultRows, Problem, ProblemCode, Status
 from pgpart.core.policy import TablePolicy
+from pgpart.core.record import record
 from pgpart.core.relocation import (
     DefaultFacts,
     Estimate,
@@ -172,7 +173,7 @@ class Chooser:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Transit:
     """A relocation an earlier run left in progress, verified against the catalog."""
 

@@ -34,7 +34,7 @@ protects them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from pgpart.core.coverage import segment_at, segments
 from pgpart.core.framing import live_partitions
@@ -51,6 +51,7 @@ from pgpart.core.plan import (
     TablePlan,
     TableRef,
 )
+from pgpart.core.record import record
 from pgpart.core.replication_facts import Subscription
 from pgpart.core.snapshot import Partition, PartitionedTable, Snapshot
 from pgpart.core.table_frame import TableFrame
@@ -58,7 +59,7 @@ from pgpart.core.table_frame import TableFrame
 _SHOWN = 4  # partitions named in one message
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Coverage:
     """How one subscription covers one table."""
 

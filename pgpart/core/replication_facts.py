@@ -8,10 +8,10 @@ Records only, importing nothing else of pgpart: the snapshot holds them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pgpart.core.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subscription:
     """One subscription of this database (pg_subscription, pg_subscription_rel,
     pg_stat_subscription)."""
@@ -29,7 +29,7 @@ class Subscription:
     apply_errors: int | None = None  # pg_stat_subscription_stats (15+), since its reset
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LeafPublication:
     """A publication with publish_via_partition_root = false that publishes
     partitions of some partitioned tables: each partition goes out under its
@@ -39,7 +39,7 @@ class LeafPublication:
     roots: frozenset[int]  # the partitioned tables (top of the tree) whose partitions it publishes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DecodingSlot:
     """A logical replication slot of this database whose consumer is not a
     subscription's (its plugin is not pgoutput): a CDC pipeline."""
@@ -48,7 +48,7 @@ class DecodingSlot:
     plugin: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Replication:
     subscriptions: tuple[Subscription, ...] = ()
     publications: tuple[LeafPublication, ...] = ()

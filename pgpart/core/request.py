@@ -4,7 +4,6 @@ command's own choices beyond their policies (re-exported by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
@@ -12,6 +11,7 @@ from pgpart.core import calendar as cal
 from pgpart.core.durations import Duration
 from pgpart.core.plan import DefaultRows
 from pgpart.core.policy import TablePolicy
+from pgpart.core.record import record
 from pgpart.core.snapshot import PartitionedTable
 
 
@@ -22,7 +22,7 @@ class Mode(str, Enum):
     DROP = "drop"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Target:
     """One table to plan for: what the user named and what the catalog holds."""
 
@@ -35,7 +35,7 @@ class Target:
     discovered: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Request:
     """What the command asks for beyond the policies."""
 

@@ -8,7 +8,7 @@ pgpart.core.retention_rules'; what a leftover may be, pgpart.core.leftovers'."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from pgpart.core import calendar as cal
@@ -29,13 +29,14 @@ from pgpart.core.plan import (
     UnmarkPartition,
 )
 from pgpart.core.policy import RetentionMode, TablePolicy
+from pgpart.core.record import record
 from pgpart.core.request import Mode, Request
 from pgpart.core.retention_rules import Removal, blockers, is_foreign, removal_of
 from pgpart.core.snapshot import Leftover, Partition, PartitionedTable, Snapshot
 from pgpart.core.table_frame import TableFrame, to_key_space
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Expired:
     """The partitions lying wholly before a cutoff, judged by their real upper
     bound; the partition holding now and every later one never qualify.

@@ -21,8 +21,9 @@ catalog snapshot (pgpart.db.retention_read) and judged by the planner
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+
+from pgpart.core.record import record
 
 
 class BlockerKind(str, Enum):
@@ -36,7 +37,7 @@ class BlockerKind(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Blocker:
     partition_oid: int
     kind: BlockerKind
@@ -44,7 +45,7 @@ class Blocker:
     fix: str  # the statement (or the choice) that removes the obstacle
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ForeignKeyLink:
     """A foreign key of another partitioned table referencing this one."""
 
@@ -53,7 +54,7 @@ class ForeignKeyLink:
     referencing: str  # its display name
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StaleMark:
     """A retention mark on a partition that is still attached: the detach it
     announced did not happen (or the table was attached again). ``legacy``:
@@ -67,7 +68,7 @@ class StaleMark:
     legacy: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RetentionFacts:
     foreign: frozenset[int] = frozenset()  # oids of partitions that are foreign tables
     blockers: tuple[Blocker, ...] = ()

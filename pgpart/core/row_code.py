@@ -25,8 +25,9 @@ https://www.postgresql.org/docs/current/ddl-constraints.html#DDL-CONSTRAINTS-CHE
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
+
+from pgpart.core.record import record
 
 
 class RowCodeKind(str, Enum):
@@ -35,7 +36,7 @@ class RowCodeKind(str, Enum):
     INDEX = "index"  # an index expression or predicate (evaluated on insert once built)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RowCode:
     """A function owned by a role that is not a superuser, reached from what
     PostgreSQL evaluates for each row inserted into a new partition of the

@@ -5,13 +5,13 @@ the partitions before it (``sibling_drift``). Pure."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pgpart.core.range_checks import without_range_checks
+from pgpart.core.record import record
 from pgpart.core.siblings import SiblingTemplate
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TemplateIssue:
     message: str
     blocks: bool  # creation is refused (else a warning and the partition is made)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 
 from pgpart.core.identifiers import MAX_NAME_BYTES, cut_to_bytes, utf8_len
 from pgpart.core.locked import Locked
+from pgpart.core.record import record
 
 # How the comment pgpart puts on a partition it is about to detach and drop
 # begins: a table so marked that is no partition is a detached_leftover.
@@ -31,7 +32,7 @@ def is_pgpart_mark(comment: str) -> bool:
     return comment.startswith(LEFTOVER_MARK)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IndexCopy:
     """An index of the sibling that ATTACH would not give the new partition."""
 
@@ -46,7 +47,7 @@ class IndexCopy:
     constraint: bool  # made by a constraint of the same name (PRIMARY KEY, UNIQUE, EXCLUDE)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ConstraintCopy:
     name: str
     kind: str  # pg_constraint.contype: c, x, u, p, f
@@ -57,7 +58,7 @@ class ConstraintCopy:
     inherited: bool  # the sibling's copy of a parent constraint
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TriggerCopy:
     name: str
     head: str  # pg_get_triggerdef() up to " ON <table> "
@@ -65,7 +66,7 @@ class TriggerCopy:
     enabled: str  # pg_trigger.tgenabled: O, D, R, A
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CloneState:
     """The sibling's copy of a parent row trigger, in a state other than the
     one ATTACH gives the new partition's copy (e.g. disabled on the partitions
@@ -75,7 +76,7 @@ class CloneState:
     enabled: str  # pg_trigger.tgenabled: O, D, R, A
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PolicyCopy:
     name: str
     permissive: bool
@@ -85,7 +86,7 @@ class PolicyCopy:
     with_check: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ColumnSetting:
     """What the sibling sets on one column that LIKE the parent does not give."""
 
@@ -101,14 +102,14 @@ class ColumnSetting:
     comment: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SubPartition:
     name: str
     bound: str  # pg_get_expr(relpartbound): FOR VALUES ... or DEFAULT
     unlogged: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SubPartitioning:
     key: str  # pg_get_partkeydef(): "HASH (id)", "LIST (region)", "RANGE (x)"
     key_columns: tuple[str, ...]  # columns of the key (empty for an expression)
@@ -116,7 +117,7 @@ class SubPartitioning:
     nested: bool  # a child is itself partitioned
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PublicationCopy:
     name: str
     act_as: str | None  # role to become for ALTER PUBLICATION; None: the login role
@@ -125,7 +126,7 @@ class PublicationCopy:
     row_filter: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SiblingTemplate:
     """Everything a new partition copies from one existing partition."""
 
@@ -183,7 +184,7 @@ class Relocation(str, Enum):
     REPLICA_ROLE = "replica_role"  # SET LOCAL session_replication_role = replica
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MoveWatcher:
     """Something that would notice moved rows as deleted or inserted."""
 
@@ -191,7 +192,7 @@ class MoveWatcher:
     enabled: str  # when it fires, as pg_trigger.tgenabled: O (a foreign key too), A, R
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DefaultRowSecurity:
     """Row security on the DEFAULT partition, and who it applies to: the
     parent's owner (as which pgpart moves rows out) and the login role (as
@@ -207,7 +208,7 @@ class DefaultRowSecurity:
     login_owns: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ParentFacts:
     """Facts about the parent read once per run, for DDL and findings."""
 
@@ -241,7 +242,7 @@ def copied_name(old: str, sibling: str, new: str, taken: Collection[str]) -> str
     raise ValueError(f"no free name for the copy of {old}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Templates:
     """The newest sibling of a table and the ones just before it (newest first)."""
 

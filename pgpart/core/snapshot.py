@@ -7,20 +7,21 @@ labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 
 from pgpart.core.bounds import KeyKind, RangeBound
 from pgpart.core.identifiers import display_name
 from pgpart.core.marks import MarkedTable, RetentionMark
 from pgpart.core.opaque_current import OpaqueCurrent
+from pgpart.core.record import record
 from pgpart.core.replication_facts import Replication
 from pgpart.core.retention_facts import RetentionFacts
 from pgpart.core.row_code import RowCode
 from pgpart.core.siblings import ParentFacts, Templates
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Partition:
     schema: str
     name: str
@@ -56,7 +57,7 @@ class Partition:
         return display_name(self.schema, self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Leftover:
     """A standalone table carrying a retention mark: detached by pgpart's
     retention (or meant to be) and not dropped. A claim the planner verifies
@@ -81,7 +82,7 @@ class Leftover:
         return self.mark is None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Login:
     """The role pgpart connected as, and what it may do."""
 
@@ -91,7 +92,7 @@ class Login:
     acts_as: frozenset[str] = frozenset()  # owners (of parents, partitions) it can act as
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PartitionedTable:
     oid: int
     schema: str
@@ -138,7 +139,7 @@ class PartitionedTable:
         return tuple(p for p in self.partitions if p.bound is not None)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PartmanSettings:
     """One row of pg_partman's part_config, as text (what `init` carries over)."""
 
@@ -153,7 +154,7 @@ class PartmanSettings:
     time_encoder: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Snapshot:
     server_version: int
     in_recovery: bool

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
+
+from pgpart.core.record import record
 
 
 class Kind(Enum):
@@ -27,7 +28,7 @@ class Kind(Enum):
     SYMBOL = "symbol"  # ( ) , ; . [ ] or an operator
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Token:
     kind: Kind
     value: str

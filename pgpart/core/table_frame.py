@@ -4,7 +4,6 @@ conversions between the table's key space and what users give and read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -12,10 +11,11 @@ from pgpart.core import calendar as cal
 from pgpart.core.bounds import KeyKind
 from pgpart.core.localtime import to_instant
 from pgpart.core.plan import TableRef
+from pgpart.core.record import record
 from pgpart.core.snapshot import PartitionedTable
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TableFrame:
     """A table seen in its own time: key kind, zone, interval, now."""
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_boun
 from pgpart.core.encoding import KeyEncoding
 from pgpart.core.identifiers import QualifiedName, display_name
 from pgpart.core.locked import Locked
+from pgpart.core.record import record
 from pgpart.core.restore_mark import CONSTRAINT as RESTORED_CONSTRAINT
 from pgpart.core.restore_mark import kept_until
 from pgpart.core.retention_facts import RetentionFacts
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from pgpart.db.search_path import SearchPath
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Resolved:
     """A TABLE argument and what it names: an oid, or None when unknown."""
 

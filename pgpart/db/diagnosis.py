@@ -9,11 +9,11 @@ message does without it when it fails), and none reads the server's words.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.identifiers import display_name, display_part, parse_qualified_name
 from pgpart.core.plan import Action, CreatePartition
+from pgpart.core.record import record
 from pgpart.db.ddl.create import overlap_query
 from pgpart.db.ddl.step import LockTarget, Step
 from pgpart.db.results import Failure, FailureKind
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 QUERY_CHARS = 60
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Blocker:
     target: LockTarget
     text: str  # e.g. 'held by pid 4242 (AccessShareLock): "SELECT ..."'
@@ -204,7 +204,7 @@ SELECT n.nspname::text, c.relname::text, l.pid, l.mode, l.granted, a.query,
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PendingDetach:
     """Another partition of the table, pending a concurrent detach."""
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from pgpart.core.record import record
 from pgpart.db.pg_config import pg_config
 from pgpart.errors import ConfigError
 
@@ -26,7 +26,7 @@ SYSTEM_FILE = "pg_service.conf"
 USER_FILE = ".pg_service.conf"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Service:
     name: str
     path: Path  # the file it was found in

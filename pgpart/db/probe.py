@@ -18,12 +18,13 @@ maintenance DDL holding a DEFAULT partition; ACCESS SHARE is all it takes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.bounds import KeyKind, parse_timestamp
 from pgpart.core.encoding import KeyEncoding
 from pgpart.core.plan import DefaultPeriod, DefaultRows
+from pgpart.core.record import record
 from pgpart.core.relocation import DefaultFacts
 from pgpart.core.snapshot import PartitionedTable
 from pgpart.db.catalog import session_settings
@@ -39,7 +40,7 @@ SAMPLE_PERIODS = 1_000
 PROBE_LOCK_TIMEOUT = "1s"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProbeTarget:
     table: PartitionedTable
     unit: str  # date_trunc field: minute, hour, day, week, month, quarter, year

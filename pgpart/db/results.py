@@ -5,9 +5,10 @@ only, no I/O."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
+
+from pgpart.core.record import record
 
 if TYPE_CHECKING:
     from pgpart.core.plan import Action
@@ -35,7 +36,7 @@ class FailureKind(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Failure:
     """Why an action failed: classified from the SQLSTATE and the catalog."""
 
@@ -70,7 +71,7 @@ class Outcome(str, Enum):
 _FAILURES = (Outcome.FAILED, Outcome.NOT_ATTEMPTED)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ActionResult:
     """What applying one action came to. ``outcome`` says it; a failed (or
     not attempted) action has its ``failure``, and only such an action has one."""
@@ -143,7 +144,7 @@ class ProgressKind(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Progress:
     """What a long action is doing, for a progress display (``ExecOptions.progress``)."""
 
@@ -159,7 +160,7 @@ class Progress:
     seconds_left: float | None = None  # RELOCATING: expected time to the end
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExecOptions:
     """How pgpart.db.executor runs a plan: what the whole run shares. How
     each table's actions run (lock_timeout, retry_for, ...) is in its
@@ -182,7 +183,7 @@ class ExecOptions:
         return ActionOptions(ddl, execution.retry_for_s, self.dry_run, self.log, self.progress)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ActionOptions:
     """How one action runs: its table's execution and the run's options."""
 

@@ -22,10 +22,10 @@ https://www.postgresql.org/docs/current/config-setting.html
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.identifiers import split_identifier_list
+from pgpart.core.record import record
 from pgpart.db.startup import user_settings
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ SELECT coalesce(pg_catalog.array_agg(n.nspname::text ORDER BY p.i), '{}')
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SearchPath:
     """The schemas a bare name is looked for in, in order."""
 

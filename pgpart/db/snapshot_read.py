@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.locked import Locked
 from pgpart.core.plan import Plan, ProblemCode
+from pgpart.core.record import record
 from pgpart.db.ddl.step import LockTarget
 from pgpart.db.diagnosis import find_holder
 from pgpart.db.retry import RetryBudget, backoff_delay
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from pgpart.core.snapshot import PartitionedTable
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReadWait:
     """One lock wait while reading what new partitions copy (for a progress line)."""
 
@@ -49,7 +50,7 @@ class ReadWait:
 OnWait = Callable[[ReadWait], None]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Waited:
     """A table's waits that outlasted its budget."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pgpart.core.bounds import KeyKind, raw_json
 from pgpart.core.identifiers import display_part
+from pgpart.core.record import record
 from pgpart.core.snapshot import PartitionedTable
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pgpart.db.archive.summary import ArchiveSummary  # read only for an archive_dir
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PartitionStats:
     name: str  # schema-qualified display name
     lower: datetime | None  # aware; None = MINVALUE (or the default partition)
@@ -35,7 +35,7 @@ class PartitionStats:
     encoded: bool = False  # the key encodes time (epoch, UUIDv7): JSON shows the raw bounds
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TableStats:
     table: str
     partitions: tuple[PartitionStats, ...]

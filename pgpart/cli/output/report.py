@@ -9,15 +9,15 @@ with a first ``database`` column (a ``database`` label in Prometheus, a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pgpart.core.plan import Plan, Status, TablePlan
+from pgpart.core.record import record
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Report(Generic[T]):
     """One database's part of the output: what it gathered, or why nothing."""
 

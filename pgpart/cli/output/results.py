@@ -4,7 +4,7 @@ what was not changed, the summary and the state the run left (or JSON)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pgpart.cli.output.actions import bounds, dt, outcome, partition_shown, raw_bounds, runs
@@ -22,6 +22,7 @@ from pgpart.cli.output.report import (
 )
 from pgpart.cli.output.tally import Tally, tally_json
 from pgpart.core.plan import CreatePartition, Plan, TablePlan
+from pgpart.core.record import record
 from pgpart.core.wording import counted
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def any_blocked(plan: Plan) -> bool:
     return any(t.blocked for t in plan.tables)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Run:
     """One database's writing run, as the output shows it."""
 

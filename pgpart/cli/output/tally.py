@@ -7,16 +7,16 @@ as archived, not as dropped: the rows are in archive_dir."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgpart.core.plan import AnalyzeTable, CreatePartition
+from pgpart.core.record import record
 
 if TYPE_CHECKING:
     from pgpart.db.results import ActionResult
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tally:
     """What a writing run did (or, dry, would do): the closing summary."""
 

@@ -11,7 +11,7 @@ block per database. The status words are check's verdict, unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple
 from datetime import datetime
 
 from pgpart.cli.output.common import wrap_line
@@ -26,9 +26,10 @@ from pgpart.cli.output.timeline_scale import (
 )
 from pgpart.core.interval import Unit
 from pgpart.core.plan import Plan, Status, TablePlan
+from pgpart.core.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Glyphs:
     """What each state and mark looks like."""
 
@@ -72,7 +73,7 @@ def glyphs_for(encoding: str | None, environ: Mapping[str, str], utf8_mode: bool
     return ASCII
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Block:
     """One database's check: its plan, or why there is none."""
 
@@ -87,7 +88,7 @@ _HIDDEN_SCHEMA = "public."  # the first thing a short name gives up
 _NOW_FORMATS = ("now %Y-%m-%d %H:%M", "now %m-%d %H:%M")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Layout:
     """Columns of a line: name, status, then the bar between two margins
     (MINVALUE/MAXVALUE, or DEFAULT rows beyond the bar), then the note."""
@@ -102,7 +103,7 @@ class _Layout:
         return self.name + 2 + (4 if self.short else 8) + 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Drawing:
     layout: _Layout
     glyphs: Glyphs

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pgpart.core import calendar as cal
 from pgpart.core.coverage import Segment, covered
 from pgpart.core.plan import CoverageMap, Span
+from pgpart.core.record import record
 
 # Without a width (--wide), one column per period, up to this many columns.
 MAX_WIDE_COLUMNS = 1000
@@ -41,7 +41,7 @@ class State(IntEnum):
 Column = tuple[datetime, datetime]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Scale:
     """The columns of one group of bars, and the labelled ticks above them."""
 

@@ -20,10 +20,10 @@ import codecs
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from pgpart.core.dump_rules import TocEntry, judge
+from pgpart.core.record import record
 from pgpart.errors import ArchiveError
 
 MAGIC = b"PGDMP"
@@ -45,7 +45,7 @@ class DumpFormatError(ValueError):
     """The bytes are not a custom-format dump pgpart can read."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DumpToc:
     version: tuple[int, int, int]
     dbname: str  # the database pg_dump connected to
@@ -116,7 +116,7 @@ def read_toc(f: Readable) -> DumpToc:
     return DumpToc(version, text[0], text[1], text[2], entries, r.pos)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Raw:
     dump_id: int
     had_dumper: bool

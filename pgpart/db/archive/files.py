@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
+
+from pgpart.core.record import record
 
 # File names stay well under the 255 bytes most file systems allow, leaving
 # room for the temporary-name decorations and the "~N" of a second archive.
@@ -48,7 +49,7 @@ def base_name(
     return f"{full[: MAX_BASE - 17]}~{digest}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArchiveNames:
     """The names of one archive's files in archive_dir."""
 

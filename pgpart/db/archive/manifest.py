@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pgpart.core.record import record
 from pgpart.errors import ArchiveError
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ _DUMP_NAME = re.compile(r"\A[A-Za-z0-9_%~-][A-Za-z0-9_%~.-]{0,250}\.dump\Z")
 _SHA256 = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Origin:
     """Which database of which cluster an archive came from."""
 
@@ -70,7 +70,7 @@ def origin_of(conn: psycopg.Connection[Any]) -> Origin:
     return Origin(system_identifier, str(row[0]), int(row[1]))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Manifest:
     file: str  # the dump's name, in the manifest's directory
     database: str

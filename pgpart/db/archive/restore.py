@@ -23,7 +23,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from pgpart.core.identifiers import display_name
+from pgpart.core.record import record
 from pgpart.core.siblings import LEFTOVER_MARK
 from pgpart.core.wording import counted
 from pgpart.db.archive.manifest import Origin, origin_of
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from pgpart.core.policy import TablePolicy
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RestoreRequest:
     path: Path
     keep_until: datetime  # aware: retention leaves the partition alone until then
@@ -55,7 +56,7 @@ class RestoreRequest:
     from_other_database: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Restored:
     table: str  # display name
     dump: str

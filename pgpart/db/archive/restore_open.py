@@ -27,12 +27,12 @@ import errno
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from pgpart.core.dump_rules import DumpVerdict, judge
 from pgpart.core.identifiers import display_name
+from pgpart.core.record import record
 from pgpart.db.archive.dump_toc import DumpFormatError, DumpToc, held, read_toc
 from pgpart.db.archive.manifest import Manifest, parse_manifest
 from pgpart.db.archive.safety import SMALL_FILE
@@ -41,7 +41,7 @@ from pgpart.errors import ArchiveError
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Archive:
     """A checked archive; its dump stays open at ``fd`` until close()."""
 

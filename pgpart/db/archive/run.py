@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +43,7 @@ from psycopg import sql
 
 from pgpart.core.identifiers import display_name
 from pgpart.core.plan import ArchivePartition
+from pgpart.core.record import record
 from pgpart.core.retention_rules import Removal, applies
 from pgpart.core.wording import counted
 from pgpart.db.archive import command as archive_command
@@ -77,7 +77,7 @@ class QueryFailed(Exception):
         self.cause = cause
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     skipped: bool  # nothing to do any more (the table is gone)
     script: tuple[str, ...] | None = None  # the dry run's account

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from pgpart import __version__
 from pgpart.core.bounds import format_bound
 from pgpart.core.plan import ArchivePartition
+from pgpart.core.record import record
 from pgpart.db.archive import command as archive_command
 from pgpart.db.archive.dump_toc import check_dump
 from pgpart.db.archive.files import ArchiveNames, candidates
@@ -37,7 +37,7 @@ from pgpart.errors import ArchiveError
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DumpFacts:
     """What the new dump is: for its manifest."""
 

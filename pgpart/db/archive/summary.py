@@ -4,17 +4,17 @@ are not pgpart's, or not readable, are passed over)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pgpart.core.record import record
 from pgpart.core.wording import counted
 from pgpart.db.archive.manifest import parse_manifest
 from pgpart.db.archive.safety import ArchiveDir
 from pgpart.errors import ArchiveError
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArchiveSummary:
     """What archive_dir holds for one table (``stats`` shows it)."""
 

@@ -22,10 +22,10 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from pgpart.core.record import record
 from pgpart.db.pg_config import pg_config
 from pgpart.errors import ArchiveError
 
@@ -56,7 +56,7 @@ _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 _cache: dict[tuple[str | None, int], Tools] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Tools:
     pg_dump: Path
     pg_restore: Path
@@ -118,7 +118,7 @@ def _version(exe: Path) -> tuple[int, str]:
 # --- running them -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Client:
     """How a client program reaches the server pgpart is connected to."""
 
@@ -199,7 +199,7 @@ def dump_command(
     ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dumped:
     rows: int  # in the dump's data section, as pg_restore reads it back
     sha256: str

@@ -3,10 +3,10 @@ into records, for the grants a new partition copies."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pgpart.core.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AclItem:
     grantee: str | None  # None: PUBLIC
     privileges: str  # letters as in aclitem, e.g. "arwd"

@@ -20,18 +20,18 @@ https://www.postgresql.org/docs/current/sql-altertable.html#SQL-ALTERTABLE-ATTAC
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
 
 from pgpart.core.identifiers import display_name
+from pgpart.core.record import record
 from pgpart.core.restore_mark import CONSTRAINT, note
 from pgpart.db.ddl.locking import ADVISORY_CLASS
 from pgpart.db.ddl.step import DdlOptions, LockTarget, Step
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Parent:
     """The partitioned table an archive was detached from, as it is now."""
 
@@ -47,7 +47,7 @@ class Parent:
         return display_name(self.schema, self.name)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mark:
     source: str  # the manifest's file name
     restored_at: datetime

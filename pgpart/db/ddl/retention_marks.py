@@ -22,7 +22,7 @@ mark's text) in a guard and changes nothing when it finds otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from psycopg import sql
@@ -36,12 +36,13 @@ from pgpart.core.marks import (
     retention_mark_text,
 )
 from pgpart.core.plan import TableRef
+from pgpart.core.record import record
 from pgpart.db.ddl.literals import bound, ident
 from pgpart.db.ddl.locking import advisory_target, as_owner, as_role, prologue
 from pgpart.db.ddl.step import DdlOptions, Guard, LockTarget, Outcome, Step, Verdict
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Marking:
     """One partition's retention mark, composed once per action: the intent,
     the claim, and the range its constraint checks."""

@@ -7,10 +7,11 @@ prints. Pure: no I/O."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
 
 from psycopg import sql
+
+from pgpart.core.record import record
 
 # What an unknown server version is assumed to be (the dry run without a server).
 ASSUMED_VERSION = 170000
@@ -23,14 +24,14 @@ class Verdict(str, Enum):
     PENDING = "pending"  # a concurrent detach is half done: run Step.on_pending instead
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     state: str
     verdict: Verdict
     message: str  # may hold "{detail}", filled from the guard's second column
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Guard:
     """A query among a step's statements that decides whether the step goes on.
 
@@ -46,7 +47,7 @@ class Guard:
         return Verdict.FAIL, f"unexpected state {state!r} ({detail})"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LockTarget:
     """A lock a step may wait for: named in lock-timeout messages."""
 
@@ -56,7 +57,7 @@ class LockTarget:
     partitions: bool = False  # the lock is on each partition of ``relation`` (ANALYZE's sample)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Step:
     statements: tuple[sql.Composable, ...]
     in_transaction: bool  # False only for DETACH ... CONCURRENTLY
@@ -76,7 +77,7 @@ class Step:
     detach_parent_oid: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DdlOptions:
     lock_timeout_ms: int = 500
     statement_timeout_ms: int = 300_000
