@@ -86,6 +86,9 @@ class DefaultFacts:
     parent's facts (read by pgpart.db.probe with the rows)."""
 
     bytes: int = 0  # the DEFAULT's heap, all its partitions when it is partitioned
+    # Every leaf a permanent heap without a single page: no row to look for
+    # (a foreign or unlogged leaf's size says nothing of its rows).
+    no_pages: bool = False
     rows_estimate: int = 0  # pg_class.reltuples of the DEFAULT (0: never analyzed)
     key_indexed: bool = False  # an index of the DEFAULT leads with the key column
     partitioned: bool = False  # the DEFAULT is itself partitioned

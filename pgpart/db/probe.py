@@ -60,13 +60,23 @@ def probe_defaults(
     if failed is not None:
         # Without its size and what watches it, no move can be planned safely.
         return {t.table.oid: DefaultRows(0, False, (), error=failed) for t in targets}
-    queries = [(t, _query(t, exact, facts.get(t.table.oid, DefaultFacts()))) for t in targets]
+    # A DEFAULT without a page holds no row: nothing to read (the usual case).
+    out: dict[int, DefaultRows] = {
+        t.table.oid: DefaultRows(0, True, ())
+        for t in targets
+        if facts.get(t.table.oid, DefaultFacts()).no_pages
+    }
+    queries = [
+        (t, _query(t, exact, facts.get(t.table.oid, DefaultFacts())))
+        for t in targets
+        if t.table.oid not in out
+    ]
     from psycopg import sql
 
     union = sql.SQL(" UNION ALL ").join(q for _, q in queries)
-    out: dict[int, DefaultRows] = {}
     try:
-        out = _run(conn, union, [t for t, _ in queries], exact)
+        if queries:
+            out |= _run(conn, union, [t for t, _ in queries], exact)
     except psycopg.Error:
         # Isolate whichever default could not be read (lock timeout, privilege).
         for target, query in queries:

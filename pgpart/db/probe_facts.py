@@ -1,6 +1,7 @@
 """What relocating rows out of each DEFAULT partition depends on, in one
 query for every table (pgpart.core.relocation.DefaultFacts): its size, an
-index leading with the key, whether it is itself partitioned, what would
+index leading with the key, whether it is itself partitioned, whether it
+holds no page at all (every leaf a permanent heap of size 0), what would
 see the move (the parent's INSERT triggers and rules, the DEFAULT's DELETE
 rules), FORCE ROW LEVEL SECURITY, the owner's right to a temporary table,
 and the database's publications and logical slots.
@@ -57,7 +58,10 @@ SELECT p.oid, d.relkind = 'p',
                FROM pg_catalog.pg_class x
               WHERE x.oid IN (p.oid, d.oid) AND x.relrowsecurity AND x.relforcerowsecurity
               ORDER BY x.oid = d.oid DESC),
-       NOT pg_catalog.has_database_privilege(p.relowner, pg_catalog.current_database(), 'TEMP')
+       NOT pg_catalog.has_database_privilege(p.relowner, pg_catalog.current_database(), 'TEMP'),
+       NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree(d.oid) x
+                     JOIN pg_catalog.pg_class l ON l.oid = x.relid
+                    WHERE x.isleaf AND (l.relkind <> 'r' OR l.relpersistence <> 'p'))
   FROM ROWS FROM (pg_catalog.unnest(%(parents)s::oid[]), pg_catalog.unnest(%(defaults)s::oid[]),
                  pg_catalog.unnest(%(keys)s::text[]), pg_catalog.unnest(%(shown)s::text[]),
                  pg_catalog.unnest(%(shown_defaults)s::text[]))
@@ -110,10 +114,13 @@ def read_facts(
         },
     ).fetchall()
     out: dict[int, DefaultFacts] = {}
-    for oid, partitioned, size, tuples, indexed, triggers, rules, forced, temp_denied in rows:
+    for (
+        oid, partitioned, size, tuples, indexed, triggers, rules, forced, temp_denied, heap_only,
+    ) in rows:  # fmt: skip
         watchers = tuple(MoveWatcher(what, enabled) for what, enabled in [*triggers, *rules])
         out[oid] = DefaultFacts(
             bytes=int(size),
+            no_pages=bool(heap_only) and int(size) == 0,
             rows_estimate=int(tuples),
             key_indexed=bool(indexed) and not partitioned,
             partitioned=bool(partitioned),
