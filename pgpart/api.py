@@ -62,6 +62,7 @@ def gather(
     templates: bool = True,
     now: datetime | None = None,
     any_removal: bool = True,
+    sizes_from: Callable[[], psycopg.Connection[Any]] | None = None,
 ) -> Gathered:
     """Read the catalog once and pair each table with its policy.
 
@@ -70,7 +71,9 @@ def gather(
     also ask the server whether now has a partition in tables whose key
     pgpart cannot read as time. ``any_removal`` False (every mode but drop):
     retention removes partitions of the tables with a configured retention
-    only, and what blocks a removal is read for those alone.
+    only, and what blocks a removal is read for those alone. ``sizes_from``
+    (with ``with_sizes``): how to open the connections the sizes are read on
+    beside ``conn`` (pgpart.db.sizes).
 
     Tables named on the command line win; else the config's tables; else
     every range-partitioned table with a date/time key (discovery).
@@ -98,6 +101,7 @@ def gather(
             key_encodings=key_encoding,
             now=now,
             removable=limit,
+            sizes_from=sizes_from,
         )
         found = {t.oid: t for t in snapshot.tables}
         targets = []
@@ -122,6 +126,7 @@ def gather(
             key_encodings=key_encoding,
             now=now,
             removable=limit,
+            sizes_from=sizes_from,
         )
         # With list_unsupported (check, maintain, create, drop) every
         # partitioned table is listed, those pgpart cannot handle with the
@@ -175,11 +180,27 @@ def check(
 
 
 def stats(
-    conn: psycopg.Connection[Any], settings: Settings, tables: Sequence[str], *, exact: bool = False
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    tables: Sequence[str],
+    *,
+    exact: bool = False,
+    sizes_beside: bool = True,
 ) -> tuple[list[TableStats], Plan]:
+    """Sizes and row counts per partition. ``sizes_beside``: read the sizes
+    on short-lived connections of their own (made from ``settings``), in
+    parallel with the rest (pgpart.db.sizes); else on ``conn`` alone."""
     from pgpart.db.stats import exact_counts, table_stats
 
-    gathered = gather(conn, settings, tables, with_sizes=True, probe=False, templates=False)
+    gathered = gather(
+        conn,
+        settings,
+        tables,
+        with_sizes=True,
+        probe=False,
+        templates=False,
+        sizes_from=(lambda: open_connection(settings)) if sizes_beside else None,
+    )
     usable = [t.table for t in gathered.targets if t.table is not None and _stats_usable(t.table)]
     counts = exact_counts(conn, usable) if exact else None
     out = [

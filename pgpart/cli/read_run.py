@@ -94,7 +94,10 @@ def run_stats(request: ReadRequest, fleet: Fleet) -> NoReturn:
         with api.open_connection(m.settings) as conn:
             log_queries(conn, display.verbose, fleet.tag(m))
             tables = request.tables or m.tables
-            result, findings = api.stats(conn, m.settings, tables, exact=request.exact)
+            # Over many databases, --jobs is the parallelism: one connection each.
+            result, findings = api.stats(
+                conn, m.settings, tables, exact=request.exact, sizes_beside=not fleet.labelled
+            )
             return result, with_suggestions(conn, findings).tables
 
     outcomes = fleet.run_members(work, quiet=display.quiet)

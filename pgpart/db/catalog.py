@@ -41,6 +41,7 @@ from pgpart.core.snapshot import (
 )
 from pgpart.db.ddl.marks import read_marks
 from pgpart.db.encoded_keys import EncodingLookup, configured_encoding, encoded_keys
+from pgpart.db.sizes import IDENTITY_SQL, Connector, SizeRead
 
 if TYPE_CHECKING:
     import psycopg
@@ -211,6 +212,7 @@ def read_snapshot(
     key_encodings: EncodingLookup | None = None,
     now: datetime | None = None,
     removable: Callable[[str, str, Sequence[str]], bool] | None = None,
+    sizes_from: Connector | None = None,
 ) -> Snapshot:
     """Read partitioned tables (all of them when ``discover``) plus ``oids``;
     ``with_templates``: also what new partitions copy (pgpart.db.templates);
@@ -221,7 +223,8 @@ def read_snapshot(
     the rows of that moment (pgpart.db.opaque_keys); ``removable`` (schema,
     table, search path): whether this run's retention may remove partitions
     of that table, the only ones whose removal blockers are read (else every
-    table's)."""
+    table's); ``sizes_from``: connections to read the sizes on, beside this
+    one (pgpart.db.sizes; else they are read in the partitions query)."""
     from pgpart.db.search_path import search_path
 
     with _no_gc_passes(), conn.transaction():
@@ -236,19 +239,25 @@ def read_snapshot(
             " (SELECT extnamespace::regnamespace::text FROM pg_catalog.pg_extension"
             "   WHERE extname = 'pg_partman'),"
             " (SELECT reset_val FROM pg_catalog.pg_settings WHERE name = 'TimeZone'),"
-            " pg_catalog.now()"
+            f" pg_catalog.now(), {IDENTITY_SQL}"
         ).fetchone()
         assert row is not None
-        version, in_recovery, partman_schema, session_zone, server_now = row
+        version, in_recovery, partman_schema, session_zone, server_now, *identity = row
         listed = (path or search_path(conn)).listed
         oid_list = sorted(set(oids))
         table_rows = conn.execute(_TABLES_SQL, {"discover": discover, "oids": oid_list}).fetchall()
         parents = [r[0] for r in table_rows if r[4] == "p"]
         kinds = {r[0]: KeyKind.from_regtype(r[8]) if r[8] else None for r in table_rows}
+        beside = (
+            SizeRead(sizes_from, parents, (str(identity[0]), str(identity[1])))
+            if with_sizes and sizes_from is not None and parents
+            else None
+        )
+        in_query = with_sizes and beside is None
         query = _PARTITIONS_SQL.format(
             pending=sql.SQL("i.inhdetachpending" if version >= 140000 else "false"),
             size=sql.SQL(
-                "pg_catalog.pg_total_relation_size(c.oid)" if with_sizes else "NULL::bigint"
+                "pg_catalog.pg_total_relation_size(c.oid)" if in_query else "NULL::bigint"
             ),
         )
         # Binary results: the typed bounds come as the server's integers, not
@@ -281,7 +290,8 @@ def read_snapshot(
             for r in table_rows
             if (k := kinds[r[0]]) is not None and k.encoded
         }
-        tables = _tables(table_rows, part_rows, kinds, managed, configured)
+        sizes = beside.result(conn) if beside is not None else None
+        tables = _tables(table_rows, part_rows, kinds, managed, configured, sizes)
         if now is not None:
             from pgpart.db.opaque_keys import read_opaque_current
 
@@ -336,6 +346,7 @@ def _tables(
     kinds: dict[int, KeyKind | None],
     managed: set[str],
     configured: dict[int, tuple[KeyEncoding, str] | None],
+    sizes: dict[int, int] | None = None,
 ) -> list[PartitionedTable]:
     keys = encoded_keys([(r[0], r[3]) for r in part_rows], kinds, configured)
     kinds = kinds | {oid: choice.kind for oid, choice in keys.items()}
@@ -353,7 +364,7 @@ def _tables(
                 name=name,
                 bound=bound,
                 rows_estimate=None if reltuples < 0 else int(reltuples),
-                bytes=size,
+                bytes=size if sizes is None else sizes.get(poid),
                 pending_detach=bool(pending),
                 reloptions=tuple(relopts),
                 tablespace=spc,
