@@ -27,9 +27,10 @@ from pgpart.core.planner import (
 from pgpart.core.policy import TablePolicy
 from pgpart.core.record import record
 from pgpart.core.snapshot import PartitionedTable, Snapshot
-from pgpart.db.catalog import read_snapshot, resolve_tables
+from pgpart.db.catalog import read_snapshot
 from pgpart.db.connect import connect
 from pgpart.db.probe import ProbeTarget, probe_defaults
+from pgpart.db.resolve import resolve_tables
 from pgpart.db.search_path import search_path
 from pgpart.errors import StandbyRefused
 

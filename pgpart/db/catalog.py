@@ -9,7 +9,10 @@ so waits behind anyone holding ACCESS EXCLUSIVE on it (a migration, VACUUM
 FULL); a bound holds only constants, so no relation is needed to print it.
 (`stats` sizes are the exception: pg_total_relation_size() opens each
 relation with AccessShareLock, the weakest lock, which conflicts only with
-ACCESS EXCLUSIVE.)
+ACCESS EXCLUSIVE; pgpart.db.sizes reads them beside the snapshot.)
+
+The records are built from the rows by pgpart.db.snapshot_rows; TABLE
+arguments are resolved to oids by pgpart.db.resolve.
 """
 
 from __future__ import annotations
@@ -18,43 +21,32 @@ import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from pgpart.core.bounds import BoundError, KeyKind, RangeBound, parse_range_bound
-from pgpart.core.encoding import KeyEncoding
-from pgpart.core.identifiers import QualifiedName, display_name
+from pgpart.core.bounds import KeyKind
 from pgpart.core.locked import Locked
-from pgpart.core.record import record
 from pgpart.core.restore_mark import CONSTRAINT as RESTORED_CONSTRAINT
-from pgpart.core.restore_mark import kept_until
 from pgpart.core.retention_facts import RetentionFacts
 from pgpart.core.siblings import ParentFacts, Templates
 from pgpart.core.snapshot import (
     Login,
     Partition,
     PartitionedTable,
-    PartmanSettings,
     Snapshot,
 )
 from pgpart.db.ddl.marks import read_marks
-from pgpart.db.encoded_keys import EncodingLookup, configured_encoding, encoded_keys
+from pgpart.db.encoded_keys import EncodingLookup, configured_encoding
+from pgpart.db.partman_config import read_partman_config
 from pgpart.db.sizes import IDENTITY_SQL, Connector, SizeRead
+from pgpart.db.snapshot_rows import build_tables
 
 if TYPE_CHECKING:
     import psycopg
 
     from pgpart.db.search_path import SearchPath
-
-
-@record
-class Resolved:
-    """A TABLE argument and what it names: an oid, or None when unknown."""
-
-    argument: str
-    oid: int | None
 
 
 # Discovery lists top-level partitioned tables only: a partition that is itself
@@ -164,42 +156,6 @@ def session_settings(conn: psycopg.Connection[Any], lock_timeout: str | None = N
     )
 
 
-def resolve_tables(
-    conn: psycopg.Connection[Any], names: Sequence[str], path: SearchPath | None = None
-) -> list[Resolved]:
-    """Resolve TABLE arguments as PostgreSQL would (quoting rules; a bare name
-    through the search path the session would have had: pgpart.db.search_path),
-    from the catalog rather than through regclass: to_regclass raises
-    "permission denied for schema" for a schema the role may not use, which
-    would abort the whole run instead of that one table. (Such a table then
-    reads as unknown.)"""
-    from pgpart.core.identifiers import parse_qualified_name
-    from pgpart.db.search_path import search_path
-
-    parsed: list[QualifiedName | None] = []
-    for text in names:
-        try:
-            parsed.append(parse_qualified_name(text))
-        except ValueError:
-            parsed.append(None)
-    searched = list((path or search_path(conn)).searched)
-    rows = conn.execute(
-        "SELECT (SELECT c.oid FROM pg_catalog.pg_class c"
-        "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        "  WHERE c.relname = u.rel AND CASE WHEN u.sch IS NULL"
-        "   THEN n.nspname = ANY(%(path)s::text[]) ELSE n.nspname = u.sch END"
-        "  ORDER BY pg_catalog.array_position(%(path)s::text[], n.nspname::text) LIMIT 1)"
-        " FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]),"
-        "  pg_catalog.unnest(%(names)s::text[])) WITH ORDINALITY AS u(sch, rel, i) ORDER BY i",
-        {
-            "path": searched,
-            "schemas": [q.schema if q else None for q in parsed],
-            "names": [q.name if q else None for q in parsed],
-        },
-    ).fetchall()
-    return [Resolved(arg, row[0]) for arg, row in zip(names, rows, strict=True)]
-
-
 def read_snapshot(
     conn: psycopg.Connection[Any],
     *,
@@ -269,7 +225,7 @@ def read_snapshot(
         }
         part_rows = conn.cursor(binary=True).execute(query, params).fetchall() if parents else []
         partman, partman_error = (
-            _partman_config(conn, partman_schema) if partman_schema else ((), None)
+            read_partman_config(conn, partman_schema) if partman_schema else ((), None)
         )
         managed = {p.parent_table for p in partman}
         owners = {r[3] for r in table_rows} | {r[-3] for r in part_rows}  # parents, partitions
@@ -291,7 +247,7 @@ def read_snapshot(
             if (k := kinds[r[0]]) is not None and k.encoded
         }
         sizes = beside.result(conn) if beside is not None else None
-        tables = _tables(table_rows, part_rows, kinds, managed, configured, sizes)
+        tables = build_tables(table_rows, part_rows, kinds, managed, configured, sizes)
         if now is not None:
             from pgpart.db.opaque_keys import read_opaque_current
 
@@ -340,67 +296,6 @@ def _no_gc_passes() -> Iterator[None]:
             gc.enable()
 
 
-def _tables(
-    table_rows: Sequence[Any],
-    part_rows: Sequence[Any],
-    kinds: dict[int, KeyKind | None],
-    managed: set[str],
-    configured: dict[int, tuple[KeyEncoding, str] | None],
-    sizes: dict[int, int] | None = None,
-) -> list[PartitionedTable]:
-    keys = encoded_keys([(r[0], r[3]) for r in part_rows], kinds, configured)
-    kinds = kinds | {oid: choice.kind for oid, choice in keys.items()}
-    by_parent: dict[int, list[Partition]] = {}
-    for (
-        parent, schema, name, expr, lo_tz, hi_tz, lo, hi,
-        reltuples, pending, relopts, spc, replident, size, powner, poid, restored,
-    ) in part_rows:  # fmt: skip
-        bound, error = _bound(expr, lo_tz, hi_tz, lo, hi, kinds.get(parent))
-        if error and (source := configured.get(parent)) is not None:
-            error += f"; is the {source[1]} encoding ({source[0].value}) right for this table?"
-        by_parent.setdefault(parent, []).append(
-            Partition(
-                schema=schema,
-                name=name,
-                bound=bound,
-                rows_estimate=None if reltuples < 0 else int(reltuples),
-                bytes=size if sizes is None else sizes.get(poid),
-                pending_detach=bool(pending),
-                reloptions=tuple(relopts),
-                tablespace=spc,
-                replica_identity=replident,
-                bound_error=error,
-                owner=powner,
-                oid=poid,
-                kept_until=kept_until(restored),
-                bound_text=expr,
-            )
-        )
-
-    tables = []
-    for oid, schema, name, owner, relkind, strategy, keycol, keytype, _regtype, acl in table_rows:
-        parts = sorted(by_parent.get(oid, []), key=_partition_order)
-        tables.append(
-            PartitionedTable(
-                oid=oid,
-                schema=schema,
-                name=name,
-                owner=owner,
-                relkind=relkind,
-                strategy=strategy,
-                key_column=keycol,
-                key_type=keytype,
-                key_kind=kinds[oid],
-                key_note=keys[oid].note if oid in keys else None,
-                partitions=tuple(parts),
-                managed_by_partman=display_name(schema, name) in managed
-                or f"{schema}.{name}" in managed,
-                acl=tuple(acl),
-            )
-        )
-    return tables
-
-
 def _with_templates(
     conn: psycopg.Connection[Any],
     tables: list[PartitionedTable],
@@ -413,9 +308,10 @@ def _with_templates(
     tables in ``blocked`` only, when it is given)."""
     from dataclasses import replace
 
+    from pgpart.db.parent_facts import read_parent_facts
     from pgpart.db.retention_read import read_retention
     from pgpart.db.row_code import read_row_code
-    from pgpart.db.templates import deparse_settings, read_parent_facts, read_templates
+    from pgpart.db.templates import deparse_settings, read_templates
 
     usable = [t for t in tables if t.relkind == "p" and t.is_time_range]
     siblings = {t.oid: _newest_siblings(t) for t in usable}
@@ -460,7 +356,7 @@ def _with_templates(
 def _newest_siblings(table: PartitionedTable) -> list[Partition]:
     """The newest partitions bounded on both sides, newest first.
 
-    ``table.partitions`` is in bound order (_partition_order), so this walks
+    ``table.partitions`` is in bound order (pgpart.db.snapshot_rows.partition_order), so this walks
     back from the end and stops at the third: a table with 10,000 partitions
     costs what one with three does."""
     newest: list[Partition] = []
@@ -493,81 +389,3 @@ def _login(conn: psycopg.Connection[Any], version: int, owners: set[str]) -> Log
         return Login()
     name, superuser, srr_ok, acts = row
     return Login(name, bool(superuser), bool(srr_ok), frozenset(acts))
-
-
-def _bound(
-    expr: str,
-    lo_tz: datetime | None,
-    hi_tz: datetime | None,
-    lo: datetime | None,
-    hi: datetime | None,
-    kind: KeyKind | None,
-) -> tuple[RangeBound | None, str | None]:
-    """A partition's bound, and why it cannot be read: typed by the server
-    (_PARTITIONS_SQL), else read from its text."""
-    if lo_tz is not None and hi_tz is not None:
-        if lo_tz.tzinfo is not timezone.utc or hi_tz.tzinfo is not timezone.utc:
-            lo_tz, hi_tz = lo_tz.astimezone(timezone.utc), hi_tz.astimezone(timezone.utc)
-        return RangeBound(lo_tz, hi_tz), None
-    if lo is not None and hi is not None:
-        return RangeBound(lo, hi), None
-    if kind is None or not kind.handled:
-        return None, None if expr == "DEFAULT" else f"bound not on a time key: {expr}"
-    try:
-        return parse_range_bound(expr, kind), None
-    except BoundError as exc:
-        return None, str(exc)
-
-
-def _partition_order(p: Partition) -> tuple[int, datetime | str]:
-    # A table's bounds are all aware (timestamptz key) or all naive.
-    if p.bound is None:
-        return (2, p.name)  # default and unreadable ones last
-    if p.bound.lower is None:
-        return (0, p.name)
-    return (1, p.bound.lower)
-
-
-# part_config is read only while it is pg_partman's own table: whoever owns
-# the extension's schema may drop it and put a view in its place, and a view
-# runs the functions it calls as the role reading it.
-_PARTMAN_TABLE_SQL = """
-SELECT c.relkind = 'r' AND EXISTS (
-         SELECT 1 FROM pg_catalog.pg_depend d
-           JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
-          WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
-            AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
-            AND e.extname = 'pg_partman')
-  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = %s AND c.relname = 'part_config'
-"""
-
-
-def _partman_config(
-    conn: psycopg.Connection[Any], schema: str
-) -> tuple[tuple[PartmanSettings, ...], str | None]:
-    """pg_partman's part_config (columns common to pg_partman 4 and 5); or why
-    it could not be read (then any table may be managed: the planner fails
-    closed)."""
-    import psycopg
-
-    own = conn.execute(_PARTMAN_TABLE_SQL, (schema,)).fetchone()
-    if not (own and own[0]):
-        return (), (
-            f"cannot read {display_name(schema, 'part_config')}: it is not pg_partman's"
-            " own table (dropped, or replaced by something else)"
-        )
-    # epoch (pg_partman 4 and 5) and time_encoder (5) read through the row's
-    # JSON: a version without the column gives NULL instead of an error.
-    query = sql.SQL(
-        "SELECT parent_table, partition_interval, premake, retention, retention_keep_table,"
-        " pg_catalog.to_jsonb(c) ->> 'epoch', pg_catalog.to_jsonb(c) ->> 'time_encoder'"
-        " FROM {}.part_config c"
-    ).format(sql.Identifier(schema))
-    try:
-        with conn.transaction():
-            rows = conn.execute(query).fetchall()
-    except psycopg.Error as exc:  # e.g. no privilege on part_config
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return (), f"cannot read {schema}.part_config: {reason}"
-    return tuple(PartmanSettings(str(r[0]), str(r[1]), *r[2:]) for r in rows), None

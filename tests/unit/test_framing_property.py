@@ -28,7 +28,7 @@ from pgpart.core.grid import boundary
 from pgpart.core.interval import parse_interval
 from pgpart.core.localtime import to_instant
 from pgpart.core.snapshot import Partition, PartitionedTable
-from pgpart.db.catalog import _partition_order
+from pgpart.db.snapshot_rows import partition_order
 
 ZONES = [None, "UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Pacific/Apia"]
 INTERVALS = ["monthly", "daily", "hourly", "15 minutes", "7 hours", "3 months"]
@@ -114,7 +114,7 @@ def tables(draw: st.DrawFn) -> tuple[PartitionedTable, ZoneInfo | None]:
     kind = KeyKind.TIMESTAMPTZ if tz else KeyKind.TIMESTAMP
     table = PartitionedTable(
         1, "public", "t", "app", "p", "range", "k", kind.sql_type, kind,
-        partitions=tuple(sorted(parts, key=_partition_order)),
+        partitions=tuple(sorted(parts, key=partition_order)),
     )  # fmt: skip
     return table, tz
 
