@@ -200,7 +200,7 @@ def stats(
         with_sizes=True,
         probe=False,
         templates=False,
-        sizes_from=(lambda: open_connection(settings)) if sizes_beside else None,
+        sizes_from=(lambda: _beside(conn, settings)) if sizes_beside else None,
     )
     usable = [t.table for t in gathered.targets if t.table is not None and _stats_usable(t.table)]
     counts = exact_counts(conn, usable) if exact else None
@@ -408,3 +408,11 @@ def restore(
 
 def open_connection(settings: Settings) -> psycopg.Connection[Any]:
     return connect(settings.dsn)
+
+
+def _beside(conn: psycopg.Connection[Any], settings: Settings) -> psycopg.Connection[Any]:
+    """A connection beside ``conn``, whose statements are logged as its are
+    (-v: the cursor factory it was given)."""
+    side = open_connection(settings)
+    side.cursor_factory = conn.cursor_factory
+    return side

@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import signal
 import time
 import zoneinfo
 from collections.abc import Iterator
@@ -66,6 +67,19 @@ _db_counter = itertools.count(1)
 
 # The major whose pg_partman .ci/run installs (Debian's postgresql-15-partman).
 PARTMAN_MAJOR = 15
+
+
+def _ctrl_c_reaches_the_commands_under_test() -> None:
+    """The tests press Ctrl-C (SIGINT) in pgpart as a terminal would. A
+    suite started as a background job of a script inherits SIGINT ignored,
+    and so would every pgpart it runs (an ignored signal stays ignored
+    across exec; Python then never raises KeyboardInterrupt). Handled here,
+    it is back to its default in the children."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_ctrl_c_reaches_the_commands_under_test()
 
 
 def _use_the_servers_zone_rules() -> None:

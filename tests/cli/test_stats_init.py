@@ -95,5 +95,7 @@ def test_verbose_logs_the_catalog_queries_and_quiet_stats_prints_nothing(pg_conn
         run = cli([command, "--dsn", pg_dsn, "-v", "-q"])
         logged = [line for line in run.stderr.splitlines() if line.startswith("pgpart: sql: ")]
         assert any("pg_get_expr(c.relpartbound, 0)" in line for line in logged), run.stderr
+        if command == "stats":  # the sizes too, read on connections of their own
+            assert any("pg_total_relation_size" in line for line in logged), run.stderr
     quiet = cli(["stats", "--dsn", pg_dsn, "-q"])
     assert quiet.code == 0 and quiet.stdout == "" and quiet.stderr == ""
