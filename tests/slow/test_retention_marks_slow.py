@@ -103,15 +103,22 @@ def test_killed_between_the_steps_leaves_nothing_unreported(
     cfg = config(tmp_path)
     assert killed_at(pg_dsn, cfg, POINTS[point], 1, tmp_path), f"never reached {point}"
     settle_down(pg_conn)
-    nothing_unreported(pg_conn, pg_dsn, cfg)
+    at_kill = nothing_unreported(pg_conn, pg_dsn, cfg)
     # The next run finishes what it may; what it may not (a table it did not
     # see itself detach) stays, reported.
     run = maintain(pg_dsn, cfg)
     assert "Traceback" not in run.stderr
     after = nothing_unreported(pg_conn, pg_dsn, cfg)
-    assert after[EXPIRED[1]] == "gone", (point, after, run.stdout, run.stderr)
+    # SIGKILL lands a few statements after the marker is read, further on a
+    # busy machine: a killed run that had begun on the next partition too
+    # leaves it as the later points leave the first.
+    if at_kill[EXPIRED[1]] == "attached":
+        assert after[EXPIRED[1]] == "gone", (point, after, run.stdout, run.stderr)
+    else:
+        assert after[EXPIRED[1]] in ("gone", "standalone"), (point, at_kill, after)
     if point in ("intent", "before_detach", "drop"):  # before the detach, or after the claim
         assert after[EXPIRED[0]] == "gone", (point, after, run.stdout, run.stderr)
-        assert run.code == 0, run.stdout + run.stderr
+        if after[EXPIRED[1]] == "gone":  # else that one is reported, as it must be
+            assert run.code == 0, run.stdout + run.stderr
     else:
         assert after[EXPIRED[0]] in ("gone", "standalone"), (point, after)
