@@ -42,11 +42,12 @@ _FACTORY = object()  # the default of a parameter whose field has a default_fact
 def record(cls: type[T]) -> type[T]:
     """``@dataclass(frozen=True, slots=True)``, faster to define (see module)."""
     made: Any = dataclasses.dataclass(init=False, repr=False, eq=False, slots=True)(cls)
-    names = tuple(f.name for f in dataclasses.fields(made))
+    fields = dataclasses.fields(made)
+    names = tuple(f.name for f in fields)
     values = _values(names)
     own = made.__dict__
     if "__init__" not in own:
-        made.__init__ = _init(made)
+        made.__init__ = _init(made, fields)
     if "__repr__" not in own:
         made.__repr__ = _repr(names, values)
     if "__eq__" not in own:
@@ -60,11 +61,11 @@ def record(cls: type[T]) -> type[T]:
     return made  # type: ignore[no-any-return]
 
 
-def _init(cls: Any) -> Callable[..., None]:
+def _init(cls: Any, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
     """The one compiled function: the fields are its parameters."""
     env: dict[str, Any] = {"_set": object.__setattr__, "_FACTORY": _FACTORY}
     params, body = [], []
-    for f in dataclasses.fields(cls):
+    for f in fields:
         n = f.name
         if f.default is not MISSING:
             env[f"_d_{n}"] = f.default

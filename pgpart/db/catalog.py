@@ -306,8 +306,6 @@ def _with_templates(
     and what retention needs (pgpart.db.retention_read: the leftovers of
     interrupted retention, what keeps a partition from going: read for the
     tables in ``blocked`` only, when it is given)."""
-    from dataclasses import replace
-
     from pgpart.db.parent_facts import read_parent_facts
     from pgpart.db.retention_read import read_retention
     from pgpart.db.row_code import read_row_code

@@ -100,9 +100,6 @@ class SizeRead:
 
 
 def read_sizes(conn: psycopg.Connection[Any], parents: Sequence[int]) -> dict[int, int]:
-    """The sizes on one connection (every share at once)."""
-    rows = conn.execute(
-        _SIZES_SQL.replace(" AND c.oid::int8 %% %(shares)s = %(share)s", ""),
-        {"parents": list(parents)},
-    ).fetchall()
+    """The sizes on one connection (one share: all of them)."""
+    rows = conn.execute(_SIZES_SQL, {"parents": list(parents), "shares": 1, "share": 0}).fetchall()
     return {int(oid): int(size) for oid, size in rows}
