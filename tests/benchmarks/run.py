@@ -664,6 +664,8 @@ def scenario_b(env: Env) -> list[Result]:
         ),
     )
 
+    py_client = python_client(env)
+
     def fresh() -> None:
         with psycopg.connect(dsn, autocommit=True) as c:
             for n in names:
@@ -716,6 +718,13 @@ def scenario_b(env: Env) -> list[Result]:
             env.partsmith_missing,
         ),
         Contender("DO block CREATE (LIKE) + ATTACH (floor)", fresh, lambda _: timed(do_block)),
+        Contender(
+            f"python + psycopg DO blocks {PY_FLOOR}",
+            fresh,
+            lambda _: timed(
+                lambda: py_client(dsn, *(DO_BLOCK.format(n=parts - 1, t=n) for n in names))[0]
+            ),
+        ),
     ]
     return [
         env.compare(f"b. bulk creation, {tables} tables x {parts} daily partitions", contenders)
@@ -731,6 +740,27 @@ SELECT i.inhparent, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid), c.
   JOIN pg_partitioned_table p ON p.partrelid = i.inhparent
 """
 STATS_SQL = CATALOG_SQL.replace("c.reltuples", "c.reltuples, pg_total_relation_size(c.oid)")
+
+# A Python client's floor: this interpreter started, psycopg imported, one
+# connection, the statements sent and their rows fetched; nothing else. What
+# pgpart pays beyond psql before doing any work of its own.
+PY_CLIENT = """
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as c:
+    for stmt in sys.argv[2:]:
+        cur = c.execute(stmt)
+        if cur.description:
+            cur.fetchall()
+"""
+PY_FLOOR = "(a Python client's floor)"
+
+
+def python_client(env: Env) -> Cli:
+    """PY_CLIENT run as pgpart runs: this interpreter, bytecode on, from tmp."""
+    return Cli(
+        "python client", [sys.executable, "-c", PY_CLIENT], frozenset(), True, bytecode_env(),
+        str(env.tmp),
+    )  # fmt: skip
 
 
 def scenario_c(env: Env) -> list[Result]:
@@ -777,6 +807,7 @@ def scenario_c(env: Env) -> list[Result]:
     )
     psql = [str(Path(env.bindir) / "psql"), "-X", "-q", "-d", dsn, "-c"]
     psql_cli = Cli("psql", psql, frozenset({1, 2, 3}), False)
+    py_client = python_client(env)
 
     def timed(call: Callable[[], tuple[Sample, float]]) -> Callable[[Any], Sample]:
         def run(_: Any) -> Sample:
@@ -818,6 +849,11 @@ def scenario_c(env: Env) -> list[Result]:
             env.partsmith_missing,
         ),
         Contender("psql catalog rows (floor)", None, timed(lambda: psql_cli(CATALOG_SQL))),
+        Contender(
+            f"python + psycopg catalog rows {PY_FLOOR}",
+            None,
+            timed(lambda: py_client(dsn, CATALOG_SQL)),
+        ),
     ]
     stats = [
         *pgpart_contenders(
@@ -1167,7 +1203,15 @@ GOALS: list[tuple[str, str, str, str, str, str]] = [
      "<= 1.5x the floor"),
     ("b", "bulk", "pgpart maintain", "pg_partman create_parent", "ms_per_partition",
      "<= 1.0x pg_partman"),
+    ("b", "bulk", "pgpart maintain", f"python + psycopg DO blocks {PY_FLOOR}", "ms_per_partition",
+     "(reference)"),
+    ("b", "bulk", f"python + psycopg DO blocks {PY_FLOOR}", "DO block CREATE (LIKE) + ATTACH (floor)",
+     "ms_per_partition", "(reference: the start of a Python process)"),
     ("c", "check", "pgpart check", "psql catalog rows (floor)", "ms", "<= 1.5x"),
+    ("c", "check", "pgpart check", f"python + psycopg catalog rows {PY_FLOOR}", "ms",
+     "(reference)"),
+    ("c", "check", f"python + psycopg catalog rows {PY_FLOOR}", "psql catalog rows (floor)", "ms",
+     "(reference: what any Python client pays)"),
     ("c", "stats", "pgpart stats", "psql catalog rows + sizes (floor)", "ms", "<= 1.2x"),
     ("e", "start-up", "pgpart --version", "python -c pass (floor)", "ms", "<= 3x"),
 ]  # fmt: skip
@@ -1176,20 +1220,20 @@ GOALS: list[tuple[str, str, str, str, str, str]] = [
 def goals(results: Sequence[Result], baseline: str | None) -> str:
     """One table of the paired ratios pgpart is held to (and the --baseline
     checkout's, measured in the same runs)."""
-    head = ["figure", "pgpart vs", "paired ratio (median, min-max)", "goal"]
+    head = ["figure", "contender", "vs", "paired ratio (median, min-max)", "goal"]
     if baseline:
-        head.insert(3, f"{baseline}: paired ratio")
+        head.insert(4, f"{baseline}: paired ratio")
     lines = ["#### paired ratios", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for letter, words, name, ref, key, goal in GOALS:
         for res in results:
             if res.scenario[0] != letter or words not in res.scenario or ref not in res.contenders:
                 continue
             any_ref = letter == "a"
-            row = [res.scenario, ref, ratio_text(paired(res, name, ref, key, any_ref=any_ref))]
+            ratio = ratio_text(paired(res, name, ref, key, any_ref=any_ref))
+            row = [res.scenario, name, ref, ratio]
             if baseline:
-                row.append(
-                    ratio_text(paired(res, f"{name} ({baseline})", ref, key, any_ref=any_ref))
-                )
+                theirs = paired(res, f"{name} ({baseline})", ref, key, any_ref=any_ref)
+                row.append(ratio_text(theirs) if name.startswith("pgpart") else "")
             lines.append("| " + " | ".join([*row, goal]) + " |")
     return "\n".join(lines) + "\n"
 
