@@ -19,6 +19,7 @@ from pgpart.core.copying import Copying
 from pgpart.core.coverage import Segment, covered, overlaps, segments
 from pgpart.core.framing import closed, live_partitions
 from pgpart.core.moments import describe_moment
+from pgpart.core.name_inference import infer_cut, infer_template
 from pgpart.core.placement import new_partition_schema
 from pgpart.core.plan import (
     Action,
@@ -248,10 +249,10 @@ class _Maker:
             named = _named_lowers(live_partitions(frame.table))
             self.template = (
                 self.policy.naming
-                or naming.infer_template(name, named, interval, tz)
+                or infer_template(name, named, interval, tz)
                 or naming.default_template(interval)
             )
-            self.cut = naming.infer_cut(self.template, name, named, interval, tz)
+            self.cut = infer_cut(self.template, name, named, interval, tz)
         pname = naming.render_name(self.template, name, lo, interval, tz, self.taken, self.cut)
         self.taken.add(pname)
         return pname

@@ -1,4 +1,4 @@
-"""Partition names: templates, the 63-byte limit, and continuing existing styles.
+"""Partition names: templates, checking them, and rendering them within 63 bytes.
 
 A template is a :meth:`str.format` string with these fields:
 
@@ -33,17 +33,18 @@ table part in one of two ways (:class:`Cut`):
   longer than 63 bytes (the server would then clip the suffix), the table
   part is cut to fit in bytes instead, so the suffix always survives.
 
-A table whose existing names show one way continues it; with no evidence,
-pg_partman's templates (``{table}_p...``) cut plainly and every other
-template hashes (:func:`infer_cut`).
+Unless told otherwise, pg_partman's templates (``{table}_p...``) cut plainly
+and every other template hashes; which template and which cut a table's
+existing partitions already use, so that it continues them, is read by
+:mod:`pgpart.core.name_inference`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import string
-from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -54,12 +55,15 @@ from pgpart.core.identifiers import MAX_NAME_BYTES, cut_to_bytes, utf8_len
 __all__ = [
     "KNOWN_TEMPLATES",
     "MAX_IDENTIFIER_BYTES",
+    "TABLE_FIELD",
     "Cut",
     "default_template",
-    "infer_cut",
-    "infer_template",
+    "fold_mark",
+    "is_partman",
     "known_templates",
     "render_name",
+    "table_tag",
+    "template_values",
     "validate_template",
 ]
 
@@ -67,7 +71,7 @@ MAX_IDENTIFIER_BYTES = MAX_NAME_BYTES
 FIELDS = ("table", "start", "quarter", "week", "isoyear")
 _FOLD_MARK = "b"
 _HASH_HEX_DIGITS = 6
-_TABLE = "{table}"
+TABLE_FIELD = "{table}"
 
 _DEFAULTS = {
     Interval.HOURLY: "{table}_{start:%Y_%m_%d_%H}",
@@ -82,7 +86,8 @@ _DEFAULTS = {
 # pg_partman 4 suffixes per interval: YYYY, YYYY"q"Q, YYYY_MM, IYYY"w"IW,
 # YYYY_MM_DD, YYYY_MM_DD_HH24MI. pg_partman 5 has only two: YYYYMMDD for one
 # day or more, YYYYMMDD_HH24MISS below (doc/pg_partman_5.0.0_upgrade.md).
-# pgslice: %Y%m%d, %Y%m, %Y. All start with {table}: matching relies on it.
+# pgslice: %Y%m%d, %Y%m, %Y. All start with {table}: matching existing names
+# (name_inference) relies on it.
 KNOWN_TEMPLATES: dict[Interval, tuple[str, ...]] = {
     Interval.HOURLY: (
         _DEFAULTS[Interval.HOURLY],
@@ -146,8 +151,9 @@ class Cut(str, Enum):
     PLAIN = "plain"
 
 
-def _is_partman(template: str) -> bool:
-    return template.startswith(_TABLE + "_p")
+def is_partman(template: str) -> bool:
+    """Whether ``template`` is one of pg_partman's (``{table}_p...``)."""
+    return template.startswith(TABLE_FIELD + "_p")
 
 
 class _Week(int):
@@ -205,7 +211,8 @@ def known_templates(interval: Interval) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*own, *_FAMILIES[interval.unit])))
 
 
-def _values(start: datetime, tz: ZoneInfo | None) -> dict[str, object]:
+def template_values(start: datetime, tz: ZoneInfo | None) -> dict[str, object]:
+    """The template's fields but ``{table}`` for the period starting at ``start``."""
     wall = wall_clock(start, tz)
     isoyear, week, _ = wall.isocalendar()
     return {
@@ -216,7 +223,8 @@ def _values(start: datetime, tz: ZoneInfo | None) -> dict[str, object]:
     }
 
 
-def _fold_mark(start: datetime, interval: Interval, tz: ZoneInfo | None) -> str:
+def fold_mark(start: datetime, interval: Interval, tz: ZoneInfo | None) -> str:
+    """``b`` for the second of two periods starting at a repeated wall-clock hour."""
     repeated = interval.unit.elapsed and wall_clock(start, tz).fold == 1
     return _FOLD_MARK if repeated else ""
 
@@ -268,7 +276,7 @@ def _table_fields(template: str) -> int:
     rendered: set[str] = set()
     for sample in _SAMPLES:
         try:
-            rendered.add(template.format(table="t", **_values(sample, None)))
+            rendered.add(template.format(table="t", **template_values(sample, None)))
         except (ValueError, TypeError) as exc:
             raise ValueError(f"naming template {template!r}: {exc}") from None
     if len(rendered) < len(_SAMPLES):
@@ -292,7 +300,7 @@ def validate_template(template: str, interval: Interval | None = None) -> None:
     span = min(400 * interval.nominal, _LONGEST_CHECK) if not interval.unit.elapsed else _DAYS_3
     seen: dict[str, datetime] = {}
     for lower, _ in periods(first, first + span, interval, None):
-        name = template.format(table="t", **_values(lower, None))
+        name = template.format(table="t", **template_values(lower, None))
         if name in seen:
             raise ValueError(
                 f"naming template {template!r} gives {interval.value} periods starting "
@@ -304,7 +312,8 @@ def validate_template(template: str, interval: Interval | None = None) -> None:
 # -- rendering ------------------------------------------------------------------
 
 
-def _table_tag(table: str) -> str:
+def table_tag(table: str) -> str:
+    """What :attr:`Cut.HASH` appends to a shortened table part: ``_`` and six hex digits."""
     digest = hashlib.blake2b(table.encode("utf-8"), digest_size=_HASH_HEX_DIGITS // 2)
     return "_" + digest.hexdigest()
 
@@ -316,14 +325,14 @@ def _fit(template: str, table: str, values: dict[str, object], extra: str, cut: 
     tables = _table_fields(template)
     fixed_text = template.format(table="", **values) + extra
     fixed = utf8_len(fixed_text)
-    if cut is Cut.PLAIN and tables == 1 and template.startswith(_TABLE):
+    if cut is Cut.PLAIN and tables == 1 and template.startswith(TABLE_FIELD):
         # pg_partman: the parent cut to 63 characters in all, nothing added.
         plain = table[: max(MAX_IDENTIFIER_BYTES - len(fixed_text), 0)] + fixed_text
         if utf8_len(plain) > MAX_IDENTIFIER_BYTES:  # multi-byte: keep the suffix whole
             plain = cut_to_bytes(table, MAX_IDENTIFIER_BYTES - fixed) + fixed_text
         if plain != fixed_text and utf8_len(plain) <= MAX_IDENTIFIER_BYTES:
             return plain
-    tag = _table_tag(table)
+    tag = table_tag(table)
     budget = (MAX_IDENTIFIER_BYTES - fixed) // tables - len(tag) if tables else 0
     if budget < 1:
         raise ValueError(
@@ -353,108 +362,12 @@ def render_name(
     """
     _table_fields(template)
     if cut is None:
-        cut = Cut.PLAIN if _is_partman(template) else Cut.HASH
-    values = _values(start, tz)
-    mark = _fold_mark(start, interval, tz)
+        cut = Cut.PLAIN if is_partman(template) else Cut.HASH
+    values = template_values(start, tz)
+    mark = fold_mark(start, interval, tz)
     name = _fit(template, table, values, mark, cut)
     attempt = 0
     while name in taken:
         attempt += 1
         name = _fit(template, table, values, f"{mark}_{attempt}", cut)
     return name
-
-
-# -- inference ------------------------------------------------------------------
-
-
-def _shortening(prefix: str, table: str, name: str) -> Cut | bool:
-    """How ``prefix`` stands for ``table``: True when it is the whole name, the
-    :class:`Cut` that shortened it, False when it does not stand for it."""
-    if prefix == table:
-        return True
-    if not prefix:
-        return False
-    tag = _table_tag(table)
-    if prefix.endswith(tag) and table.startswith(prefix[: -len(tag)]):
-        return Cut.HASH  # our own shortening
-    # Plain truncation (pg_partman): only when the name is at the limit, give or
-    # take a multi-byte character that did not fit.
-    if table.startswith(prefix) and utf8_len(name) > MAX_IDENTIFIER_BYTES - 4:
-        return Cut.PLAIN
-    return False
-
-
-def _shortened(prefix: str, table: str, name: str) -> bool:
-    """Whether ``prefix`` stands for ``table`` cut to fit the identifier limit."""
-    return _shortening(prefix, table, name) is not False
-
-
-def _instant(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc) if moment.utcoffset() is not None else moment
-
-
-def _matches(
-    template: str, table: str, name: str, start: datetime, interval: Interval, tz: ZoneInfo | None
-) -> bool:
-    suffix = template.removeprefix(_TABLE).format(**_values(start, tz))
-    for ending in {suffix + _fold_mark(start, interval, tz), suffix}:
-        if name.endswith(ending) and _shortened(name[: len(name) - len(ending)], table, name):
-            return True
-    return False
-
-
-def infer_template(
-    table: str,
-    partitions: Sequence[tuple[str, datetime]],
-    interval: Interval,
-    tz: ZoneInfo | None,
-) -> str | None:
-    """The known template that reproduces most existing partition names.
-
-    ``partitions`` are (name, lower bound) pairs. The winner must match more
-    than half of them; ties go to the template matching the newest ones, then
-    to the earlier in :data:`KNOWN_TEMPLATES`. None when no template matches
-    a majority (the caller then uses :func:`default_template`).
-    """
-    if not partitions:
-        return None
-    # Aware bounds in UTC: datetimes sharing a zone compare by wall time, fold ignored.
-    ordered = sorted(partitions, key=lambda item: _instant(item[1]))
-    best: tuple[int, tuple[int, ...]] = (0, ())
-    winner: str | None = None
-    for template in known_templates(interval):
-        hits = [
-            index
-            for index, (name, start) in enumerate(ordered)
-            if _matches(template, table, name, start, interval, tz)
-        ]
-        key = (len(hits), tuple(reversed(hits)))
-        if key > best:
-            best, winner = key, template
-    return winner if 2 * best[0] > len(ordered) else None
-
-
-def infer_cut(
-    template: str,
-    table: str,
-    partitions: Sequence[tuple[str, datetime]],
-    interval: Interval,
-    tz: ZoneInfo | None,
-) -> Cut:
-    """How names of ``template`` that do not fit are shortened for this table.
-
-    The existing names decide (the newest shortened one that ``template``
-    renders); with none shortened, pg_partman's templates cut plainly, as
-    pg_partman would, and others hash.
-    """
-    ordered = sorted(partitions, key=lambda item: _instant(item[1]), reverse=True)
-    if template.startswith(_TABLE):
-        for name, start in ordered:
-            suffix = template.removeprefix(_TABLE).format(**_values(start, tz))
-            for ending in (suffix + _fold_mark(start, interval, tz), suffix):
-                if not name.endswith(ending):
-                    continue
-                how = _shortening(name[: len(name) - len(ending)], table, name)
-                if isinstance(how, Cut):
-                    return how
-    return Cut.PLAIN if _is_partman(template) else Cut.HASH

@@ -1,4 +1,4 @@
-"""The dump's rows are counted in whole chunks (pgpart.db.archive.tools):
+"""The dump's rows are counted in whole chunks (pgpart.db.archive.dump_stream):
 rows holding backslashes, the two characters of COPY's end mark, line
 breaks and tabs are each one row, however the chunks fall."""
 
@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from devcluster import find_bindir
-from pgpart.db.archive import tools
+from pgpart.db.archive import dump_stream, tools
 
 AWKWARD = [
     "\\.",  # COPY writes it \\. : not the end mark
@@ -44,12 +44,12 @@ def test_rows_counted_whatever_the_chunks(
     with pg_conn.cursor() as cur:
         cur.executemany('INSERT INTO public."odd\nname" VALUES (%s)', [(v,) for v in rows])
     pg_conn.commit()
-    monkeypatch.setattr(tools, "_CHUNK", chunk)
+    monkeypatch.setattr(dump_stream, "_CHUNK", chunk)
     found = tools.find_tools(str(pg_bin), pg_conn.info.server_version // 10000)
     command = tools.dump_command(found, "public", "odd\nname", 5000)
     fd = os.open(tmp_path / "t.dump", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        dumped = tools.stream_dump(found, tools.client_for(pg_conn), command, fd)
+        dumped = dump_stream.stream_dump(found, tools.client_for(pg_conn), command, fd)
     finally:
         os.close(fd)
     assert dumped.rows == len(rows)
@@ -62,7 +62,7 @@ def test_long_rows_are_counted_without_being_kept(
 ) -> None:
     """pg_restore's text as it prints it, read in small chunks: a row longer
     than a chunk (one starting like the end mark among them) is one row."""
-    monkeypatch.setattr(tools, "_CHUNK", chunk)
+    monkeypatch.setattr(dump_stream, "_CHUNK", chunk)
     long_rows = [b"\\\\.x" + b"y" * 50_000, b"z" * 50_000, b"\\\\." + b"\\\\" * 3]
     text = (
         b"SET client_encoding = 'UTF8';\n\nCOPY public.\"t\n2\" (v) FROM stdin;\n"
@@ -79,7 +79,7 @@ def test_long_rows_are_counted_without_being_kept(
             self.pos += len(data)
             return data
 
-    counter = tools._Counter()
+    counter = dump_stream._Counter()
     counter.count(Stream())  # type: ignore[arg-type]
     assert (counter.rows, counter.blocks, counter.inside) == (len(long_rows), 1, False)
 
@@ -95,6 +95,6 @@ def test_the_end_mark_split_anywhere_between_two_reads() -> None:
             return self.left.pop(0) if self.left else b""
 
     for cut in range(1, len(text)):
-        counter = tools._Counter()
+        counter = dump_stream._Counter()
         counter.count(Pieces(cut))  # type: ignore[arg-type]
         assert (counter.rows, counter.blocks, counter.inside) == (2, 1, False), cut

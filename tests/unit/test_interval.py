@@ -17,7 +17,8 @@ from pgpart.core.calendar import (
     periods,
     shift,
 )
-from pgpart.core.partition_names import default_template, infer_template, render_name
+from pgpart.core.name_inference import infer_template
+from pgpart.core.partition_names import default_template, render_name
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,13 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pgpart.core.calendar import Interval, align, periods, shift
+from pgpart.core.name_inference import infer_cut, infer_template
 from pgpart.core.partition_names import (
     KNOWN_TEMPLATES,
     MAX_IDENTIFIER_BYTES,
     Cut,
     default_template,
-    infer_cut,
-    infer_template,
     render_name,
     validate_template,
 )

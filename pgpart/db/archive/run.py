@@ -16,7 +16,7 @@ the one before succeeded:
 3. count its rows; ``pg_dump -Fc`` it (outside any transaction) into a
    temporary file, hashing (sha256) and feeding every byte to ``pg_restore
    --data-only`` on the way, whose COPY lines must number exactly the
-   counted rows (tools.stream_dump: the verification costs no second
+   counted rows (dump_stream.stream_dump: the verification costs no second
    pass); check that its table of contents holds the table and nothing
    restore would refuse (core.dump_rules); link the file to its final name
    and write the manifest beside it (store);
@@ -47,12 +47,13 @@ from pgpart.core.record import record
 from pgpart.core.retention_rules import Removal, applies
 from pgpart.core.wording import counted
 from pgpart.db.archive import command as archive_command
+from pgpart.db.archive.dump_stream import stream_dump
 from pgpart.db.archive.dump_toc import check_dump
 from pgpart.db.archive.files import ArchiveNames, base_name, claim_name, table_claim_name
 from pgpart.db.archive.manifest import Origin, origin_of
 from pgpart.db.archive.safety import ArchiveDir, claim
 from pgpart.db.archive.store import DumpFacts, Store
-from pgpart.db.archive.tools import Tools, client_for, dump_command, find_tools, stream_dump
+from pgpart.db.archive.tools import Tools, client_for, dump_command, find_tools
 from pgpart.db.ddl.retention import archive_detach_steps, archive_drop_step, archive_marking
 from pgpart.db.ddl.step import DdlOptions, Step, script
 from pgpart.errors import ArchiveError
