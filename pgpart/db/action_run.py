@@ -221,7 +221,7 @@ class ActionRun:
             return until_granted(
                 conn,
                 step,
-                lambda out: self.sender.attempt(conn, step, out),
+                lambda sent, out: self.sender.attempt(conn, sent, out),
                 self.budget,
                 self.sent,
                 on_wait=lambda blocker, waits: self._lock_wait(step, blocker, waits),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pgpart.db.ddl.step import Step, Verdict
+from pgpart.db.ddl.step import Step, Verdict, probing
 from pgpart.db.diagnosis import (
     Blocker,
     PendingDetach,
@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 2.0
+# The share of an action's retry budget during which a step's probe lock
+# is asked with NOWAIT (Step.probe). After it, the lock is queued for as
+# pgpart's lock_timeout: a DEFAULT read without pause by overlapping
+# queries is never free at the instant of a NOWAIT, but a queued request
+# goes before the readers that come after it.
+PROBE_SHARE = 0.5
 
 
 @dataclass(slots=True)
@@ -49,7 +55,7 @@ def backoff_delay(waits: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_START_S * 2 ** (waits - 1)))
 
 
-Attempt = Callable[[list[str]], tuple[Verdict, str]]
+Attempt = Callable[[Step, list[str]], tuple[Verdict, str]]
 
 
 def run_step(
@@ -68,7 +74,7 @@ def run_step(
     return until_granted(
         conn,
         step,
-        lambda out: sender.attempt(conn, step, out),
+        lambda sent, out: sender.attempt(conn, sent, out),
         RetryBudget(retry_for_s),
         [],
         on_wait=lambda _blocker, _waits: None,
@@ -86,8 +92,9 @@ def until_granted(
     on_wait: Callable[[Blocker | None, int], None],
     give_up_now: Callable[[], bool],
 ) -> tuple[Verdict, str]:
-    """``attempt(statements)`` until no lock wait stops it; the statements of
-    its last attempt are added to ``sent``.
+    """``attempt(step, statements)`` until no lock wait stops it; the
+    statements of its last attempt are added to ``sent``. Early attempts send
+    the step as ``probing`` makes it (see PROBE_SHARE).
 
     ``on_wait(blocker, waits)`` after each lock wait; ``give_up_now()``: an
     interrupt is pending and nothing was done yet, so KeyboardInterrupt.
@@ -103,8 +110,9 @@ def until_granted(
         budget.attempts += 1
         statements: list[str] = []  # only the last attempt's go into the result
         pending: PendingDetach | None = None
+        probe = step.probe is not None and budget.elapsed() < budget.seconds * PROBE_SHARE
         try:
-            outcome = attempt(statements)
+            outcome = attempt(probing(step) if probe else step, statements)
             sent.extend(statements)
             return outcome
         except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:

@@ -13,7 +13,7 @@ from pgpart.core.plan import Action, FinalizeDetach, StorageTemplate, TableRef
 from pgpart.db.ddl.acl import AclItem, parse_aclitem
 from pgpart.db.ddl.actions import steps_for
 from pgpart.db.ddl.create import conflict_checks
-from pgpart.db.ddl.step import DdlOptions, Verdict, render_sql, script
+from pgpart.db.ddl.step import DdlOptions, Verdict, probing, render_sql, script
 from tests.support.helpers_db import create, detach, drop, partitions, table_ref, utc
 
 REF = TableRef(
@@ -345,3 +345,28 @@ def test_conflict_checks_tell_a_concurrent_run_from_a_real_conflict(
     (step,) = steps_for(create(ref, "x", *naive), DdlOptions())
     assert step.guards == ()
     assert verdict("x", datetime(2025, 12, 1), datetime(2026, 1, 1)) is None
+
+
+@pytest.mark.parametrize("ref", [REF, ODD], ids=["plain", "odd_names"])
+def test_only_a_settle_probes_and_only_the_default_lock_gains_nowait(ref: TableRef) -> None:
+    """The probing variant of a step differs from it in one statement: the
+    DEFAULT's LOCK TABLE, which gains NOWAIT. Steps that take no lock after
+    one that holds writers have no probe."""
+    settle = create(ref, "p_2026_02", utc(2026, 2), utc(2026, 3), default="p_default", move=True)
+    (step,) = steps_for(settle, DdlOptions(), columns=["id", "created_at"])
+    assert step.probe is not None
+    plain = [render_sql(s) for s in step.statements]
+    probed = [render_sql(s) for s in probing(step).statements]
+    changed = [i for i, (a, b) in enumerate(zip(plain, probed, strict=True)) if a != b]
+    assert changed == [step.probe]
+    assert probed[step.probe] == plain[step.probe] + " NOWAIT"
+    assert plain[step.probe].startswith("LOCK TABLE ONLY ")
+    assert plain[step.probe].endswith(" IN ACCESS EXCLUSIVE MODE")
+    assert "p_default" in plain[step.probe]
+    assert "SHARE ROW EXCLUSIVE" in plain[step.probe - 1]  # writers stopped just before
+    for action in all_actions(ref):
+        if action is settle or getattr(action, "default_partition", None):
+            continue
+        for other in steps_for(action, DdlOptions(), columns=["id", "created_at"]):
+            assert other.probe is None, other.description
+            assert probing(other) is other

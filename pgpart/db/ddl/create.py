@@ -60,6 +60,7 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
     # whether a concurrent run already made this very partition (a skip).
     stmts = [*prologue(t, o), *move_settings(a, move)]
     stmts.extend(locks(a, default))
+    probe = len(stmts) - 1 if default is not None else None  # the DEFAULT's lock
     guards: list[Guard] = []
     counted: list[int] = []
     if move and default is not None and columns is not None:
@@ -83,6 +84,7 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
         guards=tuple(guards),
         locks=tuple(settle_locks(a)),
         counted=tuple(counted),
+        probe=probe,
     )
 
 

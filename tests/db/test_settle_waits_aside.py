@@ -1,0 +1,50 @@
+"""A settle waits for a read DEFAULT without holding the table's writers.
+
+On a table with a DEFAULT partition every new partition is made by a settle
+(pgpart.db.ddl.settle): SHARE ROW EXCLUSIVE on the parent first, so writers
+wait before routing, then ACCESS EXCLUSIVE on the DEFAULT. A report reading
+the whole table holds ACCESS SHARE on the DEFAULT; a settle queued behind it
+held every writer of the table (inserts into the current month included)
+for its whole lock_timeout, on each retry, for as long as the report ran.
+While the action's retry budget is young the DEFAULT's lock is asked with
+NOWAIT: a refused attempt rolls back at once and waits out of the way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from tests.cli.test_oncall import partitions
+from tests.support.cli_helpers import NOW, cli, monthly_table
+from tests.support.helpers_db import holding, inserting
+
+READ_S = 3.0  # the report over the whole table, DEFAULT included
+
+
+def test_a_report_on_the_default_does_not_stall_inserts_while_maintain_waits(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    monthly_table(pg_conn, months=range(-2, 1), default=True)
+    config = tmp_path / "pgpart.toml"
+    config.write_text('[defaults]\nlock_timeout = "500ms"\nretry_for = "30s"\n')
+    report = sql.SQL("SELECT count(*) FROM messages")  # locks every partition, DEFAULT too
+    into_november = sql.SQL(
+        "INSERT INTO messages (created_at, body) VALUES ('2026-11-22 12:00+00', 'live')"
+    )
+    with inserting(pg_dsn, into_november) as app, holding(pg_dsn, report, READ_S):
+        run = cli(["maintain", "--dsn", pg_dsn, "--config", str(config), "--now", NOW])
+    out = run.stdout + run.stderr
+    assert run.code == 0, out
+    made = [p for p in partitions(pg_conn, "messages") if p != "messages_default"]
+    assert made[-3:] == [
+        "messages_2026_12",
+        "messages_2027_01",
+        "messages_2027_02",
+    ], out
+    # Waiting behind the report held the writers 500 ms per attempt before.
+    assert app.max_latency_s < 0.25, (app.max_latency_s, app.count)
+    assert app.count > 100
