@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 2.0
-# The share of an action's retry budget during which a step's probe lock
-# is asked with NOWAIT (Step.probe). After it, the lock is queued for as
-# pgpart's lock_timeout: a DEFAULT read without pause by overlapping
-# queries is never free at the instant of a NOWAIT, but a queued request
-# goes before the readers that come after it.
+# The share of an action's retry budget during which a step is sent as
+# Step.probing says (a lock waited for briefly). After it, the step's own
+# statements wait for pgpart's whole lock_timeout: readers that overlap
+# without a pause, each longer than the brief wait, would otherwise
+# never let it through.
 PROBE_SHARE = 0.5
 
 
@@ -110,7 +110,7 @@ def until_granted(
         budget.attempts += 1
         statements: list[str] = []  # only the last attempt's go into the result
         pending: PendingDetach | None = None
-        probe = step.probe is not None and budget.elapsed() < budget.seconds * PROBE_SHARE
+        probe = bool(step.probing) and budget.elapsed() < budget.seconds * PROBE_SHARE
         try:
             outcome = attempt(probing(step) if probe else step, statements)
             sent.extend(statements)

@@ -348,25 +348,34 @@ def test_conflict_checks_tell_a_concurrent_run_from_a_real_conflict(
 
 
 @pytest.mark.parametrize("ref", [REF, ODD], ids=["plain", "odd_names"])
-def test_only_a_settle_probes_and_only_the_default_lock_gains_nowait(ref: TableRef) -> None:
-    """The probing variant of a step differs from it in one statement: the
-    DEFAULT's LOCK TABLE, which gains NOWAIT. Steps that take no lock after
-    one that holds writers have no probe."""
+def test_only_a_settle_probes_and_only_the_default_lock_is_waited_for_briefly(
+    ref: TableRef,
+) -> None:
+    """A settle's early attempts differ from its later ones in one statement:
+    the DEFAULT's LOCK TABLE, under a lock_timeout of 50 ms, the table's own
+    set again after it. Its guards' positions hold in both. Steps whose
+    first lock stops nobody else's have no early variant."""
+    options = DdlOptions(lock_timeout_ms=500)
     settle = create(ref, "p_2026_02", utc(2026, 2), utc(2026, 3), default="p_default", move=True)
-    (step,) = steps_for(settle, DdlOptions(), columns=["id", "created_at"])
-    assert step.probe is not None
+    (step,) = steps_for(settle, options, columns=["id", "created_at"])
     plain = [render_sql(s) for s in step.statements]
-    probed = [render_sql(s) for s in probing(step).statements]
-    changed = [i for i, (a, b) in enumerate(zip(plain, probed, strict=True)) if a != b]
-    assert changed == [step.probe]
-    assert probed[step.probe] == plain[step.probe] + " NOWAIT"
-    assert plain[step.probe].startswith("LOCK TABLE ONLY ")
-    assert plain[step.probe].endswith(" IN ACCESS EXCLUSIVE MODE")
-    assert "p_default" in plain[step.probe]
-    assert "SHARE ROW EXCLUSIVE" in plain[step.probe - 1]  # writers stopped just before
+    early = [render_sql(s) for s in probing(step).statements]
+    assert len(early) == len(plain)
+    changed = [i for i, (a, b) in enumerate(zip(plain, early, strict=True)) if a != b]
+    assert len(changed) == 1
+    (at,) = changed
+    assert plain[at].startswith("LOCK TABLE ONLY ") and "p_default" in plain[at]
+    assert plain[at].endswith(" IN ACCESS EXCLUSIVE MODE")
+    assert early[at] == (
+        f"SET LOCAL lock_timeout = '50ms'; {plain[at]}; SET LOCAL lock_timeout = '500ms'"
+    )
+    assert "SHARE ROW EXCLUSIVE" in plain[at - 1]  # the writers, stopped just before
+    assert all(g.index > at for g in step.guards)
+    short = probing(steps_for(settle, DdlOptions(lock_timeout_ms=20), columns=["id"])[0])
+    assert any("lock_timeout = '20ms'; LOCK" in render_sql(s) for s in short.statements)
     for action in all_actions(ref):
-        if action is settle or getattr(action, "default_partition", None):
+        if getattr(action, "default_partition", None):
             continue
-        for other in steps_for(action, DdlOptions(), columns=["id", "created_at"]):
-            assert other.probe is None, other.description
+        for other in steps_for(action, options, columns=["id", "created_at"]):
+            assert other.probing == (), other.description
             assert probing(other) is other

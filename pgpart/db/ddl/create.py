@@ -24,6 +24,7 @@ from pgpart.db.ddl.settle import (
     legacy_rows,
     locks,
     move_settings,
+    probing_statements,
     relocates,
     settle_locks,
     stash_rows,
@@ -60,7 +61,7 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
     # whether a concurrent run already made this very partition (a skip).
     stmts = [*prologue(t, o), *move_settings(a, move)]
     stmts.extend(locks(a, default))
-    probe = len(stmts) - 1 if default is not None else None  # the DEFAULT's lock
+    early = len(stmts) if default is not None else 0  # up to the DEFAULT's lock
     guards: list[Guard] = []
     counted: list[int] = []
     if move and default is not None and columns is not None:
@@ -84,7 +85,7 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
         guards=tuple(guards),
         locks=tuple(settle_locks(a)),
         counted=tuple(counted),
-        probe=probe,
+        probing=(*probing_statements(stmts[:early], o), *stmts[early:]) if early else (),
     )
 
 

@@ -76,22 +76,17 @@ class Step:
     # DETACH .. CONCURRENTLY: the parent's oid. PostgreSQL lets one partition
     # per table be pending a concurrent detach; another's is waited out.
     detach_parent_oid: int | None = None
-    # A LOCK TABLE whose wait would hold the locks taken before it (the
-    # settle's DEFAULT, behind the parent's SHARE ROW EXCLUSIVE that stops
-    # every writer): while the action's retry budget is young it is sent
-    # with NOWAIT (``probing``), so that a refused attempt rolls back at once
-    # and the backoff is spent holding nothing.
-    probe: int | None = None
+    # The statements sent instead while the action's retry budget is young
+    # (``probing``; empty: none): a lock whose wait would hold the locks
+    # taken before it (the settle's DEFAULT, behind the parent's SHARE ROW
+    # EXCLUSIVE that stops every writer) waited for briefly, so that an
+    # attempt it stops rolls back soon and the backoff is spent holding nothing.
+    probing: tuple[sql.Composable, ...] = ()
 
 
 def probing(step: Step) -> Step:
-    """``step`` with its ``probe`` statement sent with NOWAIT: refused at
-    once (55P03, as a lock timeout is) instead of queued."""
-    if step.probe is None:
-        return step
-    stmts = list(step.statements)
-    stmts[step.probe] = sql.Composed([stmts[step.probe], sql.SQL(" NOWAIT")])
-    return replace(step, statements=tuple(stmts))
+    """``step`` as its early attempts send it (Step.probing)."""
+    return replace(step, statements=step.probing) if step.probing else step
 
 
 @record
