@@ -27,12 +27,14 @@ if TYPE_CHECKING:
 
 BACKOFF_START_S = 0.05
 BACKOFF_CAP_S = 2.0
-# The share of an action's retry budget during which a step is sent as
-# Step.probing says (a lock waited for briefly). After it, the step's own
-# statements wait for pgpart's whole lock_timeout: readers that overlap
-# without a pause, each longer than the brief wait, would otherwise
-# never let it through.
+# While an action's retry budget is in its first PROBE_SHARE, each attempt
+# waits for a lock BRIEF_WAIT_MS at most (pgpart.db.ddl.step.probing), not
+# the table's lock_timeout: what stands in a queue behind pgpart, or behind
+# a lock it holds, waits that long per attempt. After it, the whole
+# lock_timeout: sessions that overlap without a pause, each holding the
+# lock longer than the brief wait, would otherwise never let it through.
 PROBE_SHARE = 0.5
+BRIEF_WAIT_MS = 50
 
 
 @dataclass(slots=True)
@@ -93,8 +95,8 @@ def until_granted(
     give_up_now: Callable[[], bool],
 ) -> tuple[Verdict, str]:
     """``attempt(step, statements)`` until no lock wait stops it; the
-    statements of its last attempt are added to ``sent``. Early attempts send
-    the step as ``probing`` makes it (see PROBE_SHARE).
+    statements of its last attempt are added to ``sent``. Early attempts wait
+    for each lock briefly (see PROBE_SHARE).
 
     ``on_wait(blocker, waits)`` after each lock wait; ``give_up_now()``: an
     interrupt is pending and nothing was done yet, so KeyboardInterrupt.
@@ -110,9 +112,9 @@ def until_granted(
         budget.attempts += 1
         statements: list[str] = []  # only the last attempt's go into the result
         pending: PendingDetach | None = None
-        probe = bool(step.probing) and budget.elapsed() < budget.seconds * PROBE_SHARE
+        early = budget.elapsed() < budget.seconds * PROBE_SHARE
         try:
-            outcome = attempt(probing(step) if probe else step, statements)
+            outcome = attempt(probing(step, BRIEF_WAIT_MS) if early else step, statements)
             sent.extend(statements)
             return outcome
         except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:

@@ -348,34 +348,28 @@ def test_conflict_checks_tell_a_concurrent_run_from_a_real_conflict(
 
 
 @pytest.mark.parametrize("ref", [REF, ODD], ids=["plain", "odd_names"])
-def test_only_a_settle_probes_and_only_the_default_lock_is_waited_for_briefly(
+def test_early_attempts_wait_for_each_lock_briefly_and_differ_in_that_alone(
     ref: TableRef,
 ) -> None:
-    """A settle's early attempts differ from its later ones in one statement:
-    the DEFAULT's LOCK TABLE, under a lock_timeout of 50 ms, the table's own
-    set again after it. Its guards' positions hold in both. Steps whose
-    first lock stops nobody else's have no early variant."""
+    """Every step that runs in a transaction sets its lock_timeout first;
+    its early attempts (probing) send the same statements with a brief one.
+    A lock_timeout already shorter stays, and so does a step that sets none."""
     options = DdlOptions(lock_timeout_ms=500)
-    settle = create(ref, "p_2026_02", utc(2026, 2), utc(2026, 3), default="p_default", move=True)
-    (step,) = steps_for(settle, options, columns=["id", "created_at"])
-    plain = [render_sql(s) for s in step.statements]
-    early = [render_sql(s) for s in probing(step).statements]
-    assert len(early) == len(plain)
-    changed = [i for i, (a, b) in enumerate(zip(plain, early, strict=True)) if a != b]
-    assert len(changed) == 1
-    (at,) = changed
-    assert plain[at].startswith("LOCK TABLE ONLY ") and "p_default" in plain[at]
-    assert plain[at].endswith(" IN ACCESS EXCLUSIVE MODE")
-    assert early[at] == (
-        f"SET LOCAL lock_timeout = '50ms'; {plain[at]}; SET LOCAL lock_timeout = '500ms'"
-    )
-    assert "SHARE ROW EXCLUSIVE" in plain[at - 1]  # the writers, stopped just before
-    assert all(g.index > at for g in step.guards)
-    short = probing(steps_for(settle, DdlOptions(lock_timeout_ms=20), columns=["id"])[0])
-    assert any("lock_timeout = '20ms'; LOCK" in render_sql(s) for s in short.statements)
-    for action in all_actions(ref):
-        if getattr(action, "default_partition", None):
-            continue
-        for other in steps_for(action, options, columns=["id", "created_at"]):
-            assert other.probing == (), other.description
-            assert probing(other) is other
+    actions = [
+        *all_actions(ref),
+        create(ref, "p_2026_03", utc(2026, 3), utc(2026, 4), default="p_default", move=True),
+    ]
+    for action in actions:
+        for step in steps_for(action, options, columns=["id", "created_at"]):
+            plain = [render_sql(s) for s in step.statements]
+            early = [render_sql(s) for s in probing(step, 50).statements]
+            changed = [i for i, (a, b) in enumerate(zip(plain, early, strict=True)) if a != b]
+            if not step.in_transaction:
+                assert changed == [], step.description
+                continue
+            assert changed == [0], step.description
+            assert plain[0] == "SET LOCAL lock_timeout = '500ms'"
+            assert early[0] == "SET LOCAL lock_timeout = '50ms'"
+            assert probing(step, 600) is step
+    (short,) = steps_for(actions[0], DdlOptions(lock_timeout_ms=20), columns=["id"])
+    assert probing(short, 50) is short

@@ -24,7 +24,6 @@ from pgpart.db.ddl.settle import (
     legacy_rows,
     locks,
     move_settings,
-    probing_statements,
     relocates,
     settle_locks,
     stash_rows,
@@ -61,7 +60,6 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
     # whether a concurrent run already made this very partition (a skip).
     stmts = [*prologue(t, o), *move_settings(a, move)]
     stmts.extend(locks(a, default))
-    early = len(stmts) if default is not None else 0  # up to the DEFAULT's lock
     guards: list[Guard] = []
     counted: list[int] = []
     if move and default is not None and columns is not None:
@@ -85,7 +83,6 @@ def create_step(a: CreatePartition, o: DdlOptions, columns: Sequence[str] | None
         guards=tuple(guards),
         locks=tuple(settle_locks(a)),
         counted=tuple(counted),
-        probing=(*probing_statements(stmts[:early], o), *stmts[early:]) if early else (),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from pgpart.core.plan import TableRef
-from pgpart.db.ddl.step import DdlOptions, LockTarget
+from pgpart.db.ddl.step import DdlOptions, LockTarget, LockWait
 
 # High 32 bits of every pgpart advisory lock key ('pgpt'); the low 32 bits are
 # the parent's oid. pg_locks shows them as classid / objid (objsubid 1).
@@ -22,7 +22,7 @@ def advisory_key(table: TableRef) -> int:
     return (ADVISORY_CLASS << 32) | table.oid
 
 
-def prologue(t: TableRef, o: DdlOptions) -> tuple[sql.Composed, ...]:
+def prologue(t: TableRef, o: DdlOptions) -> tuple[sql.Composable, ...]:
     """Bounded waits, then pgpart's per-parent lock.
 
     The advisory lock is transaction-scoped, so it works behind a transaction
@@ -31,7 +31,7 @@ def prologue(t: TableRef, o: DdlOptions) -> tuple[sql.Composed, ...]:
     https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
     """
     return (
-        sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{o.lock_timeout_ms}ms")),
+        LockWait(o.lock_timeout_ms),
         sql.SQL("SET LOCAL statement_timeout = {}").format(
             sql.Literal(f"{o.statement_timeout_ms}ms")
         ),

@@ -29,7 +29,6 @@ from pgpart.db.ddl.settle import (
     legacy_rows,
     locks,
     move_settings,
-    probing_statements,
     settle_locks,
     stash_rows,
     unstash_rows,
@@ -228,7 +227,6 @@ def drain_settle_step(
     new = transit(a)
     names = dict(a.copy_names)
     stmts = [*prologue(t, o), *move_settings(a, True), *locks(a, default)]
-    early = len(stmts)  # up to the DEFAULT's lock
     guard = Guard(len(stmts), _IN_TRANSIT)
     stmts.append(transit_guard(a))
     columns_guard = Guard(len(stmts), _COLUMN_OUTCOMES)
@@ -252,7 +250,6 @@ def drain_settle_step(
         guards=(guard, columns_guard),
         locks=tuple(settle_locks(a)),
         counted=counted,
-        probing=(*probing_statements(stmts[:early], o), *stmts[early:]),
     )
 
 

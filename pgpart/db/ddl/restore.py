@@ -28,7 +28,7 @@ from pgpart.core.identifiers import display_name
 from pgpart.core.record import record
 from pgpart.core.restore_mark import CONSTRAINT, note
 from pgpart.db.ddl.locking import ADVISORY_CLASS
-from pgpart.db.ddl.step import DdlOptions, LockTarget, Step
+from pgpart.db.ddl.step import DdlOptions, LockTarget, LockWait, Step
 
 
 @record
@@ -117,9 +117,9 @@ def attach_step(
     )
 
 
-def _limits(o: DdlOptions) -> tuple[sql.Composed, ...]:
+def _limits(o: DdlOptions) -> tuple[sql.Composable, ...]:
     return (
-        sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{o.lock_timeout_ms}ms")),
+        LockWait(o.lock_timeout_ms),
         sql.SQL("SET LOCAL statement_timeout = {}").format(
             sql.Literal(f"{o.statement_timeout_ms}ms")
         ),

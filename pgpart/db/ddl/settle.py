@@ -19,7 +19,7 @@ from pgpart.core.plan import CreatePartition
 from pgpart.core.siblings import Relocation
 from pgpart.db.ddl.literals import bound, ident
 from pgpart.db.ddl.locking import advisory_target, neighbour_locks
-from pgpart.db.ddl.step import DdlOptions, LockTarget
+from pgpart.db.ddl.step import LockTarget
 
 
 def relocates(a: CreatePartition) -> bool:
@@ -75,34 +75,6 @@ def locks(a: CreatePartition, default: sql.Identifier | None) -> list[sql.Compos
         # taking it now avoids upgrading a weaker lock later.
         sql.SQL("LOCK TABLE {}{} IN ACCESS EXCLUSIVE MODE").format(only, default),
     ]
-
-
-# How long an early attempt of a settle waits for the DEFAULT's lock, at
-# most: the table's writers wait as long (the parent's lock is held).
-PROBE_WAIT_MS = 50
-
-
-def probing_statements(
-    stmts: Sequence[sql.Composable], o: DdlOptions
-) -> tuple[sql.Composable, ...]:
-    """The settle's statements for its early attempts (Step.probing): its
-    last lock, the DEFAULT's, waited for at most PROBE_WAIT_MS. A report
-    reading the DEFAULT then stops the writers that long, not lock_timeout;
-    readers that finish sooner are waited for, ahead of later ones."""
-    *before, default_lock = stmts
-    short = min(o.lock_timeout_ms, PROBE_WAIT_MS)
-    return (
-        *before,
-        sql.SQL("; ").join(
-            [
-                sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{short}ms")),
-                default_lock,
-                sql.SQL("SET LOCAL lock_timeout = {}").format(
-                    sql.Literal(f"{o.lock_timeout_ms}ms")
-                ),
-            ]
-        ),
-    )
 
 
 def settle_locks(a: CreatePartition) -> list[LockTarget]:

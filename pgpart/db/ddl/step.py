@@ -76,17 +76,31 @@ class Step:
     # DETACH .. CONCURRENTLY: the parent's oid. PostgreSQL lets one partition
     # per table be pending a concurrent detach; another's is waited out.
     detach_parent_oid: int | None = None
-    # The statements sent instead while the action's retry budget is young
-    # (``probing``; empty: none): a lock whose wait would hold the locks
-    # taken before it (the settle's DEFAULT, behind the parent's SHARE ROW
-    # EXCLUSIVE that stops every writer) waited for briefly, so that an
-    # attempt it stops rolls back soon and the backoff is spent holding nothing.
-    probing: tuple[sql.Composable, ...] = ()
 
 
-def probing(step: Step) -> Step:
-    """``step`` as its early attempts send it (Step.probing)."""
-    return replace(step, statements=step.probing) if step.probing else step
+class LockWait(sql.Composed):
+    """``SET LOCAL lock_timeout``: how long each lock the rest of the
+    transaction asks for may be waited for (``ms``). A type of its own, so
+    that ``probing`` finds it in any step."""
+
+    def __init__(self, ms: int) -> None:
+        super().__init__([sql.SQL("SET LOCAL lock_timeout = "), sql.Literal(f"{ms}ms")])
+        self.ms = ms
+
+
+def probing(step: Step, brief_ms: int) -> Step:
+    """``step`` as an early attempt sends it: every lock waited for
+    ``brief_ms`` at most. A lock request that waits stops the sessions
+    queued behind it, and the locks the step already holds stop others (the
+    settle's SHARE ROW EXCLUSIVE, every writer of the table): a brief wait
+    still lets the transactions that end soon through, ahead of those that
+    come after, and an attempt a long one stops rolls back soon, to spend
+    its backoff holding nothing (pgpart.db.retry)."""
+    stmts = tuple(
+        LockWait(brief_ms) if isinstance(s, LockWait) and s.ms > brief_ms else s
+        for s in step.statements
+    )
+    return step if stmts == step.statements else replace(step, statements=stmts)
 
 
 @record

@@ -1,15 +1,16 @@
-"""A settle waits for a read DEFAULT without holding the table's writers.
+"""Early attempts wait for each lock briefly: what queues behind pgpart waits little.
 
-On a table with a DEFAULT partition every new partition is made by a settle
-(pgpart.db.ddl.settle): SHARE ROW EXCLUSIVE on the parent first, so writers
-wait before routing, then ACCESS EXCLUSIVE on the DEFAULT. A report reading
-the whole table holds ACCESS SHARE on the DEFAULT; a settle queued behind it
-held every writer of the table (inserts into the current month included)
-for its whole lock_timeout, on each retry, for as long as the report ran.
-While the action's retry budget is young the DEFAULT's lock is waited for
-50 ms at most: an attempt it stops rolls back soon and waits out of the way,
-and readers that end sooner are waited for (a NOWAIT would never get
-through readers that overlap without a pause).
+A lock request that waits stops every session queued behind it, and the
+locks a transaction already holds stop others: the settle (a new partition
+on a table with a DEFAULT) holds SHARE ROW EXCLUSIVE on the parent, every
+writer of the table, while it waits for the DEFAULT; retention on such a
+table asks ACCESS EXCLUSIVE on the parent. Behind a report reading the whole
+table, each attempt held the table's inserts for its whole lock_timeout
+(500 ms), attempt after attempt. While an action's retry budget is young,
+each lock is now waited for 50 ms at most: transactions that end sooner are
+waited for, ahead of later ones, and an attempt a long one stops rolls back
+and spends its backoff holding nothing. (NOWAIT was tried first: readers
+overlapping without a pause never let it through.)
 """
 
 from __future__ import annotations
@@ -91,3 +92,29 @@ def test_readers_that_never_pause_do_not_starve_the_settle(
     assert made[-3:] == ["messages_2026_12", "messages_2027_01", "messages_2027_02"]
     assert took < 10, took  # three partitions; not half of a 30 s budget each
     assert done[0] > 10
+
+
+def test_retention_behind_a_report_stalls_inserts_briefly(
+    pg_conn: psycopg.Connection[Any], pg_dsn: str, tmp_path: Path
+) -> None:
+    """With a DEFAULT, an expired partition is detached without CONCURRENTLY:
+    ACCESS EXCLUSIVE on the parent, whose request, queued behind a report,
+    stops every insert behind it. Early attempts wait for it 50 ms at most,
+    where they waited the whole lock_timeout (500 ms)."""
+    monthly_table(pg_conn, months=range(-4, 1), default=True)
+    config = tmp_path / "pgpart.toml"
+    config.write_text(
+        '[defaults]\nlock_timeout = "500ms"\nretry_for = "30s"\n\n'
+        '[[table]]\nname = "public.messages"\nretention = "2 months"\npremake = 0\n'
+    )
+    into_november = sql.SQL(
+        "INSERT INTO messages (created_at, body) VALUES ('2026-11-22 12:00+00', 'live')"
+    )
+    report = sql.SQL("SELECT count(*) FROM messages")
+    with inserting(pg_dsn, into_november) as app, holding(pg_dsn, report, READ_S):
+        run = cli(["maintain", "--dsn", pg_dsn, "--config", str(config), "--now", NOW])
+    out = run.stdout + run.stderr
+    assert run.code == 0, out
+    kept = [p for p in partitions(pg_conn, "messages") if p != "messages_default"]
+    assert kept == ["messages_2026_09", "messages_2026_10", "messages_2026_11"], out
+    assert app.max_latency_s < 0.25, (app.max_latency_s, app.count)
