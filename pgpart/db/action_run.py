@@ -4,6 +4,7 @@ the result it comes to. The dry run renders the same steps instead."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ class ActionRun:
         self.held = held  # Ctrl-C held back (see HeldInterrupt)
         self.sent: list[str] = []
         self.budget = RetryBudget(options.retry_for_s)
+        self.started = time.monotonic()  # the result's seconds: the whole action's
         self.sender = StepSender(options.log, self._rows_moved)
         self.did_something = False  # a step of this action took effect
         self.drained = 0  # rows a drain moved out of DEFAULT (over all its steps)
@@ -163,7 +165,7 @@ class ActionRun:
         sql: tuple[str, ...] | None = None,
     ) -> ActionResult:
         sent = tuple(self.sent) if sql is None else sql
-        attempts, seconds = self.budget.attempts, self.budget.elapsed()
+        attempts, seconds = self.budget.attempts, time.monotonic() - self.started
         if failure is not None:
             return ActionResult.failed(self.action, failure, sent, attempts, seconds)
         outcome = Outcome.SKIPPED if skipped else Outcome.DONE if done else Outcome.NOT_RUN

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pgpart.db.ddl.step import Step, Verdict, probing
@@ -39,17 +39,22 @@ BRIEF_WAIT_MS = 50
 
 @dataclass(slots=True)
 class RetryBudget:
-    """One action's time for retrying lock waits, shared by its steps."""
+    """One action's time for retrying lock waits, shared by its steps: the
+    time its attempts were stopped by a lock and its backoff, not the time
+    its work took (an archive's dump before its DROP, say)."""
 
     seconds: float
-    start: float = field(default_factory=time.monotonic)
     attempts: int = 0  # attempts of all the action's steps so far
+    waited: float = 0.0
+
+    def spend(self, seconds: float) -> None:
+        self.waited += seconds
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.start
+        return self.waited
 
     def remaining(self) -> float:
-        return self.start + self.seconds - time.monotonic()
+        return self.seconds - self.waited
 
 
 def backoff_delay(waits: int) -> float:
@@ -113,6 +118,7 @@ def until_granted(
         statements: list[str] = []  # only the last attempt's go into the result
         pending: PendingDetach | None = None
         early = budget.elapsed() < budget.seconds * PROBE_SHARE
+        started = time.monotonic()
         try:
             outcome = attempt(probing(step, BRIEF_WAIT_MS) if early else step, statements)
             sent.extend(statements)
@@ -130,6 +136,7 @@ def until_granted(
         except psycopg.Error:
             sent.extend(statements)
             raise
+        budget.spend(time.monotonic() - started)
         waits += 1
         if give_up_now():
             raise KeyboardInterrupt  # nothing was granted: nothing done yet
@@ -140,7 +147,9 @@ def until_granted(
         if remaining <= 0:
             sent.extend(statements)
             raise ActionFailed(_gave_up(cause, step, blocker, pending, waits, budget.elapsed()))
-        time.sleep(min(backoff_delay(waits), remaining))
+        pause = min(backoff_delay(waits), remaining)
+        time.sleep(pause)
+        budget.spend(pause)
 
 
 def _gave_up(

@@ -99,8 +99,10 @@ class LockWaits:
                 self.spent[oid] = Waited(budget.attempts, budget.elapsed())
                 return False
             budget.attempts += 1
+            started = time.monotonic()
             if _granted(self.conn, locked.relation_oid, timeout_ms):
                 return True
+            budget.spend(time.monotonic() - started)
             waits += 1
             if self.on_wait is not None:
                 blocker = find_holder(self.conn, [LockTarget(locked.relation, "ACCESS SHARE")])
@@ -108,7 +110,9 @@ class LockWaits:
                 self.on_wait(ReadWait(target.table.qualified, locked.relation, holder, waits))
             remaining = budget.remaining()
             if remaining > 0:
-                time.sleep(min(backoff_delay(waits), remaining))
+                pause = min(backoff_delay(waits), remaining)
+                time.sleep(pause)
+                budget.spend(pause)
 
     def annotated(self, targets: Sequence[Target]) -> list[Target]:
         """``targets`` whose lock outlasted the budget: their Locked says how long."""
