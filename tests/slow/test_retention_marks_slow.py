@@ -116,9 +116,13 @@ def test_killed_between_the_steps_leaves_nothing_unreported(
         assert after[EXPIRED[1]] == "gone", (point, after, run.stdout, run.stderr)
     else:
         assert after[EXPIRED[1]] in ("gone", "standalone"), (point, at_kill, after)
-    if point in ("intent", "before_detach", "drop"):  # before the detach, or after the claim
-        assert after[EXPIRED[0]] == "gone", (point, after, run.stdout, run.stderr)
+    # Killed before the detach (July still attached when the kill landed:
+    # it lands a few statements after the marker, further on a busy
+    # machine), or after the claim: the next run finishes July.
+    before_detach = point in ("intent", "before_detach") and at_kill[EXPIRED[0]] == "attached"
+    if before_detach or point == "drop":
+        assert after[EXPIRED[0]] == "gone", (point, at_kill, after, run.stdout, run.stderr)
         if after[EXPIRED[1]] == "gone":  # else that one is reported, as it must be
             assert run.code == 0, run.stdout + run.stderr
     else:
-        assert after[EXPIRED[0]] in ("gone", "standalone"), (point, after)
+        assert after[EXPIRED[0]] in ("gone", "standalone"), (point, at_kill, after)
