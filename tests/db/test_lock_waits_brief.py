@@ -27,7 +27,7 @@ from tests.cli.test_oncall import partitions
 from tests.support.cli_helpers import NOW, cli, monthly_table
 from tests.support.helpers_db import holding, inserting
 
-READ_S = 3.0  # the report over the whole table, DEFAULT included
+READ_S = 1.5  # the report over the whole table, DEFAULT included
 
 
 def test_a_report_on_the_default_does_not_stall_inserts_while_maintain_waits(
