@@ -29,11 +29,11 @@ def test_work_before_a_lock_wait_leaves_the_budget_whole(
         description="drop public.archived",
         locks=(LockTarget("public.archived", "ACCESS EXCLUSIVE"),),
     )
-    budget = RetryBudget(1.0)
-    time.sleep(1.2)  # the action's work before this step: a dump, say
+    budget = RetryBudget(2.0)
+    time.sleep(2.1)  # the action's work before this step: a dump, say
     sender = StepSender()
     with (
-        holding(pg_dsn, sql.SQL("LOCK TABLE public.archived IN SHARE MODE"), 0.6),
+        holding(pg_dsn, sql.SQL("LOCK TABLE public.archived IN SHARE MODE"), 0.5),
         psycopg.connect(pg_dsn, autocommit=True) as conn,
     ):
         verdict, _ = until_granted(
@@ -47,4 +47,4 @@ def test_work_before_a_lock_wait_leaves_the_budget_whole(
         )
     assert verdict is Verdict.GO
     assert budget.attempts >= 2  # it waited, and was retried
-    assert 0.2 < budget.elapsed() < 1.0, budget.elapsed()  # the waits alone
+    assert 0.2 < budget.elapsed() <= 2.0, budget.elapsed()  # the waits alone
