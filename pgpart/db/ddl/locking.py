@@ -31,11 +31,19 @@ def prologue(t: TableRef, o: DdlOptions) -> tuple[sql.Composable, ...]:
     https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
     """
     return (
+        *limits(o),
+        sql.SQL("SELECT pg_catalog.pg_advisory_xact_lock({})").format(sql.Literal(advisory_key(t))),
+    )
+
+
+def limits(o: DdlOptions) -> tuple[sql.Composable, ...]:
+    """The transaction's bounded waits: each lock (retry shortens it for
+    early attempts) and each statement."""
+    return (
         LockWait(o.lock_timeout_ms),
         sql.SQL("SET LOCAL statement_timeout = {}").format(
             sql.Literal(f"{o.statement_timeout_ms}ms")
         ),
-        sql.SQL("SELECT pg_catalog.pg_advisory_xact_lock({})").format(sql.Literal(advisory_key(t))),
     )
 
 

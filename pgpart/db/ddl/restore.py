@@ -27,8 +27,8 @@ from psycopg import sql
 from pgpart.core.identifiers import display_name
 from pgpart.core.record import record
 from pgpart.core.restore_mark import CONSTRAINT, note
-from pgpart.db.ddl.locking import ADVISORY_CLASS
-from pgpart.db.ddl.step import DdlOptions, LockTarget, LockWait, Step
+from pgpart.db.ddl.locking import ADVISORY_CLASS, limits
+from pgpart.db.ddl.step import DdlOptions, LockTarget, Step
 
 
 @record
@@ -60,7 +60,7 @@ def mark_step(schema: str, name: str, mark: Mark, role: str | None, options: Ddl
     table, constraint = sql.Identifier(schema, name), sql.Identifier(CONSTRAINT)
     text = note(mark.source, mark.restored_at, mark.until)
     statements = [
-        *_limits(options),
+        *limits(options),
         *_as(role),
         sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(table, constraint),
         sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (true) NOT VALID").format(
@@ -101,7 +101,7 @@ def attach_step(
         locks.append(LockTarget(parent.default, "ACCESS EXCLUSIVE"))
     return Step(
         statements=(
-            *_limits(options),
+            *limits(options),
             sql.SQL("SELECT pg_catalog.pg_advisory_xact_lock({})").format(sql.Literal(key)),
             *_as(role),
             sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
@@ -114,15 +114,6 @@ def attach_step(
         in_transaction=True,
         description=f"attaching {shown} to {parent.display}",
         locks=tuple(locks),
-    )
-
-
-def _limits(o: DdlOptions) -> tuple[sql.Composable, ...]:
-    return (
-        LockWait(o.lock_timeout_ms),
-        sql.SQL("SET LOCAL statement_timeout = {}").format(
-            sql.Literal(f"{o.statement_timeout_ms}ms")
-        ),
     )
 
 
